@@ -1,0 +1,236 @@
+"""Blob bytes: mmap views of byte ranges, compression detected from magic
+bytes, decompression in C (ISA-L for gzip, zstandard for zstd), and indexing
+a layer blob into entries with the tar walker.
+
+Contents are never loaded whole: an uncompressed layer is walked over the
+mmap; a compressed one is streamed through the decoder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mmap
+import os
+import threading
+from typing import Iterator
+
+from .errors import LayerError
+from .model import BlobRef, LayerEntries
+from .tarwalk import TarIndexer
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
+# deflate cannot expand more than ~1032:1; anything beyond this ratio (with a
+# floor for tiny blobs) is treated as a decompression bomb and cut short.
+BOMB_RATIO = 1100
+BOMB_FLOOR = 256 << 20
+
+_maps: dict[str, mmap.mmap | bytes] = {}
+_maps_lock = threading.Lock()
+
+
+def file_view(path: str) -> memoryview:
+    """A read-only view of a whole file, mmapped once per process."""
+    with _maps_lock:
+        m = _maps.get(path)
+        if m is None:
+            with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            _maps[path] = m
+    return memoryview(m)
+
+
+def blob_view(ref: BlobRef) -> memoryview:
+    view = file_view(ref.file)
+    end = ref.offset + ref.size
+    if end > len(view):
+        raise LayerError(f"blob is truncated ({len(view) - ref.offset} of {ref.size} bytes present)", ref.name)
+    return view[ref.offset:end]
+
+
+def sniff(head: bytes) -> str:
+    """'gzip', 'zstd', 'none' (a tar), or a name for what it is not."""
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    if head[:4] == ZSTD_MAGIC:
+        return "zstd"
+    if len(head) >= 4 and int.from_bytes(head[:4], "little") in ZSTD_SKIPPABLE:
+        return "zstd"
+    if head[:3] == b"BZh":
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if len(head) >= 263 and head[257:262] == b"ustar":
+        return "none"
+    if len(head) == 0:
+        return "none"  # an empty layer
+    if len(head) >= 512 and not any(head[:512]):
+        return "none"  # an empty tar (end-of-archive blocks only)
+    if len(head) >= 512:
+        # old v7 tar: no magic, but a valid checksum
+        hdr = head[:512]
+        try:
+            stored = int(hdr[148:156].split(b"\0", 1)[0].strip() or b"-1", 8)
+        except ValueError:
+            stored = -1
+        if stored == sum(hdr) - sum(hdr[148:156]) + 256:
+            return "none"
+    return "unknown"
+
+
+class _ViewReader(io.RawIOBase):
+    """A file object over a memoryview, for the decoders to pull from."""
+
+    def __init__(self, view: memoryview):
+        self.view = view
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = min(len(b), len(self.view) - self.pos)
+        b[:n] = self.view[self.pos:self.pos + n]
+        self.pos += n
+        return n
+
+
+def _gzip_reader(view: memoryview):
+    from isal import igzip
+
+    return igzip.IGzipFile(fileobj=io.BufferedReader(_ViewReader(view), 1 << 20), mode="rb")
+
+
+def _zstd_reader(view: memoryview):
+    import zstandard
+
+    return zstandard.ZstdDecompressor().stream_reader(_ViewReader(view), read_size=1 << 20,
+                                                       read_across_frames=True)
+
+
+def open_stream(view: memoryview, compression: str):
+    """A file object yielding the uncompressed tar stream."""
+    if compression == "gzip":
+        return _gzip_reader(view)
+    if compression == "zstd":
+        return _zstd_reader(view)
+    return _ViewReader(view)
+
+
+def _decode_error(exc: BaseException) -> str:
+    msg = str(exc) or type(exc).__name__
+    return msg.splitlines()[0] if msg else type(exc).__name__
+
+
+def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None):
+    """Index a layer blob.  Returns (entries, compression, uncompressed_size,
+    warnings, bomb).  Raises LayerError when the blob cannot be read."""
+    place = place or ref.name
+    if "encrypted" in media_type:
+        raise LayerError("the layer is encrypted (ocicrypt); it cannot be read without its key", place)
+    view = blob_view(ref)
+    comp = sniff(bytes(view[:512]))
+    if comp in ("bzip2", "xz"):
+        raise LayerError(f"{comp}-compressed layers are not supported", place)
+    if comp == "unknown":
+        raise LayerError("not a tar, gzip or zstd layer (unknown format)", place)
+    if comp == "none":
+        ix = TarIndexer(view, None, None, place)
+    else:
+        stream = open_stream(view, comp)
+        limit = max(BOMB_FLOOR, len(view) * BOMB_RATIO)
+
+        def read(n: int, _r=stream.read) -> bytes:
+            try:
+                return _r(n)
+            except EOFError as e:
+                raise LayerError(f"the {comp} stream ends early ({_decode_error(e)})", place) from None
+            except LayerError:
+                raise
+            except Exception as e:  # zlib.error, ZstdError, BadGzipFile, OSError
+                raise LayerError(f"corrupt {comp} data ({_decode_error(e)})", place) from None
+
+        ix = TarIndexer(b"", read, limit, place)
+    entries = ix.run()
+    return entries, comp, ix.size, ix.warnings, ix.bomb
+
+
+# -- reading contents on demand ----------------------------------------------
+def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int | None = None) -> bytes:
+    """Bytes [offset, offset+size) of the uncompressed layer stream (at most
+    `cap` of them).  Over an uncompressed blob this is a slice; over a
+    compressed one the stream is decoded up to the offset."""
+    n = size if cap is None else min(size, cap)
+    view = blob_view(ref)
+    if compression == "none":
+        return bytes(view[offset:offset + n])
+    stream = open_stream(view, compression)
+    _discard(stream, offset)
+    return stream.read(n)
+
+
+def _discard(stream, n: int) -> None:
+    while n > 0:
+        chunk = stream.read(min(n, 4 << 20))
+        if not chunk:
+            raise LayerError("the layer ended before the requested file")
+        n -= len(chunk)
+
+
+def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> Iterator[tuple[int, Iterator[bytes]]]:
+    """For sorted (offset, size) ranges, yield (offset, chunks) in one pass
+    over the layer stream (one decode for many files)."""
+    view = blob_view(ref)
+    if compression == "none":
+        for off, size in wanted:
+            yield off, iter((bytes(view[off:off + size]),))
+        return
+    stream = open_stream(view, compression)
+    pos = 0
+    for off, size in wanted:
+        if off < pos:
+            continue
+        _discard(stream, off - pos)
+
+        def chunks(size=size):
+            left = size
+            while left > 0:
+                c = stream.read(min(left, 4 << 20))
+                if not c:
+                    raise LayerError("the layer ended inside a file")
+                left -= len(c)
+                yield c
+        yield off, chunks()
+        pos = off + size
+
+
+def digest_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> dict[int, str]:
+    """sha256 of each (offset, size) range of the uncompressed layer."""
+    out = {}
+    for off, chunks in iter_ranges(ref, compression, sorted(set(wanted))):
+        h = hashlib.sha256()
+        for c in chunks:
+            h.update(c)
+        out[off] = h.hexdigest()
+    return out
+
+
+def digest_blob(ref: BlobRef, uncompressed: str | None = None) -> str:
+    """sha256 of the stored blob, or of its uncompressed stream when
+    `uncompressed` names its compression."""
+    view = blob_view(ref)
+    h = hashlib.sha256()
+    if uncompressed is None or uncompressed == "none":
+        for i in range(0, len(view), 8 << 20):
+            h.update(view[i:i + (8 << 20)])
+    else:
+        stream = open_stream(view, uncompressed)
+        while True:
+            c = stream.read(8 << 20)
+            if not c:
+                break
+            h.update(c)
+    return "sha256:" + h.hexdigest()

@@ -1,0 +1,116 @@
+"""On-disk cache of layer indexes, keyed by the layer's blob.
+
+Where: $LAYERSCOPE_CACHE, else $XDG_CACHE_HOME/layerscope, else
+~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Bounded in size
+(oldest files go first); a file that is corrupt, truncated or from another
+version is ignored and rebuilt.  The key hashes the layer's digest, diff_id,
+stored size and the first and last 64 KiB of the blob, so an archive that
+lies about a digest cannot make another image show its entries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import marshal
+import os
+import tempfile
+
+from . import __version__
+from .blobs import blob_view
+from .model import Layer, LayerEntries
+
+FORMAT = 1
+MAX_BYTES = 1 << 30
+SAMPLE = 64 << 10
+
+
+def cache_dir() -> str | None:
+    env = os.environ.get("LAYERSCOPE_CACHE")
+    if env:
+        return None if env.lower() in ("off", "0", "no", "none") else env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "layerscope")
+
+
+def _key(layer: Layer) -> str | None:
+    if layer.blob is None:
+        return None
+    try:
+        view = blob_view(layer.blob)
+    except Exception:
+        return None
+    h = hashlib.sha256()
+    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.blob.size}\0".encode())
+    h.update(view[:SAMPLE])
+    h.update(view[-SAMPLE:] if len(view) > SAMPLE else b"")
+    return h.hexdigest()
+
+
+def load(layer: Layer) -> bool:
+    d = cache_dir()
+    key = _key(layer) if d else None
+    if not key:
+        return False
+    path = os.path.join(d, key[:2], key)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        magic, version, fmt, state, comp, usize, warnings = marshal.loads(data)
+        if magic != "layerscope-index" or version != __version__ or fmt != FORMAT:
+            return False
+        entries = LayerEntries.from_state(state)
+    except Exception:  # missing, corrupt, truncated, foreign: rebuild
+        return False
+    layer.entries = entries
+    layer.compression = comp
+    layer.uncompressed_size = usize
+    layer.warnings = list(warnings)
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return True
+
+
+def store(layer: Layer) -> None:
+    d = cache_dir()
+    key = _key(layer) if d else None
+    if not key or layer.entries is None:
+        return
+    sub = os.path.join(d, key[:2])
+    try:
+        os.makedirs(sub, exist_ok=True)
+        data = marshal.dumps(("layerscope-index", __version__, FORMAT, layer.entries.to_state(),
+                              layer.compression, layer.uncompressed_size, list(layer.warnings)))
+        fd, tmp = tempfile.mkstemp(dir=sub)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, os.path.join(sub, key))
+        _trim(d)
+    except OSError:
+        pass  # a read-only or full cache never stops the tool
+
+
+def _trim(d: str) -> None:
+    files = []
+    total = 0
+    for root, _, names in os.walk(d):
+        for n in names:
+            p = os.path.join(root, n)
+            try:
+                st = os.stat(p)
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+            total += st.st_size
+    if total <= MAX_BYTES:
+        return
+    files.sort()
+    for _, size, p in files:
+        if total <= MAX_BYTES * 0.8:
+            break
+        try:
+            os.unlink(p)
+            total -= size
+        except OSError:
+            pass

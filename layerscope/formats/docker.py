@@ -1,0 +1,72 @@
+"""docker-archive readers: `manifest.json` at the root of the archive.
+
+Covers Docker <=24 (`<id>/layer.tar`, maybe a symlink to a shared layer),
+podman (`<diffid>.tar` at the root, legacy dirs symlinked, several images in
+a multi-image archive), kaniko (`<hex>.tar.gz` layers, config named
+`sha256:<hex>`), and the `manifest.json` of Docker 25+ (paths into `blobs/`).
+"""
+
+from __future__ import annotations
+
+from ..errors import ImageError
+from ..model import Image, Layer
+from .config import diff_ids_of, history_of, platform_of, run_config
+from .container import Container
+
+
+def _digest_from_path(name: str) -> str:
+    """`blobs/sha256/<hex>` or `sha256:<hex>` -> 'sha256:<hex>'; else ''."""
+    parts = name.split("/")
+    if len(parts) >= 3 and parts[-3] == "blobs":
+        return f"{parts[-2]}:{parts[-1]}"
+    base = parts[-1]
+    if base.startswith("sha256:"):
+        return base.split(".")[0]
+    return ""
+
+
+def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> list[Image]:
+    manifest = c.read_json("manifest.json", "manifest")
+    if not isinstance(manifest, list) or not manifest:
+        raise ImageError("manifest.json lists no images", c.label)
+    repos_tags: dict[str, list[str]] = {}
+    images: list[Image] = []
+    for n, m in enumerate(manifest):
+        if not isinstance(m, dict):
+            raise ImageError(f"manifest.json entry {n} is not an object", c.label)
+        cfg_name = m.get("Config")
+        layer_names = m.get("Layers")
+        if not isinstance(cfg_name, str) or not isinstance(layer_names, list) or \
+                not all(isinstance(x, str) for x in layer_names):
+            raise ImageError(f"manifest.json entry {n} has no Config or Layers", c.label)
+        cfg = c.read_json(cfg_name, "image config")
+        if not isinstance(cfg, dict):
+            raise ImageError(f"image config {cfg_name!r} is not an object", c.label)
+        place = f"{c.label}: {cfg_name}"
+        diff_ids = diff_ids_of(cfg, place)
+        if diff_ids and len(diff_ids) != len(layer_names):
+            raise ImageError(f"manifest lists {len(layer_names)} layers but the config has "
+                             f"{len(diff_ids)} diff_ids", place)
+        img_layers: list[Layer] = []
+        for i, lname in enumerate(layer_names):
+            ref = c.blob(lname)  # raises when missing or escaping
+            diff_id = diff_ids[i] if i < len(diff_ids) else ""
+            digest = _digest_from_path(lname)
+            if not digest and lname.endswith(".tar") and len(lname.split("/")[-1]) == 68:
+                digest = "sha256:" + lname.split("/")[-1][:-4]  # podman: <diffid>.tar
+            key = diff_id or digest or f"{source}:{ref.file}:{ref.offset}"
+            layer = layers.get(key)
+            if layer is None:
+                layer = Layer(key=key, digest=digest, diff_id=diff_id, media_type="",
+                              compressed_size=ref.size, blob=ref)
+                layers[key] = layer
+            img_layers.append(layer)
+        history, mapped = history_of(cfg, len(img_layers))
+        refs = [t for t in (m.get("RepoTags") or []) if isinstance(t, str)]
+        cfg_digest = _digest_from_path(cfg_name) or ("sha256:" + cfg_name.split("/")[-1].removesuffix(".json"))
+        img = Image(refs=refs, digest=cfg_digest, config_digest=cfg_digest, platform=platform_of(cfg),
+                    config=run_config(cfg), raw_config=cfg, layers=img_layers, history=history,
+                    history_mapped=mapped, source=source)
+        images.append(img)
+    del repos_tags
+    return images

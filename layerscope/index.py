@@ -1,0 +1,118 @@
+"""Index layers: walk each layer's tar headers into LayerEntries.
+
+Layers already indexed before (same blob) come from the cache; the rest are
+indexed in this process, or in worker processes on both cores when there are
+enough bytes to pay for starting them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable
+
+from . import cache
+from .blobs import index_blob
+from .errors import LayerError
+from .model import BlobRef, Layer, LayerEntries, LayerGraph
+
+PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it saves
+
+Progress = Callable[[int, int, Layer], None]
+
+
+def _job(file: str, offset: int, size: int, name: str, media_type: str, place: str):
+    """Runs in a worker process: returns only compact, picklable state."""
+    try:
+        entries, comp, usize, warnings, bomb = index_blob(BlobRef(file, offset, size, name), media_type, place)
+    except LayerError as e:
+        return ("error", e.line())
+    except MemoryError:
+        return ("error", f"{place}: out of memory while indexing")
+    return ("ok", entries.to_state(), comp, usize, warnings, bomb)
+
+
+def _apply(layer: Layer, result) -> None:
+    if result[0] == "error":
+        layer.error = result[1]
+        layer.entries = LayerEntries()
+        return
+    _, state, comp, usize, warnings, bomb = result
+    layer.entries = state if isinstance(state, LayerEntries) else LayerEntries.from_state(state)
+    layer.compression = comp
+    layer.uncompressed_size = usize
+    layer.warnings = list(warnings)
+    layer.bomb = bomb
+
+
+def place_of(layer: Layer) -> str:
+    return f"layer {layer.short_id} ({layer.blob.name if layer.blob else '?'})"
+
+
+def index_one(layer: Layer) -> None:
+    if layer.blob is None:
+        layer.error = f"{place_of(layer)}: the blob is missing"
+        layer.entries = LayerEntries()
+        return
+    b = layer.blob
+    try:
+        entries, comp, usize, warnings, bomb = index_blob(b, layer.media_type, place_of(layer))
+        _apply(layer, ("ok", entries, comp, usize, warnings, bomb))
+    except LayerError as e:
+        _apply(layer, ("error", e.line()))
+
+
+def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: int | None = None,
+                 use_cache: bool = True, layers: Iterable[Layer] | None = None) -> None:
+    todo = [l for l in (layers if layers is not None else graph.layers.values()) if not l.indexed]
+    total = len(todo)
+    done = 0
+
+    def tick(layer: Layer) -> None:
+        nonlocal done
+        done += 1
+        if use_cache and layer.error is None and not layer.bomb:
+            cache.store(layer)
+        if progress:
+            progress(done, total, layer)
+
+    rest = []
+    for layer in todo:
+        if use_cache and cache.load(layer):
+            done += 1
+            if progress:
+                progress(done, total, layer)
+        else:
+            rest.append(layer)
+    if not rest:
+        return
+    nbytes = sum(l.compressed_size for l in rest)
+    workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if workers > 1 and len(rest) > 1 and nbytes >= PARALLEL_MIN_BYTES:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futs = []
+            for layer in rest:
+                if layer.blob is None:
+                    futs.append(None)
+                    continue
+                b = layer.blob
+                futs.append(pool.submit(_job, b.file, b.offset, b.size, b.name, layer.media_type, place_of(layer)))
+            for layer, fut in zip(rest, futs):
+                if fut is None:
+                    index_one(layer)
+                else:
+                    try:
+                        _apply(layer, fut.result())
+                    except Exception as e:  # a worker died (e.g. killed for memory)
+                        _apply(layer, ("error", f"{place_of(layer)}: indexing failed ({type(e).__name__})"))
+                tick(layer)
+    else:
+        for layer in rest:
+            index_one(layer)
+            tick(layer)
+
+
+def layer_errors(graph: LayerGraph) -> list[str]:
+    return [l.error for l in graph.layers.values() if l.error]

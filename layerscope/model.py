@@ -1,0 +1,309 @@
+"""The layer graph: images -> ordered layers -> entries.
+
+This is the one model every other part reads.  It holds facts read from the
+archive and nothing computed from several layers (that is `analysis`).
+
+Entries are kept per layer in parallel columns (`LayerEntries`) instead of one
+object per file: an image may have a million entries, and a list of strings
+plus a few `array`s costs a fraction of the memory of a million objects, is
+quick to build, and pickles/caches as a handful of blobs.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+# ---------------------------------------------------------------------------
+# Entry types.  One byte per entry in LayerEntries.types.
+FILE = ord("f")
+DIR = ord("d")
+SYMLINK = ord("l")
+HARDLINK = ord("h")
+CHAR = ord("c")
+BLOCK = ord("b")
+FIFO = ord("p")
+WHITEOUT = ord("w")  # `.wh.NAME`: deletes NAME from the layers below
+OPAQUE = ord("o")  # `.wh..wh..opq` in DIR: hides every lower child of DIR
+
+TYPE_NAMES = {
+    FILE: "file",
+    DIR: "dir",
+    SYMLINK: "symlink",
+    HARDLINK: "hardlink",
+    CHAR: "char",
+    BLOCK: "block",
+    FIFO: "fifo",
+    WHITEOUT: "whiteout",
+    OPAQUE: "opaque",
+}
+MARKERS = (WHITEOUT, OPAQUE)
+
+
+def is_marker(t: int) -> bool:
+    return t == WHITEOUT or t == OPAQUE
+
+
+class LayerEntries:
+    """The entries of one layer's tar, in archive order, duplicates removed
+    (the last entry for a path wins, as when extracting).
+
+    Paths are normalised: no leading `/` or `./`, no trailing `/`, the root
+    itself is never an entry.  Whiteout markers are stored under the path they
+    delete (type WHITEOUT); an opaque marker under its directory (type OPAQUE).
+    `offsets` is where the entry's content starts in the *uncompressed* layer
+    stream, so contents can be read on demand later.
+    """
+
+    __slots__ = ("paths", "types", "sizes", "modes", "uids", "gids", "links", "offsets", "mtimes")
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+        self.types = bytearray()
+        self.sizes = array("q")
+        self.modes = array("I")
+        self.uids = array("I")
+        self.gids = array("I")
+        self.mtimes = array("q")
+        self.links: dict[int, str] = {}  # index -> link target (symlinks, hardlinks)
+        self.offsets = array("q")
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def append(self, path: str, typ: int, size: int, mode: int, uid: int, gid: int,
+               mtime: int, link: str | None, offset: int) -> None:
+        i = len(self.paths)
+        self.paths.append(path)
+        self.types.append(typ)
+        self.sizes.append(size)
+        self.modes.append(mode & 0o7777)
+        self.uids.append(uid & 0xFFFFFFFF)
+        self.gids.append(gid & 0xFFFFFFFF)
+        self.mtimes.append(mtime)
+        self.offsets.append(offset)
+        if link is not None:
+            self.links[i] = link
+
+    def link(self, i: int) -> str | None:
+        return self.links.get(i)
+
+    def entry(self, i: int) -> "Entry":
+        return Entry(self.paths[i], self.types[i], self.sizes[i], self.modes[i],
+                     self.uids[i], self.gids[i], self.links.get(i), self.mtimes[i])
+
+    def content_bytes(self) -> int:
+        """Bytes of regular files (a hardlink adds none)."""
+        total = 0
+        types, sizes = self.types, self.sizes
+        for i in range(len(types)):
+            if types[i] == FILE:
+                total += sizes[i]
+        return total
+
+    def dedupe(self) -> "LayerEntries":
+        """Drop earlier duplicates of the same (path, record kind): the last
+        one wins.  A whiteout, an opaque marker and an entry for the same path
+        are different records and are all kept."""
+        seen: dict[tuple[str, int], int] = {}
+        types = self.types
+        for i, p in enumerate(self.paths):
+            t = types[i]
+            k = t if t in MARKERS else 0
+            seen[(p, k)] = i
+        if len(seen) == len(self.paths):
+            return self
+        keep = sorted(seen.values())
+        out = LayerEntries()
+        for i in keep:
+            out.append(self.paths[i], self.types[i], self.sizes[i], self.modes[i], self.uids[i],
+                       self.gids[i], self.mtimes[i], self.links.get(i), self.offsets[i])
+        return out
+
+    # -- compact serialisation for the cache and for worker processes --------
+    def to_state(self) -> tuple:
+        return ("\0".join(self.paths), bytes(self.types), self.sizes.tobytes(), self.modes.tobytes(),
+                self.uids.tobytes(), self.gids.tobytes(), self.mtimes.tobytes(),
+                self.offsets.tobytes(), list(self.links.items()))
+
+    @classmethod
+    def from_state(cls, st: tuple) -> "LayerEntries":
+        paths, types, sizes, modes, uids, gids, mtimes, offsets, links = st
+        e = cls()
+        e.paths = paths.split("\0") if paths else []
+        e.types = bytearray(types)
+        e.sizes.frombytes(sizes)
+        e.modes.frombytes(modes)
+        e.uids.frombytes(uids)
+        e.gids.frombytes(gids)
+        e.mtimes.frombytes(mtimes)
+        e.offsets.frombytes(offsets)
+        e.links = dict(links)
+        n = len(e.paths)
+        if not (len(e.types) == len(e.sizes) == len(e.modes) == len(e.offsets) == n):
+            raise ValueError("inconsistent layer entry state")
+        return e
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One entry, materialised on demand (for display, JSON, tests)."""
+
+    path: str  # normalised, without leading '/'
+    type: int
+    size: int
+    mode: int
+    uid: int
+    gid: int
+    link: str | None
+    mtime: int = 0
+
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES[self.type]
+
+    @property
+    def abspath(self) -> str:
+        return "/" + self.path
+
+
+# ---------------------------------------------------------------------------
+@dataclass(slots=True)
+class BlobRef:
+    """Where a blob's bytes live: a byte range of a file (the outer archive or
+    an OCI layout's blob file).  Read lazily, never all at once."""
+
+    file: str
+    offset: int
+    size: int
+    name: str  # as named in the archive, for messages
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"BlobRef({self.name!r} @{self.offset}+{self.size})"
+
+
+@dataclass(eq=False)
+class Layer:
+    """One layer node.  Shared by every image that uses it (keyed by diff_id
+    when known, else by the digest/name of the stored blob)."""
+
+    key: str
+    digest: str  # digest of the stored blob, as the manifest names it (may be "")
+    diff_id: str  # digest of the uncompressed tar (from the config), may be ""
+    media_type: str
+    compressed_size: int  # bytes of the stored blob
+    blob: BlobRef | None
+    compression: str = ""  # "none" | "gzip" | "zstd", detected from the bytes
+    uncompressed_size: int = -1  # bytes of the tar stream, once indexed
+    entries: LayerEntries | None = None  # None until indexed
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # set when the layer could not be indexed
+    images: list["Image"] = field(default_factory=list)
+    bomb: bool = False  # stopped early: the headers claim more than the data holds
+
+    @property
+    def indexed(self) -> bool:
+        return self.entries is not None
+
+    @property
+    def size(self) -> int:
+        """Bytes of regular files in the layer (dive's layer size)."""
+        return self.entries.content_bytes() if self.entries is not None else 0
+
+    @property
+    def short_id(self) -> str:
+        d = self.diff_id or self.digest or self.key
+        return d.split(":", 1)[-1][:12]
+
+    def __repr__(self) -> str:  # pragma: no cover
+        return f"Layer({self.short_id})"
+
+
+@dataclass(slots=True)
+class HistoryStep:
+    created_by: str
+    created: str = ""
+    comment: str = ""
+    empty_layer: bool = False
+    layer_index: int | None = None  # index into Image.layers, None for empty steps
+
+
+@dataclass(slots=True)
+class Platform:
+    os: str = ""
+    architecture: str = ""
+    variant: str = ""
+
+    def __str__(self) -> str:
+        s = f"{self.os}/{self.architecture}" if self.os or self.architecture else "unknown"
+        return s + (f"/{self.variant}" if self.variant else "")
+
+    def matches(self, want: str) -> bool:
+        parts = want.split("/")
+        mine = [self.os, self.architecture, self.variant]
+        for a, b in zip(parts, mine):
+            if a and a != b:
+                return False
+        return True
+
+
+@dataclass(eq=False)
+class Image:
+    refs: list[str]  # repo tags / ref names; may be empty
+    digest: str  # manifest digest when known, else config digest
+    config_digest: str
+    platform: Platform
+    config: dict  # the image config JSON's "config" object (Env, Cmd, ...)
+    raw_config: dict  # the whole config JSON
+    layers: list[Layer]
+    history: list[HistoryStep]
+    history_mapped: bool  # False when history and layer counts disagree
+    annotations: dict = field(default_factory=dict)
+    source: str = ""  # the archive it came from
+
+    @property
+    def name(self) -> str:
+        if self.refs:
+            return self.refs[0]
+        return (self.digest or self.config_digest).split(":", 1)[-1][:12] or "image"
+
+    def created_by(self, layer_index: int) -> str:
+        """The build step that made layer `layer_index`, '' when unknown."""
+        if not self.history_mapped:
+            return ""
+        for h in self.history:
+            if h.layer_index == layer_index:
+                return h.created_by
+        return ""
+
+
+@dataclass(eq=False)
+class LayerGraph:
+    """Everything loaded from one or more archives."""
+
+    images: list[Image]
+    layers: dict[str, Layer]  # key -> node, shared between images
+    sources: list[str]
+    warnings: list[str] = field(default_factory=list)
+    # Filled by the loader: indexes the layers that are not indexed yet.
+    # progress(done, total, layer) is called after each one.
+    indexer: Callable[..., None] | None = None
+
+    def image(self, ref: str | None) -> Image:
+        from .errors import ImageError
+
+        if not self.images:
+            raise ImageError("the archive holds no image")
+        if ref is None:
+            return self.images[0]
+        for im in self.images:
+            if ref in im.refs or any(r.split(":")[0] == ref for r in im.refs):
+                return im
+            if im.digest and (im.digest == ref or im.digest.split(":", 1)[-1].startswith(ref.split(":", 1)[-1])):
+                return im
+        names = ", ".join(i.name for i in self.images)
+        raise ImageError(f"no image {ref!r} in the archive (it holds: {names})")
+
+    def iter_layers(self) -> Iterator[Layer]:
+        return iter(self.layers.values())

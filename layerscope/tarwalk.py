@@ -1,0 +1,318 @@
+"""Walk the headers of a tar stream without building a `tarfile` object per
+member and without reading contents: over an mmap the contents are skipped by
+arithmetic; over a decompressing stream they are read in big chunks and
+dropped.  Produces a layer's `LayerEntries`.
+
+Handles ustar (prefix field), GNU long names/links (`L`/`K`), PAX extended
+headers (`x`; path, linkpath, size, uid, gid, mtime) and base-256 numbers.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Callable
+
+from .errors import LayerError
+from .model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT,
+                    LayerEntries)
+
+BLOCKSIZE = 512
+CHUNK = 1 << 20
+ZERO_BLOCK = bytes(BLOCKSIZE)
+# Longest GNU long name / PAX header we accept: names are data, not storage.
+MAX_META = 1 << 20
+
+_TYPES = {
+    b"0": FILE, b"\0": FILE, b"7": FILE,
+    b"1": HARDLINK, b"2": SYMLINK, b"3": CHAR, b"4": BLOCK, b"5": DIR, b"6": FIFO,
+}
+
+
+class TruncatedBomb(Exception):
+    """Internal: the stream produced more bytes than the bomb limit allows."""
+
+
+def _num(field: bytes) -> int:
+    if field and field[0] & 0x80:  # base-256 (GNU): big values, negative ids
+        v = int.from_bytes(field[1:], "big")
+        if field[0] & 0x40:  # negative
+            v -= 1 << (8 * (len(field) - 1))
+        return v
+    s = field.split(b"\0", 1)[0].strip()
+    if not s:
+        return 0
+    return int(s, 8)
+
+
+def _str(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def normalise(name: str) -> str | None:
+    """Normalise a tar member name to a relative path without leading `/`
+    or `./` and without a trailing `/`.  '' is the root.  None when the name
+    escapes the root (`..`)."""
+    if name.startswith("/") or name.startswith("./") or "/." in name or "//" in name or name.startswith(".."):
+        n = posixpath.normpath("/" + name.lstrip("/"))
+        # normpath keeps a leading '..' only for relative paths; with the '/'
+        # prefix it removes them, so check the raw components instead.
+        depth = 0
+        for part in name.split("/"):
+            if part == "..":
+                depth -= 1
+                if depth < 0:
+                    return None
+            elif part and part != ".":
+                depth += 1
+        name = n.lstrip("/")
+        return name
+    return name.rstrip("/")
+
+
+def _parse_pax(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    pos = 0
+    n = len(data)
+    while pos < n:
+        sp = data.find(b" ", pos)
+        if sp < 0:
+            break
+        try:
+            length = int(data[pos:sp])
+        except ValueError:
+            raise ValueError("bad PAX record length")
+        if length <= 0 or pos + length > n:
+            raise ValueError("bad PAX record length")
+        rec = data[sp + 1: pos + length - 1]  # drop trailing newline
+        k, _, v = rec.partition(b"=")
+        out[k.decode("utf-8", "surrogateescape")] = v.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+class TarIndexer:
+    """Index one tar stream.
+
+    `buf` is either the whole stream (an mmap/bytes/memoryview, with `read`
+    None) or empty, with `read(n)` returning the next decompressed bytes
+    (b'' at the end).  `limit` bounds the total stream size (decompression
+    bombs); passing it sets `bomb` and stops indexing early.
+    """
+
+    def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
+                 limit: int | None = None, place: str = "layer"):
+        self.buf = buf
+        self.read = read
+        self.limit = limit
+        self.place = place
+        self.warnings: list[str] = []
+        self.bomb = False
+        self.size = 0  # bytes of the tar stream consumed
+
+    # -- the stream window ---------------------------------------------------
+    def run(self) -> LayerEntries:
+        entries = LayerEntries()
+        buf = self.buf
+        read = self.read
+        pos = 0  # position in buf
+        base = 0  # stream offset of buf[0]
+        limit = self.limit
+        types = _TYPES
+        num = _num
+        warn = self.warnings.append
+        pending_name: str | None = None
+        pending_link: str | None = None
+        pax: dict[str, str] = {}
+        gpax: dict[str, str] = {}
+        append = entries.append
+        escaped = 0
+
+        def need(n: int) -> bool:
+            """Make buf[pos:pos+n] available; False at end of stream."""
+            nonlocal buf, pos, base
+            if len(buf) - pos >= n:
+                return True
+            if read is None:
+                return False
+            parts = [bytes(buf[pos:])]
+            have = len(parts[0])
+            base += pos
+            while have < n:
+                chunk = read(max(CHUNK, n - have))
+                if not chunk:
+                    break
+                parts.append(chunk)
+                have += len(chunk)
+            buf = b"".join(parts)
+            pos = 0
+            if limit is not None and base + len(buf) > limit:
+                raise TruncatedBomb()
+            return have >= n
+
+        def skip(n: int) -> bool:
+            nonlocal buf, pos, base
+            if len(buf) - pos >= n:
+                pos += n
+                return True
+            if read is None:
+                return False
+            left = n - (len(buf) - pos)
+            base += len(buf)
+            buf = b""
+            pos = 0
+            while left > 0:
+                if limit is not None and base > limit:
+                    raise TruncatedBomb()
+                chunk = read(min(left, 4 * CHUNK) if left > CHUNK else CHUNK)
+                if not chunk:
+                    return False
+                if len(chunk) > left:
+                    buf = chunk  # base is the stream offset of chunk[0]
+                    pos = left
+                    break
+                base += len(chunk)
+                left -= len(chunk)
+            return True
+
+        try:
+            while True:
+                if not need(BLOCKSIZE):
+                    if len(buf) - pos == 0:
+                        break  # EOF at a header boundary: accept (no end blocks)
+                    raise LayerError(f"truncated tar header at byte {base + pos}", self.place)
+                hdr = bytes(buf[pos:pos + BLOCKSIZE])
+                hstart = base + pos
+                pos += BLOCKSIZE
+                if hdr == ZERO_BLOCK:
+                    break  # end of archive (second zero block optional)
+                chk = sum(hdr) - sum(hdr[148:156]) + 256
+                try:
+                    stored = num(hdr[148:156])
+                except ValueError:
+                    stored = -1
+                if stored != chk:
+                    # some old writers summed the bytes as signed chars
+                    signed = chk - 256 * sum(1 for b in hdr if b > 127)
+                    if stored != signed:
+                        raise LayerError(f"corrupt tar header at byte {hstart} (bad checksum)", self.place)
+                try:
+                    size = num(hdr[124:136])
+                except ValueError:
+                    raise LayerError(f"corrupt tar header at byte {hstart} (bad size field)", self.place)
+                if size < 0:
+                    raise LayerError(f"corrupt tar header at byte {hstart} (negative size)", self.place)
+                tf = hdr[156:157]
+                padded = (size + 511) & ~511
+                if tf in (b"x", b"g", b"L", b"K"):
+                    if size > MAX_META:
+                        raise LayerError(f"tar extended header of {size} bytes at byte {hstart} is too large", self.place)
+                    if not need(padded):
+                        raise LayerError(f"truncated tar at byte {hstart} (inside an extended header)", self.place)
+                    data = bytes(buf[pos:pos + size])
+                    pos += padded
+                    if tf == b"L":
+                        pending_name = _str(data)
+                    elif tf == b"K":
+                        pending_link = _str(data)
+                    else:
+                        try:
+                            recs = _parse_pax(data)
+                        except ValueError:
+                            raise LayerError(f"corrupt PAX header at byte {hstart}", self.place)
+                        (pax if tf == b"x" else gpax).update(recs)
+                    continue
+
+                data_off = base + pos
+                if pax and "size" in pax:
+                    try:
+                        size = int(pax["size"])
+                        padded = (size + 511) & ~511
+                    except ValueError:
+                        raise LayerError(f"corrupt PAX size at byte {hstart}", self.place)
+                # name
+                if pending_name is not None:
+                    name = pending_name
+                elif pax and "path" in pax:
+                    name = pax["path"]
+                elif gpax and "path" in gpax:
+                    name = gpax["path"]
+                else:
+                    name = _str(hdr[0:100])
+                    if hdr[257:263] == b"ustar\x00" and hdr[345] != 0:
+                        prefix = _str(hdr[345:500])
+                        if prefix:
+                            name = prefix + "/" + name
+                typ = types.get(tf)
+                if typ is None:
+                    if tf in (b"V", b"M", b"N"):
+                        typ = -1  # volume header / multi-volume: no entry
+                    elif tf == b"S":
+                        typ = FILE
+                    else:
+                        warn(f"{name!r}: unknown tar entry type {tf!r}, shown as a file")
+                        typ = FILE
+                if typ == FILE and name.endswith("/"):
+                    typ = DIR
+                link = None
+                if typ in (SYMLINK, HARDLINK):
+                    if pending_link is not None:
+                        link = pending_link
+                    elif pax and "linkpath" in pax:
+                        link = pax["linkpath"]
+                    else:
+                        link = _str(hdr[157:257])
+                try:
+                    mode = num(hdr[100:108])
+                    uid = int(pax["uid"]) if pax and "uid" in pax else num(hdr[108:116])
+                    gid = int(pax["gid"]) if pax and "gid" in pax else num(hdr[116:124])
+                    mt = pax.get("mtime") if pax else None
+                    mtime = int(float(mt)) if mt else num(hdr[136:148])
+                except ValueError:
+                    raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place)
+                pending_name = pending_link = None
+                if pax:
+                    pax = {}
+                # skip the contents (hardlinks, dirs... should have size 0, but
+                # honour what the header says, as tar does)
+                if padded and not skip(padded):
+                    raise LayerError(
+                        f"truncated tar: {name!r} claims {size} bytes but the layer ends first", self.place)
+                if typ == -1:
+                    continue
+                path = normalise(name)
+                if path is None:
+                    escaped += 1
+                    if escaped <= 20:
+                        warn(f"entry {name!r} escapes the image root; left out of the tree")
+                    continue
+                if typ not in (FILE,):
+                    size_field = 0 if typ in (DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO) else size
+                else:
+                    size_field = size
+                slash = path.rfind("/")
+                base_name = path[slash + 1:]
+                if base_name.startswith(".wh."):
+                    parent = path[:slash] if slash >= 0 else ""
+                    if base_name == ".wh..wh..opq":
+                        append(parent, OPAQUE, 0, 0, 0, 0, 0, None, data_off)
+                    elif base_name.startswith(".wh..wh."):
+                        continue  # aufs metadata (.wh..wh.plnk etc.): not part of the tree
+                    else:
+                        target = base_name[4:]
+                        p = (parent + "/" + target) if parent else target
+                        append(p, WHITEOUT, 0, 0, 0, 0, 0, None, data_off)
+                    continue
+                if not path:
+                    continue  # the root directory itself
+                if typ == HARDLINK and link is not None:
+                    nl = normalise(link)
+                    link = nl if nl is not None else link
+                append(path, typ, size_field, mode, uid, gid, mtime, link, data_off)
+        except TruncatedBomb:
+            self.bomb = True
+            warn(f"stopped after {self.limit} bytes: the layer expands far beyond its compressed size "
+                 "(a decompression bomb?); the entries after that point are not shown")
+        self.size = base + pos
+        if escaped > 20:
+            warn(f"{escaped} entries in all escape the image root")
+        return entries.dedupe()
