@@ -1,0 +1,239 @@
+"""Analysis of one image: the stack (merge + shadows), change kinds, waste,
+per-path history.  `analyse()` is the entry point the CLI and the app use;
+neither recomputes anything this package computes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..blobs import read_range
+from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph
+from .changes import KIND_NAMES, ChangeKinds
+from .stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, OVERWRITTEN, UNCHANGED, VISIBLE,
+                    Stack)
+from .waste import Waste
+
+MAX_OS_RELEASE = 64 << 10
+
+
+@dataclass(slots=True)
+class LayerRow:
+    """One build step, as the report and the layer list show it."""
+
+    step: int  # position in history (or layer index when history is unknown)
+    index: int | None  # layer index, None for an empty step (ENV, CMD...)
+    created_by: str
+    layer: Layer | None
+    size: int = 0
+    entries: int = 0
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    wasted: int = 0
+    is_base: bool = False
+    shared_with: list[str] = field(default_factory=list)  # other images using this layer
+
+
+@dataclass(slots=True)
+class HistoryEvent:
+    layer: int
+    action: str  # added | modified | metadata-only | duplicate | deleted | opaque-hidden | replaced
+    entry: Entry | None  # the layer's entry (None for deletions by an ancestor marker)
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class Shadow:
+    """A lower copy hidden by something above it."""
+
+    layer: int
+    entry: Entry
+    hidden_at: int
+    how: str
+    bytes: int
+
+
+class ImageAnalysis:
+    def __init__(self, graph: LayerGraph, image: Image, base_layers: int | None = None,
+                 hash_contents: bool = True):
+        self.graph = graph
+        self.image = image
+        self.stack = Stack(image)
+        self.kinds = ChangeKinds(self.stack, hash_contents)
+        self.waste = Waste(self.stack, self.kinds, base_layers)
+        self.layers = self.stack.layers
+        self._counts = [self._count(L) for L in range(self.stack.n)]
+        self._os: dict | None | bool = False
+
+    # -- per layer -------------------------------------------------------
+    def _count(self, L: int) -> tuple[int, int, int]:
+        ch = self.stack.change[L]
+        added = ch.count(ADDED)
+        modified = ch.count(MODIFIED)
+        deleted = len(self.stack.deletions[L])
+        return added, modified, deleted
+
+    def counts(self, L: int) -> tuple[int, int, int]:
+        """(added, modified, deleted) for layer L."""
+        return self._counts[L]
+
+    def layer_rows(self, include_empty: bool = True) -> list[LayerRow]:
+        im = self.image
+        rows: list[LayerRow] = []
+
+        def row_for(step: int, L: int, created_by: str) -> LayerRow:
+            layer = self.layers[L]
+            a, m, d = self._counts[L]
+            others = [o.name for o in layer.images if o is not im]
+            return LayerRow(step, L, created_by, layer, self.waste.layer_bytes[L], len(layer.entries), a, m, d,
+                            self.waste.layer_wasted[L], L < self.waste.base_layers, others)
+
+        if im.history_mapped:
+            for s, h in enumerate(im.history):
+                if h.layer_index is None:
+                    if include_empty:
+                        rows.append(LayerRow(s, None, h.created_by, None))
+                else:
+                    rows.append(row_for(s, h.layer_index, h.created_by))
+        else:
+            for L in range(self.stack.n):
+                rows.append(row_for(L, L, ""))
+        return rows
+
+    def created_by(self, L: int) -> str:
+        return self.image.created_by(L)
+
+    # -- totals ----------------------------------------------------------
+    def totals(self) -> dict:
+        w = self.waste
+        return {
+            "size": w.size,
+            "visible_size": w.visible_size,
+            "wasted_bytes": w.wasted_bytes,
+            "user_wasted_bytes": w.user_wasted_bytes,
+            "user_wasted_percent": w.user_wasted_percent,
+            "efficiency": w.efficiency,
+            "base_layers": w.base_layers,
+            "entries": sum(len(l.entries) for l in self.layers),
+        }
+
+    # -- contents ----------------------------------------------------------
+    def read(self, L: int, i: int, cap: int | None = None) -> bytes:
+        """Content of entry i of layer L (at most `cap` bytes), read on demand.
+        A hardlink reads its target in the same layer."""
+        layer = self.layers[L]
+        e = layer.entries
+        if e.types[i] == HARDLINK:
+            tgt = e.links.get(i)
+            try:
+                i = e.paths.index(tgt)
+            except ValueError:
+                return b""
+        if e.types[i] != FILE or e.sizes[i] == 0:
+            return b""
+        return read_range(layer.blob, layer.compression or "none", e.offsets[i], e.sizes[i], cap)
+
+    def os_release(self) -> dict | None:
+        """Parsed /etc/os-release (or /usr/lib/os-release) of the final view."""
+        if self._os is not False:
+            return self._os  # type: ignore[return-value]
+        self._os = None
+        for p in ("etc/os-release", "usr/lib/os-release"):
+            ref = self._resolve_visible(p)
+            if ref is None:
+                continue
+            L, i = ref
+            try:
+                data = self.read(L, i, MAX_OS_RELEASE)
+            except Exception:
+                continue
+            out = {}
+            for line in data.decode("utf-8", "replace").splitlines():
+                k, sep, v = line.partition("=")
+                if sep and k.strip() and not k.startswith("#"):
+                    out[k.strip()] = v.strip().strip('"').strip("'")
+            self._os = out
+            break
+        return self._os
+
+    def _resolve_visible(self, path: str, hops: int = 8):
+        top = self.stack.top_view
+        for _ in range(hops):
+            ref = top.get(path)
+            if ref is None or ref[1] == IMPLIED:
+                return None
+            L, i = ref
+            e = self.layers[L].entries
+            if e.types[i] == SYMLINK:
+                tgt = e.links.get(i) or ""
+                import posixpath
+                base = posixpath.dirname(path)
+                path = posixpath.normpath(tgt if tgt.startswith("/") else posixpath.join("/" + base, tgt)).lstrip("/")
+                continue
+            return ref
+        return None
+
+    # -- per path ----------------------------------------------------------
+    def history(self, path: str) -> list[HistoryEvent]:
+        """Every layer that touched `path`, bottom up: what it did."""
+        p = path.strip("/")
+        st = self.stack
+        out: list[HistoryEvent] = []
+        for L, i in st.entries_at(p):
+            e = self.layers[L].entries
+            t = e.types[i]
+            if t == WHITEOUT:
+                if st.change[L][i] == DELETES:
+                    out.append(HistoryEvent(L, "deleted", None, "whiteout"))
+                continue
+            if t == OPAQUE:
+                continue
+            c = st.change[L][i]
+            if c == ADDED:
+                action = "added"
+            elif c == UNCHANGED:
+                action = "listed again"
+            else:
+                action = KIND_NAMES.get(self.kinds.kind[L][i], "modified")
+                action = "modified" if action == "content" else action
+            out.append(HistoryEvent(L, action, e.entry(i)))
+        # removals by an ancestor's whiteout / opaque dir / replacement
+        for L, i in st.entries_at(p):
+            e = self.layers[L].entries
+            if e.types[i] in (WHITEOUT, OPAQUE):
+                continue
+            h = st.hidden_at[L][i]
+            if h != VISIBLE and st.how[L][i] != OVERWRITTEN:
+                if not any(ev.layer == h and ev.action == "deleted" for ev in out):
+                    out.append(HistoryEvent(h, "deleted", None, HOW_NAMES.get(st.how[L][i], "")))
+        out.sort(key=lambda ev: ev.layer)
+        return out
+
+    def shadows(self, path: str) -> list[Shadow]:
+        """The hidden copies of `path` (what the visible entry, or the deletion, hides)."""
+        p = path.strip("/")
+        st = self.stack
+        out = []
+        for L, i in st.entries_at(p):
+            e = self.layers[L].entries
+            t = e.types[i]
+            if t in (WHITEOUT, OPAQUE) or st.hidden_at[L][i] == VISIBLE:
+                continue
+            state = self.waste.state(L, i)
+            out.append(Shadow(L, e.entry(i), st.hidden_at[L][i], HOW_NAMES.get(st.how[L][i], ""),
+                              e.sizes[i] if t == FILE and state != "visible" else 0))
+        return out
+
+    def visible_ref(self, path: str) -> tuple[int, int] | None:
+        ref = self.stack.top_view.get(path.strip("/"))
+        if ref is None or ref[1] == IMPLIED:
+            return None
+        return ref
+
+
+def analyse(graph: LayerGraph, image: Image, base_layers: int | None = None,
+            hash_contents: bool = True) -> ImageAnalysis:
+    return ImageAnalysis(graph, image, base_layers, hash_contents)
+
+
+__all__ = ["ImageAnalysis", "LayerRow", "HistoryEvent", "Shadow", "analyse", "TYPE_NAMES", "DIR"]

@@ -1,0 +1,93 @@
+"""What kind of change a modified entry is: new content, metadata only
+(a chmod/chown copy-up), or nothing at all (an identical copy).
+
+"Same content" is decided by size, then by a sha256 of both copies -- computed
+only for candidate pairs (same size, both regular files), each layer's
+candidates hashed in one pass over its stream, layers on both cores.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from ..blobs import digest_ranges
+from ..model import FILE
+from .stack import MODIFIED, Stack
+
+CONTENT = ord("c")
+METADATA = ord("m")
+SAME = ord("s")
+KIND_NAMES = {CONTENT: "content", METADATA: "metadata-only", SAME: "duplicate"}
+
+
+def _meta_equal(a, i, b, j) -> bool:
+    return a.modes[i] == b.modes[j] and a.uids[i] == b.uids[j] and a.gids[i] == b.gids[j]
+
+
+class ChangeKinds:
+    def __init__(self, stack: Stack, hash_contents: bool = True):
+        self.stack = stack
+        self.kind: list[bytearray] = [bytearray(len(l.entries)) for l in stack.layers]
+        self.hashed_pairs = 0
+        self.hash_errors: list[str] = []
+        self._compute(hash_contents)
+
+    def _compute(self, hash_contents: bool) -> None:
+        st = self.stack
+        pending: list[tuple[int, int, int, int]] = []  # (L, i, l, j) needing digests
+        for L, layer in enumerate(st.layers):
+            e = layer.entries
+            ch = st.change[L]
+            pl, pi = st.prev_layer[L], st.prev_index[L]
+            kind = self.kind[L]
+            for i in range(len(ch)):
+                if ch[i] != MODIFIED:
+                    continue
+                l, j = pl[i], pi[i]
+                if l < 0:
+                    kind[i] = CONTENT  # replaced an implied dir
+                    continue
+                o = st.layers[l].entries
+                t = e.types[i]
+                if t != o.types[j]:
+                    kind[i] = CONTENT
+                elif t == FILE:
+                    if e.sizes[i] != o.sizes[j]:
+                        kind[i] = CONTENT
+                    elif e.sizes[i] == 0:
+                        kind[i] = SAME if _meta_equal(e, i, o, j) else METADATA
+                    else:
+                        pending.append((L, i, l, j))
+                        kind[i] = METADATA if not _meta_equal(e, i, o, j) else SAME
+                elif e.links.get(i) != o.links.get(j) or (t in (FILE,) and e.sizes[i] != o.sizes[j]):
+                    kind[i] = CONTENT
+                else:
+                    kind[i] = SAME if _meta_equal(e, i, o, j) else METADATA
+        if not pending:
+            return
+        if not hash_contents:
+            # without digests, same-size copies are reported as content changes
+            for L, i, _, _ in pending:
+                self.kind[L][i] = CONTENT
+            return
+        wanted: dict[int, set[tuple[int, int]]] = {}
+        for L, i, l, j in pending:
+            wanted.setdefault(L, set()).add((st.layers[L].entries.offsets[i], st.layers[L].entries.sizes[i]))
+            wanted.setdefault(l, set()).add((st.layers[l].entries.offsets[j], st.layers[l].entries.sizes[j]))
+
+        def work(L: int):
+            layer = st.layers[L]
+            try:
+                return L, digest_ranges(layer.blob, layer.compression or "none", sorted(wanted[L]))
+            except Exception as e:  # a layer that cannot be re-read: say so, do not guess
+                self.hash_errors.append(f"layer {layer.short_id}: {e}")
+                return L, {}
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            digests = dict(pool.map(work, sorted(wanted)))
+        for L, i, l, j in pending:
+            a = digests[L].get(st.layers[L].entries.offsets[i])
+            b = digests[l].get(st.layers[l].entries.offsets[j])
+            if a is None or b is None or a != b:
+                self.kind[L][i] = CONTENT
+            self.hashed_pairs += 1

@@ -1,0 +1,261 @@
+"""Apply an image's layers in order, by the OCI image-spec's rules, and record
+for every entry what happened to it.
+
+One bottom-up pass over all entries gives, for each entry of each layer:
+  * `prev`: the lower entry it replaced (so: added vs modified),
+  * `hidden_at` / `hidden_by` / `how`: the layer that hid it, the entry there
+    that did it, and how (overwritten, whiteout, opaque dir, parent replaced).
+Hiding is monotonic, so the merged view at any layer N is simply every entry
+of layers 0..N with hidden_at > N -- no second pass per layer.
+
+Rules (OCI image-spec, "Representing Changes"):
+  * a layer's whiteouts and opaque markers apply to the layers below it only,
+    before its own entries;
+  * a whiteout removes the path and, for a directory, its whole subtree;
+  * an opaque marker hides every lower child of its directory but keeps the
+    directory and this layer's own children;
+  * an entry replaces the lower entry at its path; a non-directory replacing
+    a directory removes the lower subtree; a directory over a directory keeps
+    the lower children;
+  * a whiteout and an entry for one path in one layer: the entry is the result;
+  * a marker for a path that does not exist does nothing;
+  * parents that a layer does not list are implied directories; a lower
+    non-directory in the way of an implied parent is replaced.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass
+
+from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image, Layer
+
+VISIBLE = 0x7FFFFFFF  # hidden_at of an entry still visible at the top
+
+# how an entry was hidden
+OVERWRITTEN = ord("o")
+WHITED_OUT = ord("w")
+OPAQUED = ord("q")
+REPLACED = ord("r")  # an ancestor (or the dir itself) was replaced by a non-directory
+HOW_NAMES = {OVERWRITTEN: "overwritten", WHITED_OUT: "whiteout", OPAQUED: "opaque dir", REPLACED: "replaced parent"}
+
+# change of an entry relative to what was below it
+ADDED = ord("A")
+MODIFIED = ord("M")
+UNCHANGED = ord("=")  # a directory listed again with the same metadata
+DELETES = ord("D")  # a marker that removed something
+NOOP = ord("0")  # a marker for a path that did not exist
+
+IMPLIED = -1  # entry index of an implied directory
+
+
+@dataclass(slots=True)
+class Deletion:
+    """A path that a layer removed from the view below it."""
+
+    path: str
+    layer: int  # the layer that deleted it
+    by: int  # entry index of the marker/entry that did it in that layer
+    how: int  # WHITED_OUT, OPAQUED, REPLACED
+    lower_layer: int  # the entry it removed
+    lower_index: int
+
+
+class Stack:
+    """The analysis of one image's layer stack."""
+
+    def __init__(self, image: Image, layers: list[Layer] | None = None):
+        self.image = image
+        self.layers: list[Layer] = list(layers if layers is not None else image.layers)
+        self.n = len(self.layers)
+        for layer in self.layers:
+            if layer.entries is None:
+                raise ValueError(f"layer {layer.short_id} is not indexed")
+        self.hidden_at: list[array] = []
+        self.hidden_by: list[array] = []
+        self.how: list[bytearray] = []
+        self.prev_layer: list[array] = []
+        self.prev_index: list[array] = []
+        self.change: list[bytearray] = []
+        self.deletions: list[list[Deletion]] = []
+        # implied dirs: path -> (created at layer, hidden at layer)
+        self.implied: dict[str, list[int]] = {}
+        self._apply_all()
+
+    # ------------------------------------------------------------------
+    def _apply_all(self) -> None:
+        cur: dict[str, tuple[int, int]] = {}  # path -> (layer, index) of the visible entry
+        kids: dict[str, set[str]] = {"": set()}  # dir path -> child paths (may be stale)
+        for L, layer in enumerate(self.layers):
+            e = layer.entries
+            m = len(e)
+            self.hidden_at.append(array("i", [VISIBLE]) * m)
+            self.hidden_by.append(array("i", [-1]) * m)
+            self.how.append(bytearray(m))
+            self.prev_layer.append(array("i", [-1]) * m)
+            self.prev_index.append(array("i", [-1]) * m)
+            self.change.append(bytearray(m))
+            self.deletions.append([])
+        implied = self.implied
+        for L, layer in enumerate(self.layers):
+            e = layer.entries
+            paths, types = e.paths, e.types
+            dels = self.deletions[L]
+            change = self.change[L]
+
+            def hide(p: str, by: int, how: int) -> None:
+                ref = cur.pop(p)
+                l, i = ref
+                if i == IMPLIED:
+                    implied[p][1] = L
+                else:
+                    self.hidden_at[l][i] = L
+                    self.hidden_by[l][i] = by
+                    self.how[l][i] = how
+
+            def remove_subtree(root: str, by: int, how: int, record_root: bool) -> None:
+                """Hide `root` (when record_root) and everything under it."""
+                if record_root and root in cur:
+                    l, i = cur[root]
+                    dels.append(Deletion(root, L, by, how, l, i))
+                    hide(root, by, how)
+                stack = [root]
+                first = True
+                while stack:
+                    d = stack.pop()
+                    ch = kids.pop(d, None)
+                    if not ch:
+                        first = False
+                        continue
+                    for c in ch:
+                        if c in cur:
+                            if first and not record_root:
+                                l, i = cur[c]
+                                dels.append(Deletion(c, L, by, how, l, i))
+                            hide(c, by, how)
+                            stack.append(c)
+                    first = False
+
+            # 1. markers: apply to the layers below
+            for i in range(len(paths)):
+                t = types[i]
+                if t == WHITEOUT:
+                    p = paths[i]
+                    if p in cur:
+                        change[i] = DELETES
+                        remove_subtree(p, i, WHITED_OUT, True)
+                    else:
+                        change[i] = NOOP
+                elif t == OPAQUE:
+                    p = paths[i]
+                    if (p == "" or p in cur) and kids.get(p):
+                        before = len(dels)
+                        remove_subtree(p, i, OPAQUED, False)
+                        change[i] = DELETES if len(dels) > before else NOOP
+                    else:
+                        change[i] = NOOP
+            # 2. entries
+            prev_l, prev_i = self.prev_layer[L], self.prev_index[L]
+            for i in range(len(paths)):
+                t = types[i]
+                if t == WHITEOUT or t == OPAQUE:
+                    continue
+                p = paths[i]
+                slash = p.rfind("/")
+                parent = p[:slash] if slash >= 0 else ""
+                if parent and parent not in cur:
+                    self._imply(parent, L, cur, kids, dels)
+                elif parent:
+                    pl, pi = cur[parent]
+                    if pi != IMPLIED and self.layers[pl].entries.types[pi] != DIR:
+                        self._imply(parent, L, cur, kids, dels)
+                old = cur.get(p)
+                if old is not None:
+                    ol, oi = old
+                    old_is_dir = oi == IMPLIED or self.layers[ol].entries.types[oi] == DIR
+                    if oi != IMPLIED:
+                        prev_l[i] = ol
+                        prev_i[i] = oi
+                    if t == DIR and old_is_dir:
+                        change[i] = self._dir_change(ol, oi, e, i)
+                    else:
+                        change[i] = MODIFIED
+                        if old_is_dir:
+                            remove_subtree(p, i, REPLACED, False)
+                    hide(p, i, OVERWRITTEN)
+                else:
+                    change[i] = ADDED
+                cur[p] = (L, i)
+                ks = kids.get(parent)
+                if ks is None:
+                    kids[parent] = ks = set()
+                ks.add(p)
+        self.top_view = cur  # path -> (layer, index) at the top; index IMPLIED for implied dirs
+
+    def _dir_change(self, ol: int, oi: int, e, i: int) -> int:
+        if oi == IMPLIED:
+            return MODIFIED
+        o = self.layers[ol].entries
+        if o.modes[oi] == e.modes[i] and o.uids[oi] == e.uids[i] and o.gids[oi] == e.gids[i]:
+            return UNCHANGED
+        return MODIFIED
+
+    def _imply(self, d: str, L: int, cur, kids, dels) -> None:
+        """Make directory `d` exist at layer L (and its parents)."""
+        chain = []
+        p = d
+        while p:
+            ref = cur.get(p)
+            if ref is not None:
+                l, i = ref
+                if i == IMPLIED or self.layers[l].entries.types[i] == DIR:
+                    break
+                # a non-directory in the way: replaced by the implied dir
+                dels.append(Deletion(p, L, -1, REPLACED, l, i))
+                cur.pop(p)
+                self.hidden_at[l][i] = L
+                self.hidden_by[l][i] = -1
+                self.how[l][i] = REPLACED
+            chain.append(p)
+            s = p.rfind("/")
+            p = p[:s] if s >= 0 else ""
+        for p in reversed(chain):
+            cur[p] = (L, IMPLIED)
+            self.implied[p] = [L, VISIBLE]
+            s = p.rfind("/")
+            parent = p[:s] if s >= 0 else ""
+            kids.setdefault(parent, set()).add(p)
+
+    # -- queries ---------------------------------------------------------
+    def visible_at(self, N: int):
+        """Yield (path, layer, index) of the merged view at layer N
+        (index IMPLIED for implied directories)."""
+        for l in range(min(N, self.n - 1) + 1):
+            e = self.layers[l].entries
+            ha = self.hidden_at[l]
+            types = e.types
+            paths = e.paths
+            for i in range(len(paths)):
+                if ha[i] > N and types[i] != WHITEOUT and types[i] != OPAQUE:
+                    yield paths[i], l, i
+        for p, (made, hid) in self.implied.items():
+            if made <= N < hid:
+                yield p, made, IMPLIED
+
+    def is_visible(self, l: int, i: int) -> bool:
+        return self.hidden_at[l][i] == VISIBLE
+
+    def entries_at(self, path: str):
+        """Every record for `path` in every layer: [(layer, index)], bottom up."""
+        out = []
+        for l, layer in enumerate(self.layers):
+            paths = layer.entries.paths
+            start = 0
+            while True:
+                try:
+                    i = paths.index(path, start)
+                except ValueError:
+                    break
+                out.append((l, i))
+                start = i + 1
+        return out

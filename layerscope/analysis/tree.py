@@ -1,0 +1,217 @@
+"""File trees for display: the merged view at a layer, or one layer's own
+changes, as compact node arrays (no object per file) with recursive sizes.
+
+Node 0 is the root `/`.  Children are kept as lists of node ids and sorted on
+demand; sizes and counts are recursive for directories.
+"""
+
+from __future__ import annotations
+
+from array import array
+
+from ..model import DIR, FILE, OPAQUE, WHITEOUT
+from .changes import CONTENT, METADATA, SAME
+from .stack import ADDED, DELETES, IMPLIED, MODIFIED, UNCHANGED, Stack
+
+# status of a node relative to the layer the tree is built for
+S_UNCHANGED = 0  # from a lower layer (merged view)
+S_ADDED = 1
+S_MODIFIED = 2  # content changed
+S_METADATA = 3  # chmod/chown copy-up
+S_SAME = 4  # an identical copy (duplicate), or a directory listed again
+S_DELETED = 5  # a ghost: removed by this layer
+S_IMPLIED = 6  # a directory that only exists because of its children
+STATUS_NAMES = ["unchanged", "added", "modified", "metadata", "duplicate", "deleted", "implied"]
+
+
+class FileTree:
+    def __init__(self, stack: Stack, layer: int, mode: str):
+        self.stack = stack
+        self.layer = layer
+        self.mode = mode  # "merged" | "changes"
+        self.names: list[str] = [""]
+        self.parent = array("i", [-1])
+        self.kids: list[list[int] | None] = [[]]
+        self.ref_layer = array("i", [-1])
+        self.ref_index = array("i", [IMPLIED])
+        self.status = bytearray([S_UNCHANGED])
+        self.sizes = array("q", [0])
+        self.counts = array("i", [0])
+        self.dirflag = bytearray([1])
+        self._by_path: dict[str, int] = {"": 0}
+        self._sorted: dict[tuple[int, str], list[int]] = {}
+
+    # -- building --------------------------------------------------------
+    def _node(self, path: str) -> int:
+        n = self._by_path.get(path)
+        if n is not None:
+            return n
+        s = path.rfind("/")
+        parent = self._node(path[:s] if s >= 0 else "")
+        n = len(self.names)
+        self.names.append(path[s + 1:])
+        self.parent.append(parent)
+        self.kids.append(None)
+        self.ref_layer.append(-1)
+        self.ref_index.append(IMPLIED)
+        self.status.append(S_IMPLIED)
+        self.sizes.append(0)
+        self.counts.append(0)
+        self.dirflag.append(1)
+        pk = self.kids[parent]
+        if pk is None:
+            self.kids[parent] = pk = []
+        pk.append(n)
+        self._by_path[path] = n
+        return n
+
+    def _set(self, path: str, layer: int, index: int, status: int) -> int:
+        n = self._node(path)
+        self.ref_layer[n] = layer
+        self.ref_index[n] = index
+        self.status[n] = status
+        if index != IMPLIED:
+            e = self.stack.layers[layer].entries
+            t = e.types[index]
+            self.dirflag[n] = 1 if t == DIR else 0
+            self.sizes[n] = e.sizes[index] if t == FILE else 0
+        else:
+            self.dirflag[n] = 1
+        return n
+
+    def _finish(self) -> None:
+        """Recursive sizes and counts, children-before-parents."""
+        sizes, counts, parent = self.sizes, self.counts, self.parent
+        for n in range(len(self.names) - 1, 0, -1):
+            p = parent[n]
+            if self.status[n] != S_DELETED:
+                sizes[p] += sizes[n]
+                counts[p] += counts[n] + 1
+
+    # -- reading ---------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def find(self, path: str) -> int | None:
+        return self._by_path.get(path.strip("/"))
+
+    def path(self, n: int) -> str:
+        parts = []
+        while n > 0:
+            parts.append(self.names[n])
+            n = self.parent[n]
+        return "/" + "/".join(reversed(parts))
+
+    def name(self, n: int) -> str:
+        return self.names[n] if n else "/"
+
+    def is_dir(self, n: int) -> bool:
+        return bool(self.dirflag[n])
+
+    def size(self, n: int) -> int:
+        return self.sizes[n]
+
+    def count(self, n: int) -> int:
+        return self.counts[n]
+
+    def ref(self, n: int) -> tuple[int, int] | None:
+        i = self.ref_index[n]
+        return None if i == IMPLIED else (self.ref_layer[n], i)
+
+    def status_name(self, n: int) -> str:
+        return STATUS_NAMES[self.status[n]]
+
+    def children(self, n: int, by: str = "name") -> list[int]:
+        key = (n, by)
+        got = self._sorted.get(key)
+        if got is not None:
+            return got
+        ks = self.kids[n] or []
+        if by == "size":
+            out = sorted(ks, key=lambda c: (-self.sizes[c], self.names[c]))
+        else:
+            out = sorted(ks, key=lambda c: (not self.dirflag[c], self.names[c]))
+        self._sorted[key] = out
+        return out
+
+    def entry(self, n: int):
+        r = self.ref(n)
+        if r is None:
+            return None
+        return self.stack.layers[r[0]].entries.entry(r[1])
+
+
+def _status_of(stack: Stack, kinds, L: int, i: int) -> int:
+    c = stack.change[L][i]
+    if c == ADDED:
+        return S_ADDED
+    if c == UNCHANGED:
+        return S_SAME
+    if c == MODIFIED:
+        k = kinds.kind[L][i] if kinds is not None else CONTENT
+        return {CONTENT: S_MODIFIED, METADATA: S_METADATA, SAME: S_SAME}.get(k, S_MODIFIED)
+    return S_UNCHANGED
+
+
+def build_merged_tree(stack: Stack, kinds, N: int) -> FileTree:
+    """The union filesystem as it stands at layer N; layer N's own changes
+    are marked, and what layer N deleted is shown as ghosts."""
+    t = FileTree(stack, N, "merged")
+    for path, l, i in stack.visible_at(N):
+        if i == IMPLIED:
+            t._set(path, l, IMPLIED, S_IMPLIED)
+        else:
+            t._set(path, l, i, _status_of(stack, kinds, l, i) if l == N else S_UNCHANGED)
+    _add_ghosts(t, stack, N)
+    t._finish()
+    return t
+
+
+def build_changes_tree(stack: Stack, kinds, N: int) -> FileTree:
+    """Only what layer N did: its entries (added/modified) and ghosts for what
+    it deleted.  Parent directories it did not list are implied."""
+    t = FileTree(stack, N, "changes")
+    e = stack.layers[N].entries
+    types = e.types
+    for i, path in enumerate(e.paths):
+        if types[i] == WHITEOUT or types[i] == OPAQUE:
+            continue
+        t._set(path, N, i, _status_of(stack, kinds, N, i))
+    _add_ghosts(t, stack, N)
+    t._finish()
+    return t
+
+
+def _add_ghosts(t: FileTree, stack: Stack, N: int) -> None:
+    dels = stack.deletions[N]
+    if not dels:
+        return
+    hidden = _hidden_bytes_by_root(stack, N, {d.path for d in dels})
+    for d in dels:
+        if d.path in t._by_path and t.status[t._by_path[d.path]] != S_DELETED:
+            continue  # re-added in the same layer: the new entry is what shows
+        n = t._set(d.path, d.lower_layer, d.lower_index, S_DELETED)
+        # a ghost's size is what it hid (recursive for a directory)
+        t.sizes[n] = hidden.get(d.path, 0)
+        t.dirflag[n] = 1 if stack.layers[d.lower_layer].entries.types[d.lower_index] == DIR else 0
+
+
+def _hidden_bytes_by_root(stack: Stack, N: int, roots: set[str]) -> dict[str, int]:
+    """Bytes of regular files that layer N hid, summed under each deletion root."""
+    out: dict[str, int] = {}
+    for l in range(N):
+        le = stack.layers[l].entries
+        ha, types, sizes = stack.hidden_at[l], le.types, le.sizes
+        for i in range(len(ha)):
+            if ha[i] != N or types[i] != FILE or stack.how[l][i] == 0x6F:  # 'o' overwritten: not a deletion
+                continue
+            p = le.paths[i]
+            while True:
+                if p in roots:
+                    out[p] = out.get(p, 0) + sizes[i]
+                    break
+                s = p.rfind("/")
+                if s < 0:
+                    break
+                p = p[:s]
+    return out

@@ -1,0 +1,124 @@
+"""Size attribution: every layer's bytes are either visible in the final
+merged view or hidden (wasted).  The visible copy is never counted as waste.
+
+A regular file's bytes stay visible while any hardlink to it from the same
+layer is still visible (the link keeps the inode alive in the union mount).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import FILE, HARDLINK, Image
+from .changes import CONTENT, KIND_NAMES, METADATA, SAME, ChangeKinds
+from .stack import ADDED, OVERWRITTEN, VISIBLE, Stack
+
+
+@dataclass(slots=True)
+class Copy:
+    layer: int
+    index: int
+    size: int
+    state: str  # visible | overwritten | deleted
+    kind: str  # added | modified | metadata-only | duplicate
+
+
+@dataclass(slots=True)
+class PathWaste:
+    path: str  # absolute
+    wasted_bytes: int
+    copies: list[Copy] = field(default_factory=list)
+
+
+class Waste:
+    def __init__(self, stack: Stack, kinds: ChangeKinds | None = None, base_layers: int | None = None):
+        self.stack = stack
+        self.kinds = kinds
+        n = stack.n
+        self.base_layers = base_count(stack.image, n) if base_layers is None else max(0, min(base_layers, n))
+        self.layer_bytes = [0] * n
+        self.layer_wasted = [0] * n
+        self.protected: list[set[int]] = [set() for _ in range(n)]
+        self._hidden_files: list[tuple[int, int]] = []
+        for L, layer in enumerate(stack.layers):
+            e = layer.entries
+            types, sizes, ha = e.types, e.sizes, stack.hidden_at[L]
+            # inodes kept alive by a visible hardlink in the same layer
+            links_alive = None
+            if e.links:
+                for i, tgt in e.links.items():
+                    if types[i] == HARDLINK and ha[i] == VISIBLE:
+                        if links_alive is None:
+                            links_alive = set()
+                        links_alive.add(tgt)
+            total = wasted = 0
+            for i in range(len(types)):
+                if types[i] != FILE:
+                    continue
+                s = sizes[i]
+                total += s
+                if ha[i] != VISIBLE:
+                    if links_alive and e.paths[i] in links_alive:
+                        self.protected[L].add(i)
+                        continue
+                    wasted += s
+                    if s:
+                        self._hidden_files.append((L, i))
+            self.layer_bytes[L] = total
+            self.layer_wasted[L] = wasted
+        self.size = sum(self.layer_bytes)
+        self.wasted_bytes = sum(self.layer_wasted)
+        self.visible_size = self.size - self.wasted_bytes
+        self.user_wasted_bytes = sum(self.layer_wasted[self.base_layers:])
+        self.efficiency = (self.visible_size / self.size) if self.size else 1.0
+        self._paths: list[PathWaste] | None = None
+
+    @property
+    def user_wasted_percent(self) -> float:
+        return self.user_wasted_bytes / self.size if self.size else 0.0
+
+    def copy_kind(self, L: int, i: int) -> str:
+        st = self.stack
+        if st.change[L][i] == ADDED or st.prev_layer[L][i] < 0:
+            return "added"
+        if self.kinds is None:
+            return "modified"
+        k = self.kinds.kind[L][i]
+        return {CONTENT: "modified", METADATA: "metadata-only", SAME: "duplicate"}.get(k, "modified")
+
+    def state(self, L: int, i: int) -> str:
+        st = self.stack
+        if st.hidden_at[L][i] == VISIBLE or i in self.protected[L]:
+            return "visible"
+        return "overwritten" if st.how[L][i] == OVERWRITTEN else "deleted"
+
+    def paths(self) -> list[PathWaste]:
+        """Every path that costs hidden bytes, biggest first, with all its copies."""
+        if self._paths is not None:
+            return self._paths
+        st = self.stack
+        by_path: dict[str, int] = {}
+        for L, i in self._hidden_files:
+            p = st.layers[L].entries.paths[i]
+            by_path[p] = by_path.get(p, 0) + st.layers[L].entries.sizes[i]
+        copies: dict[str, list[Copy]] = {p: [] for p in by_path}
+        for L, layer in enumerate(st.layers):  # one pass over all entries
+            e = layer.entries
+            types, sizes = e.types, e.sizes
+            for i, p in enumerate(e.paths):
+                lst = copies.get(p)
+                if lst is not None and types[i] == FILE:
+                    lst.append(Copy(L, i, sizes[i], self.state(L, i), self.copy_kind(L, i)))
+        out = [PathWaste("/" + p, w, copies[p]) for p, w in by_path.items()]
+        out.sort(key=lambda w: (-w.wasted_bytes, w.path))
+        self._paths = out
+        return out
+
+
+def base_count(image: Image, n: int) -> int:
+    """How many of the image's first layers are its base image.
+
+    Without `--base`, layer 0 is the base (dive's rule), unless the image's
+    history marks where the base ends: buildah and docker do not, so we keep
+    the simple rule and say so in the README."""
+    return 1 if n > 0 else 0
