@@ -307,3 +307,24 @@ class LayerGraph:
 
     def iter_layers(self) -> Iterator[Layer]:
         return iter(self.layers.values())
+
+
+def pretty_step(created_by: str) -> str:
+    """A build step as a person reads it: `/bin/sh -c #(nop)  CMD [...]` ->
+    `CMD [...]`, `/bin/sh -c apt-get ...` -> `RUN apt-get ...`."""
+    s = created_by.strip()
+    for shell in ("/bin/sh -c ", "/bin/bash -c ", "|"):
+        if shell == "|" and s.startswith("|"):
+            # buildkit RUN with build args: `|2 A=1 B=2 /bin/sh -c cmd`
+            i = s.find(" /bin/sh -c ")
+            if i > 0:
+                s = s[i + 1:]
+            continue
+        if s.startswith(shell):
+            s = s[len(shell):].strip()
+            if s.startswith("#(nop)"):
+                return s[len("#(nop)"):].strip()
+            return "RUN " + s
+    if s.endswith(" # buildkit"):
+        s = s[: -len(" # buildkit")]
+    return s

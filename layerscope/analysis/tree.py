@@ -146,7 +146,7 @@ def _status_of(stack: Stack, kinds, L: int, i: int) -> int:
     if c == ADDED:
         return S_ADDED
     if c == UNCHANGED:
-        return S_SAME
+        return S_UNCHANGED  # a directory listed again, same metadata: not a change
     if c == MODIFIED:
         k = kinds.kind[L][i] if kinds is not None else CONTENT
         return {CONTENT: S_MODIFIED, METADATA: S_METADATA, SAME: S_SAME}.get(k, S_MODIFIED)

@@ -1,0 +1,125 @@
+"""The machine-readable documents of the CLI (`report --json`, `ls --json`).
+This is a contract: README.md documents every key; add keys, never rename."""
+
+from __future__ import annotations
+
+from .. import __version__
+from ..analysis import ImageAnalysis
+from ..analysis.stack import IMPLIED
+from ..analysis.tree import STATUS_NAMES
+from ..model import HARDLINK, TYPE_NAMES, Image, LayerGraph
+
+
+def image_doc(im: Image, a: ImageAnalysis | None = None) -> dict:
+    osr = a.os_release() if a is not None else None
+    return {
+        "ref": im.refs[0] if im.refs else None,
+        "refs": list(im.refs),
+        "digest": im.digest or None,
+        "config_digest": im.config_digest or None,
+        "platform": str(im.platform),
+        "os": (osr or {}).get("PRETTY_NAME") if osr else None,
+        "source": im.source,
+        "layers": len(im.layers),
+    }
+
+
+def layer_doc(a: ImageAnalysis, L: int) -> dict:
+    layer = a.layers[L]
+    added, modified, deleted = a.counts(L)
+    return {
+        "index": L,
+        "digest": layer.digest or None,
+        "diff_id": layer.diff_id or None,
+        "media_type": layer.media_type or None,
+        "compression": layer.compression or None,
+        "compressed_size": layer.compressed_size,
+        "uncompressed_size": layer.uncompressed_size,
+        "size": a.waste.layer_bytes[L],
+        "entries": len(layer.entries),
+        "created_by": a.created_by(L) or None,
+        "added": added,
+        "modified": modified,
+        "deleted": deleted,
+        "wasted_bytes": a.waste.layer_wasted[L],
+        "base": L < a.waste.base_layers,
+        "shared_with": [o.name for o in layer.images if o is not a.image],
+        "warnings": list(layer.warnings),
+        "error": layer.error,
+    }
+
+
+def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
+    im = a.image
+    waste = []
+    for pw in a.waste.paths()[:top]:
+        waste.append({
+            "path": pw.path,
+            "wasted_bytes": pw.wasted_bytes,
+            "copies": [{"layer": c.layer, "size": c.size, "state": c.state, "kind": c.kind} for c in pw.copies],
+        })
+    t = a.totals()
+    warnings = list(graph.warnings)
+    for L, layer in enumerate(a.layers):
+        warnings.extend(f"layer {L}: {w}" for w in layer.warnings)
+        if layer.error:
+            warnings.append(f"layer {L}: {layer.error}")
+    if a.kinds.hash_errors:
+        warnings.extend(a.kinds.hash_errors)
+    return {
+        "layerscope_version": __version__,
+        "image": image_doc(im, a),
+        "images": [image_doc(o) for o in graph.images],
+        "layers": [layer_doc(a, L) for L in range(a.stack.n)],
+        "history": [
+            {"step": s, "created_by": h.created_by, "created": h.created or None, "empty_layer": h.empty_layer,
+             "layer": h.layer_index}
+            for s, h in enumerate(im.history)
+        ],
+        "history_mapped": im.history_mapped,
+        "totals": {
+            "size": t["size"],
+            "visible_size": t["visible_size"],
+            "wasted_bytes": t["wasted_bytes"],
+            "user_wasted_bytes": t["user_wasted_bytes"],
+            "user_wasted_percent": t["user_wasted_percent"],
+            "efficiency": t["efficiency"],
+            "base_layers": t["base_layers"],
+            "entries": t["entries"],
+            "wasted_paths": len(a.waste.paths()),
+        },
+        "waste": waste,
+        "warnings": warnings,
+    }
+
+
+def entry_doc(a: ImageAnalysis, path: str, L: int, i: int, change: str | None = None) -> dict:
+    if i == IMPLIED:
+        d = {"path": "/" + path, "type": "dir", "size": 0, "mode": 0o755, "uid": 0, "gid": 0, "link": None,
+             "layer": L, "implied": True}
+    else:
+        e = a.layers[L].entries
+        t = e.types[i]
+        d = {"path": "/" + path, "type": TYPE_NAMES[t], "size": e.sizes[i], "mode": e.modes[i], "uid": e.uids[i],
+             "gid": e.gids[i], "link": e.links.get(i), "layer": L}
+        if t == HARDLINK and d["link"] is not None:
+            d["link"] = "/" + d["link"]  # hardlink targets are image paths, shown like every path
+    if change is not None:
+        d["change"] = change
+    return d
+
+
+def status_change(status: int) -> tuple[str, str | None]:
+    """tree status -> (change, kind) for `ls --changes`."""
+    name = STATUS_NAMES[status]
+    if name == "added":
+        return "added", None
+    if name == "deleted":
+        return "deleted", None
+    if name == "modified":
+        return "modified", "content"
+    if name == "metadata":
+        return "modified", "metadata-only"
+    if name == "duplicate":
+        return "modified", "none"
+    return "unchanged", None

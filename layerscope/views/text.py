@@ -1,0 +1,110 @@
+"""Human-readable CLI output, rendered with rich.  Every name from an archive
+goes through `safe()` into a `Text`: never markup, never a terminal escape."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from ..analysis import ImageAnalysis
+from ..errors import one_line
+from ..model import LayerGraph, pretty_step
+from ..units import human
+
+
+def safe(s: str, style: str = "") -> Text:
+    return Text(one_line(s, 100_000), style=style)
+
+
+def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: int = 10) -> None:
+    im = a.image
+    t = a.totals()
+    osr = a.os_release() or {}
+    head = Text()
+    head.append("Image     ", "bold")
+    head.append_text(safe(im.refs[0] if im.refs else im.name))
+    head.append("\nPlatform  ", "bold")
+    head.append(str(im.platform))
+    head.append("\nOS        ", "bold")
+    head.append_text(safe(osr.get("PRETTY_NAME", "unknown (no /etc/os-release)")))
+    head.append("  (an image carries no kernel; containers use the host's)", "dim")
+    head.append("\nDigest    ", "bold")
+    head.append_text(safe(im.digest or "-"))
+    if len(graph.images) > 1:
+        head.append("\nArchive   ", "bold")
+        head.append(f"{len(graph.images)} images: ")
+        head.append_text(safe(", ".join(o.name for o in graph.images)))
+        head.append("  (pick one with --image)", "dim")
+    console.print(head)
+    console.print()
+
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for col, just in (("#", "right"), ("Layer", "left"), ("Size", "right"), ("Entries", "right"),
+                      ("+", "right"), ("~", "right"), ("-", "right"), ("Wasted", "right"), ("Build step", "left")):
+        table.add_column(col, justify=just, no_wrap=(col != "Build step"), overflow="fold")
+    for row in a.layer_rows():
+        if row.index is None:
+            table.add_row("·", "(no layer)", "", "", "", "", "", "", safe(pretty_step(row.created_by)), style="dim")
+            continue
+        layer = row.layer
+        ident = Text(layer.short_id)
+        if row.is_base:
+            ident.append(" base", "cyan")
+        if row.shared_with:
+            ident.append(" shared", "magenta")
+        if layer.error:
+            ident.append(" ERROR", "bold red")
+        table.add_row(str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added),
+                      str(row.modified), str(row.deleted), human(row.wasted) if row.wasted else "",
+                      safe(pretty_step(row.created_by) or "(unknown step)"))
+    console.print(table)
+    console.print()
+
+    tot = Table.grid(padding=(0, 2))
+    tot.add_column(style="bold")
+    tot.add_column(justify="right")
+    tot.add_row("Total size", human(t["size"]))
+    tot.add_row("Visible size", human(t["visible_size"]))
+    tot.add_row("Wasted bytes", human(t["wasted_bytes"]))
+    tot.add_row(f"User wasted (after {t['base_layers']} base layer{'s' if t['base_layers'] != 1 else ''})",
+                f"{human(t['user_wasted_bytes'])} ({t['user_wasted_percent'] * 100:.1f} %)")
+    tot.add_row("Efficiency", f"{t['efficiency'] * 100:.2f} %")
+    console.print(tot)
+
+    paths = a.waste.paths()
+    if paths:
+        console.print()
+        wt = Table(title=f"Biggest wasted paths ({len(paths):,} in all)", title_justify="left",
+                   show_edge=False, pad_edge=False, header_style="bold")
+        wt.add_column("Wasted", justify="right", no_wrap=True)
+        wt.add_column("Path", overflow="fold")
+        wt.add_column("Copies (layer: size state kind)", overflow="fold")
+        for pw in paths[:top]:
+            copies = Text()
+            for n, c in enumerate(pw.copies):
+                if n:
+                    copies.append(", ")
+                style = "green" if c.state == "visible" else "red"
+                copies.append(f"{c.layer}: {human(c.size)} {c.state} {c.kind}", style)
+            wt.add_row(human(pw.wasted_bytes), safe(pw.path), copies)
+        console.print(wt)
+    warnings = [f"layer {L}: {w}" for L, l in enumerate(a.layers) for w in l.warnings]
+    warnings += [f"layer {L}: {l.error}" for L, l in enumerate(a.layers) if l.error]
+    if warnings:
+        console.print()
+        for w in warnings[:50]:
+            console.print(safe("warning: " + w, "yellow"))
+
+
+def render_images(console: Console, graph: LayerGraph) -> None:
+    table = Table(title="Images in the archive", title_justify="left", show_edge=False, header_style="bold")
+    table.add_column("Ref")
+    table.add_column("Platform")
+    table.add_column("Layers", justify="right")
+    table.add_column("Digest")
+    for im in graph.images:
+        table.add_row(safe(", ".join(im.refs) or "(untagged)"), str(im.platform), str(len(im.layers)),
+                      safe((im.digest or "")[:19]))
+    console.print(table)
+    console.print(Group())
