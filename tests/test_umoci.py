@@ -46,15 +46,17 @@ def our_view(archive, capsys):
     out = {}
     # a hardlink's bytes are its target's in the same layer (even when the
     # target's own name was deleted above)
+    from layerscope.analysis import analyse
     from layerscope.formats import open_graph
     from layerscope.index import index_layers
     g = open_graph([str(archive)])
     index_layers(g, use_cache=False)
-    layers = g.images[0].layers
+    a = analyse(g, g.images[0])
 
     def target_size(r):
-        e = layers[r["layer"]].entries
-        return e.sizes[e.paths.index(r["link"].lstrip("/"))]
+        e = a.layers[r["layer"]].entries
+        l, j = a.hardlink_target(r["layer"], e.paths.index(r["path"].lstrip("/")))
+        return a.layers[l].entries.sizes[j]
     for r in rows:
         t = r["type"]
         if t == "hardlink":  # in a rootfs a hardlink is just another name for the file

@@ -121,17 +121,37 @@ class ImageAnalysis:
     def read(self, L: int, i: int, cap: int | None = None) -> bytes:
         """Content of entry i of layer L (at most `cap` bytes), read on demand.
         A hardlink reads its target in the same layer."""
+        if self.layers[L].entries.types[i] == HARDLINK:
+            ref = self.hardlink_target(L, i)
+            if ref is None:
+                return b""
+            L, i = ref
         layer = self.layers[L]
         e = layer.entries
-        if e.types[i] == HARDLINK:
-            tgt = e.links.get(i)
-            try:
-                i = e.paths.index(tgt)
-            except ValueError:
-                return b""
         if e.types[i] != FILE or e.sizes[i] == 0:
             return b""
         return read_range(layer.blob, layer.compression or "none", e.offsets[i], e.sizes[i], cap)
+
+    def hardlink_target(self, L: int, i: int) -> tuple[int, int] | None:
+        """The regular file a hardlink names: in its own layer, else the file
+        visible at that path just below it (a link to a lower layer's file,
+        as umoci and containers/storage apply it)."""
+        tgt = self.layers[L].entries.links.get(i)
+        if tgt is None:
+            return None
+        st = self.stack
+        for l in range(L, -1, -1):
+            e = self.layers[l].entries
+            start = 0
+            while True:
+                try:
+                    j = e.paths.index(tgt, start)
+                except ValueError:
+                    break
+                start = j + 1
+                if e.types[j] == FILE and (l == L or st.hidden_at[l][j] >= L):
+                    return l, j
+        return None
 
     def os_release(self) -> dict | None:
         """Parsed /etc/os-release (or /usr/lib/os-release) of the final view."""
