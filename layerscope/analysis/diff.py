@@ -1,0 +1,1023 @@
+"""Compare two images: `layerscope diff A B [--json]`.
+
+Each side is ARCHIVE or ARCHIVE@REF.  REF is what `--image` takes (a tag, a
+repo name, a digest or a digest prefix); it may also be a platform such as
+`linux/arm64`, to pick one image of a multi-platform index.  The split is
+made at an '@' whose left part exists as a path (the rightmost such '@'), so
+`img.tar@repo@sha256:...` names the image `repo@sha256:...` in `img.tar`.
+Both sides may name the same archive: it is then read once.
+
+What is compared
+  * layers, by diff_id: the common prefix (the bottom layers both stacks
+    share in the same places), where the stacks diverge, layers shared out
+    of order, and the layers only one side has;
+  * the two final merged views, path by path: added, removed, changed.  A
+    change has a kind: "content" (size, symlink/hardlink target, or - for
+    same-size regular files - the sha256 of both copies, read on demand),
+    "metadata-only" (mode, uid or gid; mtimes are ignored: every rebuild
+    changes them), or "type" (e.g. a file became a symlink).  An implied
+    directory (one no layer lists) counts as root:root 0755;
+  * regular-file bytes per directory (recursive) and in total;
+  * the config (Env, Entrypoint, Cmd, User, WorkingDir, Labels, ExposedPorts,
+    Volumes, any other key of the run config, and the platform);
+  * the history, by created_by (steps added / removed).
+
+The images are *identical* (exit 0) when the merged views have no change and
+the configs are equal; history-only differences are listed but do not make
+the images different.  Otherwise exit 1; errors exit 2.
+
+JSON (`diff --json`), one object:
+
+    identical           bool
+    a, b                the two sides: {source, ref, refs, digest, config_digest,
+                        platform, layers (count), size (regular-file bytes of
+                        the merged view), entries (paths in the merged view)}
+    layers              {common_prefix (count), diverge_at (layer index where
+                        the stacks first differ, null when the stacks are
+                        equal), shared_bytes (bytes of the layers both use),
+                        shared: [{diff_id, a_index, b_index, size, in_prefix}],
+                        only_a / only_b: [{index, diff_id, size, created_by}]}
+    summary             {added, removed, changed, content, metadata, type
+                        (counts of paths), size_a, size_b, size_delta (bytes)}
+    changes             every changed path, sorted by path: {path, change
+                        ("added" | "removed" | "changed"), kind ("content" |
+                        "metadata-only" | "type", null for added/removed),
+                        type_a, type_b, size_a, size_b, delta, mode_a, mode_b,
+                        uid_a, uid_b, gid_a, gid_b, link_a, link_b} (the _a
+                        keys are null for an added path, the _b keys for a
+                        removed one)
+    directories         every directory with a change below it, biggest |delta|
+                        first: {path, delta, added, removed, changed}
+                        ("/" is the whole image)
+    config              [{field, key, change ("added" | "removed" | "changed"),
+                        a, b}]; key is the variable / label / port for Env,
+                        Labels, ExposedPorts and Volumes, else null
+    history             [{change ("added" | "removed"), index (position in that
+                        side's history), created_by, empty_layer}]
+    warnings            [str]: e.g. a layer whose contents could not be re-read
+                        (its same-size files then count as changed)
+
+Paths in JSON start with "/".  Sizes are bytes of regular files (a hardlink
+adds none, as in every layerscope size).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from array import array
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..blobs import digest_ranges
+from ..errors import ImageError
+from ..model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES, Image, Layer, LayerGraph
+from .stack import IMPLIED, Stack
+from .tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED, FileTree
+
+# change kinds
+CONTENT = "content"
+METADATA = "metadata-only"
+TYPE = "type"
+
+ADDED = "added"
+REMOVED = "removed"
+CHANGED = "changed"
+
+IMPLIED_DIR_MODE = 0o755
+
+# config fields, in the order they are reported; other keys follow by name
+CONFIG_FIELDS = ("Env", "Entrypoint", "Cmd", "User", "WorkingDir", "Labels", "ExposedPorts", "Volumes")
+_KEYED = {"Env", "Labels", "ExposedPorts", "Volumes"}
+
+
+def layer_id(layer: Layer) -> str:
+    """What makes two layers the same layer: the diff_id (digest of the
+    uncompressed tar), else the stored blob's digest, else the node key."""
+    return layer.diff_id or layer.digest or layer.key
+
+
+# ---------------------------------------------------------------------------
+# Result types
+
+
+@dataclass(slots=True)
+class SharedLayer:
+    diff_id: str
+    a_index: int
+    b_index: int
+    size: int
+    in_prefix: bool  # part of the common prefix (same place in both stacks)
+
+
+@dataclass(slots=True)
+class OnlyLayer:
+    index: int
+    diff_id: str
+    size: int
+    created_by: str
+
+
+@dataclass
+class LayerComparison:
+    common_prefix: int  # number of bottom layers equal in both stacks
+    diverge_at: int | None  # first index where the stacks differ; None when equal
+    shared: list[SharedLayer]  # every layer both use (prefix and out of order)
+    only_a: list[OnlyLayer]
+    only_b: list[OnlyLayer]
+
+    @property
+    def out_of_order(self) -> list[SharedLayer]:
+        return [s for s in self.shared if not s.in_prefix]
+
+    @property
+    def shared_bytes(self) -> int:
+        return sum(s.size for s in self.shared)
+
+
+@dataclass(slots=True)
+class Side:
+    """One path on one side: the entry as the merged view shows it."""
+
+    type: int  # model type code (DIR for an implied directory)
+    size: int  # regular-file bytes (0 for everything else)
+    mode: int
+    uid: int
+    gid: int
+    link: str | None
+    layer: int  # index in that side's stack
+    index: int  # entry index in that layer, IMPLIED for an implied directory
+
+    @property
+    def type_name(self) -> str:
+        return TYPE_NAMES.get(self.type, "?")
+
+
+@dataclass(slots=True)
+class PathChange:
+    path: str  # normalised, no leading "/"
+    change: str  # ADDED | REMOVED | CHANGED
+    kind: str | None  # CONTENT | METADATA | TYPE for CHANGED, else None
+    a: Side | None
+    b: Side | None
+    meta_changed: bool = False  # a content change that also changed mode/owner
+
+    @property
+    def size_a(self) -> int:
+        return self.a.size if self.a is not None else 0
+
+    @property
+    def size_b(self) -> int:
+        return self.b.size if self.b is not None else 0
+
+    @property
+    def delta(self) -> int:
+        return self.size_b - self.size_a
+
+    @property
+    def is_dir(self) -> bool:
+        s = self.b if self.b is not None else self.a
+        return s is not None and s.type == DIR
+
+
+@dataclass(slots=True)
+class DirDelta:
+    path: str  # "" is the root
+    delta: int = 0
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+
+
+@dataclass(slots=True)
+class ConfigChange:
+    field: str
+    key: str | None  # Env variable, label, port or volume; None for whole values
+    a: object  # None when added
+    b: object  # None when removed
+
+    @property
+    def change(self) -> str:
+        if self.a is None:
+            return ADDED
+        if self.b is None:
+            return REMOVED
+        return CHANGED
+
+
+@dataclass(slots=True)
+class HistoryChange:
+    change: str  # ADDED (only in B) | REMOVED (only in A)
+    index: int  # position in that side's history
+    created_by: str
+    empty_layer: bool
+
+
+@dataclass
+class ImageDiff:
+    a_graph: LayerGraph
+    a_image: Image
+    b_graph: LayerGraph
+    b_image: Image
+    a_stack: Stack = field(repr=False)
+    b_stack: Stack = field(repr=False)
+    layers: LayerComparison
+    changes: list[PathChange]  # sorted by path
+    directories: dict[str, DirDelta]  # every directory with a change below it ("" = root)
+    config: list[ConfigChange]
+    history: list[HistoryChange]
+    size_a: int  # regular-file bytes of A's merged view
+    size_b: int
+    entries_a: int  # paths in A's merged view
+    entries_b: int
+    hashed_pairs: int = 0  # same-size file pairs whose contents were compared
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def identical(self) -> bool:
+        return not self.changes and not self.config
+
+    @property
+    def size_delta(self) -> int:
+        return self.size_b - self.size_a
+
+    def counts(self) -> dict[str, int]:
+        out = {ADDED: 0, REMOVED: 0, CHANGED: 0, CONTENT: 0, METADATA: 0, TYPE: 0}
+        for c in self.changes:
+            out[c.change] += 1
+            if c.kind:
+                out[c.kind] += 1
+        return out
+
+    def top_changes(self, n: int) -> list[PathChange]:
+        """The n changes that move the most bytes (then added/removed/changed
+        files before directories, then by path)."""
+        key = lambda c: (-abs(c.delta), c.is_dir, c.path)  # noqa: E731
+        return sorted(self.changes, key=key)[:max(n, 0)]
+
+    def top_directories(self, n: int, include_root: bool = False) -> list[DirDelta]:
+        ds = [d for d in self.directories.values() if include_root or d.path]
+        ds.sort(key=lambda d: (-abs(d.delta), -(d.added + d.removed + d.changed), d.path))
+        return ds[:max(n, 0)]
+
+
+# ---------------------------------------------------------------------------
+# The comparison
+
+
+def _side(stack: Stack, ref: tuple[int, int]) -> Side:
+    L, i = ref
+    if i == IMPLIED:
+        return Side(DIR, 0, IMPLIED_DIR_MODE, 0, 0, None, L, IMPLIED)
+    e = stack.layers[L].entries
+    t = e.types[i]
+    return Side(t, e.sizes[i] if t == FILE else 0, e.modes[i], e.uids[i], e.gids[i], e.links.get(i), L, i)
+
+
+def _meta_differs(a: Side, b: Side) -> bool:
+    return a.mode != b.mode or a.uid != b.uid or a.gid != b.gid
+
+
+class _HardlinkTargets:
+    """Resolve a hardlink to the entry it links to, in the same layer."""
+
+    def __init__(self) -> None:
+        self._maps: dict[int, dict[str, int]] = {}
+
+    def resolve(self, layer: Layer, i: int) -> int | None:
+        e = layer.entries
+        m = self._maps.get(id(layer))
+        if m is None:
+            m = {}
+            for j, p in enumerate(e.paths):
+                if e.types[j] == FILE:
+                    m[p] = j
+            self._maps[id(layer)] = m
+        tgt = e.links.get(i)
+        if tgt is None:
+            return None
+        return m.get(tgt.strip("/"))
+
+
+def compare_layers(a_image: Image, b_image: Image) -> LayerComparison:
+    a_ids = [layer_id(l) for l in a_image.layers]
+    b_ids = [layer_id(l) for l in b_image.layers]
+    prefix = 0
+    for x, y in zip(a_ids, b_ids):
+        if x != y:
+            break
+        prefix += 1
+    diverge = None if a_ids == b_ids else prefix
+    b_pos: dict[str, list[int]] = {}
+    for j, d in enumerate(b_ids):
+        b_pos.setdefault(d, []).append(j)
+    shared: list[SharedLayer] = []
+    used_b: set[int] = set()
+    only_a: list[OnlyLayer] = []
+    for i, d in enumerate(a_ids):
+        layer = a_image.layers[i]
+        if i < prefix:
+            shared.append(SharedLayer(d, i, i, layer.size, True))
+            used_b.add(i)
+            continue
+        js = [j for j in b_pos.get(d, []) if j not in used_b]
+        if js:
+            used_b.add(js[0])
+            shared.append(SharedLayer(d, i, js[0], layer.size, False))
+        else:
+            only_a.append(OnlyLayer(i, d, layer.size, a_image.created_by(i)))
+    only_b = [OnlyLayer(j, d, b_image.layers[j].size, b_image.created_by(j))
+              for j, d in enumerate(b_ids) if j not in used_b]
+    return LayerComparison(prefix, diverge, shared, only_a, only_b)
+
+
+def _env_map(env) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(env, list):
+        for item in env:
+            k, _, v = str(item).partition("=")
+            out[k] = v
+    return out
+
+
+def _as_map(name: str, v) -> dict:
+    if name == "Env":
+        return _env_map(v)
+    if isinstance(v, dict):
+        if name in ("ExposedPorts", "Volumes"):
+            return {str(k): True for k in v}
+        return {str(k): val for k, val in v.items()}
+    if isinstance(v, list) and name in ("ExposedPorts", "Volumes"):
+        return {str(k): True for k in v}
+    return {}
+
+
+def _empty(v) -> bool:
+    return v is None or v == "" or v == [] or v == {}
+
+
+def compare_config(a: Image, b: Image) -> list[ConfigChange]:
+    ca, cb = a.config or {}, b.config or {}
+    names = list(CONFIG_FIELDS) + sorted((set(ca) | set(cb)) - set(CONFIG_FIELDS))
+    out: list[ConfigChange] = []
+    for name in names:
+        va, vb = ca.get(name), cb.get(name)
+        if name in _KEYED and (isinstance(va, (dict, list)) or isinstance(vb, (dict, list))
+                               or va is None or vb is None):
+            ma, mb = _as_map(name, va), _as_map(name, vb)
+            for k in sorted(set(ma) | set(mb)):
+                x, y = ma.get(k), mb.get(k)
+                if x != y:
+                    if name in ("ExposedPorts", "Volumes"):
+                        x, y = (k if x is not None else None), (k if y is not None else None)
+                    out.append(ConfigChange(name, k, x, y))
+            continue
+        if _empty(va) and _empty(vb):
+            continue  # "" vs null vs []: the same to a runtime
+        if va != vb:
+            out.append(ConfigChange(name, None, None if _empty(va) else va, None if _empty(vb) else vb))
+    pa, pb = str(a.platform), str(b.platform)
+    if pa != pb:
+        out.append(ConfigChange("platform", None, pa, pb))
+    return out
+
+
+def compare_history(a: Image, b: Image) -> list[HistoryChange]:
+    ha = [h.created_by for h in a.history]
+    hb = [h.created_by for h in b.history]
+    out: list[HistoryChange] = []
+    sm = difflib.SequenceMatcher(None, ha, hb, autojunk=False)
+    for op, i1, i2, j1, j2 in sm.get_opcodes():
+        if op == "equal":
+            continue
+        for i in range(i1, i2):
+            out.append(HistoryChange(REMOVED, i, ha[i], a.history[i].empty_layer))
+        for j in range(j1, j2):
+            out.append(HistoryChange(ADDED, j, hb[j], b.history[j].empty_layer))
+    return out
+
+
+def _visible_bytes(stack: Stack) -> int:
+    total = 0
+    for L, i in stack.top_view.values():
+        if i != IMPLIED:
+            e = stack.layers[L].entries
+            if e.types[i] == FILE:
+                total += e.sizes[i]
+    return total
+
+
+def diff_images(a_graph: LayerGraph, a_image: Image, b_graph: LayerGraph, b_image: Image,
+                hash_contents: bool = True) -> ImageDiff:
+    """Compare two images (their layers must be indexed).  Same-size regular
+    files are compared by the sha256 of both copies, read on demand, unless
+    `hash_contents` is False (then they count as content changes)."""
+    for im in (a_image, b_image):
+        for L, layer in enumerate(im.layers):
+            if layer.entries is None:
+                raise ValueError(f"{im.name}: layer {L} is not indexed")
+    sa, sb = Stack(a_image), Stack(b_image)
+    va, vb = sa.top_view, sb.top_view
+    a_ids = [layer_id(l) for l in sa.layers]
+    b_ids = [layer_id(l) for l in sb.layers]
+    links = _HardlinkTargets()
+    changes: list[PathChange] = []
+    # pending content checks: (change, a layer, a offset, b layer, b offset, size)
+    pending: list[tuple[PathChange, Layer, int, Layer, int, int]] = []
+    for p, ref in va.items():
+        rb = vb.get(p)
+        if rb is None:
+            changes.append(PathChange(p, REMOVED, None, _side(sa, ref), None))
+            continue
+        if ref[1] != IMPLIED and rb[1] != IMPLIED and a_ids[ref[0]] == b_ids[rb[0]] and ref[1] == rb[1]:
+            continue  # the very same entry of the same layer
+        x, y = _side(sa, ref), _side(sb, rb)
+        if x.type != y.type:
+            changes.append(PathChange(p, CHANGED, TYPE, x, y, _meta_differs(x, y)))
+            continue
+        meta = _meta_differs(x, y)
+        t = x.type
+        if t == FILE or t == HARDLINK:
+            if t == HARDLINK and x.link != y.link:
+                changes.append(PathChange(p, CHANGED, CONTENT, x, y, meta))
+                continue
+            la, lb = sa.layers[x.layer], sb.layers[y.layer]
+            ia, ib = x.index, y.index
+            if t == HARDLINK:
+                ia, ib = links.resolve(la, ia), links.resolve(lb, ib)
+                if ia is None or ib is None:
+                    if meta:
+                        changes.append(PathChange(p, CHANGED, METADATA, x, y))
+                    continue
+            ea, eb = la.entries, lb.entries
+            za, zb = ea.sizes[ia], eb.sizes[ib]
+            if za != zb:
+                changes.append(PathChange(p, CHANGED, CONTENT, x, y, meta))
+            elif za == 0 or (layer_id(la) == layer_id(lb) and ia == ib):
+                if meta:
+                    changes.append(PathChange(p, CHANGED, METADATA, x, y))
+            else:
+                c = PathChange(p, CHANGED, METADATA if meta else None, x, y)
+                pending.append((c, la, ea.offsets[ia], lb, eb.offsets[ib], za))
+        elif t == SYMLINK:
+            if x.link != y.link:
+                changes.append(PathChange(p, CHANGED, CONTENT, x, y, meta))
+            elif meta:
+                changes.append(PathChange(p, CHANGED, METADATA, x, y))
+        elif meta:
+            changes.append(PathChange(p, CHANGED, METADATA, x, y))
+    for p, ref in vb.items():
+        if p not in va:
+            changes.append(PathChange(p, ADDED, None, None, _side(sb, ref)))
+
+    warnings: list[str] = []
+    hashed = 0
+    if pending:
+        if hash_contents:
+            digests = _digest_pending(pending, warnings)
+        else:
+            digests = {}
+        for c, la, oa, lb, ob, _ in pending:
+            da = digests.get(id(la), {}).get(oa)
+            db = digests.get(id(lb), {}).get(ob)
+            hashed += 1 if hash_contents else 0
+            if da is None or db is None or da != db:
+                c.meta_changed = c.kind == METADATA
+                c.kind = CONTENT
+            if c.kind is not None:
+                changes.append(c)
+    changes.sort(key=lambda c: c.path)
+
+    dirs: dict[str, DirDelta] = {}
+    for c in changes:
+        p = c.path
+        d = c.delta
+        while True:
+            s = p.rfind("/")
+            p = p[:s] if s >= 0 else ""
+            dd = dirs.get(p)
+            if dd is None:
+                dirs[p] = dd = DirDelta(p)
+            dd.delta += d
+            if c.change == ADDED:
+                dd.added += 1
+            elif c.change == REMOVED:
+                dd.removed += 1
+            else:
+                dd.changed += 1
+            if not p:
+                break
+
+    return ImageDiff(
+        a_graph=a_graph, a_image=a_image, b_graph=b_graph, b_image=b_image, a_stack=sa, b_stack=sb,
+        layers=compare_layers(a_image, b_image), changes=changes, directories=dirs,
+        config=compare_config(a_image, b_image), history=compare_history(a_image, b_image),
+        size_a=_visible_bytes(sa), size_b=_visible_bytes(sb), entries_a=len(va), entries_b=len(vb),
+        hashed_pairs=hashed, warnings=warnings)
+
+
+def _digest_pending(pending, warnings: list[str]) -> dict[int, dict[int, str]]:
+    wanted: dict[int, tuple[Layer, set[tuple[int, int]]]] = {}
+    for _, la, oa, lb, ob, size in pending:
+        wanted.setdefault(id(la), (la, set()))[1].add((oa, size))
+        wanted.setdefault(id(lb), (lb, set()))[1].add((ob, size))
+
+    def work(key: int):
+        layer, ranges = wanted[key]
+        try:
+            if layer.blob is None:
+                raise ImageError("the blob is missing")
+            return key, digest_ranges(layer.blob, layer.compression or "none", sorted(ranges))
+        except Exception as e:  # cannot re-read: say so, count the files as changed
+            warnings.append(f"layer {layer.short_id}: contents could not be compared ({e})")
+            return key, {}
+
+    if len(wanted) == 1:
+        return dict(map(work, wanted))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(pool.map(work, list(wanted)))
+
+
+# ---------------------------------------------------------------------------
+# A browsable tree of the difference
+
+
+_CHANGE_STATUS = {CONTENT: S_MODIFIED, TYPE: S_MODIFIED, METADATA: S_METADATA}
+
+
+class DiffTree(FileTree):
+    """The union of both merged views as a FileTree (same API: `children(n,
+    by)`, `name`, `path`, `is_dir`, `size`, `count`, `status[n]`, `find`).
+
+    `status[n]`: S_ADDED (only in B), S_DELETED (only in A), S_MODIFIED
+    (content or type changed), S_METADATA (mode/owner only), S_UNCHANGED.
+
+    `size(n)` is the *new* size: regular-file bytes in B, recursive for
+    directories -- except for a removed node (S_DELETED), whose size is what
+    it had in A (as a ghost in the layer view shows what it hid).  `old_size`,
+    `new_size` and `delta(n)` (= new - old, recursive) give both sides;
+    `changed_below(n)` counts changed paths under a directory.
+
+    `ref(n)` is (layer, index) in `stack_of(n)`: A's stack for removed nodes,
+    else B's.  `entry(n)` / `old_entry(n)` / `new_entry(n)` materialise the
+    entries (None for an implied directory or a missing side).
+    `children(n, by)` takes by = "name" | "size" | "delta" (biggest |delta|).
+    """
+
+    def __init__(self, d: ImageDiff, changes_only: bool = False):
+        super().__init__(d.b_stack, d.b_stack.n - 1, "diff")
+        self.diff = d
+        self.changes_only = changes_only
+        self.a_stack = d.a_stack
+        self.b_stack = d.b_stack
+        self.old_sizes = array("q", [0])
+        self.new_sizes = array("q", [0])
+        self.changed = array("i", [0])
+        self.side_a = bytearray([0])  # 1 when ref_layer/ref_index point into A
+        self._changes: dict[int, PathChange] = {}
+        self._build(changes_only)
+
+    def _node(self, path: str) -> int:
+        before = len(self.names)
+        n = super()._node(path)
+        if len(self.names) > before:
+            grow = len(self.names) - len(self.old_sizes)
+            self.old_sizes.extend([0] * grow)
+            self.new_sizes.extend([0] * grow)
+            self.changed.extend([0] * grow)
+            self.side_a.extend(bytes(grow))
+        return n
+
+    def _put(self, path: str, status: int, a: Side | None, b: Side | None) -> int:
+        n = self._node(path)
+        s = b if b is not None else a
+        self.status[n] = status
+        self.side_a[n] = 1 if b is None else 0
+        self.ref_layer[n] = s.layer
+        self.ref_index[n] = s.index
+        self.dirflag[n] = 1 if s.type == DIR else 0
+        self.old_sizes[n] = a.size if a is not None else 0
+        self.new_sizes[n] = b.size if b is not None else 0
+        return n
+
+    def _build(self, changes_only: bool) -> None:
+        d = self.diff
+        va, vb = d.a_stack.top_view, d.b_stack.top_view
+        by_path = {c.path: c for c in d.changes}
+        if changes_only:
+            paths: set[str] = set()
+            for p in by_path:
+                while p and p not in paths:
+                    paths.add(p)
+                    s = p.rfind("/")
+                    p = p[:s] if s >= 0 else ""
+        else:
+            paths = set(vb)
+            paths.update(p for p in va if p not in vb)
+        for p in paths:
+            c = by_path.get(p)
+            if c is not None:
+                if c.change == ADDED:
+                    st = S_ADDED
+                elif c.change == REMOVED:
+                    st = S_DELETED
+                else:
+                    st = _CHANGE_STATUS[c.kind]
+                n = self._put(p, st, c.a, c.b)
+                self._changes[n] = c
+                self.changed[n] = 1
+            else:
+                rb = vb.get(p)
+                ra = va.get(p)
+                b = _side(d.b_stack, rb) if rb is not None else None
+                a = _side(d.a_stack, ra) if ra is not None else None
+                self._put(p, S_UNCHANGED, a, b)
+        self._finish()
+
+    def _finish(self) -> None:
+        old, new, counts, parent, changed = self.old_sizes, self.new_sizes, self.counts, self.parent, self.changed
+        status = self.status
+        for n in range(len(self.names) - 1, 0, -1):
+            p = parent[n]
+            old[p] += old[n]
+            new[p] += new[n]
+            changed[p] += changed[n]
+            if status[n] != S_DELETED or status[p] == S_DELETED:
+                counts[p] += counts[n] + 1
+        for n in range(len(self.names)):
+            self.sizes[n] = old[n] if status[n] == S_DELETED else new[n]
+
+    # -- reading ---------------------------------------------------------
+    def stack_of(self, n: int) -> Stack:
+        return self.a_stack if self.side_a[n] else self.b_stack
+
+    def old_size(self, n: int) -> int:
+        return self.old_sizes[n]
+
+    def new_size(self, n: int) -> int:
+        return self.new_sizes[n]
+
+    def delta(self, n: int) -> int:
+        return self.new_sizes[n] - self.old_sizes[n]
+
+    def changed_below(self, n: int) -> int:
+        """Changed paths at or under node n (n itself included)."""
+        return self.changed[n]
+
+    def change(self, n: int) -> PathChange | None:
+        """The PathChange of node n (None when unchanged)."""
+        return self._changes.get(n)
+
+    def entry(self, n: int):
+        r = self.ref(n)
+        if r is None:
+            return None
+        return self.stack_of(n).layers[r[0]].entries.entry(r[1])
+
+    def _entry_on(self, stack: Stack, n: int):
+        ref = stack.top_view.get(self.path(n).lstrip("/"))
+        if ref is None or ref[1] == IMPLIED:
+            return None
+        return stack.layers[ref[0]].entries.entry(ref[1])
+
+    def old_entry(self, n: int):
+        return self._entry_on(self.a_stack, n)
+
+    def new_entry(self, n: int):
+        return self._entry_on(self.b_stack, n)
+
+    def children(self, n: int, by: str = "name") -> list[int]:
+        if by != "delta":
+            return super().children(n, by)
+        key = (n, by)
+        got = self._sorted.get(key)
+        if got is None:
+            ks = self.kids[n] or []
+            got = sorted(ks, key=lambda c: (-abs(self.delta(c)), -self.changed[c], self.names[c]))
+            self._sorted[key] = got
+        return got
+
+
+def diff_tree(d: ImageDiff, changes_only: bool = False) -> DiffTree:
+    """The difference as a browsable FileTree (see DiffTree).  With
+    `changes_only`, only changed paths and their parent directories."""
+    return DiffTree(d, changes_only)
+
+
+# ---------------------------------------------------------------------------
+# Loading the two sides
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """'ARCHIVE' or 'ARCHIVE@REF' -> (archive, ref or None)."""
+    if spec == "-" or "://" in spec.split("@", 1)[0] or os.path.exists(spec):
+        return spec, None
+    at = len(spec)
+    while True:
+        at = spec.rfind("@", 0, at)
+        if at <= 0:
+            return spec, None
+        if os.path.exists(spec[:at]):
+            ref = spec[at + 1:]
+            return spec[:at], (ref or None)
+
+
+def _ref_matches(im: Image, ref: str) -> bool:
+    if ref in im.refs or any(r.split(":")[0] == ref for r in im.refs):
+        return True
+    if im.digest:
+        if im.digest == ref:
+            return True
+        tail = ref.split(":", 1)[-1]
+        if tail and im.digest.split(":", 1)[-1].startswith(tail):
+            return True
+    return False
+
+
+def _looks_like_platform(ref: str) -> bool:
+    parts = ref.split("/")
+    return 2 <= len(parts) <= 3 and all(parts) and not any(c in ref for c in ":@.")
+
+
+def pick(graph: LayerGraph, ref: str | None, platform: str | None) -> Image:
+    """The image `ref` (tag, repo, digest, or an OS/ARCH platform) of the
+    graph, among the images of `platform` when given; several matches (one
+    tag for every platform of an index) prefer the host's platform."""
+    from ..cli import host_platform
+
+    images = graph.images
+    if not images:
+        raise ImageError("the archive holds no image")
+    if platform:
+        images = [im for im in images if im.platform.matches(platform)]
+        if not images:
+            have = ", ".join(sorted({str(im.platform) for im in graph.images}))
+            raise ImageError(f"no image for platform {platform} (the archive has: {have})")
+    if ref:
+        found = [im for im in images if _ref_matches(im, ref)]
+        if not found and _looks_like_platform(ref):
+            found = [im for im in images if im.platform.matches(ref)]
+        if not found:
+            names = ", ".join(f"{im.name} ({im.platform})" for im in images)
+            raise ImageError(f"no image {ref!r} in the archive (it holds: {names})")
+        images = found
+    host = host_platform()
+    for im in images:
+        if im.platform.matches(host):
+            return im
+    return images[0]
+
+
+def load_sides(a_spec: str, b_spec: str, platform: str | None = None, use_cache: bool = True):
+    """Open both sides (an archive named on both sides is read once) and
+    index their layers.  Returns (a_graph, a_image, b_graph, b_image)."""
+    from ..formats import open_graph
+    from ..index import index_layers
+
+    a_src, a_ref = split_spec(a_spec)
+    b_src, b_ref = split_spec(b_spec)
+    graphs: dict[str, LayerGraph] = {}
+    for src in (a_src, b_src):
+        if src not in graphs:
+            graphs[src] = open_graph([src])
+    a_graph, b_graph = graphs[a_src], graphs[b_src]
+    a_image = pick(a_graph, a_ref, platform)
+    b_image = pick(b_graph, b_ref, platform)
+    for side, graph, image in (("A", a_graph, a_image), ("B", b_graph, b_image)):
+        index_layers(graph, layers=image.layers, use_cache=use_cache)
+        for L, layer in enumerate(image.layers):
+            if layer.error:
+                raise ImageError(f"{side}: layer {L}: {layer.error}")
+    return a_graph, a_image, b_graph, b_image
+
+
+# ---------------------------------------------------------------------------
+# Output
+
+
+def _side_doc(im: Image, size: int, entries: int) -> dict:
+    return {
+        "source": im.source,
+        "ref": im.refs[0] if im.refs else None,
+        "refs": list(im.refs),
+        "digest": im.digest or None,
+        "config_digest": im.config_digest or None,
+        "platform": str(im.platform),
+        "layers": len(im.layers),
+        "size": size,
+        "entries": entries,
+    }
+
+
+def _change_doc(c: PathChange) -> dict:
+    a, b = c.a, c.b
+    d = {"path": "/" + c.path, "change": c.change, "kind": c.kind,
+         "type_a": a.type_name if a else None, "type_b": b.type_name if b else None,
+         "size_a": a.size if a else None, "size_b": b.size if b else None, "delta": c.delta,
+         "mode_a": a.mode if a else None, "mode_b": b.mode if b else None,
+         "uid_a": a.uid if a else None, "uid_b": b.uid if b else None,
+         "gid_a": a.gid if a else None, "gid_b": b.gid if b else None,
+         "link_a": a.link if a else None, "link_b": b.link if b else None}
+    return d
+
+
+def diff_doc(d: ImageDiff) -> dict:
+    """The `diff --json` document (keys in this module's docstring)."""
+    cnt = d.counts()
+    lc = d.layers
+    return {
+        "identical": d.identical,
+        "a": _side_doc(d.a_image, d.size_a, d.entries_a),
+        "b": _side_doc(d.b_image, d.size_b, d.entries_b),
+        "layers": {
+            "common_prefix": lc.common_prefix,
+            "diverge_at": lc.diverge_at,
+            "shared_bytes": lc.shared_bytes,
+            "shared": [{"diff_id": s.diff_id, "a_index": s.a_index, "b_index": s.b_index, "size": s.size,
+                        "in_prefix": s.in_prefix} for s in lc.shared],
+            "only_a": [{"index": o.index, "diff_id": o.diff_id, "size": o.size, "created_by": o.created_by or None}
+                       for o in lc.only_a],
+            "only_b": [{"index": o.index, "diff_id": o.diff_id, "size": o.size, "created_by": o.created_by or None}
+                       for o in lc.only_b],
+        },
+        "summary": {"added": cnt[ADDED], "removed": cnt[REMOVED], "changed": cnt[CHANGED],
+                    "content": cnt[CONTENT], "metadata": cnt[METADATA], "type": cnt[TYPE],
+                    "size_a": d.size_a, "size_b": d.size_b, "size_delta": d.size_delta},
+        "changes": [_change_doc(c) for c in d.changes],
+        "directories": [{"path": "/" + x.path, "delta": x.delta, "added": x.added, "removed": x.removed,
+                         "changed": x.changed} for x in d.top_directories(len(d.directories), True)],
+        "config": [{"field": c.field, "key": c.key, "change": c.change, "a": c.a, "b": c.b} for c in d.config],
+        "history": [{"change": h.change, "index": h.index, "created_by": h.created_by,
+                     "empty_layer": h.empty_layer} for h in d.history],
+        "warnings": list(d.warnings),
+    }
+
+
+def _signed(n: int) -> str:
+    from ..units import human
+
+    if n == 0:
+        return "0 B"
+    return ("+" if n > 0 else "-") + human(abs(n))
+
+
+def _value(v) -> str:
+    if v is None:
+        return "(none)"
+    if isinstance(v, str):
+        return v
+    return json.dumps(v, ensure_ascii=False)
+
+
+def summary_line(d: ImageDiff) -> str:
+    """One line: identical, or what differs."""
+    if d.identical:
+        extra = f"; {len(d.history)} history step(s) differ" if d.history else ""
+        return "identical: same files, same config" + extra
+    c = d.counts()
+    parts = []
+    if d.changes:
+        kinds = ", ".join(f"{c[k]} {k}" for k in (CONTENT, METADATA, TYPE) if c[k])
+        parts.append(f"{c[ADDED]} added, {c[REMOVED]} removed, {c[CHANGED]} changed"
+                     + (f" ({kinds})" if kinds else "") + f", size {_signed(d.size_delta)}")
+    else:
+        parts.append("same files")
+    parts.append(f"{len(d.config)} config change{'s' if len(d.config) != 1 else ''}"
+                 if d.config else "same config")
+    return "different: " + "; ".join(parts)
+
+
+def render_diff(console, d: ImageDiff, top: int = 30) -> None:
+    """The human report of `layerscope diff`."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..model import pretty_step
+    from ..units import human
+    from ..views.text import safe
+
+    head = Text()
+    for label, im, size in (("A", d.a_image, d.size_a), ("B", d.b_image, d.size_b)):
+        head.append(f"{label}  ", "bold")
+        head.append_text(safe(im.refs[0] if im.refs else im.name))
+        head.append(f"  {im.platform}  {len(im.layers)} layers  {human(size)}", "dim")
+        if im.source:
+            head.append("  ")
+            head.append_text(safe(im.source, "dim"))
+        head.append("\n")
+    head.append("=  " if d.identical else "≠  ", "bold green" if d.identical else "bold yellow")
+    head.append(summary_line(d), "green" if d.identical else "yellow")
+    console.print(head)
+
+    lc = d.layers
+    console.print()
+    lt = Text()
+    lt.append("Layers  ", "bold")
+    if lc.diverge_at is None:
+        lt.append(f"all {lc.common_prefix} layers are the same")
+    else:
+        lt.append(f"{lc.common_prefix} in common at the bottom"
+                  f" ({human(sum(s.size for s in lc.shared if s.in_prefix))}); the stacks diverge at layer "
+                  f"{lc.diverge_at}")
+        ooo = lc.out_of_order
+        if ooo:
+            lt.append(f"; {len(ooo)} more shared out of order ("
+                      + ", ".join(f"A{s.a_index}=B{s.b_index}" for s in ooo[:8])
+                      + (", …" if len(ooo) > 8 else "") + ")")
+        lt.append(f"; only in A: {len(lc.only_a)}, only in B: {len(lc.only_b)}")
+    console.print(lt)
+    if lc.only_a or lc.only_b:
+        t = Table(show_edge=False, pad_edge=False, header_style="bold")
+        t.add_column("Side")
+        t.add_column("#", justify="right")
+        t.add_column("Layer")
+        t.add_column("Size", justify="right")
+        t.add_column("Build step", overflow="fold")
+        for side, items, style in (("A", lc.only_a, "red"), ("B", lc.only_b, "green")):
+            for o in items:
+                t.add_row(Text(side, style), str(o.index), o.diff_id.split(":", 1)[-1][:12], human(o.size),
+                          safe(pretty_step(o.created_by) or "(unknown step)"))
+        console.print(t)
+
+    if d.config:
+        console.print()
+        t = Table(title="Config changes", title_justify="left", show_edge=False, pad_edge=False,
+                  header_style="bold")
+        t.add_column("Field")
+        t.add_column("Key", overflow="fold")
+        t.add_column("A", overflow="fold")
+        t.add_column("B", overflow="fold")
+        for c in d.config:
+            t.add_row(c.field, safe(c.key or ""), safe(_value(c.a), "red" if c.a is not None else "dim"),
+                      safe(_value(c.b), "green" if c.b is not None else "dim"))
+        console.print(t)
+
+    if d.history:
+        console.print()
+        console.print(Text("History changes", "bold"))
+        for h in d.history[:max(top, 0)]:
+            line = Text("  - " if h.change == REMOVED else "  + ", "red" if h.change == REMOVED else "green")
+            line.append(f"A#{h.index} " if h.change == REMOVED else f"B#{h.index} ", "dim")
+            line.append_text(safe(pretty_step(h.created_by) or "(no created_by)"))
+            console.print(line)
+        if len(d.history) > top:
+            console.print(Text(f"  … {len(d.history) - top} more", "dim"))
+
+    if d.changes:
+        console.print()
+        shown = d.top_changes(top)
+        t = Table(title=f"Changed paths (biggest {len(shown)} of {len(d.changes):,})", title_justify="left",
+                  show_edge=False, pad_edge=False, header_style="bold")
+        for col, just in (("Change", "left"), ("Size A", "right"), ("Size B", "right"), ("Δ", "right"),
+                          ("Path", "left")):
+            t.add_column(col, justify=just, no_wrap=col != "Path", overflow="fold")
+        styles = {ADDED: "green", REMOVED: "red", CHANGED: "yellow"}
+        for c in shown:
+            what = c.change if c.kind is None else f"{c.kind}"
+            if c.kind == METADATA and c.a and c.b:
+                what += f" {c.a.mode:04o}→{c.b.mode:04o}" if c.a.mode != c.b.mode else ""
+                if (c.a.uid, c.a.gid) != (c.b.uid, c.b.gid):
+                    what += f" {c.a.uid}:{c.a.gid}→{c.b.uid}:{c.b.gid}"
+            if c.kind == TYPE and c.a and c.b:
+                what += f" {c.a.type_name}→{c.b.type_name}"
+            path = safe("/" + c.path + ("/" if c.is_dir else ""))
+            if c.kind == CONTENT and c.b is not None and c.b.type == SYMLINK:
+                path.append(" -> ", "dim")
+                path.append_text(safe(c.b.link or ""))
+            t.add_row(Text(what, styles[c.change]), human(c.size_a) if c.a else "",
+                      human(c.size_b) if c.b else "", _signed(c.delta), path)
+        console.print(t)
+
+        dirs = d.top_directories(min(top, 15))
+        if dirs:
+            console.print()
+            t = Table(title=f"Directories (total {_signed(d.size_delta)})", title_justify="left",
+                      show_edge=False, pad_edge=False, header_style="bold")
+            for col, just in (("Δ", "right"), ("+", "right"), ("-", "right"), ("~", "right"), ("Directory", "left")):
+                t.add_column(col, justify=just, no_wrap=col != "Directory", overflow="fold")
+            for x in dirs:
+                t.add_row(_signed(x.delta), str(x.added), str(x.removed), str(x.changed), safe("/" + x.path + "/"))
+            console.print(t)
+
+    if d.warnings:
+        console.print()
+        for w in d.warnings[:50]:
+            console.print(safe("warning: " + w, "yellow"))
+
+
+def run_diff(args) -> int:
+    """`layerscope diff A B`: 0 identical, 1 different; ImageError -> 2."""
+    use_cache = not getattr(args, "no_cache", False)
+    a_graph, a_image, b_graph, b_image = load_sides(args.a, args.b, getattr(args, "platform", None), use_cache)
+    d = diff_images(a_graph, a_image, b_graph, b_image)
+    if getattr(args, "json", False):
+        json.dump(diff_doc(d), sys.stdout, ensure_ascii=True)
+        sys.stdout.write("\n")
+    else:
+        from ..cli import _console
+
+        top = args.top if getattr(args, "top", None) is not None else 30
+        render_diff(_console(), d, top)
+    return 0 if d.identical else 1

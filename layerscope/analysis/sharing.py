@@ -1,0 +1,290 @@
+"""How the images of a graph share layers, and what sharing saves.
+
+Layers are one node per diff_id (open_graph merges them, also across
+archives), so a layer used by several images is counted once in storage.
+
+Sizes: `size` is the bytes of regular files in the layer (`Layer.size`, as
+everywhere in layerscope; 0 until the layer is indexed), `compressed_size`
+the stored blob.  A layer listed twice by one image counts once for it.
+
+Figures (also `report --json` under "sharing", when more than one image is
+loaded):
+
+    stored_bytes       every distinct layer once: what the images take together
+    unshared_bytes     the sum over images of their own layers: without sharing
+    saved_bytes        unshared_bytes - stored_bytes
+    (and the same with _compressed_ for the stored blobs)
+
+`sharing_doc(graph)`:
+
+    image_count, layer_count, shared_layer_count (layers used by 2+ images)
+    stored_bytes, unshared_bytes, saved_bytes,
+    stored_compressed_bytes, unshared_compressed_bytes, saved_compressed_bytes
+    images   [{label (unique: name, plus platform / source when needed), ref,
+               digest, platform, source, layers (distinct layer count),
+               size (bytes it needs alone), shared_bytes (in layers other
+               images use too), unique_bytes (only it uses: what removing it
+               frees), compressed_size, shared_compressed_bytes,
+               unique_compressed_bytes}]
+    layers   [{key, digest, diff_id, size, compressed_size, indexed,
+               created_by, images: [labels of the images using it]}],
+             in stack order (bottom layers first; a layer where it first appears)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..model import Image, Layer, LayerGraph
+
+
+@dataclass
+class SharingRow:
+    """One distinct layer: a row of the sharing graph."""
+
+    layer: Layer
+    key: str
+    short_id: str
+    size: int
+    compressed_size: int
+    created_by: str  # the build step, from the first image that says
+    positions: list[int | None]  # per image (graph.images order): its index in that stack, None if unused
+    indexed: bool = True
+
+    @property
+    def used_by(self) -> list[bool]:
+        return [p is not None for p in self.positions]
+
+    @property
+    def users(self) -> int:
+        return sum(p is not None for p in self.positions)
+
+    @property
+    def shared(self) -> bool:
+        return self.users > 1
+
+
+@dataclass
+class ImageShare:
+    image: Image
+    label: str
+    layers: int  # distinct layers
+    size: int  # bytes it needs alone
+    shared_bytes: int  # of those, in layers another image also uses
+    compressed_size: int
+    shared_compressed_bytes: int
+
+    @property
+    def unique_bytes(self) -> int:
+        return self.size - self.shared_bytes
+
+    @property
+    def unique_compressed_bytes(self) -> int:
+        return self.compressed_size - self.shared_compressed_bytes
+
+
+@dataclass
+class Sharing:
+    images: list[ImageShare]  # graph.images order: the columns
+    rows: list[SharingRow]  # distinct layers, stack order
+    stored_bytes: int = 0
+    unshared_bytes: int = 0
+    stored_compressed_bytes: int = 0
+    unshared_compressed_bytes: int = 0
+    labels: list[str] = field(default_factory=list)
+
+    @property
+    def saved_bytes(self) -> int:
+        return self.unshared_bytes - self.stored_bytes
+
+    @property
+    def saved_compressed_bytes(self) -> int:
+        return self.unshared_compressed_bytes - self.stored_compressed_bytes
+
+    @property
+    def shared_layer_count(self) -> int:
+        return sum(1 for r in self.rows if r.shared)
+
+
+def image_labels(images: list[Image]) -> list[str]:
+    """A unique label per image: its name, plus the platform when names
+    collide (one tag for every platform of an index), plus the source when
+    that is not enough, plus a number as a last resort."""
+    names = [im.name for im in images]
+    out = []
+    for k, im in enumerate(images):
+        s = names[k]
+        if names.count(s) > 1:
+            s = f"{s} ({im.platform})"
+        out.append(s)
+    if len(set(out)) < len(out):
+        out2 = []
+        for k, im in enumerate(images):
+            s = out[k]
+            if out.count(s) > 1 and im.source:
+                s = f"{s} [{im.source}]"
+            out2.append(s)
+        out = out2
+    seen: dict[str, int] = {}
+    final = []
+    for s in out:
+        if out.count(s) > 1:
+            seen[s] = seen.get(s, 0) + 1
+            s = f"{s} #{seen[s]}"
+        final.append(s)
+    return final
+
+
+def sharing_rows(graph: LayerGraph) -> list[SharingRow]:
+    """One row per distinct layer, bottom layers first: each image's layers
+    in stack order, a layer where it first appears.  `positions[k]` is the
+    layer's index in graph.images[k] (None when that image does not use it)
+    -- enough to draw images as columns with shared layers drawn once."""
+    images = graph.images
+    rows: dict[str, SharingRow] = {}
+    order: list[str] = []
+    for k, im in enumerate(images):
+        for L, layer in enumerate(im.layers):
+            r = rows.get(layer.key)
+            if r is None:
+                r = SharingRow(layer, layer.key, layer.short_id, layer.size, max(layer.compressed_size, 0),
+                               "", [None] * len(images), layer.indexed)
+                rows[layer.key] = r
+                order.append(layer.key)
+            if r.positions[k] is None:
+                r.positions[k] = L
+            if not r.created_by:
+                r.created_by = im.created_by(L)
+    return [rows[k] for k in order]
+
+
+def sharing(graph: LayerGraph) -> Sharing:
+    """Rows and figures (see the module docstring)."""
+    rows = sharing_rows(graph)
+    labels = image_labels(graph.images)
+    users: dict[str, int] = {r.key: r.users for r in rows}
+    shares: list[ImageShare] = []
+    for k, im in enumerate(graph.images):
+        distinct: dict[str, Layer] = {}
+        for layer in im.layers:
+            distinct.setdefault(layer.key, layer)
+        size = sum(l.size for l in distinct.values())
+        csize = sum(max(l.compressed_size, 0) for l in distinct.values())
+        sh = sum(l.size for l in distinct.values() if users[l.key] > 1)
+        csh = sum(max(l.compressed_size, 0) for l in distinct.values() if users[l.key] > 1)
+        shares.append(ImageShare(im, labels[k], len(distinct), size, sh, csize, csh))
+    return Sharing(
+        images=shares, rows=rows,
+        stored_bytes=sum(r.size for r in rows),
+        unshared_bytes=sum(s.size for s in shares),
+        stored_compressed_bytes=sum(r.compressed_size for r in rows),
+        unshared_compressed_bytes=sum(s.compressed_size for s in shares),
+        labels=labels)
+
+
+def sharing_doc(graph: LayerGraph) -> dict:
+    """The `sharing` object of `report --json` (keys in the module docstring)."""
+    s = sharing(graph)
+    return {
+        "image_count": len(s.images),
+        "layer_count": len(s.rows),
+        "shared_layer_count": s.shared_layer_count,
+        "stored_bytes": s.stored_bytes,
+        "unshared_bytes": s.unshared_bytes,
+        "saved_bytes": s.saved_bytes,
+        "stored_compressed_bytes": s.stored_compressed_bytes,
+        "unshared_compressed_bytes": s.unshared_compressed_bytes,
+        "saved_compressed_bytes": s.saved_compressed_bytes,
+        "images": [{
+            "label": sh.label,
+            "ref": sh.image.refs[0] if sh.image.refs else None,
+            "digest": sh.image.digest or None,
+            "platform": str(sh.image.platform),
+            "source": sh.image.source,
+            "layers": sh.layers,
+            "size": sh.size,
+            "shared_bytes": sh.shared_bytes,
+            "unique_bytes": sh.unique_bytes,
+            "compressed_size": sh.compressed_size,
+            "shared_compressed_bytes": sh.shared_compressed_bytes,
+            "unique_compressed_bytes": sh.unique_compressed_bytes,
+        } for sh in s.images],
+        "layers": [{
+            "key": r.key,
+            "digest": r.layer.digest or None,
+            "diff_id": r.layer.diff_id or None,
+            "size": r.size,
+            "compressed_size": r.compressed_size,
+            "indexed": r.indexed,
+            "created_by": r.created_by or None,
+            "images": [s.labels[k] for k, p in enumerate(r.positions) if p is not None],
+        } for r in s.rows],
+    }
+
+
+def render_sharing(console, graph: LayerGraph) -> None:
+    """The layer graph as text: one row per distinct layer (drawn once), one
+    column per image (● uses it, · does not), then the figures."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..model import pretty_step
+    from ..units import human
+    from ..views.text import safe
+
+    s = sharing(graph)
+    head = Text("Layer sharing", "bold")
+    head.append(f"  {len(s.images)} images, {len(s.rows)} distinct layers, "
+                f"{s.shared_layer_count} shared", "dim")
+    console.print(head)
+    for k, sh in enumerate(s.images):
+        line = Text(f"  [{k + 1}] ", "bold cyan")
+        line.append_text(safe(sh.label))
+        line.append(f"  {sh.image.platform}", "dim")
+        if sh.image.source:
+            line.append("  ")
+            line.append_text(safe(sh.image.source, "dim"))
+        console.print(line)
+
+    t = Table(show_edge=False, pad_edge=False, header_style="bold")
+    t.add_column("Layer", no_wrap=True)
+    t.add_column("Size", justify="right", no_wrap=True)
+    t.add_column("Blob", justify="right", no_wrap=True)
+    for k in range(len(s.images)):
+        t.add_column(f"[{k + 1}]", justify="center", no_wrap=True)
+    t.add_column("Build step", overflow="fold")
+    for r in s.rows:
+        ident = Text(r.short_id, "magenta" if r.shared else "")
+        if not r.indexed:
+            ident.append(" ?", "dim")
+        marks = [Text(f"● {p}" if p is not None else "·", "bold" if p is not None and r.shared else
+                      ("" if p is not None else "dim")) for p in r.positions]
+        t.add_row(ident, human(r.size), human(r.compressed_size), *marks,
+                  safe(pretty_step(r.created_by) or "(unknown step)", "" if r.created_by else "dim"))
+    console.print(t)
+    console.print(Text("  ● N: used by the image as its layer N; shared layers (magenta) are stored once", "dim"))
+    console.print()
+
+    ft = Table(show_edge=False, pad_edge=False, header_style="bold")
+    ft.add_column("Image")
+    for col in ("Layers", "Size alone", "Shared", "Only its own", "Blobs"):
+        ft.add_column(col, justify="right", no_wrap=True)
+    for k, sh in enumerate(s.images):
+        label = Text(f"[{k + 1}] ", "cyan")
+        label.append_text(safe(sh.label))
+        ft.add_row(label, str(sh.layers), human(sh.size), human(sh.shared_bytes), human(sh.unique_bytes),
+                   human(sh.compressed_size))
+    console.print(ft)
+    console.print()
+
+    tot = Table.grid(padding=(0, 2))
+    tot.add_column(style="bold")
+    tot.add_column(justify="right")
+    tot.add_column(justify="right", style="dim")
+    tot.add_row("", "files", "blobs")
+    tot.add_row("Stored once (shared layers counted once)", human(s.stored_bytes), human(s.stored_compressed_bytes))
+    tot.add_row("Without sharing (each image its own copy)", human(s.unshared_bytes),
+                human(s.unshared_compressed_bytes))
+    pct = (s.saved_bytes / s.unshared_bytes * 100) if s.unshared_bytes else 0.0
+    tot.add_row("Saved by sharing", f"{human(s.saved_bytes)} ({pct:.1f} %)", human(s.saved_compressed_bytes))
+    console.print(tot)
