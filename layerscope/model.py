@@ -106,6 +106,8 @@ class LayerEntries:
         """Drop earlier duplicates of the same (path, record kind): the last
         one wins.  A whiteout, an opaque marker and an entry for the same path
         are different records and are all kept."""
+        if len(set(self.paths)) == len(self.paths):
+            return self  # the common case, decided in C
         seen: dict[tuple[str, int], int] = {}
         types = self.types
         for i, p in enumerate(self.paths):

@@ -10,6 +10,8 @@ headers (`x`; path, linkpath, size, uid, gid, mtime) and base-256 numbers.
 from __future__ import annotations
 
 import posixpath
+import struct
+import zlib
 from typing import Callable
 
 from .errors import LayerError
@@ -17,10 +19,19 @@ from .model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHI
                     LayerEntries)
 
 BLOCKSIZE = 512
+# name mode uid gid size mtime chksum typeflag linkname magic(6) [version uname gname devmajor devminor] prefix
+_HDR = struct.Struct("100s8s8s8s12s12s8sc100s6s82x155s12x")
+assert _HDR.size == 512
+ZERO8 = bytes(8)
+USTAR_MAGIC = b"ustar\x00"
+META_TYPES = (b"x", b"g", b"L", b"K")
 CHUNK = 1 << 20
 ZERO_BLOCK = bytes(BLOCKSIZE)
 # Longest GNU long name / PAX header we accept: names are data, not storage.
 MAX_META = 1 << 20
+# mtimes are kept in 64 bits; base-256 and PAX values can be anything
+MAX_TIME = (1 << 63) - 1
+MIN_TIME = -(1 << 63)
 
 _TYPES = {
     b"0": FILE, b"\0": FILE, b"7": FILE,
@@ -52,6 +63,8 @@ def normalise(name: str) -> str | None:
     """Normalise a tar member name to a relative path without leading `/`
     or `./` and without a trailing `/`.  '' is the root.  None when the name
     escapes the root (`..`)."""
+    if name == ".":
+        return ""
     if name.startswith("/") or name.startswith("./") or "/." in name or "//" in name or name.startswith(".."):
         n = posixpath.normpath("/" + name.lstrip("/"))
         # normpath keeps a leading '..' only for relative paths; with the '/'
@@ -100,7 +113,8 @@ class TarIndexer:
     """
 
     def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
-                 limit: int | None = None, place: str = "layer"):
+                 limit: int | None = None, place: str = "layer", what: str = "layer"):
+        self.what = what  # "layer" or "archive", for messages
         self.buf = buf
         self.read = read
         self.limit = limit
@@ -124,7 +138,6 @@ class TarIndexer:
         pending_link: str | None = None
         pax: dict[str, str] = {}
         gpax: dict[str, str] = {}
-        append = entries.append
         escaped = 0
 
         def need(n: int) -> bool:
@@ -174,39 +187,59 @@ class TarIndexer:
                 left -= len(chunk)
             return True
 
+        paths = entries.paths
+        etypes = entries.types
+        esizes = entries.sizes
+        emodes = entries.modes
+        euids = entries.uids
+        egids = entries.gids
+        emtimes = entries.mtimes
+        eoffsets = entries.offsets
+        elinks = entries.links
+        unpack = _HDR.unpack_from
+        adler = zlib.adler32
         try:
             while True:
-                if not need(BLOCKSIZE):
+                if len(buf) - pos < BLOCKSIZE and not need(BLOCKSIZE):
                     if len(buf) - pos == 0:
                         break  # EOF at a header boundary: accept (no end blocks)
                     raise LayerError(f"truncated tar header at byte {base + pos}", self.place)
-                hdr = bytes(buf[pos:pos + BLOCKSIZE])
+                (name_b, mode_b, uid_b, gid_b, size_b, mtime_b, chk_b, tf, link_b, magic,
+                 prefix_b) = unpack(buf, pos)
                 hstart = base + pos
-                pos += BLOCKSIZE
-                if hdr == ZERO_BLOCK:
-                    break  # end of archive (second zero block optional)
-                chk = sum(hdr) - sum(hdr[148:156]) + 256
+                if chk_b == ZERO8:
+                    if bytes(buf[pos:pos + BLOCKSIZE]) == ZERO_BLOCK:
+                        break  # end of archive (a second zero block is optional)
+                    raise LayerError(f"corrupt tar header at byte {hstart} (no checksum)", self.place)
+                # The header checksum: the sum of its bytes with the checksum
+                # field read as spaces.  Adler-32's first half is that sum
+                # mod 65521, computed in C; a mismatch falls back to the exact
+                # sum (and to the signed-char variant some old writers used).
                 try:
-                    stored = num(hdr[148:156])
+                    stored = int(chk_b.split(b"\0", 1)[0], 8)
                 except ValueError:
                     stored = -1
-                if stored != chk:
-                    # some old writers summed the bytes as signed chars
-                    signed = chk - 256 * sum(1 for b in hdr if b > 127)
-                    if stored != signed:
+                a = adler(buf[pos:pos + BLOCKSIZE]) & 0xFFFF
+                if (stored + sum(chk_b) - 256 + 1) % 65521 != a:
+                    hdr = bytes(buf[pos:pos + BLOCKSIZE])
+                    chk = sum(hdr) - sum(chk_b) + 256
+                    if stored != chk and stored != chk - 256 * sum(1 for b in hdr if b > 127):
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad checksum)", self.place)
+                pos += BLOCKSIZE
                 try:
-                    size = num(hdr[124:136])
+                    size = int(size_b[:11], 8) if size_b[11:] == b"\0" and size_b[0] != 0 else num(size_b)
                 except ValueError:
-                    raise LayerError(f"corrupt tar header at byte {hstart} (bad size field)", self.place)
+                    try:
+                        size = num(size_b)
+                    except ValueError:
+                        raise LayerError(f"corrupt tar header at byte {hstart} (bad size field)", self.place)
                 if size < 0:
                     raise LayerError(f"corrupt tar header at byte {hstart} (negative size)", self.place)
-                tf = hdr[156:157]
                 padded = (size + 511) & ~511
-                if tf in (b"x", b"g", b"L", b"K"):
+                if tf in META_TYPES:
                     if size > MAX_META:
                         raise LayerError(f"tar extended header of {size} bytes at byte {hstart} is too large", self.place)
-                    if not need(padded):
+                    if len(buf) - pos < padded and not need(padded):
                         raise LayerError(f"truncated tar at byte {hstart} (inside an extended header)", self.place)
                     data = bytes(buf[pos:pos + size])
                     pos += padded
@@ -229,6 +262,8 @@ class TarIndexer:
                         padded = (size + 511) & ~511
                     except ValueError:
                         raise LayerError(f"corrupt PAX size at byte {hstart}", self.place)
+                    if size < 0:
+                        raise LayerError(f"corrupt PAX size at byte {hstart}", self.place)
                 # name
                 if pending_name is not None:
                     name = pending_name
@@ -237,9 +272,10 @@ class TarIndexer:
                 elif gpax and "path" in gpax:
                     name = gpax["path"]
                 else:
-                    name = _str(hdr[0:100])
-                    if hdr[257:263] == b"ustar\x00" and hdr[345] != 0:
-                        prefix = _str(hdr[345:500])
+                    z = name_b.find(0)
+                    name = (name_b if z < 0 else name_b[:z]).decode("utf-8", "surrogateescape")
+                    if magic == USTAR_MAGIC and prefix_b[0] != 0:
+                        prefix = _str(prefix_b)
                         if prefix:
                             name = prefix + "/" + name
                 typ = types.get(tf)
@@ -254,60 +290,84 @@ class TarIndexer:
                 if typ == FILE and name.endswith("/"):
                     typ = DIR
                 link = None
-                if typ in (SYMLINK, HARDLINK):
+                if typ == SYMLINK or typ == HARDLINK:
                     if pending_link is not None:
                         link = pending_link
                     elif pax and "linkpath" in pax:
                         link = pax["linkpath"]
                     else:
-                        link = _str(hdr[157:257])
+                        link = _str(link_b)
                 try:
-                    mode = num(hdr[100:108])
-                    uid = int(pax["uid"]) if pax and "uid" in pax else num(hdr[108:116])
-                    gid = int(pax["gid"]) if pax and "gid" in pax else num(hdr[116:124])
-                    mt = pax.get("mtime") if pax else None
-                    mtime = int(float(mt)) if mt else num(hdr[136:148])
+                    mode = int(mode_b[:7], 8) if mode_b[7:] == b"\0" and mode_b[0] != 0 else num(mode_b)
+                    if pax:
+                        uid = int(pax["uid"]) if "uid" in pax else num(uid_b)
+                        gid = int(pax["gid"]) if "gid" in pax else num(gid_b)
+                        mt = pax.get("mtime")
+                        mtime = int(float(mt)) if mt else num(mtime_b)
+                    else:
+                        uid = int(uid_b[:7], 8) if uid_b[7:] == b"\0" and uid_b[0] != 0 else num(uid_b)
+                        gid = int(gid_b[:7], 8) if gid_b[7:] == b"\0" and gid_b[0] != 0 else num(gid_b)
+                        mtime = int(mtime_b[:11], 8) if mtime_b[11:] == b"\0" and mtime_b[0] != 0 else num(mtime_b)
                 except ValueError:
-                    raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place)
-                pending_name = pending_link = None
+                    try:
+                        mode, uid, gid, mtime = num(mode_b), num(uid_b), num(gid_b), num(mtime_b)
+                    except ValueError:
+                        raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place)
+                if pending_name is not None or pending_link is not None:
+                    pending_name = pending_link = None
                 if pax:
                     pax = {}
                 # skip the contents (hardlinks, dirs... should have size 0, but
                 # honour what the header says, as tar does)
-                if padded and not skip(padded):
-                    raise LayerError(
-                        f"truncated tar: {name!r} claims {size} bytes but the layer ends first", self.place)
+                if padded:
+                    if len(buf) - pos >= padded:
+                        pos += padded
+                    elif not skip(padded):
+                        raise LayerError(
+                            f"truncated tar: {name!r} claims {size} bytes but the {self.what} ends first", self.place)
                 if typ == -1:
                     continue
-                path = normalise(name)
-                if path is None:
-                    escaped += 1
-                    if escaped <= 20:
-                        warn(f"entry {name!r} escapes the image root; left out of the tree")
-                    continue
-                if typ not in (FILE,):
-                    size_field = 0 if typ in (DIR, SYMLINK, HARDLINK, CHAR, BLOCK, FIFO) else size
+                if name[:1] in "./" or "//" in name or "/./" in name or "/../" in name or \
+                        name[-2:] == "/." or name[-3:] == "/..":
+                    path = normalise(name)
+                    if path is None:
+                        escaped += 1
+                        if escaped <= 20:
+                            warn(f"entry {name!r} escapes the image root; left out of the tree")
+                        continue
                 else:
-                    size_field = size
+                    path = name[:-1] if name[-1:] == "/" else name
                 slash = path.rfind("/")
-                base_name = path[slash + 1:]
-                if base_name.startswith(".wh."):
+                if path[slash + 1:slash + 5] == ".wh.":
+                    base_name = path[slash + 1:]
                     parent = path[:slash] if slash >= 0 else ""
                     if base_name == ".wh..wh..opq":
-                        append(parent, OPAQUE, 0, 0, 0, 0, 0, None, data_off)
+                        path, typ = parent, OPAQUE
                     elif base_name.startswith(".wh..wh."):
                         continue  # aufs metadata (.wh..wh.plnk etc.): not part of the tree
                     else:
                         target = base_name[4:]
-                        p = (parent + "/" + target) if parent else target
-                        append(p, WHITEOUT, 0, 0, 0, 0, 0, None, data_off)
-                    continue
-                if not path:
+                        path = (parent + "/" + target) if parent else target
+                        typ = WHITEOUT
+                    size = mode = uid = gid = mtime = 0
+                    link = None
+                elif not path:
                     continue  # the root directory itself
-                if typ == HARDLINK and link is not None:
-                    nl = normalise(link)
-                    link = nl if nl is not None else link
-                append(path, typ, size_field, mode, uid, gid, mtime, link, data_off)
+                elif typ != FILE:
+                    size = 0
+                    if typ == HARDLINK and link is not None:
+                        nl = normalise(link)
+                        link = nl if nl is not None else link
+                if link is not None:
+                    elinks[len(paths)] = link
+                paths.append(path)
+                etypes.append(typ)
+                esizes.append(size)
+                emodes.append(mode & 0o7777)
+                euids.append(uid & 0xFFFFFFFF)
+                egids.append(gid & 0xFFFFFFFF)
+                emtimes.append(mtime)
+                eoffsets.append(data_off)
         except TruncatedBomb:
             self.bomb = True
             warn(f"stopped after {self.limit} bytes: the layer expands far beyond its compressed size "

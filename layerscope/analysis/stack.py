@@ -97,6 +97,7 @@ class Stack:
             self.change.append(bytearray(m))
             self.deletions.append([])
         implied = self.implied
+        ltypes = [l.entries.types for l in self.layers]
         for L, layer in enumerate(self.layers):
             e = layer.entries
             paths, types = e.paths, e.types
@@ -154,42 +155,47 @@ class Stack:
                         change[i] = DELETES if len(dels) > before else NOOP
                     else:
                         change[i] = NOOP
-            # 2. entries
+            # 2. entries (the hot loop: locals only, no tuple unpacking helpers)
             prev_l, prev_i = self.prev_layer[L], self.prev_index[L]
-            for i in range(len(paths)):
+            ha_by, hb_by, how_by = self.hidden_at, self.hidden_by, self.how
+            for i, p in enumerate(paths):
                 t = types[i]
                 if t == WHITEOUT or t == OPAQUE:
                     continue
-                p = paths[i]
                 slash = p.rfind("/")
-                parent = p[:slash] if slash >= 0 else ""
-                if parent and parent not in cur:
-                    self._imply(parent, L, cur, kids, dels)
-                elif parent:
-                    pl, pi = cur[parent]
-                    if pi != IMPLIED and self.layers[pl].entries.types[pi] != DIR:
+                if slash >= 0:
+                    parent = p[:slash]
+                    pr = cur.get(parent)
+                    if pr is None or (pr[1] != IMPLIED and ltypes[pr[0]][pr[1]] != DIR):
                         self._imply(parent, L, cur, kids, dels)
+                else:
+                    parent = ""
                 old = cur.get(p)
-                if old is not None:
+                if old is None:
+                    change[i] = ADDED
+                    ks = kids.get(parent)
+                    if ks is None:
+                        kids[parent] = ks = set()
+                    ks.add(p)
+                else:
                     ol, oi = old
-                    old_is_dir = oi == IMPLIED or self.layers[ol].entries.types[oi] == DIR
-                    if oi != IMPLIED:
+                    if oi == IMPLIED:
+                        old_is_dir = True
+                        implied[p][1] = L
+                    else:
                         prev_l[i] = ol
                         prev_i[i] = oi
+                        old_is_dir = ltypes[ol][oi] == DIR
+                        ha_by[ol][oi] = L
+                        hb_by[ol][oi] = i
+                        how_by[ol][oi] = OVERWRITTEN
                     if t == DIR and old_is_dir:
                         change[i] = self._dir_change(ol, oi, e, i)
                     else:
                         change[i] = MODIFIED
                         if old_is_dir:
                             remove_subtree(p, i, REPLACED, False)
-                    hide(p, i, OVERWRITTEN)
-                else:
-                    change[i] = ADDED
                 cur[p] = (L, i)
-                ks = kids.get(parent)
-                if ks is None:
-                    kids[parent] = ks = set()
-                ks.add(p)
         self.top_view = cur  # path -> (layer, index) at the top; index IMPLIED for implied dirs
 
     def _dir_change(self, ol: int, oi: int, e, i: int) -> int:

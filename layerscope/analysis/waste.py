@@ -72,6 +72,7 @@ class Waste:
         self.user_wasted_bytes = sum(self.layer_wasted[self.base_layers:])
         self.efficiency = (self.visible_size / self.size) if self.size else 1.0
         self._paths: list[PathWaste] | None = None
+        self._by_path: dict[str, int] | None = None
 
     @property
     def user_wasted_percent(self) -> float:
@@ -92,26 +93,44 @@ class Waste:
             return "visible"
         return "overwritten" if st.how[L][i] == OVERWRITTEN else "deleted"
 
-    def paths(self) -> list[PathWaste]:
-        """Every path that costs hidden bytes, biggest first, with all its copies."""
+    def wasted_by_path(self) -> dict[str, int]:
+        """path (relative) -> hidden bytes, over all layers."""
+        if self._by_path is None:
+            st = self.stack
+            by_path: dict[str, int] = {}
+            get = by_path.get
+            for L, i in self._hidden_files:
+                e = st.layers[L].entries
+                p = e.paths[i]
+                by_path[p] = get(p, 0) + e.sizes[i]
+            self._by_path = by_path
+        return self._by_path
+
+    def path_count(self) -> int:
+        return len(self.wasted_by_path())
+
+    def paths(self, limit: int | None = None) -> list[PathWaste]:
+        """The paths that cost hidden bytes, biggest first, each with all its
+        copies; `limit` keeps only the biggest (and skips building the rest)."""
         if self._paths is not None:
-            return self._paths
+            return self._paths if limit is None else self._paths[:limit]
+        by_path = self.wasted_by_path()
+        order = sorted(by_path.items(), key=lambda kv: (-kv[1], kv[0]))
+        if limit is not None:
+            order = order[:limit]
         st = self.stack
-        by_path: dict[str, int] = {}
-        for L, i in self._hidden_files:
-            p = st.layers[L].entries.paths[i]
-            by_path[p] = by_path.get(p, 0) + st.layers[L].entries.sizes[i]
-        copies: dict[str, list[Copy]] = {p: [] for p in by_path}
+        copies: dict[str, list[Copy]] = {p: [] for p, _ in order}
         for L, layer in enumerate(st.layers):  # one pass over all entries
             e = layer.entries
             types, sizes = e.types, e.sizes
+            get = copies.get
             for i, p in enumerate(e.paths):
-                lst = copies.get(p)
+                lst = get(p)
                 if lst is not None and types[i] == FILE:
                     lst.append(Copy(L, i, sizes[i], self.state(L, i), self.copy_kind(L, i)))
-        out = [PathWaste("/" + p, w, copies[p]) for p, w in by_path.items()]
-        out.sort(key=lambda w: (-w.wasted_bytes, w.path))
-        self._paths = out
+        out = [PathWaste("/" + p, w, copies[p]) for p, w in order]
+        if limit is None:
+            self._paths = out
         return out
 
 

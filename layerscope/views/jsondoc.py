@@ -52,7 +52,7 @@ def layer_doc(a: ImageAnalysis, L: int) -> dict:
 def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
     im = a.image
     waste = []
-    for pw in a.waste.paths()[:top]:
+    for pw in a.waste.paths(top):
         waste.append({
             "path": pw.path,
             "wasted_bytes": pw.wasted_bytes,
@@ -86,7 +86,7 @@ def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
             "efficiency": t["efficiency"],
             "base_layers": t["base_layers"],
             "entries": t["entries"],
-            "wasted_paths": len(a.waste.paths()),
+            "wasted_paths": a.waste.path_count(),
         },
         "waste": waste,
         "warnings": warnings,

@@ -72,10 +72,10 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     tot.add_row("Efficiency", f"{t['efficiency'] * 100:.2f} %")
     console.print(tot)
 
-    paths = a.waste.paths()
+    paths = a.waste.paths(top)
     if paths:
         console.print()
-        wt = Table(title=f"Biggest wasted paths ({len(paths):,} in all)", title_justify="left",
+        wt = Table(title=f"Biggest wasted paths ({a.waste.path_count():,} in all)", title_justify="left",
                    show_edge=False, pad_edge=False, header_style="bold")
         wt.add_column("Wasted", justify="right", no_wrap=True)
         wt.add_column("Path", overflow="fold")
