@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
@@ -90,7 +91,11 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
     nbytes = sum(l.compressed_size for l in rest)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     if workers > 1 and len(rest) > 1 and nbytes >= PARALLEL_MIN_BYTES:
-        ctx = multiprocessing.get_context("spawn")
+        # fork is cheap and needs no re-import, but is only safe while this
+        # process has one thread (the CLI); the app indexes from a worker
+        # thread, so it spawns.
+        single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if single else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             futs = []
             for layer in rest:

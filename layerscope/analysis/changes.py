@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from ..blobs import blob_view, digest_ranges
+from ..blobs import blob_view, digest_ranges, release
 from ..model import FILE
 from .stack import MODIFIED, Stack
 
@@ -105,6 +105,11 @@ class ChangeKinds:
                 if not _same_bytes(views[L], ea.offsets[i], views[l], eb.offsets[j], ea.sizes[i]):
                     self.kind[L][i] = CONTENT
                 self.hashed_pairs += 1
+                if self.hashed_pairs % 256 == 0:  # keep mapped pages (and fault-around) from piling up
+                    for x in views:
+                        release(st.layers[x].blob)
+            for x in views:
+                release(st.layers[x].blob)
         pending = rest
         if not pending:
             return
