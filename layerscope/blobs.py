@@ -26,6 +26,9 @@ ZSTD_SKIPPABLE = range(0x184D2A50, 0x184D2A60)
 # floor for tiny blobs) is treated as a decompression bomb and cut short.
 BOMB_RATIO = 1100
 BOMB_FLOOR = 256 << 20
+# below the bomb limit, a layer that still expands this much gets a note
+NOTE_RATIO = 100
+NOTE_MIN_BYTES = 256 << 20
 
 _maps: dict[str, mmap.mmap | bytes] = {}
 _maps_lock = threading.Lock()
@@ -41,6 +44,28 @@ def file_view(path: str) -> memoryview:
                 m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             _maps[path] = m
     return memoryview(m)
+
+
+def release(ref: BlobRef) -> None:
+    """Drop the mapped pages of a blob from this process (they stay in the
+    page cache): walking a 10 GB uncompressed layer must not look like
+    10 GB of memory."""
+    _release_range(ref.file, ref.offset, ref.offset + ref.size)
+
+
+def _release_range(file: str, start: int, end: int) -> None:
+    m = _maps.get(file)
+    if not isinstance(m, mmap.mmap) or not hasattr(m, "madvise"):
+        return
+    page = mmap.PAGESIZE
+    start -= start % page
+    end = min(len(m), end)
+    if end <= start:
+        return
+    try:
+        m.madvise(mmap.MADV_DONTNEED, start, end - start)
+    except (OSError, ValueError):
+        pass
 
 
 def blob_view(ref: BlobRef) -> memoryview:
@@ -84,9 +109,13 @@ def sniff(head: bytes) -> str:
 class _ViewReader(io.RawIOBase):
     """A file object over a memoryview, for the decoders to pull from."""
 
-    def __init__(self, view: memoryview):
+    RELEASE_EVERY = 32 << 20
+
+    def __init__(self, view: memoryview, ref: BlobRef | None = None):
         self.view = view
         self.pos = 0
+        self.ref = ref  # when known, pages already consumed are dropped as we go
+        self.released = 0
 
     def readable(self) -> bool:
         return True
@@ -95,29 +124,75 @@ class _ViewReader(io.RawIOBase):
         n = min(len(b), len(self.view) - self.pos)
         b[:n] = self.view[self.pos:self.pos + n]
         self.pos += n
+        if self.ref is not None and self.pos - self.released >= self.RELEASE_EVERY:
+            _release_range(self.ref.file, self.ref.offset + self.released, self.ref.offset + self.pos)
+            self.released = self.pos
         return n
 
 
-def _gzip_reader(view: memoryview):
+def _gzip_reader(view: memoryview, ref: BlobRef | None = None):
     from isal import igzip
 
-    return igzip.IGzipFile(fileobj=io.BufferedReader(_ViewReader(view), 1 << 20), mode="rb")
+    return igzip.IGzipFile(fileobj=io.BufferedReader(_ViewReader(view, ref), 1 << 20), mode="rb")
 
 
-def _zstd_reader(view: memoryview):
+def _zstd_reader(view: memoryview, ref: BlobRef | None = None):
     import zstandard
 
-    return zstandard.ZstdDecompressor().stream_reader(_ViewReader(view), read_size=1 << 20,
+    return zstandard.ZstdDecompressor().stream_reader(_ViewReader(view, ref), read_size=1 << 20,
                                                        read_across_frames=True)
 
 
-def open_stream(view: memoryview, compression: str):
+ZSTD_FRAME = 0xFD2FB528
+
+
+def zstd_truncation(view: memoryview) -> str | None:
+    """Walk the zstd frame and block headers (no decoding; a few bytes per
+    128 KiB block): a message when the stream ends inside a frame, else None.
+    The decoder itself does not say so: at the end of its input it just
+    stops, so a cut zstd layer would look like a shorter (or empty) tar."""
+    n = len(view)
+    pos = 0
+    while pos < n:
+        if n - pos < 8:
+            return f"the zstd stream ends early (a partial frame header at byte {pos})"
+        magic = int.from_bytes(view[pos:pos + 4], "little")
+        if magic in ZSTD_SKIPPABLE:
+            pos += 8 + int.from_bytes(view[pos + 4:pos + 8], "little")
+            if pos > n:
+                return "the zstd stream ends early (inside a skippable frame)"
+            continue
+        if magic != ZSTD_FRAME:
+            return None  # not a frame: the decoder reports what it is
+        fhd = view[pos + 4]
+        single = (fhd >> 5) & 1
+        pos += 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + ((1 if single else 0), 2, 4, 8)[fhd >> 6]
+        while True:
+            if pos + 3 > n:
+                return f"the zstd stream ends early (inside the frame ending at byte {n})"
+            bh = int.from_bytes(view[pos:pos + 3], "little")
+            btype = (bh >> 1) & 3
+            if btype == 3:
+                return None  # a reserved block type: corrupt, the decoder says so
+            pos += 3 + (1 if btype == 1 else bh >> 3)
+            if pos > n:
+                return f"the zstd stream ends early (inside a block ending at byte {n})"
+            if bh & 1:
+                break
+        if (fhd >> 2) & 1:
+            pos += 4
+            if pos > n:
+                return "the zstd stream ends early (inside a frame checksum)"
+    return None
+
+
+def open_stream(view: memoryview, compression: str, ref: BlobRef | None = None):
     """A file object yielding the uncompressed tar stream."""
     if compression == "gzip":
-        return _gzip_reader(view)
+        return _gzip_reader(view, ref)
     if compression == "zstd":
-        return _zstd_reader(view)
-    return _ViewReader(view)
+        return _zstd_reader(view, ref)
+    return _ViewReader(view, ref)
 
 
 def _decode_error(exc: BaseException) -> str:
@@ -140,7 +215,11 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None):
     if comp == "none":
         ix = TarIndexer(view, None, None, place)
     else:
-        stream = open_stream(view, comp)
+        if comp == "zstd":
+            cut = zstd_truncation(view)
+            if cut:
+                raise LayerError(cut, place)
+        stream = open_stream(view, comp, ref)
         limit = max(BOMB_FLOOR, len(view) * BOMB_RATIO)
 
         def read(n: int, _r=stream.read) -> bytes:
@@ -154,7 +233,15 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None):
                 raise LayerError(f"corrupt {comp} data ({_decode_error(e)})", place) from None
 
         ix = TarIndexer(b"", read, limit, place)
-    entries = ix.run()
+    try:
+        entries = ix.run()
+    finally:
+        release(ref)
+    if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * len(view):
+        ix.warnings.append(
+            f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "
+            f"{ix.size:,} bytes of tar): mostly zeros or repeated data, a decompression bomb? "
+            "(it was read in full, in bounded memory)")
     return entries, comp, ix.size, ix.warnings, ix.bomb
 
 
@@ -167,7 +254,7 @@ def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int 
     view = blob_view(ref)
     if compression == "none":
         return bytes(view[offset:offset + n])
-    stream = open_stream(view, compression)
+    stream = open_stream(view, compression, ref)
     _discard(stream, offset)
     return stream.read(n)
 
@@ -180,15 +267,25 @@ def _discard(stream, n: int) -> None:
         n -= len(chunk)
 
 
+def _view_chunks(view: memoryview, off: int, size: int) -> Iterator[bytes]:
+    """A range of an uncompressed blob in bounded chunks: a 5 GB file is
+    never one bytes object."""
+    end = off + size
+    for o in range(off, end, 4 << 20):
+        yield bytes(view[o:min(o + (4 << 20), end)])
+
+
 def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> Iterator[tuple[int, Iterator[bytes]]]:
     """For sorted (offset, size) ranges, yield (offset, chunks) in one pass
     over the layer stream (one decode for many files)."""
     view = blob_view(ref)
     if compression == "none":
         for off, size in wanted:
-            yield off, iter((bytes(view[off:off + size]),))
+            if off + size > len(view):
+                raise LayerError("the layer ended inside a file", ref.name)
+            yield off, _view_chunks(view, off, size)
         return
-    stream = open_stream(view, compression)
+    stream = open_stream(view, compression, ref)
     pos = 0
     for off, size in wanted:
         if off < pos:
@@ -227,7 +324,7 @@ def digest_blob(ref: BlobRef, uncompressed: str | None = None) -> str:
         for i in range(0, len(view), 8 << 20):
             h.update(view[i:i + (8 << 20)])
     else:
-        stream = open_stream(view, uncompressed)
+        stream = open_stream(view, uncompressed, ref)
         while True:
             c = stream.read(8 << 20)
             if not c:

@@ -123,6 +123,15 @@ class TarIndexer:
         self.bomb = False
         self.size = 0  # bytes of the tar stream consumed
 
+    def _skip_or_cut(self, skip, n: int) -> bool:
+        """skip(n), but when the bomb limit is hit inside these contents the
+        entry is still kept (its header is real) and indexing stops after it."""
+        try:
+            return skip(n)
+        except TruncatedBomb:
+            self.cut = True
+            return True
+
     # -- the stream window ---------------------------------------------------
     def run(self) -> LayerEntries:
         entries = LayerEntries()
@@ -198,8 +207,11 @@ class TarIndexer:
         elinks = entries.links
         unpack = _HDR.unpack_from
         adler = zlib.adler32
+        self.cut = False
         try:
             while True:
+                if self.cut:  # the limit was hit inside the last entry's contents
+                    raise TruncatedBomb()
                 if len(buf) - pos < BLOCKSIZE and not need(BLOCKSIZE):
                     if len(buf) - pos == 0:
                         break  # EOF at a header boundary: accept (no end blocks)
@@ -308,11 +320,17 @@ class TarIndexer:
                         uid = int(uid_b[:7], 8) if uid_b[7:] == b"\0" and uid_b[0] != 0 else num(uid_b)
                         gid = int(gid_b[:7], 8) if gid_b[7:] == b"\0" and gid_b[0] != 0 else num(gid_b)
                         mtime = int(mtime_b[:11], 8) if mtime_b[11:] == b"\0" and mtime_b[0] != 0 else num(mtime_b)
-                except ValueError:
-                    try:
-                        mode, uid, gid, mtime = num(mode_b), num(uid_b), num(gid_b), num(mtime_b)
-                    except ValueError:
+                except (ValueError, OverflowError):  # OverflowError: a PAX mtime of "inf"
+                    try:  # the slow, general way (the PAX records, if any, still win)
+                        mode = num(mode_b)
+                        uid = int(pax["uid"]) if pax and "uid" in pax else num(uid_b)
+                        gid = int(pax["gid"]) if pax and "gid" in pax else num(gid_b)
+                        mt = pax.get("mtime") if pax else None
+                        mtime = int(float(mt)) if mt else num(mtime_b)
+                    except (ValueError, OverflowError):
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place)
+                if not MIN_TIME <= mtime <= MAX_TIME:  # base-256 / PAX: any size; stored in 64 bits
+                    mtime = MAX_TIME if mtime > 0 else MIN_TIME
                 if pending_name is not None or pending_link is not None:
                     pending_name = pending_link = None
                 if pax:
@@ -322,7 +340,7 @@ class TarIndexer:
                 if padded:
                     if len(buf) - pos >= padded:
                         pos += padded
-                    elif not skip(padded):
+                    elif not self._skip_or_cut(skip, padded):
                         raise LayerError(
                             f"truncated tar: {name!r} claims {size} bytes but the {self.what} ends first", self.place)
                 if typ == -1:
@@ -347,6 +365,9 @@ class TarIndexer:
                         continue  # aufs metadata (.wh..wh.plnk etc.): not part of the tree
                     else:
                         target = base_name[4:]
+                        if target in ("", ".", ".."):
+                            warn(f"entry {name!r} is a whiteout without a name; ignored")
+                            continue
                         path = (parent + "/" + target) if parent else target
                         typ = WHITEOUT
                     size = mode = uid = gid = mtime = 0

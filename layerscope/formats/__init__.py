@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -51,18 +52,25 @@ def _merge_repo_tags(c: Container, images: list[Image]) -> None:
         if not isinstance(m, dict):
             continue
         cfg = str(m.get("Config") or "")
-        tags = [t for t in (m.get("RepoTags") or []) if isinstance(t, str)]
+        rt = m.get("RepoTags")
+        tags = [t for t in rt if isinstance(t, str)] if isinstance(rt, list) else []
         hexd = cfg.split("/")[-1]
         for im in images:
             if im.config_digest.split(":", 1)[-1] == hexd and tags:
                 im.refs = tags + [r for r in im.refs if r not in tags]
 
 
-def _spool_stdin() -> str:
+def _spool_stdin(src=None) -> str:
+    """Copy a stream (standard input, or a named pipe such as bash's
+    `<(...)`) to a temporary file: the readers need random access."""
     fd, path = tempfile.mkstemp(prefix="layerscope-stdin-", suffix=".tar")
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(sys.stdin.buffer, out, 4 << 20)
     _spooled.append(path)
+    with os.fdopen(fd, "wb") as out:
+        if src is None:
+            shutil.copyfileobj(sys.stdin.buffer, out, 4 << 20)
+        else:
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, out, 4 << 20)
     return path
 
 
@@ -101,6 +109,14 @@ def resolve_source(src: str) -> tuple[str, str]:
         prefix = engine + "://"
         if src.startswith(prefix):
             return _engine_save(engine, src[len(prefix):]), src
+    try:
+        mode = os.stat(src).st_mode
+    except OSError:
+        return src, src  # the container reports what is wrong
+    if stat.S_ISFIFO(mode):
+        return _spool_stdin(src), src
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise ImageError("a device, not an image archive", src)
     return src, src
 
 

@@ -3,22 +3,34 @@ run config, diff_ids and the history mapped onto layers."""
 
 from __future__ import annotations
 
-from ..errors import ImageError
+import re
+
+from ..errors import ImageError, one_line
 from ..model import HistoryStep, Platform
+
+# algorithm:encoded, as the OCI image spec defines a digest
+DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
 def _obj(v) -> dict:
     return v if isinstance(v, dict) else {}
 
 
+def platform_field(v) -> str:
+    """An os/architecture/variant value: text from the archive, so control
+    characters are escaped here, once, for every view."""
+    return one_line(str(v or ""), 100)
+
+
 def platform_of(cfg: dict) -> Platform:
-    return Platform(str(cfg.get("os") or ""), str(cfg.get("architecture") or ""), str(cfg.get("variant") or ""))
+    return Platform(platform_field(cfg.get("os")), platform_field(cfg.get("architecture")),
+                    platform_field(cfg.get("variant")))
 
 
 def diff_ids_of(cfg: dict, place: str) -> list[str]:
     rootfs = _obj(cfg.get("rootfs"))
     ids = rootfs.get("diff_ids", [])
-    if not isinstance(ids, list) or not all(isinstance(x, str) for x in ids):
+    if not isinstance(ids, list) or not all(isinstance(x, str) and DIGEST_RE.match(x) for x in ids):
         raise ImageError("the image config has a malformed rootfs.diff_ids", place)
     return ids
 

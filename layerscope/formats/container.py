@@ -19,6 +19,11 @@ from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
 from ..tarwalk import TarIndexer, normalise
 
 MAX_JSON = 64 << 20  # manifests and configs are small; refuse absurd ones
+# ... and bound what parsing costs: every JSON value is a Python object (an
+# empty list is 56 bytes from 3 bytes of text), so 64 MB of `[],[],...` would
+# take ~1.7 GB.  Values are counted (over-counted: separators inside strings
+# count too) before parsing; real manifests and configs hold thousands.
+MAX_JSON_VALUES = 2_000_000
 MAX_LINK_HOPS = 40
 
 
@@ -36,8 +41,15 @@ class Container:
         if ref.size > MAX_JSON:
             raise ImageError(f"{what} {name!r} is {ref.size} bytes, too large to be one", self.label)
         data = bytes(file_view(ref.file)[ref.offset:ref.offset + ref.size])
+        if data.count(b",") + data.count(b":") + data.count(b"[") > MAX_JSON_VALUES:
+            raise ImageError(f"{what} {name!r} holds more than {MAX_JSON_VALUES:,} JSON values, "
+                             "too many to be one", self.label)
         try:
-            return json.loads(data)
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ImageError(f"invalid {what} in {name!r} (not UTF-8 text: byte {e.start})", self.label) from None
+        try:
+            return json.loads(text)
         except (ValueError, UnicodeDecodeError) as e:
             raise ImageError(f"invalid {what} in {name!r} ({e})", self.label) from None
         except RecursionError:
@@ -73,7 +85,7 @@ class TarContainer(Container):
         if kind != "none" or len(view) < 512:
             raise ImageError("not an image archive (not a tar file)", self.label)
         try:
-            ix = TarIndexer(view, None, None, self.label)
+            ix = TarIndexer(view, None, None, self.label, what="archive")
             self.entries = ix.run()
         except LayerError as e:
             raise ImageError(f"not a readable tar archive: {e.message}", self.label) from None

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 from ..errors import ImageError
 from ..model import Image, Layer
-from .config import diff_ids_of, history_of, platform_of, run_config
+from .config import DIGEST_RE, diff_ids_of, history_of, platform_of, run_config
 from .container import Container
+from .oci import MAX_LAYERS
 
 
 def _digest_from_path(name: str) -> str:
-    """`blobs/sha256/<hex>` or `sha256:<hex>` -> 'sha256:<hex>'; else ''."""
+    """`blobs/sha256/<hex>` or `sha256:<hex>` -> 'sha256:<hex>'; else ''
+    (also when it does not look like a digest: names are data)."""
     parts = name.split("/")
+    d = ""
     if len(parts) >= 3 and parts[-3] == "blobs":
-        return f"{parts[-2]}:{parts[-1]}"
-    base = parts[-1]
-    if base.startswith("sha256:"):
-        return base.split(".")[0]
-    return ""
+        d = f"{parts[-2]}:{parts[-1]}"
+    elif parts[-1].startswith("sha256:"):
+        d = parts[-1].split(".")[0]
+    return d if DIGEST_RE.match(d) else ""
 
 
 def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> list[Image]:
@@ -39,6 +41,9 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
         if not isinstance(cfg_name, str) or not isinstance(layer_names, list) or \
                 not all(isinstance(x, str) for x in layer_names):
             raise ImageError(f"manifest.json entry {n} has no Config or Layers", c.label)
+        if len(layer_names) > MAX_LAYERS:
+            raise ImageError(f"manifest.json entry {n} lists {len(layer_names)} layers (more than {MAX_LAYERS})",
+                             c.label)
         cfg = c.read_json(cfg_name, "image config")
         if not isinstance(cfg, dict):
             raise ImageError(f"image config {cfg_name!r} is not an object", c.label)
@@ -54,6 +59,7 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
             digest = _digest_from_path(lname)
             if not digest and lname.endswith(".tar") and len(lname.split("/")[-1]) == 68:
                 digest = "sha256:" + lname.split("/")[-1][:-4]  # podman: <diffid>.tar
+                digest = digest if DIGEST_RE.match(digest) else ""
             key = diff_id or digest or f"{source}:{ref.file}:{ref.offset}"
             layer = layers.get(key)
             if layer is None:
@@ -62,7 +68,8 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
                 layers[key] = layer
             img_layers.append(layer)
         history, mapped = history_of(cfg, len(img_layers))
-        refs = [t for t in (m.get("RepoTags") or []) if isinstance(t, str)]
+        rt = m.get("RepoTags")
+        refs = [t for t in rt if isinstance(t, str)] if isinstance(rt, list) else []
         cfg_digest = _digest_from_path(cfg_name) or ("sha256:" + cfg_name.split("/")[-1].removesuffix(".json"))
         img = Image(refs=refs, digest=cfg_digest, config_digest=cfg_digest, platform=platform_of(cfg),
                     config=run_config(cfg), raw_config=cfg, layers=img_layers, history=history,

@@ -12,7 +12,7 @@ import re
 
 from ..errors import ImageError
 from ..model import Image, Layer
-from .config import diff_ids_of, history_of, platform_of, run_config
+from .config import diff_ids_of, history_of, platform_field, platform_of, run_config
 from .container import Container
 
 MAX_DEPTH = 8
@@ -31,6 +31,10 @@ def blob_path(digest: str, place: str) -> str:
     if not m:
         raise ImageError(f"invalid digest {digest!r}", place)
     return f"blobs/{m.group(1)}/{m.group(2)}"
+
+
+def _text(v) -> str:
+    return v if isinstance(v, str) else ""
 
 
 def _is_attestation(desc: dict) -> bool:
@@ -67,13 +71,18 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
     count = [0]
 
     def walk(idx: dict, depth: int, parents: list[dict], where: str) -> None:
-        for desc in idx.get("manifests") or []:
+        descs = idx.get("manifests")
+        if descs is None:
+            descs = []
+        if not isinstance(descs, list):
+            raise ImageError(f"{where}: the image index has a malformed manifests list", c.label)
+        for desc in descs:
             if not isinstance(desc, dict):
                 raise ImageError(f"{where}: a manifest descriptor is not an object", c.label)
             count[0] += 1
             if count[0] > MAX_MANIFESTS:
                 raise ImageError(f"more than {MAX_MANIFESTS} manifests: refusing to go on", c.label)
-            mt = desc.get("mediaType", "")
+            mt = _text(desc.get("mediaType"))  # any JSON value: a list is not a media type
             digest = desc.get("digest", "")
             if _is_attestation(desc):
                 continue
@@ -95,7 +104,7 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
             man = c.read_json(path, "manifest")
             if not isinstance(man, dict):
                 raise ImageError(f"manifest {digest} is not an object", c.label)
-            if man.get("mediaType") in INDEX_TYPES or ("manifests" in man and "layers" not in man):
+            if _text(man.get("mediaType")) in INDEX_TYPES or ("manifests" in man and "layers" not in man):
                 if depth >= MAX_DEPTH:
                     raise ImageError(f"image indexes nested more than {MAX_DEPTH} deep", c.label)
                 if digest in seen:
@@ -148,9 +157,9 @@ def _image(c: Container, man: dict, desc: dict, parents: list[dict], digest: str
     plat = platform_of(cfg)
     dp = desc.get("platform")
     if isinstance(dp, dict) and not plat.os:
-        plat.os = str(dp.get("os") or "")
-        plat.architecture = str(dp.get("architecture") or "")
-        plat.variant = str(dp.get("variant") or "")
+        plat.os = platform_field(dp.get("os"))
+        plat.architecture = platform_field(dp.get("architecture"))
+        plat.variant = platform_field(dp.get("variant"))
     ann = {}
     for d in (man, desc):
         a = d.get("annotations")
