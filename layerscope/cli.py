@@ -16,7 +16,7 @@ import sys
 from . import __version__
 from .errors import ImageError, one_line
 
-COMMANDS = ("report", "ls", "check", "diff", "extract", "app")
+COMMANDS = ("report", "ls", "history", "check", "diff", "extract", "app")
 
 
 class UsageError(Exception):
@@ -68,6 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--layer", type=int, metavar="N", help="layer index (0 = bottom; negative counts from the top)")
     ls.add_argument("--changes", action="store_true", help="only layer N's own changes, with their kind")
     ls.add_argument("--json", action="store_true", help="JSON lines, one object per entry")
+
+    h = sub.add_parser("history", help="which layers touched a path, and what hides what",
+                       description="For one path: every layer that added, modified or deleted it (bottom up), "
+                                   "the copy visible at the top, and the hidden copies with the layer that hid "
+                                   "each and the bytes it costs.")
+    _add_common(h)
+    h.add_argument("path", metavar="PATH", help="an absolute path in the image, e.g. /etc/passwd")
+    h.add_argument("--json", action="store_true", help="machine-readable output")
 
     c = sub.add_parser("check", help="CI gate: efficiency and waste rules (dive's .dive-ci format)",
                        description="Evaluate efficiency/waste rules; exit 0 when all pass, 1 when any fails. "
@@ -256,6 +264,57 @@ def cmd_ls(args) -> int:
     return 0
 
 
+def cmd_history(args) -> int:
+    from .units import human, mode_string
+    from .views.jsondoc import entry_brief
+
+    graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
+    a = analyse_image(graph, image, args.base)
+    path = "/" + args.path.strip("/")
+    events = a.history(path)
+    shadows = a.shadows(path)
+    ref = a.visible_ref(path)
+    if not events and ref is None:
+        raise ImageError(f"no layer of the image touches {path!r}")
+    visible = entry_brief(a.layers[ref[0]].entries.entry(ref[1]), ref[0]) if ref else None
+    if args.json:
+        json.dump({
+            "path": path,
+            "visible": visible,
+            "events": [{"layer": ev.layer, "action": ev.action, "detail": ev.detail or None,
+                        "created_by": a.created_by(ev.layer) or None,
+                        "entry": entry_brief(ev.entry, ev.layer) if ev.entry else None} for ev in events],
+            "hidden": [{"layer": sh.layer, "hidden_at": sh.hidden_at, "how": sh.how, "wasted_bytes": sh.bytes,
+                        "entry": entry_brief(sh.entry, sh.layer)} for sh in shadows],
+        }, sys.stdout, ensure_ascii=True)
+        sys.stdout.write("\n")
+        return 0
+    from .model import pretty_step
+
+    out = sys.stdout
+    out.write(one_line(path, 100_000) + "\n")
+    for ev in events:
+        line = f"  layer {ev.layer:<3} {ev.action:<14}"
+        if ev.entry is not None:
+            e = ev.entry
+            tc = {"dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p"}
+            line += f" {mode_string(e.mode, tc.get(e.type_name, '-'))} {e.uid}:{e.gid} {human(e.size):>9} {e.type_name}"
+        if ev.detail:
+            line += f" ({ev.detail})"
+        step = pretty_step(a.created_by(ev.layer))
+        if step:
+            line += "  ← " + one_line(step, 200)
+        out.write(line + "\n")
+    if ref:
+        out.write(f"  visible: the copy from layer {ref[0]}\n")
+    else:
+        out.write("  not in the final image\n")
+    for sh in shadows:
+        out.write(f"  hidden:  layer {sh.layer}'s copy, {sh.how} by layer {sh.hidden_at}"
+                  f"{', wastes ' + human(sh.bytes) if sh.bytes else ''}\n")
+    return 0
+
+
 def cmd_check(args) -> int:
     from .check import evaluate, load_rules
 
@@ -320,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if getattr(args, "no_cache", False):
             os.environ["LAYERSCOPE_CACHE"] = "off"
-        handler = {"report": cmd_report, "ls": cmd_ls, "check": cmd_check, "diff": cmd_diff,
+        handler = {"report": cmd_report, "ls": cmd_ls, "history": cmd_history, "check": cmd_check, "diff": cmd_diff,
                    "extract": cmd_extract, "app": cmd_app}[args.command]
         return handler(args)
     except UsageError as e:

@@ -204,3 +204,27 @@ def test_merged_view_at_every_layer(tmp_path):
     assert set(view(a, 1)) == {"/a", "/b"}
     assert set(view(a, 2)) == {"/b"}
     assert view(a, 3)["/a"] == ("file", 3, 3)
+
+
+def test_history_command(tmp_path, capsys):
+    import json
+
+    from layerscope.cli import main
+
+    p = tmp_path / "h.tar"
+    write_archive(str(p), [ImageSpec([LayerSpec([d("etc"), f("etc/motd", b"hello")]),
+                                      LayerSpec([f("etc/motd", b"hello", mode=0o600)]),
+                                      LayerSpec([d("etc"), F("etc", "opaque"), f("etc/new", b"n")])])],
+                  layout="docker-legacy")
+    assert main(["history", str(p), "/etc/motd", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["visible"] is None
+    assert [(e["layer"], e["action"]) for e in doc["events"]] == [(0, "added"), (1, "metadata-only"),
+                                                                 (2, "deleted")]
+    assert [(h["layer"], h["hidden_at"], h["how"], h["wasted_bytes"]) for h in doc["hidden"]] == [
+        (0, 1, "overwritten", 5), (1, 2, "opaque dir", 5)]
+    assert main(["history", str(p), "/etc"]) == 0
+    out = capsys.readouterr().out
+    assert "emptied" in out and "visible: the copy from layer 2" in out
+    assert main(["history", str(p), "/nope"]) == 2
+    assert "no layer of the image touches '/nope'" in capsys.readouterr().err

@@ -207,6 +207,8 @@ class ImageAnalysis:
                     out.append(HistoryEvent(L, "deleted", None, "whiteout"))
                 continue
             if t == OPAQUE:
+                if st.change[L][i] == DELETES:
+                    out.append(HistoryEvent(L, "emptied", None, "opaque dir: every lower child hidden"))
                 continue
             c = st.change[L][i]
             if c == ADDED:

@@ -123,3 +123,12 @@ def status_change(status: int) -> tuple[str, str | None]:
     if name == "duplicate":
         return "modified", "none"
     return "unchanged", None
+
+
+def entry_brief(e, layer: int) -> dict:
+    """One Entry as JSON (for `history`)."""
+    link = e.link
+    if e.type == HARDLINK and link is not None:
+        link = "/" + link
+    return {"path": "/" + e.path, "type": TYPE_NAMES[e.type], "size": e.size, "mode": e.mode, "uid": e.uid,
+            "gid": e.gid, "link": link, "layer": layer}
