@@ -1,0 +1,21 @@
+"""The layerscope explorer (Textual).  The core never imports this package."""
+
+from __future__ import annotations
+
+__all__ = ["LayerscopeApp", "run_app"]
+
+
+def __getattr__(name: str):
+    if name == "LayerscopeApp":
+        from .app import LayerscopeApp
+
+        return LayerscopeApp
+    raise AttributeError(name)
+
+
+def run_app(sources: list[str], image: str | None = None, platform: str | None = None,
+            base: int | None = None) -> int:
+    """Open the explorer on `sources` (archives, `-`, docker://REF, podman://REF)."""
+    from .app import run_app as _run
+
+    return _run(sources, image=image, platform=platform, base=base)

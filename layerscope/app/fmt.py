@@ -1,0 +1,108 @@
+"""Small pure helpers for the app: sizes, bars, glyphs and safe text.
+
+Everything a user sees that came from the image (file names, commands, link
+targets) goes through `safe()` so that control characters, escape sequences
+and invalid UTF-8 show as visible escapes and never reach the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.text import Text
+
+from ..analysis.tree import (S_ADDED, S_DELETED, S_IMPLIED, S_METADATA, S_MODIFIED, S_SAME,
+                             S_UNCHANGED)
+from ..errors import one_line
+from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
+from ..units import human, mode_string
+
+__all__ = ["human", "safe", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
+           "legend_text", "type_char"]
+
+# glyph, style, legend label for each tree status
+STATUS: dict[int, tuple[str, str, str]] = {
+    S_ADDED: ("+", "bold green", "added"),
+    S_MODIFIED: ("~", "bold yellow", "modified"),
+    S_METADATA: ("*", "bold cyan", "metadata"),
+    S_SAME: ("=", "magenta", "same copy"),
+    S_DELETED: ("-", "bold red", "deleted"),
+    S_IMPLIED: (" ", "", "implied dir"),
+    S_UNCHANGED: (" ", "", "from a lower layer"),
+}
+NAME_STYLE = {
+    S_ADDED: "green",
+    S_MODIFIED: "yellow",
+    S_METADATA: "cyan",
+    S_SAME: "magenta",
+    S_DELETED: "red strike",
+    S_IMPLIED: "",
+    S_UNCHANGED: "",
+}
+CONTAINS_CHANGES = ("•", "yellow")  # a merged-view directory with changes below it
+OPAQUE_MARK = ("o", "bold red")  # a directory this layer made opaque
+LEGEND = [S_ADDED, S_MODIFIED, S_METADATA, S_SAME, S_DELETED]
+
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def safe(text: str, limit: int = 600) -> str:
+    """Display-safe one-line form of any name or command from the image."""
+    return one_line(text, limit)
+
+
+def pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def bar(frac: float, width: int) -> str:
+    """A horizontal bar of `width` cells filled to `frac` (eighths of a cell)."""
+    if width <= 0:
+        return ""
+    frac = 0.0 if frac != frac else max(0.0, min(1.0, frac))
+    eighths = round(frac * width * 8)
+    if frac > 0 and eighths == 0:
+        eighths = 1  # something is there: show a sliver
+    full, part = divmod(eighths, 8)
+    s = "█" * full + (_BLOCKS[part] if part and full < width else "")
+    return s.ljust(width)
+
+
+def type_char(t: int) -> str:
+    return {DIR: "d", SYMLINK: "l", HARDLINK: "h", CHAR: "c", BLOCK: "b", FIFO: "p"}.get(t, "-")
+
+
+def mode_text(mode: int, t: int) -> str:
+    return mode_string(mode, type_char(t))
+
+
+def legend_text(merged: bool) -> Text:
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for s in LEGEND:
+        g, style, label = STATUS[s]
+        out.append(g, style)
+        out.append(f"{label} ")
+    if merged:
+        out.append(CONTAINS_CHANGES[0], CONTAINS_CHANGES[1])
+        out.append("changed inside ")
+    out.append(" ? keys", "dim")
+    return out
+
+
+_NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
+_SH = re.compile(r"^/bin/sh -c\s+")
+_WS = re.compile(r"\s+")
+_HASH = re.compile(r"\b((?:file|dir|sha256):[0-9a-f]{12})[0-9a-f]{20,}")
+
+
+def short_command(created_by: str) -> str:
+    """A build step's command for one list line: `/bin/sh -c #(nop) CMD x`
+    reads `CMD x`, `/bin/sh -c cmd` reads `RUN cmd`; whitespace collapsed and
+    content hashes (`ADD file:<64 hex> in /`) shortened.  The details show it whole."""
+    c = created_by.strip()
+    if _NOP.match(c):
+        c = _NOP.sub("", c)
+    elif _SH.match(c):
+        c = "RUN " + _SH.sub("", c)
+    c = _HASH.sub(r"\1…", _WS.sub(" ", c))
+    return safe(c, 2000) if c else "(no command recorded)"

@@ -1,0 +1,180 @@
+"""A keyboard/mouse list over the Line API: renders only the rows on screen,
+so it holds a million rows as cheaply as ten."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+
+class CursorList(ScrollView, can_focus=True):
+    """Subclasses implement `row_count()` and `render_row(i, width)`."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("enter", "select", "Select", show=False),
+    ]
+    COMPONENT_CLASSES = {"cursorlist--cursor", "cursorlist--cursor-blur"}
+    DEFAULT_CSS = """
+    CursorList {
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+    }
+    CursorList > .cursorlist--cursor { background: $accent 45%; text-style: bold; }
+    CursorList > .cursorlist--cursor-blur { background: $accent 18%; }
+    """
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+
+    class Highlighted(Message):
+        def __init__(self, widget: "CursorList", index: int) -> None:
+            self.widget = widget
+            self.index = index
+            super().__init__()
+
+        @property
+        def control(self) -> "CursorList":
+            return self.widget
+
+    class Selected(Highlighted):
+        pass
+
+    placeholder: str = ""
+
+    # -- to implement ----------------------------------------------------
+    def row_count(self) -> int:  # pragma: no cover - abstract
+        return 0
+
+    def render_row(self, i: int, width: int) -> Text:  # pragma: no cover - abstract
+        return Text()
+
+    # -- state -------------------------------------------------------------
+    def rows_changed(self, keep_cursor: bool = True) -> None:
+        """Call after the rows changed: fixes the size, the cursor and redraws."""
+        n = self.row_count()
+        self.virtual_size = Size(0, n)
+        c = self.cursor if keep_cursor else 0
+        c = max(0, min(c, n - 1))
+        self.set_reactive(CursorList.cursor, c)
+        self.scroll_to_cursor()
+        self.refresh()
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        n = self.row_count()
+        if n and not 0 <= new < n:
+            self.set_reactive(CursorList.cursor, max(0, min(new, n - 1)))
+            new = self.cursor
+        self.scroll_to_cursor()
+        self.refresh()
+        if n:
+            self.post_message(self.Highlighted(self, new))
+
+    def scroll_to_cursor(self) -> None:
+        h = self.scrollable_content_region.height or self.size.height
+        if h <= 0:
+            self.call_after_refresh(self._scroll_to_cursor_later)
+            return
+        y = int(self.scroll_y)
+        c = self.cursor
+        if c < y:
+            self.scroll_to(y=c, animate=False, immediate=True)
+        elif c >= y + h:
+            self.scroll_to(y=c - h + 1, animate=False, immediate=True)
+
+    def _scroll_to_cursor_later(self) -> None:
+        if (self.scrollable_content_region.height or self.size.height) > 0:
+            self.scroll_to_cursor()
+
+    # -- rendering ---------------------------------------------------------
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self.scroll_to_cursor()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width or self.size.width
+        i = int(self.scroll_y) + y
+        base = self.rich_style
+        n = self.row_count()
+        if i >= n:
+            if n == 0 and y == 0 and self.placeholder:
+                t = Text(self.placeholder, style="dim italic", no_wrap=True, overflow="ellipsis")
+                return self._strip(t, width, base)
+            return Strip.blank(width, base)
+        text = self.render_row(i, width)
+        if i == self.cursor:
+            cls = "cursorlist--cursor" if self.has_focus else "cursorlist--cursor-blur"
+            text.stylize_before(self.get_component_rich_style(cls))
+            text.pad_right(max(0, width - text.cell_len))
+            text.stylize_before(self.get_component_rich_style(cls))
+        return self._strip(text, width, base)
+
+    def _strip(self, text: Text, width: int, base: Style) -> Strip:
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        text.truncate(width, overflow="ellipsis", pad=True)
+        segs = [Segment(s.text, base + s.style if s.style else base) for s in text.render(self.app.console)
+                if s.text != "\n"]
+        return Strip(segs).crop_extend(0, width, base)
+
+    # -- keys and mouse ------------------------------------------------------
+    def _page(self) -> int:
+        return max(1, (self.scrollable_content_region.height or self.size.height) - 1)
+
+    def action_cursor_up(self) -> None:
+        if self.cursor > 0:
+            self.cursor -= 1
+
+    def action_cursor_down(self) -> None:
+        if self.cursor < self.row_count() - 1:
+            self.cursor += 1
+
+    def action_page_up(self) -> None:
+        self.cursor = max(0, self.cursor - self._page())
+
+    def action_page_down(self) -> None:
+        self.cursor = max(0, min(self.row_count() - 1, self.cursor + self._page()))
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = max(0, self.row_count() - 1)
+
+    def action_select(self) -> None:
+        if self.row_count():
+            self.post_message(self.Selected(self, self.cursor))
+
+    def on_click(self, event: events.Click) -> None:
+        off = event.get_content_offset(self)
+        if off is None:
+            return
+        i = int(self.scroll_y) + off.y
+        if 0 <= i < self.row_count():
+            self.focus()
+            if i == self.cursor and event.chain >= 2:
+                self.action_select()
+            else:
+                self.cursor = i
+                self.on_row_clicked(i, off.x)
+
+    def on_row_clicked(self, i: int, x: int) -> None:
+        """Hook for subclasses (e.g. the tree toggles a dir on its arrow)."""

@@ -1,0 +1,245 @@
+"""Modal screens: keys help, fuzzy jump, extraction."""
+
+from __future__ import annotations
+
+import os
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
+
+from .fmt import legend_text, safe
+
+# (key, what) by pane; the help screen and its test read this table.
+KEYS: list[tuple[str, list[tuple[str, str]]]] = [
+    ("Everywhere", [
+        ("q", "quit"),
+        ("?", "this help"),
+        ("tab / shift+tab", "next / previous pane"),
+        ("1 2 3", "focus layers / files / the right-hand pane"),
+        ("/", "jump to a path (fuzzy, across every layer)"),
+        ("m", "file tree: changes of the layer ⇄ merged view at the layer"),
+        ("s", "sort files by name ⇄ size"),
+        ("c", "show only changed entries (on/off)"),
+        ("f", "filter files by glob or regex (re:EXPR); escape clears"),
+        ("d", "details of the selection"),
+        ("p", "preview the selected file (then [ and ] for hidden copies)"),
+        ("w", "waste view: paths that cost hidden bytes"),
+        ("i", "image config (and the image picker when the archive has several)"),
+        ("x", "extract the selected file or directory to a folder"),
+        ("z", "zoom the focused pane (again to restore)"),
+        ("ctrl+p", "command palette: every action by name"),
+    ]),
+    ("Layers", [
+        ("↑ ↓ pgup pgdn home end", "choose the build step; the tree follows"),
+        ("enter", "go to its files"),
+    ]),
+    ("Files", [
+        ("↑ ↓ (k j) pgup pgdn home end", "move"),
+        ("enter / space", "open or close a directory; on a file: preview"),
+        ("→ / ← (l / h)", "expand / collapse (← on a file: go to its directory)"),
+        ("E / C", "expand all / collapse all"),
+        ("mouse", "click a row; click the ▸ arrow to open it"),
+    ]),
+    ("Waste", [
+        ("enter", "show the file in the tree (at the layer of its last copy)"),
+    ]),
+    ("Preview", [
+        ("[ / ]", "previous / next copy of the file (hidden copies in lower layers)"),
+        ("arrows, pgup/pgdn", "scroll"),
+    ]),
+]
+
+
+COLUMNS = [
+    ("layers: size", "bytes of the files the layer stores; the bar is scaled to the largest layer"),
+    ("layers: +add ~mod -del", "entries the layer added, modified, deleted"),
+    ("layers: wasted", "bytes of this layer that upper layers hide (overwrite or delete)"),
+    ("files: size", "a directory's size counts everything below it"),
+    ("files: bar", "the entry's share of its directory's size"),
+    ("files: (n)", "entries inside a closed directory"),
+]
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+
+    def compose(self) -> ComposeResult:
+        t = Text()
+        t.append("layerscope keys\n\n", "bold")
+        for section, rows in KEYS:
+            t.append(section + "\n", "bold underline")
+            for k, what in rows:
+                t.append(f"  {k:<30}", "bold cyan")
+                t.append(what + "\n")
+            t.append("\n")
+        t.append("Legend\n", "bold underline")
+        t.append("  ")
+        t.append_text(legend_text(True))
+        t.append("\n  o", "bold red")
+        t.append(" directory made opaque by the layer (what lower layers had inside is hidden)")
+        t.append("\n  B", "bold blue")
+        t.append(" base-image layer   ")
+        t.append("⧉", "magenta")
+        t.append(" layer shared by several images   dimmed rows: steps that made no layer\n\n")
+        t.append("Columns\n", "bold underline")
+        for k, what in COLUMNS:
+            t.append(f"  {k:<30}", "bold")
+            t.append(what + "\n")
+        with VerticalScroll(id="help-box"):
+            yield Static(t, id="help-text")
+            yield Static(Text("escape to close", style="dim"))
+
+    def action_dismiss(self, result=None) -> None:
+        self.dismiss(None)
+
+
+class JumpScreen(ModalScreen[str | None]):
+    """Type part of a path; enter jumps to it."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("down", "down", "Down", show=False),
+        Binding("up", "up", "Up", show=False),
+    ]
+
+    def __init__(self, index_ready, search) -> None:
+        super().__init__()
+        self._index_ready = index_ready  # () -> bool
+        self._search = search  # (query, cancelled) -> list[(path, label Text)]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="jump-box"):
+            yield Label(Text("Jump to a path in any layer (fuzzy); enter to go, escape to cancel", style="bold"))
+            yield Input(placeholder="e.g. os-release, usr bin python, /etc/pas", id="jump-input")
+            yield OptionList(id="jump-results")
+            yield Static("", id="jump-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#jump-input", Input).focus()
+        if not self._index_ready():
+            self.query_one("#jump-status", Static).update(Text("indexing paths…", style="dim"))
+
+    @on(Input.Changed, "#jump-input")
+    def _changed(self, event: Input.Changed) -> None:
+        self.run_search(event.value)
+
+    @work(thread=True, exclusive=True, group="jump")
+    def run_search(self, query: str) -> None:
+        worker = get_current_worker()
+        results = self._search(query, lambda: worker.is_cancelled)
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._show, query, results)
+
+    def _show(self, query: str, results) -> None:
+        ol = self.query_one("#jump-results", OptionList)
+        ol.clear_options()
+        ol.add_options([Option(label, id=str(k)) for k, (path, label) in enumerate(results)])
+        self._paths = [p for p, _ in results]
+        if results:
+            ol.highlighted = 0
+        status = self.query_one("#jump-status", Static)
+        if query.strip():
+            status.update(Text(f"{len(results)} match(es)" + (" (first 200)" if len(results) >= 200 else ""),
+                               style="dim"))
+        else:
+            status.update("")
+
+    def action_down(self) -> None:
+        ol = self.query_one("#jump-results", OptionList)
+        if ol.option_count:
+            ol.highlighted = min(ol.option_count - 1, (ol.highlighted or 0) + (0 if ol.highlighted is None else 1))
+
+    def action_up(self) -> None:
+        ol = self.query_one("#jump-results", OptionList)
+        if ol.option_count and ol.highlighted:
+            ol.highlighted -= 1
+
+    @on(Input.Submitted, "#jump-input")
+    def _submit(self) -> None:
+        ol = self.query_one("#jump-results", OptionList)
+        if ol.highlighted is not None and getattr(self, "_paths", None):
+            self.dismiss(self._paths[ol.highlighted])
+
+    @on(OptionList.OptionSelected, "#jump-results")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self._paths[event.option_index])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ExtractScreen(ModalScreen[tuple[str, bool] | None]):
+    """Ask where to extract; returns (folder, keep_setuid)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str, layer: int, default: str) -> None:
+        super().__init__()
+        self.what = what
+        self.at_layer = layer
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="extract-box"):
+            t = Text("Extract ", style="bold")
+            t.append(safe(self.what, 400), "bold cyan")
+            t.append(f" as it is at layer {self.at_layer}", "bold")
+            yield Label(t)
+            yield Label(Text("into this folder (its path inside the image is kept below it):", style="dim"))
+            yield Input(value=self.default, id="extract-dest")
+            yield Checkbox("keep setuid/setgid bits", value=False, id="extract-setuid")
+            with Horizontal(id="extract-buttons"):
+                yield Button("Extract", variant="primary", id="extract-ok")
+                yield Button("Cancel", id="extract-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#extract-dest", Input).focus()
+
+    def _ok(self) -> None:
+        dest = self.query_one("#extract-dest", Input).value.strip()
+        if not dest:
+            self.notify("type a folder to extract into", severity="warning")
+            return
+        self.dismiss((os.path.expanduser(dest), self.query_one("#extract-setuid", Checkbox).value))
+
+    @on(Input.Submitted, "#extract-dest")
+    def _submitted(self) -> None:
+        self._ok()
+
+    @on(Button.Pressed, "#extract-ok")
+    def _pressed_ok(self) -> None:
+        self._ok()
+
+    @on(Button.Pressed, "#extract-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    BINDINGS = [Binding("escape,n", "no", "No"), Binding("y", "yes", "Yes")]
+
+    def __init__(self, message: Text) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box"):
+            yield Static(self.message)
+            with Horizontal(id="confirm-buttons"):
+                yield Button("Overwrite (y)", variant="error", id="confirm-yes")
+                yield Button("Cancel (n)", id="confirm-no")
+
+    @on(Button.Pressed, "#confirm-yes")
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#confirm-no")
+    def action_no(self) -> None:
+        self.dismiss(False)

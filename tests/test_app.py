@@ -1,0 +1,650 @@
+"""Pilot tests of the explorer on the bundled samples and synthetic images:
+each interaction, asserting on what the widgets hold and what the screen shows."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from layerscope.analysis.tree import S_DELETED  # noqa: E402
+from layerscope.app import LayerscopeApp  # noqa: E402
+from layerscope.app.screens import KEYS, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen  # noqa: E402
+from layerscope.app.testing import mem_graph, screen_segments, screen_text  # noqa: E402
+from layerscope.app.widgets import FileTreeView, LayerList, PreviewView, WasteList  # noqa: E402
+from layerscope.model import DIR, FILE  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(ROOT, "sample-images")
+CLASSIC = os.path.join(SAMPLES, "classic-docker.tar")
+OCI = os.path.join(SAMPLES, "classic-oci.tar")
+SHARED = os.path.join(SAMPLES, "shared-base-podman.tar")
+SIZE = (120, 40)
+
+
+@pytest.fixture(autouse=True)
+def _no_cache(monkeypatch):
+    monkeypatch.setenv("LAYERSCOPE_CACHE", "off")
+
+
+def need(path):
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not generated")
+    return path
+
+
+async def until(pilot, cond, timeout: float = 10.0, what: str = "condition"):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}:\n{screen_text(pilot.app)}")
+        await pilot.pause(0.02)
+
+
+def tree(app) -> FileTreeView:
+    return app.query_one("#tree", FileTreeView)
+
+
+def layers(app) -> LayerList:
+    return app.query_one("#layers", LayerList)
+
+
+def tree_ready(app) -> bool:
+    t = tree(app)
+    return (app.analysis is not None and t.model is not None and t.model.tree.mode == app.mode
+            and not app._waiting_tree and app._tree_timer is None
+            and not any(w.group == "tree" and w.is_running for w in app.workers))
+
+
+async def ready(pilot):
+    await until(pilot, lambda: tree_ready(pilot.app), what="the analysis and the tree")
+    await pilot.pause(0.05)
+
+
+def tree_paths(app) -> list[str]:
+    m = tree(app).model
+    return [m.tree.path(n) for n in m.rows]
+
+
+def selected_path(app) -> str | None:
+    t = tree(app)
+    return t.model.tree.path(t.node) if t.node is not None else None
+
+
+async def select_layer(pilot, L: int):
+    ll = layers(pilot.app)
+    ll.cursor = ll.row_of_layer(L)
+    await pilot.pause(0.15)
+    await until(pilot, lambda: tree_ready(pilot.app) and tree(pilot.app).model.tree.layer == L,
+                what=f"tree of layer {L}")
+
+
+async def move_to(pilot, path: str):
+    app = pilot.app
+    t = tree(app)
+    assert t.select_node(t.model.tree.find(path)), path
+    t.focus()
+    await pilot.pause(0.15)
+    await until(pilot, lambda: details_text(app).startswith(path + "\n"), what=f"details of {path}")
+
+
+def details_text(app) -> str:
+    return str(app.query_one("#details").render())
+
+
+# ---------------------------------------------------------------------------
+async def test_window_appears_before_indexing(monkeypatch):
+    """The layer list comes from the history at once; a progress bar while
+    layers are indexed; finished layers can be browsed before the analysis."""
+    need(CLASSIC)
+    import layerscope.index as index_mod
+
+    real = index_mod.index_layers
+    gate = threading.Event()
+
+    def slow(graph, progress=None, **kw):
+        todo = [l for l in graph.layers.values() if not l.indexed]
+        for k, layer in enumerate(todo):
+            real(graph, layers=[layer], use_cache=False)
+            if progress:
+                progress(k + 1, len(todo), layer)
+            if k == 1:
+                gate.wait(10)
+
+    monkeypatch.setattr(index_mod, "index_layers", slow)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: len(layers(app).rows) == 9, what="layer list")
+        assert app.analysis is None
+        assert not layers(app).analysed
+        # empty steps are in the list before indexing finishes
+        assert [r.index for r in layers(app).rows].count(None) == 2
+        await until(pilot, lambda: "indexing layers 2/7" in screen_text(app), what="progress")
+        assert not app.query_one("#progress-row").has_class("done")
+        # layer 1 is indexed (and layer 0 below it): its changes can be browsed already
+        ll = layers(app)
+        ll.cursor = ll.row_of_layer(1)
+        await until(pilot, lambda: tree(app).model is not None and tree(app).model.tree.layer == 1,
+                    what="partial tree")
+        assert "/usr" in tree_paths(app)
+        assert "analysis pending" in screen_text(app)
+        # a layer not indexed yet says so
+        ll.cursor = ll.row_of_layer(5)
+        await until(pilot, lambda: "waiting for layer" in screen_text(app), what="waiting message")
+        gate.set()
+        await ready(pilot)
+        assert app.query_one("#progress-row").has_class("done")
+        assert layers(app).analysed
+        assert tree(app).model.tree.layer == 5
+
+
+async def test_summary_and_layer_list():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        text = screen_text(app)
+        assert "layerscope-demo:classic" in text
+        assert "linux/amd64" in text
+        assert "Debian GNU/Linux 12 (bookworm)" in text
+        assert "an image carries no kernel" in text
+        assert "efficiency" in text and "wasted" in text
+        rows = layers(app).rows
+        assert len(rows) == 9
+        # the last layer is selected at start
+        assert layers(app).rows[layers(app).cursor].index == 6
+        # empty steps: dimmed, no size
+        empty = [i for i, r in enumerate(rows) if r.index is None]
+        t = layers(app).render_row(empty[0], 110)
+        assert "(no layer)" in t.plain and "ENV LANG=C.UTF-8" in t.plain
+        assert all("dim" in str(s.style) for s in t.spans if s.end - s.start > 3)
+        # base mark, size bar scaled to the largest layer, counts, wasted
+        t0 = layers(app).render_row(0, 110).plain
+        assert t0.startswith("B") and "██████████" in t0 and "113.3 kB" in t0
+        assert "ADD rootfs.tar.xz" in text and "RUN apt-get install -y vim-tiny" in text
+        assert "+add" in text and "wasted" in text
+
+
+async def test_full_command_in_details():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        ll = layers(app)
+        ll.focus()
+        row = ll.row_of_layer(4)
+        ll.cursor = row
+        await pilot.pause(0.1)
+        full = ll.rows[row].created_by
+        assert len(full) > 60  # cut in the list...
+        line = next(ln for ln in screen_text(app).splitlines() if "RUN rm -rf /usr/share/doc" in ln)
+        assert "…" in line and "README" not in line
+        d = details_text(app)  # ...complete in the details
+        assert full.split()[-1] in d.replace("\n", " ")
+        assert "Layer 4" in d and "+1 added" in d
+        # an empty step explains itself
+        ll.cursor = [i for i, r in enumerate(ll.rows) if r.index is None][-1]
+        await pilot.pause(0.2)
+        assert "no layer" in details_text(app)
+        assert "made no layer" in screen_text(app)
+        assert tree(app).model is None
+
+
+async def test_tab_moves_between_panes_and_number_keys():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.focused is layers(app)
+        await pilot.press("tab")
+        assert app.focused is tree(app)
+        await pilot.press("tab")
+        assert app.focused is not tree(app) and app.focused is not layers(app)
+        await pilot.press("1")
+        assert app.focused is layers(app)
+        await pilot.press("2")
+        assert app.focused is tree(app)
+        await pilot.press("shift+tab")
+        assert app.focused is layers(app)
+        await pilot.press("z")  # zoom the focused pane
+        assert app.screen.maximized is not None
+        await pilot.press("z")
+        assert app.screen.maximized is None
+
+
+async def test_layer_cursor_drives_tree_and_modes():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 3)
+        t = tree(app)
+        assert t.model.tree.mode == "changes"
+        # changes: the deletions of layer 3 as ghosts
+        ghosts = [p for p in tree_paths(app) if t.model.tree.status[t.model.tree.find(p)] == S_DELETED]
+        assert "/etc/hostname" in ghosts
+        assert "Files: changes of layer 3" in screen_text(app)
+        assert "deleted" in screen_text(app)
+        # an opaque directory (layer 4) is marked, with ghosts for what it hid
+        await select_layer(pilot, 4)
+        assert "o       5 B" in screen_text(app) and "opaque: lower contents hidden" in screen_text(app)
+        assert "dpkg/  deleted, hid 2.3 kB" in screen_text(app)
+        await select_layer(pilot, 3)
+        await pilot.press("m")
+        await ready(pilot)
+        assert tree(app).model.tree.mode == "merged"
+        assert "merged view at layer 3" in screen_text(app)
+        assert "/bin" in tree_paths(app)  # the whole filesystem
+        await pilot.press("m")
+        await ready(pilot)
+        assert tree(app).model.tree.mode == "changes"
+        assert "/bin" not in tree_paths(app)
+
+
+async def test_sort_only_changed_and_expand_collapse():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 2)
+        await pilot.press("m")
+        await ready(pilot)
+        tree(app).focus()
+        await pilot.press("C")
+        top = tree_paths(app)
+        m = tree(app).model
+        assert all(d == 0 for d in m.depth)  # collapsed
+        dirs = [p for p in top if m.tree.is_dir(m.tree.find(p))]
+        assert top[:len(dirs)] == dirs == sorted(dirs) and "/bin" in dirs  # by name, directories first
+        await pilot.press("s")
+        await ready(pilot)
+        m = tree(app).model
+        sizes = [m.tree.size(n) for n in m.rows if m.depth[m.rows.index(n)] == 0]
+        assert sizes == sorted(sizes, reverse=True)
+        assert "sort: size" in screen_text(app)
+        await pilot.press("s")
+        await ready(pilot)
+        # only changed: everything left is a change of layer 2 or holds one
+        await pilot.press("c")
+        await ready(pilot)
+        m = tree(app).model
+        assert "/bin" not in tree_paths(app)
+        assert all(m.tree.status[n] != 0 or app.query_one("#tree").changes_below[n] for n in m.rows)
+        assert "only changed" in screen_text(app)
+        await pilot.press("c")
+        await ready(pilot)
+        # expand all / collapse all / arrows / enter
+        await pilot.press("E")
+        assert "/usr/share/doc/dpkg/changelog.Debian.gz" in tree_paths(app)
+        await pilot.press("C")
+        assert all(p.count("/") == 1 for p in tree_paths(app))
+        t = tree(app)
+        t.cursor = tree_paths(app).index("/etc")
+        await pilot.press("right")
+        assert "/etc/passwd" in tree_paths(app)
+        await pilot.press("down")
+        await pilot.press("left")  # on a child: go to the parent
+        assert selected_path(app) == "/etc"
+        await pilot.press("left")
+        assert "/etc/passwd" not in tree_paths(app)
+        await pilot.press("enter")
+        assert "/etc/passwd" in tree_paths(app)
+        assert "▾ etc/" in screen_text(app)
+        await pilot.press("enter")
+        assert "/etc/passwd" not in tree_paths(app)
+        assert "▸ etc/" in screen_text(app)
+        # the mouse: a click on the arrow opens the directory
+        row = tree_paths(app).index("/etc")
+        await pilot.click(FileTreeView, offset=(t.arrow_x(row) + 1, row - int(t.scroll_y)))
+        await pilot.pause(0.05)
+        assert "/etc/passwd" in tree_paths(app)
+
+
+async def test_expanded_dirs_and_cursor_follow_layer_changes():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 1)
+        await pilot.press("m")
+        await ready(pilot)
+        await move_to(pilot, "/usr/bin/vim.tiny")
+        layers(app).focus()
+        await pilot.press("down")  # next layer keeps the place in the tree
+        await until(pilot, lambda: tree_ready(app) and tree(app).model.tree.layer == 2)
+        assert selected_path(app) == "/usr/bin/vim.tiny"
+
+
+async def test_filter_glob_regex_and_escape():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 2)
+        await pilot.press("m")
+        await ready(pilot)
+        await pilot.press("f")
+        assert app.focused is app.query_one("#filter")
+        app.query_one("#filter").value = "*.deb"
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        await ready(pilot)
+        assert app.focused is tree(app)
+        leaves = [p for p in tree_paths(app) if not p.endswith(("/var", "/cache", "/apt", "/archives"))]
+        assert leaves and all(p.endswith(".deb") for p in leaves)
+        assert "match(es)" in screen_text(app) and "filter: *.deb" in screen_text(app)
+        # regex
+        await pilot.press("f")
+        inp = app.query_one("#filter")
+        inp.value = ""
+        inp.value = "re:nginx\\.conf$"
+        await pilot.press("enter")
+        await ready(pilot)
+        assert tree_paths(app)[-1] == "/etc/nginx/nginx.conf"
+        # a bad regex says so and does not crash
+        await pilot.press("f")
+        inp.value = ""
+        inp.value = "re:("
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert inp.has_class("error")
+        # escape clears
+        await pilot.press("f", "escape")
+        await ready(pilot)
+        assert app.filter_text == "" and not inp.has_class("active")
+        assert "/bin" in tree_paths(app)
+
+
+async def test_details_of_a_path():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 5)
+        await move_to(pilot, "/usr/bin/vim.tiny")
+        d = details_text(app)
+        assert "type        file" in d
+        assert "-rwx------" in d and "(0700)" in d
+        assert "uid 0, gid 0" in d
+        assert "provided by layer 5" in d
+        assert "L1   added" in d and "metadata-only" in d  # history across layers
+        assert "hidden copies" in d and "costs 60.0 kB" in d  # the shadowed copy and its bytes
+        assert "Details: vim.tiny" in screen_text(app)
+        # a link target
+        await select_layer(pilot, 6)
+        await move_to(pilot, "/usr/sbin/nginx-hardlink")
+        assert "⇒ (hardlink) usr/sbin/nginx" in details_text(app)
+        # a deleted entry (ghost) in layer 3
+        await select_layer(pilot, 3)
+        await move_to(pilot, "/etc/hostname")
+        d = details_text(app)
+        assert "deleted" in d and "by layer 3" in d and "from layer 0" in d
+
+
+async def test_waste_view_jumps_to_file():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        w = app.query_one("#waste", WasteList)
+        assert app.focused is w
+        sizes = [x.wasted_bytes for x in w.items]
+        assert sizes == sorted(sizes, reverse=True) and sizes[0] > 0
+        assert w.items[0].path == "/usr/bin/vim.tiny"
+        text = screen_text(app)
+        assert "/usr/bin/vim.tiny" in text and "paths cost" in text
+        await pilot.press("down")
+        target = w.items[1].path
+        await pilot.press("enter")
+        await until(pilot, lambda: tree_ready(app) and selected_path(app) == target, what="jump to waste path")
+        assert app.focused is tree(app)
+        last = max(c.layer for c in w.items[1].copies)
+        assert tree(app).model.tree.layer == last
+
+
+async def test_preview_text_binary_and_hidden_copies():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 0)
+        await move_to(pilot, "/etc/os-release")
+        await pilot.press("p")
+        pv = app.query_one("#preview", PreviewView)
+        await until(pilot, lambda: "PRETTY_NAME" in pv.plain(), what="text preview")
+        assert app.query_one("#side").active == "preview-tab"
+        assert "PRETTY_NAME" in screen_text(app)
+        # binary: hex dump; enter on a file previews too
+        await select_layer(pilot, 5)
+        await move_to(pilot, "/usr/bin/vim.tiny")
+        await pilot.press("enter")
+        await until(pilot, lambda: pv.plain().startswith(" 00000000  7f 45 4c 46"), what="hex preview")
+        title = str(app.query_one("#preview-title").render())
+        assert "copy 2 of 2" in title and "layer 5" in title and "visible" in title
+        # the hidden copy in layer 1
+        await pilot.press("left_square_bracket")
+        await until(pilot, lambda: "copy 1 of 2" in str(app.query_one("#preview-title").render()))
+        title = str(app.query_one("#preview-title").render())
+        assert "layer 1" in title and "hidden" in title
+        await until(pilot, lambda: pv.plain().startswith(" 00000000"), what="hidden copy content")
+        # while the preview is shown it follows the tree's cursor; a directory is not previewed
+        await move_to(pilot, "/usr/bin")
+        await until(pilot, lambda: "a directory" in str(app.query_one("#preview-title").render()))
+        await select_layer(pilot, 0)
+        await move_to(pilot, "/etc/passwd")
+        await until(pilot, lambda: "root:" in pv.plain(), what="preview following the cursor")
+
+
+async def test_extract_file_and_overwrite(tmp_path):
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    dest = tmp_path / "out"
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await select_layer(pilot, 2)
+        await pilot.press("m")
+        await ready(pilot)
+        await move_to(pilot, "/etc/nginx")
+        for attempt in range(2):
+            await pilot.press("x")
+            await until(pilot, lambda: isinstance(app.screen, ExtractScreen), what="extract dialog")
+            inp = app.screen.query_one("#extract-dest")
+            inp.value = str(dest)
+            await pilot.press("enter")
+            if attempt == 0:
+                await until(pilot, lambda: app.last_extract is not None, what="extraction")
+            else:
+                await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="overwrite question")
+                app.last_extract = None
+                await pilot.press("y")
+                await until(pilot, lambda: app.last_extract is not None, what="overwrite")
+        assert (dest / "etc/nginx/nginx.conf").read_bytes().startswith(b"user")
+        assert (dest / "etc/nginx/sites-enabled/default").is_symlink()
+        assert app.last_extract.files >= 2
+
+
+async def test_jump_fuzzy_across_layers():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("slash")
+        assert isinstance(app.screen, JumpScreen)
+        app.screen.query_one("#jump-input").value = "hostname"
+        ol = app.screen.query_one("#jump-results")
+        await until(pilot, lambda: ol.option_count > 0, what="jump results")
+        assert "not in the final image" in screen_text(app)  # deleted in layer 3
+        await pilot.press("enter")
+        await until(pilot, lambda: tree_ready(app) and selected_path(app) == "/etc/hostname", what="jump")
+        assert tree(app).model.tree.layer == 3  # the last layer that touched it: its deletion
+        # fuzzy (subsequence) match
+        await pilot.press("slash")
+        app.screen.query_one("#jump-input").value = "ngxconf"
+        ol = app.screen.query_one("#jump-results")
+        await until(pilot, lambda: ol.option_count > 0, what="fuzzy results")
+        await pilot.press("enter")
+        await until(pilot, lambda: tree_ready(app) and selected_path(app) == "/etc/nginx/nginx.conf")
+        # escape cancels
+        await pilot.press("slash", "escape")
+        assert not isinstance(app.screen, JumpScreen)
+
+
+async def test_help_lists_every_key_and_palette_has_every_action():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = str(app.screen.query_one("#help-text").render())
+        listed = {tok.strip("()") for _, rows in KEYS for k, _ in rows for tok in k.split()}
+        names = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]",
+                 "right": "→", "left": "←"}
+        for b in LayerscopeApp.BINDINGS + FileTreeView.BINDINGS:
+            for key in b.key.split(","):
+                k = names.get(key, key)
+                assert k in listed, f"key {key} missing from help"
+        for banned in ("ctrl+m", "ctrl+i", "ctrl+space"):
+            assert all(banned not in b.key for b in LayerscopeApp.BINDINGS)
+        assert "legend" in help_text.lower()
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        # every app action has a palette command
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for t in ("Toggle changes / merged view", "Sort by name / size", "Show only changed entries",
+                  "Filter files", "Jump to path", "Expand all", "Collapse all", "Preview file", "Waste view",
+                  "Extract", "Show keys", "Image config and picker", "Zoom pane", "Details"):
+            assert t in titles
+        # the footer shows the bindings
+        text = screen_text(app)
+        for k in ("Quit", "Keys", "Jump", "Filter", "Waste"):
+            assert k in text
+        # run an action from the palette
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Toggle chan")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await ready(pilot)
+        assert app.mode == "merged"
+
+
+async def test_image_picker_and_shared_layers():
+    need(SHARED)
+    app = LayerscopeApp([SHARED])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert len(app.graph.images) == 2
+        assert app.query_one("#picker-row").has_class("multi")
+        text = screen_text(app)
+        assert "imgs" in text and "2⧉" in text  # the base layer is shared
+        first = app.image
+        await pilot.press("i")
+        picker = app.query_one("#image-picker")
+        assert app.focused is picker
+        picker.value = 1
+        await until(pilot, lambda: app.image is not first and tree_ready(app), what="second image")
+        assert app.image is app.graph.images[1]
+        assert app.image.name in screen_text(app)
+        assert len(app.analyses) == 2
+        ll = layers(app)
+        ll.focus()
+        ll.cursor = 0
+        await pilot.pause(0.1)
+        assert "used by     2 image(s)" in details_text(app)
+
+
+async def test_oci_sample_opens():
+    need(OCI)
+    app = LayerscopeApp([OCI])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert app.analysis.stack.n == 7
+        assert "Debian" in screen_text(app)
+
+
+async def test_error_is_shown_not_raised(tmp_path):
+    bad = tmp_path / "not-an-image.tar"
+    bad.write_bytes(b"hello" * 100)
+    app = LayerscopeApp([str(bad)])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.fatal is not None, what="error")
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "error:" in text and "not-an-image.tar" in text
+        await pilot.press("m", "slash", "x", "p", "w")  # keys do nothing harmful
+        await pilot.press("escape", "escape")
+        await pilot.press("q")
+    assert app.return_code in (0, None)
+    missing = LayerscopeApp([str(tmp_path / "missing.tar")])
+    async with missing.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: missing.fatal is not None, what="error")
+
+
+async def test_hostile_names_are_shown_escaped(tmp_path):
+    from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+
+    names = ["[bold]x", "[reverse]z[", "esc\x1b[31mred\x1b[0m", "new\nline", "tab\there"]
+    entries = [F("etc/", "dir"), F("etc/os-release", data=b"PRETTY_NAME=\"\x1b[2Jevil\"\n")]
+    entries += [F("d/", "dir")] + [F("d/" + n, data=b"x") for n in names]
+    entries += [F("d/bad", raw_name=b"d/bad\xff\xfename", data=b"y")]
+    img = ImageSpec([LayerSpec(entries, created_by="/bin/sh -c echo \x1b]0;title\x07 [red]hi[/red]")],
+                    repo_tags=["evil\x1b[5m:latest"])
+    path = tmp_path / "evil.tar"
+    write_archive(str(path), [img], "docker-legacy")
+    app = LayerscopeApp([str(path)])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        tree(app).focus()
+        await pilot.press("E")
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "[bold]x" in text and "[reverse]z[" in text
+        assert "esc\\x1b[31mred\\x1b[0m" in text
+        assert "new\\x0aline" in text
+        assert "tab\\x09here" in text
+        assert "bad\\xff\\xfename" in text
+        assert "[red]hi[/red]" in text and "\\x1b]0;title\\x07" in text
+        assert "\\x1b[2Jevil" in text  # the OS name from the image is data too
+        for seg in screen_segments(app):
+            assert "\x1b" not in seg.text and "\n" not in seg.text and "\x07" not in seg.text
+        # the details and a notification with such a name stay literal
+        await move_to(pilot, "/d/[bold]x")
+        assert "[bold]x" in details_text(app)
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ExtractScreen))
+        app.screen.query_one("#extract-dest").value = str(tmp_path / "ex")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.last_extract is not None, what="extract")
+        assert (tmp_path / "ex" / "d" / "[bold]x").read_bytes() == b"x"
+
+
+async def test_50000_entry_directory_stays_fast(monkeypatch):
+    """No widget per file: expanding a directory of 50,000 entries only
+    flattens rows; the screen renders what is visible."""
+    import layerscope.formats as formats
+
+    g = mem_graph([[("big", DIR, 0)] + [(f"big/file{i:06d}", FILE, i % 977) for i in range(50000)]])
+    monkeypatch.setattr(formats, "open_graph", lambda sources, platform=None: g)
+    app = LayerscopeApp(["<memory>"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        n_widgets = len(list(app.screen.walk_children()))
+        tree(app).focus()
+        t0 = time.perf_counter()
+        await pilot.press("enter")  # expand /big
+        await pilot.pause(0.05)
+        took = time.perf_counter() - t0
+        assert len(tree(app).model) == 50001
+        assert took < 2.0
+        assert "file000000" in screen_text(app)
+        await pilot.press("end")
+        await pilot.pause(0.05)
+        assert "file049999" in screen_text(app)
+        assert len(list(app.screen.walk_children())) < n_widgets + 10  # no widget per file

@@ -1,0 +1,155 @@
+"""Pure helpers of the app (no Textual running): tree rows, filters, fuzzy
+search, preview rendering, safe text."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from layerscope.analysis import analyse  # noqa: E402
+from layerscope.analysis.tree import S_ADDED, build_changes_tree, build_merged_tree  # noqa: E402
+from layerscope.app.fmt import bar, legend_text, mode_text, short_command  # noqa: E402
+from layerscope.app.fuzzy import PathIndex  # noqa: E402
+from layerscope.app.preview import hex_lines, is_binary, render  # noqa: E402
+from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, filter_mask  # noqa: E402
+from layerscope.model import DIR, FILE, SYMLINK  # noqa: E402
+
+from layerscope.app.testing import mem_graph  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_cache(monkeypatch):
+    monkeypatch.setenv("LAYERSCOPE_CACHE", "off")
+
+
+def small():
+    g = mem_graph([
+        [("etc", DIR, 0), ("etc/passwd", FILE, 300), ("usr", DIR, 0), ("usr/bin", DIR, 0),
+         ("usr/bin/ls", FILE, 1000), ("usr/bin/cat", FILE, 500), ("usr/lib", DIR, 0),
+         ("usr/lib/libc.so.6", FILE, 40000)],
+        [("usr/bin/new", FILE, 10), ("opt/app/main.py", FILE, 70)],
+    ])
+    return g, analyse(g, g.images[0])
+
+
+def names(rows: TreeRows) -> list[str]:
+    return [rows.tree.path(n) for n in rows.rows]
+
+
+def test_rows_expand_collapse_and_sort():
+    g, a = small()
+    t = build_merged_tree(a.stack, a.kinds, 1)
+    rows = TreeRows(t)
+    assert names(rows) == ["/etc", "/opt", "/usr"]
+    assert rows.expand(2)
+    assert names(rows) == ["/etc", "/opt", "/usr", "/usr/bin", "/usr/lib"]
+    rows.expand(3)
+    assert names(rows)[4:7] == ["/usr/bin/cat", "/usr/bin/ls", "/usr/bin/new"]
+    assert rows.parent_row(4) == 3
+    assert rows.collapse(2)
+    assert names(rows) == ["/etc", "/opt", "/usr"]
+    rows.expand(2)  # /usr/bin stays expanded underneath
+    assert "/usr/bin/ls" in names(rows)
+    rows.set_sort("size")
+    assert names(rows)[0] == "/usr"  # biggest first
+    rows.collapse_all()
+    rows.expand_all()
+    assert len(rows) == len(t) - 1
+    assert rows.reveal(t.find("/opt/app/main.py")) == names(rows).index("/opt/app/main.py")
+
+
+def test_change_mask_and_only_changed():
+    g, a = small()
+    t = build_merged_tree(a.stack, a.kinds, 1)
+    m = change_mask(t)
+    rows = TreeRows(t, keep=m)
+    rows.expand_all()
+    assert names(rows) == ["/opt", "/opt/app", "/opt/app/main.py", "/usr", "/usr/bin", "/usr/bin/new"]
+    assert t.status[t.find("/usr/bin/new")] == S_ADDED
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("*.so*", ["/usr/lib/libc.so.6"]),
+    ("passwd", ["/etc/passwd"]),
+    ("usr/bin/*", ["/usr/bin/cat", "/usr/bin/ls", "/usr/bin/new"]),
+    ("re:^/usr/bin/(ls|cat)$", ["/usr/bin/cat", "/usr/bin/ls"]),
+    ("/\\.py$/", ["/opt/app/main.py"]),
+])
+def test_filters(text, expect):
+    g, a = small()
+    t = build_merged_tree(a.stack, a.kinds, 1)
+    mask, matches = filter_mask(t, compile_filter(text))
+    rows = TreeRows(t, keep=mask)
+    rows.expand_all()
+    leaves = [p for p in names(rows) if not t.is_dir(t.find(p))]
+    assert leaves == expect
+    assert matches == len(expect)
+
+
+def test_bad_regex_is_a_readable_error():
+    with pytest.raises(ValueError, match="bad regular expression"):
+        compile_filter("re:(")
+    assert compile_filter("   ") is None
+
+
+def test_expanding_50000_entries_is_fast():
+    g = mem_graph([[("big", DIR, 0)] + [(f"big/f{i:06d}", FILE, i) for i in range(50000)]])
+    a = analyse(g, g.images[0])
+    t = build_changes_tree(a.stack, a.kinds, 0)
+    rows = TreeRows(t)
+    t0 = time.perf_counter()
+    rows.expand(0)
+    took = time.perf_counter() - t0
+    assert len(rows) == 50001
+    assert took < 1.0
+    t0 = time.perf_counter()
+    rows.collapse(0)
+    assert time.perf_counter() - t0 < 0.2
+    assert len(rows) == 1
+
+
+def test_fuzzy_index():
+    g, a = small()
+    idx = PathIndex(g.images[0].layers)
+    assert idx.search("passwd")[0] == "etc/passwd"
+    assert idx.search("usr bin ls")[0] == "usr/bin/ls"
+    assert "opt/app/main.py" in idx.search("oapmain")  # subsequence
+    assert idx.layers_of("/usr/bin/new") == [1]
+    assert idx.last_layer("usr/bin") == 0 or idx.last_layer("usr/bin") == 1
+    assert idx.search("") == []
+
+
+def test_preview_text_binary_and_escapes():
+    lines, kind = render(b"hello\n\x1b[31mred\x1b[0m\tx\n", "a.txt", 22)
+    assert kind == "text"
+    plain = "\n".join(ln.plain for ln in lines)
+    assert "\x1b" not in plain and "\\x1b[31mred" in plain
+    assert is_binary(b"\x7fELF\x00\x01")
+    lines, kind = render(b"\x7fELF\x00\x01\x02" * 10, "x", 70)
+    assert kind == "binary"
+    assert lines[0].plain.startswith(" 00000000  7f 45 4c 46")
+    assert len(hex_lines(bytes(64), 8)) == 8
+    lines, kind = render(b"", "e", 0)
+    assert kind == "empty"
+    lines, _ = render(b"a" * 10, "t.txt", 1000)
+    assert "first 10 of 1,000 bytes" in lines[-1].plain
+
+
+def test_fmt_helpers():
+    assert bar(1.0, 4) == "████"
+    assert bar(0.0, 4) == "    "
+    assert bar(0.001, 4).strip() == "▏"
+    assert mode_text(0o4755, FILE) == "-rwsr-xr-x"
+    assert mode_text(0o777, SYMLINK) == "lrwxrwxrwx"
+    assert short_command('/bin/sh -c #(nop)  CMD ["sh"]') == 'CMD ["sh"]'
+    assert short_command("/bin/sh -c apt-get update &&\n\tapt-get install x") == \
+        "RUN apt-get update && apt-get install x"
+    assert short_command("x\x1b[2Jy") == "x\\x1b[2Jy"
+    assert short_command("/bin/sh -c #(nop) COPY file:" + "ab" * 32 + " in /opt/x") == \
+        "COPY file:abababababab… in /opt/x"
+    assert "added" in legend_text(False).plain
