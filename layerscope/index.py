@@ -96,7 +96,17 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
         # thread, so it spawns.
         single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if single else "spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        try:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            pool.submit(os.getpid).result()  # fails here when processes cannot start
+        except Exception:
+            # e.g. under a TUI that replaced stderr, or without /dev/shm:
+            # index in this process instead
+            for layer in rest:
+                index_one(layer)
+                tick(layer)
+            return
+        with pool:
             futs = []
             for layer in rest:
                 if layer.blob is None:

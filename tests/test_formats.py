@@ -281,3 +281,33 @@ def test_podman_engine_source(tmp_path, capsys):
     assert len(doc["layers"]) == 7
     assert main(["report", "podman://no-such-image:404"]) == 2
     assert "podman save" in capsys.readouterr().err
+
+
+def test_indexing_falls_back_when_processes_cannot_start(tmp_path, monkeypatch):
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image("gzip")], layout="oci")
+
+    class Broken:
+        def __init__(self, *a, **k):
+            raise ValueError("bad value(s) in fds_to_keep")
+
+    monkeypatch.setattr(index_mod, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(index_mod, "ProcessPoolExecutor", Broken)
+    g = open_graph([str(p)])
+    index_layers(g, workers=2, use_cache=False)
+    assert all(l.indexed and l.error is None for l in g.images[0].layers)
+    assert len(g.images[0].layers[0].entries) > 10
+
+
+def test_path_index_agrees_with_scan(tmp_path):
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image()], layout="docker-legacy")
+    g = loaded(p)
+    st = analyse(g, g.images[0]).stack
+    paths = ["var/lib/dpkg/status", "usr/bin/vim.tiny", "etc/hostname", "nope"]
+    scanned = [st.entries_at(x) for x in paths[:3]]  # the first calls scan
+    assert st._by_path is None
+    indexed = [st.entries_at(x) for x in paths]  # then an index is built
+    assert st._by_path is not None
+    assert indexed[:3] == scanned and indexed[3] == []
+    assert [l for l, _ in indexed[0]] == [0, 1, 2]

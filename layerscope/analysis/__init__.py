@@ -37,9 +37,10 @@ class LayerRow:
 @dataclass(slots=True)
 class HistoryEvent:
     layer: int
-    action: str  # added | modified | metadata-only | duplicate | deleted | opaque-hidden | replaced
-    entry: Entry | None  # the layer's entry (None for deletions by an ancestor marker)
+    action: str  # added | modified | metadata-only | duplicate | listed again | deleted | emptied
+    entry: Entry | None  # the layer's entry (None for deletions and opaque markers)
     detail: str = ""
+    index: int | None = None  # entry index in that layer, when entry is set
 
 
 @dataclass(slots=True)
@@ -51,6 +52,7 @@ class Shadow:
     hidden_at: int
     how: str
     bytes: int
+    index: int = -1  # entry index in `layer`
 
 
 class ImageAnalysis:
@@ -218,7 +220,7 @@ class ImageAnalysis:
             else:
                 action = KIND_NAMES.get(self.kinds.kind[L][i], "modified")
                 action = "modified" if action == "content" else action
-            out.append(HistoryEvent(L, action, e.entry(i)))
+            out.append(HistoryEvent(L, action, e.entry(i), "", i))
         # removals by an ancestor's whiteout / opaque dir / replacement
         for L, i in st.entries_at(p):
             e = self.layers[L].entries
@@ -243,7 +245,7 @@ class ImageAnalysis:
                 continue
             state = self.waste.state(L, i)
             out.append(Shadow(L, e.entry(i), st.hidden_at[L][i], HOW_NAMES.get(st.how[L][i], ""),
-                              e.sizes[i] if t == FILE and state != "visible" else 0))
+                              e.sizes[i] if t == FILE and state != "visible" else 0, i))
         return out
 
     def visible_ref(self, path: str) -> tuple[int, int] | None:

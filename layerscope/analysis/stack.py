@@ -80,6 +80,8 @@ class Stack:
         self.deletions: list[list[Deletion]] = []
         # implied dirs: path -> (created at layer, hidden at layer)
         self.implied: dict[str, list[int]] = {}
+        self._by_path: dict | None = None  # path -> ((layer, index), ...), built on demand
+        self._lookups = 0
         self._apply_all()
 
     # ------------------------------------------------------------------
@@ -252,16 +254,37 @@ class Stack:
         return self.hidden_at[l][i] == VISIBLE
 
     def entries_at(self, path: str):
-        """Every record for `path` in every layer: [(layer, index)], bottom up."""
-        out = []
+        """Every record for `path` in every layer: [(layer, index)], bottom up.
+
+        The first few calls scan the layers' path lists (C speed, no extra
+        memory); a viewer that keeps asking gets a path index built once."""
+        if self._by_path is None:
+            self._lookups += 1
+            if self._lookups <= 3:
+                out = []
+                for l, layer in enumerate(self.layers):
+                    paths = layer.entries.paths
+                    start = 0
+                    while True:
+                        try:
+                            i = paths.index(path, start)
+                        except ValueError:
+                            break
+                        out.append((l, i))
+                        start = i + 1
+                return out
+            self._build_path_index()
+        return list(self._by_path.get(path, ()))
+
+    def _build_path_index(self) -> None:
+        idx: dict[str, object] = {}
+        get = idx.get
         for l, layer in enumerate(self.layers):
-            paths = layer.entries.paths
-            start = 0
-            while True:
-                try:
-                    i = paths.index(path, start)
-                except ValueError:
-                    break
-                out.append((l, i))
-                start = i + 1
-        return out
+            for i, p in enumerate(layer.entries.paths):
+                ref = (l, i)
+                old = get(p)
+                if old is None:
+                    idx[p] = (ref,)
+                else:
+                    idx[p] = old + (ref,)
+        self._by_path = idx
