@@ -176,7 +176,6 @@ def _console():
 
 def cmd_report(args) -> int:
     from .views.jsondoc import report_doc
-    from .views.text import render_report
 
     graph, image = load(args.archives, args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
@@ -191,6 +190,8 @@ def cmd_report(args) -> int:
         json.dump(doc, sys.stdout, ensure_ascii=True)
         sys.stdout.write("\n")
     else:
+        from .views.text import render_report
+
         con = _console()
         render_report(con, graph, a, args.top if args.top is not None else 10)
         if len(graph.images) > 1 or len(args.archives) > 1:

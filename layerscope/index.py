@@ -7,10 +7,8 @@ enough bytes to pay for starting them.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
 from . import cache
@@ -21,6 +19,16 @@ from .model import BlobRef, Layer, LayerEntries, LayerGraph
 PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it saves
 
 Progress = Callable[[int, int, Layer], None]
+ProcessPoolExecutor = None  # concurrent.futures' class, imported on first parallel use
+
+
+def _pool_class():
+    global ProcessPoolExecutor
+    if ProcessPoolExecutor is None:
+        from concurrent.futures import ProcessPoolExecutor as cls
+
+        ProcessPoolExecutor = cls
+    return ProcessPoolExecutor
 
 
 def _job(file: str, offset: int, size: int, name: str, media_type: str, place: str):
@@ -94,10 +102,12 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
         # fork is cheap and needs no re-import, but is only safe while this
         # process has one thread (the CLI); the app indexes from a worker
         # thread, so it spawns.
+        import multiprocessing  # imported here: start-up time matters for small images
+
         single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if single else "spawn")
         try:
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+            pool = _pool_class()(max_workers=workers, mp_context=ctx)
             pool.submit(os.getpid).result()  # fails here when processes cannot start
         except Exception:
             # e.g. under a TUI that replaced stderr, or without /dev/shm:

@@ -8,8 +8,6 @@ candidates hashed in one pass over its stream, layers on both cores.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from ..blobs import blob_view, digest_ranges, release
 from ..model import FILE
 from .stack import MODIFIED, Stack
@@ -125,6 +123,8 @@ class ChangeKinds:
             except Exception as e:  # a layer that cannot be re-read: say so, do not guess
                 self.hash_errors.append(f"layer {layer.short_id}: {e}")
                 return L, {}
+
+        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             digests = dict(pool.map(work, sorted(wanted)))

@@ -8,11 +8,8 @@ walks the layer tars (the slow part, parallel and cached).
 from __future__ import annotations
 
 import os
-import shutil
 import stat
-import subprocess
 import sys
-import tempfile
 
 from ..errors import ImageError
 from ..model import Image, Layer, LayerGraph
@@ -63,6 +60,9 @@ def _merge_repo_tags(c: Container, images: list[Image]) -> None:
 def _spool_stdin(src=None) -> str:
     """Copy a stream (standard input, or a named pipe such as bash's
     `<(...)`) to a temporary file: the readers need random access."""
+    import shutil
+    import tempfile
+
     fd, path = tempfile.mkstemp(prefix="layerscope-stdin-", suffix=".tar")
     _spooled.append(path)
     with os.fdopen(fd, "wb") as out:
@@ -75,6 +75,10 @@ def _spool_stdin(src=None) -> str:
 
 
 def _engine_save(engine: str, ref: str) -> str:
+    import shutil
+    import subprocess
+    import tempfile
+
     exe = shutil.which(engine)
     if exe is None:
         raise ImageError(f"{engine} is not installed, so {engine}://{ref} cannot be loaded")
