@@ -228,10 +228,12 @@ def cmd_ls(args) -> int:
         t = build_changes_tree(a.stack, a.kinds, L)
         for n in range(1, len(t)):
             change, kind = status_change(t.status[n])
-            if change == "unchanged":
-                continue  # an implied parent or a directory listed again: not a change
             ref = t.ref(n)
             p = t.path(n).lstrip("/")
+            if ref is None and a.stack.implied.get(p, (None,))[0] == L:
+                change = "added"  # a parent directory this layer implied into existence
+            if change == "unchanged":
+                continue  # a directory listed again, or an implied parent that existed: not a change
             if ref is None:
                 d = entry_doc(a, p, L, -1, change)
             else:

@@ -228,3 +228,17 @@ def test_history_command(tmp_path, capsys):
     assert "emptied" in out and "visible: the copy from layer 2" in out
     assert main(["history", str(p), "/nope"]) == 2
     assert "no layer of the image touches '/nope'" in capsys.readouterr().err
+
+
+def test_ls_changes_lists_implied_parents_only_where_the_layer_made_them(tmp_path, capsys):
+    import json
+
+    from layerscope.cli import main
+
+    p = tmp_path / "i.tar"
+    write_archive(str(p), [ImageSpec([LayerSpec([d("usr"), f("usr/a", b"a")]),
+                                      LayerSpec([f("usr/lib/deep/x.so", b"x")])])], layout="docker-legacy")
+    assert main(["ls", str(p), "--layer", "1", "--changes", "--json"]) == 0
+    rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [(r["path"], r["change"], r.get("implied", False)) for r in rows] == [
+        ("/usr/lib", "added", True), ("/usr/lib/deep", "added", True), ("/usr/lib/deep/x.so", "added", False)]

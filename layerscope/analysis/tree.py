@@ -46,8 +46,22 @@ class FileTree:
         n = self._by_path.get(path)
         if n is not None:
             return n
+        # create missing ancestors top-down, iteratively (paths may be 10,000 deep)
+        missing = []
+        p = path
+        while True:
+            s = p.rfind("/")
+            p = p[:s] if s >= 0 else ""
+            if p in self._by_path:
+                break
+            missing.append(p)
+        for anc in reversed(missing):
+            self._new_node(anc)
+        return self._new_node(path)
+
+    def _new_node(self, path: str) -> int:
         s = path.rfind("/")
-        parent = self._node(path[:s] if s >= 0 else "")
+        parent = self._by_path[path[:s] if s >= 0 else ""]
         n = len(self.names)
         self.names.append(path[s + 1:])
         self.parent.append(parent)
