@@ -79,7 +79,6 @@ def selected_path(app) -> str | None:
 async def select_layer(pilot, L: int):
     ll = layers(pilot.app)
     ll.cursor = ll.row_of_layer(L)
-    await pilot.pause(0.15)
     await until(pilot, lambda: tree_ready(pilot.app) and tree(pilot.app).model.tree.layer == L,
                 what=f"tree of layer {L}")
 
@@ -89,7 +88,6 @@ async def move_to(pilot, path: str):
     t = tree(app)
     assert t.select_node(t.model.tree.find(path)), path
     t.focus()
-    await pilot.pause(0.15)
     await until(pilot, lambda: details_text(app).startswith(path + "\n"), what=f"details of {path}")
 
 

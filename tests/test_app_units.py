@@ -153,3 +153,108 @@ def test_fmt_helpers():
     assert short_command("/bin/sh -c #(nop) COPY file:" + "ab" * 32 + " in /opt/x") == \
         "COPY file:abababababab… in /opt/x"
     assert "added" in legend_text(False).plain
+
+
+def _two_sides():
+    """Two one-layer in-memory images: etc/a grows, etc/b goes, etc/c comes,
+    and a name that looks like markup and escape codes."""
+    from layerscope.analysis.diff import diff_images, diff_tree
+
+    ga = mem_graph([[("etc", DIR, 0), ("etc/a", FILE, 10), ("etc/b", FILE, 20), ("opt", DIR, 0)]], "x:1")
+    gb = mem_graph([[("etc", DIR, 0), ("etc/a", FILE, 11), ("etc/c", FILE, 5), ("etc/[bold]\x1b[2Jz", FILE, 3),
+                     ("opt", DIR, 0)]], "x:2")
+    gb.images[0].layers[0].diff_id = "sha256:" + "ee" * 32  # another layer
+    gb.images[0].config = {"Cmd": ["run"]}
+    d = diff_images(ga, ga.images[0], gb, gb.images[0], hash_contents=False)
+    return d, diff_tree(d)
+
+
+def test_diff_texts():
+    from layerscope.app.diffview import config_text, layers_text, path_details, summary_text
+
+    d, t = _two_sides()
+    s = summary_text(d.a_image, d.b_image, d).plain
+    assert "A x:1" in s and "B x:2" in s and "≠ different" in s
+    assert "2 added · 1 removed · 1 changed (1 content)" in s and "1 config change" in s
+    assert "size 30 B → 19 B (-11 B)" in s and "diverge at 0" in s
+    assert "= identical" in summary_text(d.a_image, d.a_image, diff_images_same(d)).plain
+    lt = layers_text(d).plain
+    assert "- A0" in lt and "+ B0" in lt and "the stacks diverge here" in lt
+    ct = config_text(d).plain
+    assert "Cmd" in ct and 'B ["run"]' in ct
+    from rich.console import Console
+    import io
+
+    con = Console(width=100, file=io.StringIO(), color_system=None)
+    con.print(path_details(t, t.find("/etc/a")))
+    out = con.file.getvalue()
+    assert "changed: content" in out and "10 B (10 B)" in out and "11 B (11 B)" in out and "Δ size +1 B" in out
+
+
+def diff_images_same(d):
+    from layerscope.analysis.diff import diff_images
+
+    return diff_images(d.a_graph, d.a_image, d.a_graph, d.a_image, hash_contents=False)
+
+
+def test_diff_tree_rows_render_escaped():
+    from layerscope.app.diffview import DiffTreeView
+
+    d, t = _two_sides()
+    keep = bytearray(map(bool, t.changed))
+    rows = TreeRows(t, "delta", keep, set())
+    rows.expand_all()
+    assert names(rows) == ["/etc", "/etc/b", "/etc/c", "/etc/[bold]\x1b[2Jz", "/etc/a"]  # biggest |Δ| first
+    view = DiffTreeView()
+    view.model = rows
+    plain = [view.render_row(i, 200).plain for i in range(len(rows))]
+    assert plain[0].startswith("•") and "-11 B" in plain[0]
+    assert plain[1].startswith("-") and plain[1].endswith("b  only in A")
+    assert plain[2].startswith("+") and "+5 B" in plain[2]
+    assert "[bold]\\x1b[2Jz" in plain[3] and "\x1b" not in plain[3]
+    assert plain[4].startswith("~") and "+1 B" in plain[4]
+
+
+def test_image_labels_and_signed():
+    from types import SimpleNamespace as NS
+
+    from layerscope.app.fmt import image_labels, signed
+    from layerscope.model import Platform
+
+    amd, arm = Platform("linux", "amd64"), Platform("linux", "arm64")
+    ims = [NS(name="a:1", platform=amd, source="/x/one.tar"), NS(name="a:1", platform=arm, source="/x/one.tar")]
+    assert image_labels(ims) == ["a:1  linux/amd64", "a:1  linux/arm64"]
+    ims = [NS(name="a:1", platform=amd, source="/x/one.tar"), NS(name="a:1", platform=amd, source="/y/two/")]
+    assert image_labels(ims) == ["a:1  one.tar", "a:1  two"]
+    assert signed(0) == "0 B" and signed(1500) == "+1.5 kB" and signed(-3) == "-3 B"
+
+
+def test_sharing_marks():
+    from types import SimpleNamespace as NS
+
+    from layerscope.app.graphview import SharingList
+
+    rows = [NS(positions=[0, 0, None]), NS(positions=[1, None, None]), NS(positions=[None, 1, None]),
+            NS(positions=[2, None, 0])]
+    lst = SharingList()
+    lst.rows, lst.n_images = rows, 3
+    lst.spans = [(0, 3), (0, 2), (3, 3)]
+    assert [lst.marks(i) for i in range(4)] == [["●0", "●0", ""], ["●1", "│", ""], ["│", "●1", ""],
+                                                ["●2", "", "●0"]]
+
+
+def test_extract_conflict_is_recognised():
+    from types import SimpleNamespace as NS
+
+    from layerscope.app.app import in_the_way
+
+    class ExtractError(Exception):
+        pass
+
+    class ExtractConflict(ExtractError):
+        pass
+
+    assert in_the_way(ExtractConflict("x exists"), NS(ExtractConflict=ExtractConflict))
+    assert not in_the_way(ExtractError("x exists (use --force)"), NS(ExtractConflict=ExtractConflict))
+    assert in_the_way(ExtractError("x exists (use --force to overwrite)"), NS())  # before the core had it
+    assert not in_the_way(ExtractError("outside the folder"), NS())

@@ -21,7 +21,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
@@ -36,21 +36,29 @@ from . import preview as P
 from .fmt import human, legend_text, pct, safe
 from .fuzzy import PathIndex
 from .lines import CursorList
-from .screens import ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen
+from .diffview import DiffScreen
+from .graphview import GraphScreen
+from .screens import CompareScreen, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen
 from .treemodel import TreeRows, change_mask, compile_filter, filter_mask
-from .widgets import FileTreeView, LayerList, PreviewView, WasteList
+from .widgets import FileTreeView, LayerList, Pane, PreviewView, WasteList
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
 TREE_CACHE = 6
+DIFF_CACHE = 2
+# actions of the layer view: off while the comparison or the graph is shown
+MAIN_ACTIONS = frozenset({"jump", "toggle_mode", "toggle_sort", "toggle_changed", "filter", "preview", "waste",
+                          "extract", "details", "image", "copy", "focus_pane", "compare"})
 KEEP_EXPANDED_MAX = 5000
 _FORCE = re.compile(r"\s*\(use --force[^)]*\)(; nothing was extracted)?")
 KERNEL_NOTE = "an image carries no kernel: containers share the host's"
 
 
 def _start_resource_tracker() -> None:
-    """The core indexes big images in worker processes (spawn).  Starting them
-    needs a real stderr, which Textual replaces while the app runs: start
-    multiprocessing's resource tracker now, before the app takes the terminal."""
+    """The core indexes big images in worker processes (spawn).  Their pool
+    cannot be created once Textual has replaced stderr (the resource tracker
+    it starts needs the real one): the core then indexes in this process, on
+    one core.  Starting the tracker now, before the app takes the terminal,
+    keeps parallel indexing working under the app."""
     try:
         from multiprocessing import resource_tracker
 
@@ -75,10 +83,14 @@ def ui(fn):
     return wrapper
 
 
-class Pane(Vertical):
-    """A bordered pane that `z` can zoom to the whole screen."""
-
-    ALLOW_MAXIMIZE = True
+def in_the_way(e: Exception, extract_module) -> bool:
+    """Did extraction stop because something is in the way (so that asking to
+    overwrite makes sense)?  The core's ExtractConflict says so; before it
+    existed, the message's `--force` hint did."""
+    conflict = getattr(extract_module, "ExtractConflict", None)
+    if isinstance(conflict, type):
+        return isinstance(e, conflict)
+    return "--force" in str(e)
 
 
 def note(text: str) -> str:
@@ -104,6 +116,8 @@ class LayerscopeApp(App):
         Binding("x", "extract", "Extract"),
         Binding("d", "details", "Details", show=False),
         Binding("i", "image", "Image", show=False),
+        Binding("v", "compare", "Compare", show=False),
+        Binding("g", "graph", "Graph", show=False),
         Binding("z", "zoom", "Zoom", show=False),
         Binding("left_square_bracket", "copy(-1)", "Prev copy", show=False),
         Binding("right_square_bracket", "copy(1)", "Next copy", show=False),
@@ -114,9 +128,15 @@ class LayerscopeApp(App):
 
     def __init__(self, sources: list[str], image: str | None = None, platform: str | None = None,
                  base: int | None = None) -> None:
+        """`sources`: archives (or `-`, docker://REF, podman://REF), each
+        optionally ARCHIVE@REF for one image of it.  Two of them open the
+        comparison of the two images; the layer view stays one key away."""
+        from ..analysis.diff import split_spec
+
         super().__init__()
         _start_resource_tracker()
-        self.sources = list(sources)
+        self.specs = [split_spec(s) for s in sources]  # (source, ref or None)
+        self.sources = list(dict.fromkeys(src for src, _ in self.specs))  # each archive read once
         self.want_image = image
         self.want_platform = platform
         self.base = base
@@ -145,6 +165,10 @@ class LayerscopeApp(App):
         self._waiting_tree = False
         self.last_extract = None
         self._main_screen = None
+        self.diffs: OrderedDict = OrderedDict()  # (id(a), id(b)) -> (ImageDiff, DiffTree)
+        self._diffing: set = set()
+        self._pending_diffs: list = []  # (a, b) to compare once every layer is indexed
+        self._index_note = ""
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -207,31 +231,40 @@ class LayerscopeApp(App):
 
         try:
             graph = open_graph(self.sources, platform=self.want_platform)
-            image = graph.image(self.want_image)
+            sides = [self._pick(graph, src, ref) for src, ref in self.specs]
         except ImageError as e:
             self.call_from_thread(self._set_fatal, e.line())
             return
         except Exception as e:  # never a traceback on a torn-down screen
             self.call_from_thread(self._set_fatal, f"cannot open: {type(e).__name__}: {e}")
             return
-        self.call_from_thread(self._graph_ready, graph, image)
+        pair = (sides[0], sides[1]) if len(sides) == 2 else None
+        try:
+            self.call_from_thread(self._graph_ready, graph, sides[0], pair)
+        except Exception as e:  # a bug: say so rather than stop silently
+            self.call_from_thread(self._set_fatal, f"cannot show the image: {type(e).__name__}: {e}")
+            return
+
         def progress(d, t, layer):
             self.call_from_thread(self._progress, d, t, layer)
 
         try:
+            # the core indexes in this process when worker processes cannot start
             index_layers(graph, progress=progress)
-        except (ValueError, OSError) as e:
-            # worker processes could not start (e.g. no usable stderr under the
-            # app): index in this process instead; layers already done are kept
-            try:
-                index_layers(graph, progress=progress, workers=1)
-            except Exception as e2:
-                self.call_from_thread(self._set_fatal, f"indexing failed: {type(e2).__name__}: {e2} ({e})")
-                return
         except Exception as e:
             self.call_from_thread(self._set_fatal, f"indexing failed: {type(e).__name__}: {e}")
             return
         self.call_from_thread(self._indexed)
+
+    def _pick(self, graph, src: str, ref: str | None):
+        """The image `ref` (or --image, else the host's platform) among the
+        images that came from `src`."""
+        from types import SimpleNamespace
+
+        from ..analysis.diff import pick
+
+        mine = [im for im in graph.images if im.source == src] or graph.images
+        return pick(SimpleNamespace(images=mine), ref or self.want_image, self.want_platform)
 
     @ui
     def _set_fatal(self, msg: str) -> None:
@@ -247,9 +280,14 @@ class LayerscopeApp(App):
         tree = self.q("#tree", FileTreeView)
         tree.set_model(None, placeholder="nothing to show (see the error above); q quits")
         self.notify(note(msg), title="layerscope", severity="error", timeout=30)
+        for scr in self.screen_stack:
+            if isinstance(scr, DiffScreen) and scr.diff is None:
+                scr.failed(msg)
 
     @ui
-    def _graph_ready(self, graph, image) -> None:
+    def _graph_ready(self, graph, image, pair=None) -> None:
+        from .fmt import image_labels
+
         self.graph = graph
         self.image = image
         for w in graph.warnings[:5]:
@@ -257,26 +295,32 @@ class LayerscopeApp(App):
         picker = self.q("#image-picker", Select)
         if len(graph.images) > 1:
             opts = []
-            for k, im in enumerate(graph.images):
-                opts.append((Text(f"{safe(im.name, 60)}  {safe(str(im.platform), 40)}"), k))
+            for k, label in enumerate(image_labels(graph.images)):
+                opts.append((Text(safe(label, 120)), k))
             picker.set_options(opts)
             picker.value = graph.images.index(image)
             picker.add_class("multi")
             self.q("#picker-row").add_class("multi")
+            where = "in the archive" if len(self.sources) == 1 else f"from {len(self.sources)} archives"
             self.q("#picker-note", Label).update(
-                Text(f"{len(graph.images)} images in the archive (i to switch) · imgs: images sharing a layer",
-                     style="dim"))
+                Text(f"{len(graph.images)} images {where} · i switch · v compare · g layer graph", style="dim"))
         self.q("#layers-header", Static).update(LayerList.header(len(graph.images) > 1))
         bar = self.q("#progress", ProgressBar)
         todo = sum(1 for l in graph.layers.values() if not l.indexed)
         bar.update(total=max(1, todo), progress=0)
         self._show_image(keep_row=False)
+        if pair is not None:
+            self.open_diff(*pair)
 
     @ui
     def _progress(self, done: int, total: int, layer) -> None:
         bar = self.q("#progress", ProgressBar)
         bar.update(total=max(1, total), progress=done)
         self.q("#progress-label", Label).update(f"indexing layers {done}/{total}")
+        self._index_note = f"indexing layers {done}/{total}…"
+        for scr in self.screen_stack:
+            if isinstance(scr, DiffScreen) and scr.diff is None and scr.error is None:
+                scr.waiting(self._index_note + " then comparing")
         if layer.error:
             self.notify(note(layer.error), severity="error", timeout=10)
         self.q("#layers", LayerList).refresh()
@@ -290,6 +334,12 @@ class LayerscopeApp(App):
         self.q("#progress", ProgressBar).update(total=None)
         self.q("#layers", LayerList).refresh()
         self._start_analysis(self.image)
+        pending, self._pending_diffs = self._pending_diffs, []
+        for a, b in pending:
+            self._start_diff(a, b)
+        for scr in self.screen_stack:
+            if isinstance(scr, GraphScreen):
+                scr.refresh_data()
 
     def _start_analysis(self, image) -> None:
         if id(image) in self.analyses or id(image) in self.analysing:
@@ -394,6 +444,8 @@ class LayerscopeApp(App):
         digest = (image.digest or "").split(":", 1)[-1][:12]
         if digest:
             t.append(f"  {digest}", "dim")
+        if len(self.sources) > 1 and image.source:
+            t.append("  " + safe(image.source, 200), "dim")
         t.append("\nOS: ", "dim")
         if a is not None:
             osr = a.os_release() or {}
@@ -428,15 +480,145 @@ class LayerscopeApp(App):
     def _image_picked(self, event: Select.Changed) -> None:
         if self.graph is None or not isinstance(event.value, int):
             return
-        im = self.graph.images[event.value]
+        self.switch_image(self.graph.images[event.value])
+
+    def switch_image(self, im) -> bool:
+        """Show `im` in the layer view; False when it is already shown."""
         if im is self.image:
-            return
+            return False
         self.image = im
         self._preview = None
+        picker = self.q("#image-picker", Select)
+        if picker.has_class("multi"):
+            picker.value = self.graph.images.index(im)  # its Changed event then finds nothing to do
         self._show_image(keep_row=False)
         if self.indexed_all:
             self._start_analysis(im)
         self.notify(note(f"image {im.name}"), timeout=3)
+        return True
+
+    def show_in_layer_view(self, im, path: str | None = None, layer: int | None = None) -> None:
+        """Back on the layer view: image `im`, at `layer` (its top layer by
+        default), with `path` selected in the tree when given."""
+        while self.screen is not self._main_screen and len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.switch_image(im)
+        if layer is None:
+            layer = len(im.layers) - 1
+        if path:
+            self.goto(path, layer)
+            return
+        layers = self.q("#layers", LayerList)
+        row = layers.row_of_layer(layer)
+        if row is not None:
+            layers.cursor = row
+        self.call_after_refresh(layers.focus)
+
+    # ------------------------------------------------------------- compare
+    def action_compare(self) -> None:
+        """Pick a second image and compare the current one with it."""
+        from .fmt import image_labels
+
+        if self.graph is None or self.image is None:
+            return
+        images = self.graph.images
+        if len(images) < 2:
+            self.notify("only one image is loaded: open two to compare them "
+                        "(layerscope A B, or ARCHIVE@REF for an image inside an archive)", timeout=6)
+            return
+        last = next((b for (a, b) in ((d.a_image, d.b_image) for d, _ in reversed(self.diffs.values()))
+                     if a is self.image), None)
+
+        def chosen(k) -> None:
+            if k is not None:
+                self.open_diff(self.image, images[k])
+
+        self.push_screen(CompareScreen(images, self.image, image_labels(images),
+                                       images.index(last) if last is not None else None), chosen)
+
+    def open_diff(self, a, b) -> None:
+        """Show the comparison of image a (A) with image b (B)."""
+        scr = DiffScreen(a, b)
+        key = (id(a), id(b))
+        got = self.diffs.get(key)
+        if got is not None:
+            self.diffs.move_to_end(key)
+            scr.set_diff(*got)
+        if isinstance(self.screen, DiffScreen):
+            self.switch_screen(scr)
+        else:
+            self.push_screen(scr)
+        if got is not None:
+            return
+        if self.fatal:
+            scr.failed(self.fatal)
+        elif self.indexed_all:
+            scr.waiting("comparing…")
+            self._start_diff(a, b)
+        else:
+            if (a, b) not in self._pending_diffs:
+                self._pending_diffs.append((a, b))
+            scr.waiting((self._index_note or "indexing layers…") + " then comparing")
+
+    def _start_diff(self, a, b) -> None:
+        key = (id(a), id(b))
+        if key in self._diffing or key in self.diffs:
+            return
+        self._diffing.add(key)
+        self._diff_worker(a, b)
+
+    @work(thread=True, group="diff", exit_on_error=False)
+    def _diff_worker(self, a, b) -> None:
+        from ..analysis.diff import diff_images, diff_tree
+
+        try:
+            for side, im in (("A", a), ("B", b)):
+                for L, layer in enumerate(im.layers):
+                    if layer.error:
+                        raise ImageError(f"{side}: layer {L}: {layer.error}")
+            d = diff_images(self.graph, a, self.graph, b)
+            t = diff_tree(d)
+        except ImageError as e:
+            self.call_from_thread(self._diff_failed, a, b, e.line())
+            return
+        except Exception as e:
+            self.call_from_thread(self._diff_failed, a, b, f"comparison failed: {type(e).__name__}: {e}")
+            return
+        self.call_from_thread(self._diff_ready, a, b, d, t)
+
+    def _diff_failed(self, a, b, msg: str) -> None:
+        self._diffing.discard((id(a), id(b)))
+        for scr in self.screen_stack:
+            if isinstance(scr, DiffScreen) and scr.a is a and scr.b is b:
+                scr.failed(msg)
+
+    def _diff_ready(self, a, b, d, t) -> None:
+        key = (id(a), id(b))
+        self._diffing.discard(key)
+        self.diffs[key] = (d, t)
+        while len(self.diffs) > DIFF_CACHE:
+            self.diffs.popitem(last=False)
+        for scr in self.screen_stack:
+            if isinstance(scr, DiffScreen) and scr.a is a and scr.b is b and scr.diff is None:
+                scr.set_diff(d, t)
+
+    def action_graph(self) -> None:
+        """The layer graph of every loaded image."""
+        if self.graph is None:
+            return
+        self.push_screen(GraphScreen())
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        # the layer view's keys do nothing while the comparison or the graph is shown
+        ms = self._main_screen
+        if ms is None:
+            return True
+        view = next((s for s in reversed(self.screen_stack) if not s.is_modal), ms)  # what a dialog covers
+        if action in MAIN_ACTIONS and view is not ms:
+            return False
+        if action == "graph" and isinstance(view, GraphScreen):
+            return False
+        return True
 
     # ------------------------------------------------------------- layer list
     def _current_row(self):
@@ -684,10 +866,10 @@ class LayerscopeApp(App):
         w = event.widget
         if isinstance(w, LayerList):
             self._show_layer_details()
-        elif isinstance(w, FileTreeView) and w.node is not None:
+        elif isinstance(w, FileTreeView) and w.id == "tree" and w.node is not None:
             self._schedule_path_details()
 
-    @on(FileTreeView.FileActivated)
+    @on(FileTreeView.FileActivated, "#tree")
     @ui
     def _file_activated(self) -> None:
         self.action_preview()
@@ -835,8 +1017,8 @@ class LayerscopeApp(App):
             self.notify("the preview is available once every layer is indexed", timeout=3)
             return
         path = t.path(node)
-        copies = [(L, i) for L, i in a.stack.entries_at(path.strip("/"))
-                  if a.layers[L].entries.types[i] in (FILE, HARDLINK)]
+        copies = [(ev.layer, ev.index) for ev in a.history(path)
+                  if ev.entry is not None and ev.index is not None and ev.entry.type in (FILE, HARDLINK)]
         if not copies:
             e = t.entry(node)
             kind = e.type_name if e is not None else "directory"
@@ -1015,13 +1197,13 @@ class LayerscopeApp(App):
 
     @work(thread=True, group="extract", exit_on_error=False)
     def _extract(self, a, L, path, dest, keep_setuid, overwrite) -> None:
-        from ..extract import ExtractError, extract_paths
+        from .. import extract as X
 
         try:
-            res = extract_paths(a, L, [path], dest, overwrite=overwrite, keep_setuid=keep_setuid)
-        except ExtractError as e:
+            res = X.extract_paths(a, L, [path], dest, overwrite=overwrite, keep_setuid=keep_setuid)
+        except X.ExtractError as e:
             msg = str(e)
-            if not overwrite and "--force" in msg:  # something is in the way: nothing was written yet
+            if not overwrite and in_the_way(e, X):  # something is in the way: nothing was written yet
                 self.call_from_thread(self._confirm_overwrite, a, L, path, dest, keep_setuid, msg)
             else:
                 self.call_from_thread(self.notify, note(f"extract failed: {msg}"), severity="error", timeout=10)
@@ -1053,6 +1235,36 @@ class LayerscopeApp(App):
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if isinstance(screen, DiffScreen):
+            for title, help, cb in [
+                ("Sort by name / size / Δ", "Sort the comparison tree (s)", screen.action_sort),
+                ("Show only changed paths", "Only changes, or every path of A and B (c)",
+                 screen.action_toggle_changed),
+                ("Filter paths", "Glob (*.so, usr/lib/*) or re:REGEX (f)", screen.action_filter),
+                ("Clear filter", "Show every path again (escape)", screen.clear_filter),
+                ("Expand all", "Open every directory of the tree (E)",
+                 lambda: screen.query_one("#diff-tree").action_expand_all()),
+                ("Collapse all", "Close every directory of the tree (C)",
+                 lambda: screen.query_one("#diff-tree").action_collapse_all()),
+                ("Path details", "The selected path: A against B (d)", lambda: screen.action_tab("diff-path-tab")),
+                ("Layer comparison", "Layers in common, where the stacks diverge (t)",
+                 lambda: screen.action_tab("diff-layers-tab")),
+                ("Config and history changes", "Env, Cmd, labels, ports, build steps (t)",
+                 lambda: screen.action_tab("diff-config-tab")),
+                ("Layer view of A", "Back to the layers of A, at the selected path (a)",
+                 lambda: screen.action_open_side("a")),
+                ("Layer view of B", "The layers of B, at the selected path (b)", lambda: screen.action_open_side("b")),
+                ("Swap A and B", "Compare the other way round (r)", screen.action_swap),
+                ("Layer graph", "Which layers the two images share (g)", self.action_graph),
+                ("Back to the layer view", "Leave the comparison (escape)", screen.action_back),
+                ("Show keys", "Every key binding (?)", self.action_help),
+            ]:
+                yield SystemCommand(title, help, cb)
+            return
+        if isinstance(screen, GraphScreen):
+            yield SystemCommand("Back to the layer view", "Leave the layer graph (escape)", screen.action_back)
+            yield SystemCommand("Show keys", "Every key binding (?)", self.action_help)
+            return
         cmds = [
             ("Toggle changes / merged view", "File tree: what this layer changed, or the whole filesystem at it (m)",
              self.action_toggle_mode),
@@ -1072,6 +1284,10 @@ class LayerscopeApp(App):
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
             ("Image config and picker", "Env, Cmd, labels; pick another image (i)", self.action_image),
             ("Extract", "Copy the selected file or directory to a folder (x)", self.action_extract),
+            ("Compare with another image…", "Diff this image against another loaded image (v)",
+             self.action_compare),
+            ("Layer graph", "Which layers the loaded images share, and what sharing saves (g)",
+             self.action_graph),
             ("Focus layers", "Move to the layer list (1)", lambda: self.action_focus_pane(1)),
             ("Focus files", "Move to the file tree (2)", lambda: self.action_focus_pane(2)),
             ("Focus side pane", "Move to details / preview / waste (3)", lambda: self.action_focus_pane(3)),

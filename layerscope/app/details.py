@@ -169,7 +169,7 @@ def layer_details(row, a=None, image=None, multi: bool = False) -> Text:
             _kv(t, "diff id", safe(layer.diff_id or "?"))
             if layer.digest and layer.digest != layer.diff_id:
                 _kv(t, "blob", safe(layer.digest))
-            comp = f" ({layer.compression})" if layer.compression else ""
+            comp = f" ({layer.compression})" if layer.compression and layer.compression != "none" else ""
             _kv(t, "stored", human(layer.compressed_size) + comp)
         if a is not None:
             _kv(t, "files size", human(row.size))

@@ -7,6 +7,7 @@ and invalid UTF-8 show as visible escapes and never reach the terminal.
 
 from __future__ import annotations
 
+import os
 import re
 
 from rich.text import Text
@@ -18,7 +19,7 @@ from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
 from ..units import human, mode_string
 
 __all__ = ["human", "safe", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
-           "legend_text", "type_char"]
+           "legend_text", "type_char", "signed", "diff_legend_text", "image_labels"]
 
 # glyph, style, legend label for each tree status
 STATUS: dict[int, tuple[str, str, str]] = {
@@ -49,6 +50,30 @@ _BLOCKS = " ▏▎▍▌▋▊▉█"
 def safe(text: str, limit: int = 600) -> str:
     """Display-safe one-line form of any name or command from the image."""
     return one_line(text, limit)
+
+
+def signed(n: int) -> str:
+    """A size change: +1.2 kB, -300 B, 0 B."""
+    if n == 0:
+        return "0 B"
+    return ("+" if n > 0 else "-") + human(abs(n))
+
+
+def image_labels(images) -> list[str]:
+    """A short label per image that tells them apart: the name, plus the
+    platform when the images differ in platform, plus the archive's file name
+    when they come from several archives.  Raw text: display it with safe()."""
+    multi_plat = len({str(im.platform) for im in images}) > 1
+    multi_src = len({im.source for im in images}) > 1
+    out = []
+    for im in images:
+        parts = [im.name]
+        if multi_plat:
+            parts.append(str(im.platform))
+        if multi_src and im.source:
+            parts.append(os.path.basename(im.source.rstrip("/")) or im.source)
+        out.append("  ".join(parts))
+    return out
 
 
 def pct(x: float) -> str:
@@ -86,6 +111,21 @@ def legend_text(merged: bool) -> Text:
         out.append(CONTAINS_CHANGES[0], CONTAINS_CHANGES[1])
         out.append("changed inside ")
     out.append(" ? keys", "dim")
+    return out
+
+
+def diff_legend_text() -> Text:
+    """The legend of the comparison tree (A is the old side, B the new)."""
+    out = Text(no_wrap=True, overflow="ellipsis")
+    for s, label in ((S_ADDED, "only in B"), (S_DELETED, "only in A"), (S_MODIFIED, "content/type"),
+                     (S_METADATA, "mode/owner")):
+        g, style, _ = STATUS[s]
+        out.append(g, style)
+        out.append(f"{label} ")
+    out.append(CONTAINS_CHANGES[0], CONTAINS_CHANGES[1])
+    out.append("changed inside ")
+    out.append(" Δ: B − A", "dim")
+    out.append("  ? keys", "dim")
     return out
 
 

@@ -14,7 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from .fmt import legend_text, safe
+from .fmt import diff_legend_text, legend_text, safe
 
 # (key, what) by pane; the help screen and its test read this table.
 KEYS: list[tuple[str, list[tuple[str, str]]]] = [
@@ -32,6 +32,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("p", "preview the selected file (then [ and ] for hidden copies)"),
         ("w", "waste view: paths that cost hidden bytes"),
         ("i", "image config (and the image picker when the archive has several)"),
+        ("v", "compare this image with another loaded image (diff view)"),
+        ("g", "layer graph: which layers the loaded images share, what sharing saves"),
         ("x", "extract the selected file or directory to a folder"),
         ("z", "zoom the focused pane (again to restore)"),
         ("ctrl+p", "command palette: every action by name"),
@@ -54,6 +56,22 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = [
         ("[ / ]", "previous / next copy of the file (hidden copies in lower layers)"),
         ("arrows, pgup/pgdn", "scroll"),
     ]),
+    ("Compare  (layerscope A B, or A@REF B@REF; v in the layer view)", [
+        ("s", "sort by name ⇄ size ⇄ Δ (biggest size change first)"),
+        ("c", "only changed paths ⇄ every path of A and B"),
+        ("f", "filter paths (glob or re:EXPR); escape clears"),
+        ("enter / → ← / E C", "open and close directories, as in the layer view"),
+        ("t", "side tabs: the selected path (A against B) / layers / config and history"),
+        ("a / b", "the layer view of A / B, at the layer that provides the selected path"),
+        ("r", "swap A and B"),
+        ("g", "the layer graph of both images (which layers they share)"),
+        ("escape", "back to the layer view (v brings the comparison back)"),
+    ]),
+    ("Layer graph (g)", [
+        ("↑ ↓", "choose a layer: its size, blob, build step and the images using it"),
+        ("enter", "open the layer in the layer view (of an image that uses it)"),
+        ("escape", "back to the view it was opened from"),
+    ]),
 ]
 
 
@@ -64,6 +82,9 @@ COLUMNS = [
     ("files: size", "a directory's size counts everything below it"),
     ("files: bar", "the entry's share of its directory's size"),
     ("files: (n)", "entries inside a closed directory"),
+    ("compare: size, Δ", "size in B (in A for a removed path); Δ = size in B − size in A"),
+    ("graph: ● N", "the image (column) uses the layer as its layer N; │ its stack goes on past the row"),
+    ("graph: figures", "alone: what an image needs by itself; stored once: every distinct layer once"),
 ]
 
 
@@ -87,7 +108,10 @@ class HelpScreen(ModalScreen[None]):
         t.append("\n  B", "bold blue")
         t.append(" base-image layer   ")
         t.append("⧉", "magenta")
-        t.append(" layer shared by several images   dimmed rows: steps that made no layer\n\n")
+        t.append(" layer shared by several images   dimmed rows: steps that made no layer\n")
+        t.append("  compare: ")
+        t.append_text(diff_legend_text())
+        t.append("\n\n")
         t.append("Columns\n", "bold underline")
         for k, what in COLUMNS:
             t.append(f"  {k:<30}", "bold")
@@ -243,3 +267,57 @@ class ConfirmScreen(ModalScreen[bool]):
     @on(Button.Pressed, "#confirm-no")
     def action_no(self) -> None:
         self.dismiss(False)
+
+
+class CompareScreen(ModalScreen[int | None]):
+    """Pick the image to compare the current one with; returns its index in
+    graph.images (the current image is side A)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, images: list, current, labels: list[str], preselect: int | None = None) -> None:
+        super().__init__()
+        self.images = images
+        self.current = current
+        self.labels = labels
+        self.preselect = preselect
+
+    def compose(self) -> ComposeResult:
+        cur = self.images.index(self.current)
+        with Vertical(id="compare-box"):
+            t = Text("Compare ", style="bold")
+            t.append("A ", "bold red")
+            t.append(safe(self.labels[cur], 200), "bold")
+            t.append(" with B:", "bold")
+            yield Label(t)
+            opts = []
+            mine = {l.key for l in self.current.layers}
+            for k, im in enumerate(self.images):
+                if im is self.current:
+                    continue
+                lab = Text(no_wrap=True, overflow="ellipsis")
+                lab.append(f"[{k + 1}] ", "bold cyan")
+                lab.append(safe(self.labels[k], 200))
+                shared = sum(1 for l in im.layers if l.key in mine)
+                lab.append(f"  {len(im.layers)} layers, {shared} shared with A", "dim")
+                opts.append(Option(lab, id=str(k)))
+            yield OptionList(*opts, id="compare-list")
+            yield Static(Text("enter compares · escape cancels", style="dim"))
+
+    def on_mount(self) -> None:
+        ol = self.query_one("#compare-list", OptionList)
+        ol.focus()
+        if self.preselect is not None:
+            for i in range(ol.option_count):
+                if ol.get_option_at_index(i).id == str(self.preselect):
+                    ol.highlighted = i
+                    break
+        elif ol.option_count:
+            ol.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#compare-list")
+    def _picked(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(int(event.option.id))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.text import Text
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -15,6 +16,12 @@ from ..model import SYMLINK, HARDLINK
 from .fmt import CONTAINS_CHANGES, OPAQUE_MARK, NAME_STYLE, STATUS, bar, human, safe, short_command
 from .lines import CursorList
 from .treemodel import TreeRows
+
+class Pane(Vertical):
+    """A bordered pane that `z` can zoom to the whole screen."""
+
+    ALLOW_MAXIMIZE = True
+
 
 # ---------------------------------------------------------------------------
 SIZE_W = 9
@@ -128,9 +135,14 @@ class FileTreeView(CursorList):
     class FileActivated(Message):
         """Enter on a file (not a directory)."""
 
-        def __init__(self, node: int) -> None:
+        def __init__(self, node: int, tree: "FileTreeView | None" = None) -> None:
             self.node = node
+            self.tree = tree
             super().__init__()
+
+        @property
+        def control(self) -> "FileTreeView | None":
+            return self.tree
 
     def __init__(self, **kw) -> None:
         super().__init__(**kw)
@@ -230,7 +242,7 @@ class FileTreeView(CursorList):
             m.toggle(self.cursor)
             self._after_change()
         elif not m.tree.is_dir(node):
-            self.post_message(self.FileActivated(node))
+            self.post_message(self.FileActivated(node, self))
 
     def action_select(self) -> None:
         self.action_toggle()
