@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="layerscope",
                 description="Explore container images: what each layer added, changed and deleted, the merged "
                             "view, shadowed files and wasted bytes.  Without a command, opens the explorer "
-                            "(with no IMAGE, on a bundled demo image).")
+                            "(with no IMAGE, on a bundled demo image; with two, on their comparison -- each "
+                            "IMAGE may be ARCHIVE@REF for one image of an archive).")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -92,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Compare two images: shared layers, files added/removed/changed between their "
                                    "merged views, config and history changes.  Each side is ARCHIVE or "
                                    "ARCHIVE@REF (an image inside the archive).")
-    d.add_argument("a", metavar="A")
-    d.add_argument("b", metavar="B")
+    d.add_argument("a", metavar="A", help="ARCHIVE or ARCHIVE@REF; REF is a tag, a digest (prefix) or an "
+                                           "OS/ARCH platform, e.g. img.tar@linux/arm64")
+    d.add_argument("b", metavar="B", help="the same for the other side")
     d.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     d.add_argument("--json", action="store_true")
     d.add_argument("--no-cache", action="store_true")
@@ -109,8 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--force", action="store_true", help="overwrite existing files in DEST")
     x.add_argument("--keep-setuid", action="store_true", help="keep setuid/setgid bits")
 
-    a = sub.add_parser("app", help="open the explorer (the default)")
-    a.add_argument("archives", nargs="*", metavar="IMAGE")
+    a = sub.add_parser("app", help="open the explorer (the default); two IMAGEs open their comparison")
+    a.add_argument("archives", nargs="*", metavar="IMAGE",
+                   help="archives, each optionally ARCHIVE@REF; two open the comparison (diff view)")
     a.add_argument("--image", metavar="REF")
     a.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     a.add_argument("--base", type=int, metavar="N")

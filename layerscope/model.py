@@ -250,6 +250,19 @@ class Platform:
         return True
 
 
+def _short_ref(ref: str) -> str:
+    for prefix in ("docker.io/library/", "docker.io/", "localhost/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+def _repo(ref: str) -> str:
+    """`host:5000/name:tag` -> `host:5000/name` (a tag follows the last '/')."""
+    last = ref.rsplit("/", 1)[-1]
+    return ref[: ref.rfind(":")] if ":" in last else ref
+
+
 @dataclass(eq=False)
 class Image:
     refs: list[str]  # repo tags / ref names; may be empty
@@ -263,6 +276,21 @@ class Image:
     history_mapped: bool  # False when history and layer counts disagree
     annotations: dict = field(default_factory=dict)
     source: str = ""  # the archive it came from
+
+    def matches_ref(self, ref: str) -> bool:
+        """A tag (`nginx:1`, `docker.io/library/nginx:1`), a repository
+        (`nginx`), a digest (`sha256:ab…`) or a digest prefix of at least 4
+        hex digits names this image."""
+        want = _short_ref(ref)
+        for r in self.refs:
+            if r == ref or _short_ref(r) == want or _repo(_short_ref(r)) == want:
+                return True
+        hexs = ref[len("sha256:"):] if ref.startswith("sha256:") else ref
+        if len(hexs) >= 4 and all(c in "0123456789abcdef" for c in hexs):
+            for d in (self.digest, self.config_digest):
+                if d and d.split(":", 1)[-1].startswith(hexs):
+                    return True
+        return False
 
     @property
     def name(self) -> str:
@@ -300,9 +328,7 @@ class LayerGraph:
         if ref is None:
             return self.images[0]
         for im in self.images:
-            if ref in im.refs or any(r.split(":")[0] == ref for r in im.refs):
-                return im
-            if im.digest and (im.digest == ref or im.digest.split(":", 1)[-1].startswith(ref.split(":", 1)[-1])):
+            if im.matches_ref(ref):
                 return im
         names = ", ".join(i.name for i in self.images)
         raise ImageError(f"no image {ref!r} in the archive (it holds: {names})")

@@ -725,15 +725,7 @@ def split_spec(spec: str) -> tuple[str, str | None]:
 
 
 def _ref_matches(im: Image, ref: str) -> bool:
-    if ref in im.refs or any(r.split(":")[0] == ref for r in im.refs):
-        return True
-    if im.digest:
-        if im.digest == ref:
-            return True
-        tail = ref.split(":", 1)[-1]
-        if tail and im.digest.split(":", 1)[-1].startswith(tail):
-            return True
-    return False
+    return im.matches_ref(ref)
 
 
 def _looks_like_platform(ref: str) -> bool:
