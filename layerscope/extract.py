@@ -51,6 +51,11 @@ class ExtractError(Exception):
         super().__init__(one_line(message))
 
 
+class ExtractConflict(ExtractError):
+    """Something already exists where a file would go: overwriting (--force,
+    or the app's confirmation) would resolve it."""
+
+
 @dataclass
 class ExtractResult:
     files: int = 0
@@ -276,7 +281,7 @@ def _check_conflicts(items: list[_Item], root_fd: int, overwrite: bool, dest: st
             try:
                 pfd = tree.parent(it.path)
             except _Unsafe as e:
-                raise ExtractError(f"{dest}: {e} (use --force to replace it); nothing was extracted")
+                raise ExtractConflict(f"{dest}: {e} (use --force to replace it); nothing was extracted")
             except OSError:
                 continue  # reported when writing
             if pfd is None:
@@ -291,7 +296,7 @@ def _check_conflicts(items: list[_Item], root_fd: int, overwrite: bool, dest: st
                 continue  # skipped anyway
             if not overwrite:
                 what = " as a symlink (never followed)" if stat.S_ISLNK(st.st_mode) else ""
-                raise ExtractError(f"{os.path.join(dest, it.path)} already exists{what} "
+                raise ExtractConflict(f"{os.path.join(dest, it.path)} already exists{what} "
                                    "(use --force to overwrite); nothing was extracted")
     finally:
         tree.close()

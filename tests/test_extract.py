@@ -249,6 +249,8 @@ def test_existing_file_is_an_error_and_nothing_is_written(tmp_path):
     with pytest.raises(ExtractError) as ei:
         extract_paths(a, 0, ["/"], str(dest))
     assert "etc/secret already exists (use --force to overwrite); nothing was extracted" in str(ei.value)
+    from layerscope.extract import ExtractConflict
+    assert isinstance(ei.value, ExtractConflict)  # the app offers to overwrite on this type
     assert tree_of(dest) == {"etc": "dir", "etc/secret": "mine"}  # nothing else written
     extract_paths(a, 0, ["/"], str(dest), overwrite=True)
     assert (dest / "etc/secret").read_text() == "s3cret\n"

@@ -25,7 +25,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     head.append("Image     ", "bold")
     head.append_text(safe(im.refs[0] if im.refs else im.name))
     head.append("\nPlatform  ", "bold")
-    head.append(str(im.platform))
+    head.append_text(safe(str(im.platform)))
     head.append("\nOS        ", "bold")
     head.append_text(safe(osr.get("PRETTY_NAME", "unknown (no /etc/os-release)")))
     head.append("  (an image carries no kernel; containers use the host's)", "dim")
@@ -104,7 +104,7 @@ def render_images(console: Console, graph: LayerGraph) -> None:
     table.add_column("Layers", justify="right")
     table.add_column("Digest")
     for im in graph.images:
-        table.add_row(safe(", ".join(im.refs) or "(untagged)"), str(im.platform), str(len(im.layers)),
+        table.add_row(safe(", ".join(im.refs) or "(untagged)"), safe(str(im.platform)), str(len(im.layers)),
                       safe((im.digest or "")[:19]))
     console.print(table)
     console.print(Group())
