@@ -149,7 +149,7 @@ def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = 
     index_layers(graph, layers=image.layers, use_cache=use_cache and not verify)
     for L, layer in enumerate(image.layers):
         if layer.error:
-            raise ImageError(f"layer {L}: {layer.error}")
+            raise ImageError(layer.error)
     if verify:
         from .verify import verify_layers
 

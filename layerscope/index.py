@@ -56,7 +56,16 @@ def _apply(layer: Layer, result) -> None:
 
 
 def place_of(layer: Layer) -> str:
-    return f"layer {layer.short_id} ({layer.blob.name if layer.blob else '?'})"
+    """`ARCHIVE: layer N (blobs/sha256/0123456789ab…)` -- where a user can
+    find the layer: its archive, its index in the (first) image that uses
+    it, and the blob's name in the archive."""
+    src = layer.images[0].source if layer.images else (layer.blob.file if layer.blob else "")
+    pos = f"layer {layer.images[0].layers.index(layer)}" if layer.images else f"layer {layer.short_id}"
+    name = layer.blob.name if layer.blob else "?"
+    base, _, tail = name.rpartition("/")
+    if len(tail) > 16 and all(c in "0123456789abcdef" for c in tail[:16]):
+        name = f"{base}/{tail[:12]}…" if base else tail[:12] + "…"
+    return f"{src}: {pos} ({name})" if src else f"{pos} ({name})"
 
 
 def index_one(layer: Layer) -> None:

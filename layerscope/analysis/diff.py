@@ -781,7 +781,7 @@ def load_sides(a_spec: str, b_spec: str, platform: str | None = None, use_cache:
         index_layers(graph, layers=image.layers, use_cache=use_cache)
         for L, layer in enumerate(image.layers):
             if layer.error:
-                raise ImageError(f"{side}: layer {L}: {layer.error}")
+                raise ImageError(layer.error)
     return a_graph, a_image, b_graph, b_image
 
 

@@ -12,6 +12,11 @@ from ..model import HistoryStep, Platform
 DIGEST_RE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 
 
+def plural(n: int, word: str) -> str:
+    """`1 layer`, `3 layers`: error messages are read by people."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _obj(v) -> dict:
     return v if isinstance(v, dict) else {}
 

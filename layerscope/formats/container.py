@@ -113,7 +113,11 @@ class TarContainer(Container):
                 return i
             if t == SYMLINK:
                 target = e.links.get(i) or ""
-                joined = target if target.startswith("/") else posixpath.join(posixpath.dirname(n), target)
+                if target.startswith("/"):
+                    raise ImageError(f"{name!r} is a symlink to {target!r}, outside the archive", self.label)
+                joined = posixpath.join(posixpath.dirname(n), target)
+                if normalise(joined) is None:
+                    raise ImageError(f"{name!r} is a symlink to {target!r}, outside the archive", self.label)
                 n = _clean(joined, self.label)
                 continue
             if t == HARDLINK:

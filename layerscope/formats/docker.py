@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import ImageError
 from ..model import Image, Layer
-from .config import DIGEST_RE, diff_ids_of, history_of, platform_of, run_config
+from .config import DIGEST_RE, diff_ids_of, plural, history_of, platform_of, run_config
 from .container import Container
 from .oci import MAX_LAYERS
 
@@ -50,8 +50,8 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
         place = f"{c.label}: {cfg_name}"
         diff_ids = diff_ids_of(cfg, place)
         if diff_ids and len(diff_ids) != len(layer_names):
-            raise ImageError(f"manifest lists {len(layer_names)} layers but the config has "
-                             f"{len(diff_ids)} diff_ids", place)
+            raise ImageError(f"manifest lists {plural(len(layer_names), 'layer')} but the config has "
+                             f"{plural(len(diff_ids), 'diff_id')}", place)
         img_layers: list[Layer] = []
         for i, lname in enumerate(layer_names):
             ref = c.blob(lname)  # raises when missing or escaping

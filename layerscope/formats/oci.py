@@ -12,7 +12,7 @@ import re
 
 from ..errors import ImageError
 from ..model import Image, Layer
-from .config import diff_ids_of, history_of, platform_field, platform_of, run_config
+from .config import diff_ids_of, history_of, plural, platform_field, platform_of, run_config
 from .container import Container
 
 MAX_DEPTH = 8
@@ -136,7 +136,7 @@ def _image(c: Container, man: dict, desc: dict, parents: list[dict], digest: str
         raise ImageError(f"the manifest lists {len(ldescs)} layers (more than {MAX_LAYERS})", place)
     diff_ids = diff_ids_of(cfg, place)
     if diff_ids and len(diff_ids) != len(ldescs):
-        raise ImageError(f"manifest lists {len(ldescs)} layers but the config has {len(diff_ids)} diff_ids",
+        raise ImageError(f"manifest lists {plural(len(ldescs), 'layer')} but the config has {plural(len(diff_ids), 'diff_id')}",
                          place)
     img_layers = []
     for i, ld in enumerate(ldescs):
