@@ -213,7 +213,8 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None):
     if comp == "unknown":
         raise LayerError("not a tar, gzip or zstd layer (unknown format)", place)
     if comp == "none":
-        ix = TarIndexer(view, None, None, place)
+        ix = TarIndexer(view, None, None, place,
+                        release=lambda a, b: _release_range(ref.file, ref.offset + a, ref.offset + b))
     else:
         if comp == "zstd":
             cut = zstd_truncation(view)

@@ -91,6 +91,39 @@ def store(layer: Layer) -> None:
         pass  # a read-only or full cache never stops the tool
 
 
+def load_digests(layer: Layer) -> dict[int, str]:
+    """Content digests computed on an earlier open: {offset in the layer
+    stream: sha256 hex}.  Empty when absent, corrupt or disabled."""
+    d = cache_dir()
+    key = _key(layer) if d else None
+    if not key:
+        return {}
+    try:
+        with open(os.path.join(d, key[:2], key + ".digests"), "rb") as f:
+            magic, version, pairs = marshal.loads(f.read())
+        if magic != "layerscope-digests" or version != __version__:
+            return {}
+        return {int(o): str(h) for o, h in pairs}
+    except Exception:
+        return {}
+
+
+def store_digests(layer: Layer, digests: dict[int, str]) -> None:
+    d = cache_dir()
+    key = _key(layer) if d else None
+    if not key or not digests:
+        return
+    sub = os.path.join(d, key[:2])
+    try:
+        os.makedirs(sub, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=sub)
+        with os.fdopen(fd, "wb") as f:
+            f.write(marshal.dumps(("layerscope-digests", __version__, sorted(digests.items()))))
+        os.replace(tmp, os.path.join(sub, key + ".digests"))
+    except OSError:
+        pass
+
+
 def _trim(d: str) -> None:
     files = []
     total = 0

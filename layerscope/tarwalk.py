@@ -112,9 +112,15 @@ class TarIndexer:
     bombs); passing it sets `bomb` and stops indexing early.
     """
 
+    RELEASE_EVERY = 64 << 20
+
     def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
-                 limit: int | None = None, place: str = "layer", what: str = "layer"):
+                 limit: int | None = None, place: str = "layer", what: str = "layer",
+                 release: Callable[[int, int], None] | None = None):
         self.what = what  # "layer" or "archive", for messages
+        # over an mmap: called with (start, end) of the bytes walked past, so
+        # the caller can drop those pages as the walk goes
+        self.release = release
         self.buf = buf
         self.read = read
         self.limit = limit
@@ -206,6 +212,9 @@ class TarIndexer:
         eoffsets = entries.offsets
         elinks = entries.links
         unpack = _HDR.unpack_from
+        release = self.release if read is None else None
+        release_every = self.RELEASE_EVERY
+        released = 0
         adler = zlib.adler32
         self.cut = False
         try:
@@ -340,6 +349,9 @@ class TarIndexer:
                 if padded:
                     if len(buf) - pos >= padded:
                         pos += padded
+                        if release is not None and pos - released >= release_every:
+                            release(released, pos)
+                            released = pos
                     elif not self._skip_or_cut(skip, padded):
                         raise LayerError(
                             f"truncated tar: {name!r} claims {size} bytes but the {self.what} ends first", self.place)

@@ -326,3 +326,26 @@ def test_image_refs_match_tags_repos_and_digests_only():
     reg = Image(refs=["localhost:5000/team/app:v2"], digest="", config_digest="", platform=Platform(), config={},
                 raw_config={}, layers=[], history=[], history_mapped=False)
     assert reg.matches_ref("localhost:5000/team/app") and not reg.matches_ref("localhost")
+
+
+def test_content_digests_are_cached_for_compressed_layers(tmp_path, monkeypatch):
+    import layerscope.analysis.changes as changes
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image("gzip")], layout="oci")
+    g = open_graph([str(p)])
+    index_layers(g)
+    first = analyse(g, g.images[0])
+    assert first.kinds.hashed_pairs >= 1
+    kinds = [bytes(k) for k in first.kinds.kind]
+
+    def no_decoding(*a, **k):
+        raise AssertionError("digests should come from the cache")
+
+    monkeypatch.setattr(changes, "digest_ranges", no_decoding)
+    g2 = open_graph([str(p)])
+    index_layers(g2)
+    second = analyse(g2, g2.images[0])
+    assert [bytes(k) for k in second.kinds.kind] == kinds
+    assert second.kinds.hash_errors == []

@@ -8,6 +8,7 @@ candidates hashed in one pass over its stream, layers on both cores.
 
 from __future__ import annotations
 
+from .. import cache
 from ..blobs import blob_view, digest_ranges, release
 from ..model import FILE
 from .stack import MODIFIED, Stack
@@ -119,7 +120,14 @@ class ChangeKinds:
         def work(L: int):
             layer = st.layers[L]
             try:
-                return L, digest_ranges(layer.blob, layer.compression or "none", sorted(wanted[L]))
+                # digests from an earlier open (a compressed layer would have
+                # to be decoded again to get them)
+                known = cache.load_digests(layer)
+                missing = sorted(r for r in wanted[L] if r[0] not in known)
+                if missing:
+                    known.update(digest_ranges(layer.blob, layer.compression or "none", missing))
+                    cache.store_digests(layer, known)
+                return L, known
             except Exception as e:  # a layer that cannot be re-read: say so, do not guess
                 self.hash_errors.append(f"layer {layer.short_id}: {e}")
                 return L, {}

@@ -7,6 +7,7 @@ layer is still visible (the link keeps the inode alive in the union mount).
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from ..model import FILE, HARDLINK, Image
@@ -115,9 +116,11 @@ class Waste:
         if self._paths is not None:
             return self._paths if limit is None else self._paths[:limit]
         by_path = self.wasted_by_path()
-        order = sorted(by_path.items(), key=lambda kv: (-kv[1], kv[0]))
+        key = lambda kv: (-kv[1], kv[0])  # noqa: E731 -- biggest first, then by path
         if limit is not None:
-            order = order[:limit]
+            order = heapq.nsmallest(limit, by_path.items(), key=key)
+        else:
+            order = sorted(by_path.items(), key=key)
         st = self.stack
         copies: dict[str, list[Copy]] = {p: [] for p, _ in order}
         for L, layer in enumerate(st.layers):  # one pass over all entries
