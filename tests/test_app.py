@@ -646,3 +646,34 @@ async def test_50000_entry_directory_stays_fast(monkeypatch):
         await pilot.pause(0.05)
         assert "file049999" in screen_text(app)
         assert len(list(app.screen.walk_children())) < n_widgets + 10  # no widget per file
+
+
+async def test_a_broken_layer_is_reported_and_the_rest_stays_usable(tmp_path):
+    """A layer whose gzip stream ends early: the app says so, marks the
+    layer, and still browses the layers that did load."""
+    import json
+    import tarfile
+
+    from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+
+    good = tmp_path / "good"
+    img = ImageSpec([LayerSpec([F("etc/", "dir"), F("etc/ok.conf", data=b"fine")], compression="gzip"),
+                     LayerSpec([F("var/", "dir"), F("var/big.bin", data=os.urandom(200_000))], compression="gzip")])
+    write_archive(str(good), [img], layout="oci", directory=True)
+    man = json.loads((good / "index.json").read_text())["manifests"][0]["digest"].split(":")[1]
+    manifest = json.loads((good / "blobs" / "sha256" / man).read_text())
+    blob = good / "blobs" / "sha256" / manifest["layers"][1]["digest"].split(":")[1]
+    blob.write_bytes(blob.read_bytes()[: blob.stat().st_size // 2])  # cut the second layer
+    app = LayerscopeApp([str(good)])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.image is not None and all(l.indexed for l in app.image.layers),
+                    what="indexing")
+        assert app.image.layers[1].error and "ends early" in app.image.layers[1].error
+        await select_layer(pilot, 1)
+        await until(pilot, lambda: "the gzip stream ends early" in details_text(app), what="the error in details")
+        flat = " ".join(screen_text(app).split())
+        assert "1 layer(s) could not be read (1)" in flat
+        assert "this layer could not be read" in flat
+        await select_layer(pilot, 0)  # what did load is still browsable
+        assert "/etc/ok.conf" in tree_paths(app)
+        await pilot.press("q")

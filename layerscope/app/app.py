@@ -457,6 +457,10 @@ class LayerscopeApp(App):
         t.append("\n")
         if a is not None:
             tot = a.totals()
+            broken = [L for L, l in enumerate(image.layers) if l.error]
+            if broken:
+                t.append(f"{len(broken)} layer(s) could not be read ({', '.join(map(str, broken[:5]))}): "
+                         "the figures leave them out · ", "bold red")
             t.append(f"{a.stack.n} layers", "bold")
             t.append(" · ")
             t.append(human(tot["size"]), "bold")
@@ -790,7 +794,9 @@ class LayerscopeApp(App):
             elif self.only_changed:
                 ph = "no changes in this view (c shows everything)"
             else:
-                ph = "this layer lists no files"
+                broken = rows.tree.stack.layers[rows.tree.layer].error if rows.tree.mode == "changes" else None
+                ph = (f"this layer could not be read: {one_line(broken)}" if broken
+                      else "this layer lists no files")
             tree.set_model(rows, changes, 0, placeholder=ph, opaque=opaque)
         else:
             tree.set_model(rows, changes, cursor, opaque=opaque)
