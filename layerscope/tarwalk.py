@@ -112,7 +112,7 @@ class TarIndexer:
     bombs); passing it sets `bomb` and stops indexing early.
     """
 
-    RELEASE_EVERY = 64 << 20
+    RELEASE_EVERY = 8 << 20
 
     def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
                  limit: int | None = None, place: str = "layer", what: str = "layer",
