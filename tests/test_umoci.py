@@ -95,3 +95,28 @@ def test_top_view_equals_umoci_unpack(tmp_path, capsys, make, tag):
     assert set(ours) == set(theirs)
     diffs = {p: (ours[p], theirs[p]) for p in ours if ours[p] != theirs[p]}
     assert diffs == {}
+
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "images")
+REAL = sorted(f for f in (os.listdir(BENCH) if os.path.isdir(BENCH) else []) if f.endswith(".oci.tar")
+              and not f.startswith("big"))
+
+
+@pytest.mark.skipif(not REAL, reason="no real images built (bench/build_images.sh makes them)")
+@pytest.mark.parametrize("name", REAL or ["none"])
+def test_real_buildah_images_equal_umoci_unpack(tmp_path, capsys, name):
+    """The buildah-built benchmark images (deleted caches, chmod -R copy-ups,
+    a purged package, hardlinks) against umoci's union of the same image."""
+    import tarfile
+
+    layout = tmp_path / "img"
+    with tarfile.open(os.path.join(BENCH, name)) as t:
+        t.extractall(layout, filter="data")
+    import json as _json
+    tag = _json.loads((layout / "index.json").read_text())["manifests"][0]["annotations"][
+        "org.opencontainers.image.ref.name"]
+    theirs = umoci_view(layout, tag, tmp_path)
+    ours = our_view(layout, capsys)
+    assert set(ours) == set(theirs)
+    diffs = {p: (ours[p], theirs[p]) for p in ours if ours[p] != theirs[p]}
+    assert diffs == {}
