@@ -46,6 +46,21 @@ def file_view(path: str) -> memoryview:
     return memoryview(m)
 
 
+def close_all() -> None:
+    """Unmap every file mapped so far (for long-lived processes that open
+    many archives one after another, and for tests).  Views still in use
+    keep their mapping alive until they are dropped."""
+    with _maps_lock:
+        maps = list(_maps.values())
+        _maps.clear()
+    for m in maps:
+        if isinstance(m, mmap.mmap):
+            try:
+                m.close()
+            except BufferError:
+                pass  # a memoryview still points into it: it goes when that does
+
+
 def release(ref: BlobRef) -> None:
     """Drop the mapped pages of a blob from this process (they stay in the
     page cache): walking a 10 GB uncompressed layer must not look like

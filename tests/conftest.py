@@ -14,6 +14,16 @@ def _no_user_cache(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("LAYERSCOPE_CACHE", "off")
 
 
+@pytest.fixture(autouse=True)
+def _unmap_archives():
+    # each test's archives are unmapped after it, so the test process does not
+    # grow with every archive the suite opens
+    yield
+    from layerscope.blobs import close_all
+
+    close_all()
+
+
 def corpus_file(*parts) -> pathlib.Path:
     p = CORPUS.joinpath(*parts)
     if not p.exists():

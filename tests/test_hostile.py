@@ -163,13 +163,16 @@ def run_subprocess(*argv, timeout=120) -> subprocess.CompletedProcess:
                           timeout=timeout, env=env, cwd=ROOT)
 
 
+# Peak RSS from VmHWM: ru_maxrss would carry over the high-water mark of the
+# (large) pytest process this child was forked from, across exec.
 MEASURE = """
-import resource, sys, time
+import sys, time
 t = time.time()
 from layerscope.cli import main
 rc = main(sys.argv[1:])
 sys.stdout.flush()
-print(f"@@rss={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss} time={time.time() - t:.2f}", file=sys.stderr)
+hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+print(f"@@rss={hwm} time={time.time() - t:.2f}", file=sys.stderr)
 sys.exit(rc)
 """
 
