@@ -30,6 +30,7 @@ from ..analysis import LayerRow, analyse
 from ..analysis.stack import Stack
 from ..analysis.tree import S_DELETED, build_changes_tree, build_merged_tree
 from ..errors import ImageError, one_line
+from .filterbox import FilterBoxMixin
 from ..model import FILE, HARDLINK, OPAQUE
 from . import details as D
 from . import preview as P
@@ -98,7 +99,7 @@ def note(text: str) -> str:
     return escape(one_line(text))
 
 
-class LayerscopeApp(App):
+class LayerscopeApp(FilterBoxMixin, App):
     """layerscope: browse an image's layers, files, shadows and waste."""
 
     CSS_PATH = "app.tcss"
@@ -214,6 +215,8 @@ class LayerscopeApp(App):
         """A widget of the main screen (whatever modal is on top)."""
         scr = self._main_screen if self._main_screen is not None else self.screen
         return scr.query_one(selector, expect_type) if expect_type else scr.query_one(selector)
+
+    _fq = q  # the filter box lives on the main screen
 
     def on_mount(self) -> None:
         self._main_screen = self.screen
@@ -895,44 +898,17 @@ class LayerscopeApp(App):
         self.only_changed = not self.only_changed
         self._request_tree()
 
-    def action_filter(self) -> None:
-        f = self.q("#filter", Input)
-        f.add_class("active")
-        f.focus()
-
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._filter_timer = self.set_timer(0.25, lambda: self._apply_filter(event.value))
+        self._filter_typed(event.value)
 
     @ui
     def _apply_filter(self, value: str) -> None:
-        self._filter_timer = None
-        if value.strip() == self.filter_text:
-            return
-        self.filter_text = value.strip()
-        self._request_tree()
+        super()._apply_filter(value)
 
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._apply_filter(event.value)
-        if not event.value.strip():
-            event.input.remove_class("active")
-        self.q("#tree", FileTreeView).focus()
-
-    def clear_filter(self) -> None:
-        f = self.q("#filter", Input)
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        f.value = ""
-        f.remove_class("active")
-        f.remove_class("error")
-        if self.filter_text:
-            self.filter_text = ""
-            self._request_tree()
+        self._filter_entered(event)
 
     def on_key(self, event) -> None:
         if event.key == "escape":

@@ -22,6 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from .filterbox import FilterBoxMixin
 from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
 from ..analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
 from ..errors import one_line
@@ -432,7 +433,7 @@ class DiffTreeView(FileTreeView):
 
 
 # ---------------------------------------------------------------------------
-class DiffScreen(Screen):
+class DiffScreen(FilterBoxMixin, Screen):
     """Image A against image B.  Escape goes back to the layer view."""
 
     BINDINGS = [
@@ -677,44 +678,19 @@ class DiffScreen(Screen):
         self.only_changed = not self.only_changed
         self._request_tree()
 
-    def action_filter(self) -> None:
-        f = self.query_one("#diff-filter", Input)
-        f.add_class("active")
-        f.focus()
+    FILTER_INPUT = "#diff-filter"
+    FILTER_TREE = "#diff-tree"
+
+    def _filter_live(self) -> bool:
+        return self.live
 
     @on(Input.Changed, "#diff-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        value = event.value
-        self._filter_timer = self.set_timer(0.25, lambda: self._apply_filter(value))
-
-    def _apply_filter(self, value: str) -> None:
-        self._filter_timer = None
-        if not self.live or value.strip() == self.filter_text:
-            return
-        self.filter_text = value.strip()
-        self._request_tree()
+        self._filter_typed(event.value)
 
     @on(Input.Submitted, "#diff-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        self._apply_filter(event.value)
-        if not event.value.strip():
-            event.input.remove_class("active")
-        self.query_one("#diff-tree", DiffTreeView).focus()
-
-    def clear_filter(self) -> None:
-        f = self.query_one("#diff-filter", Input)
-        if self._filter_timer is not None:
-            self._filter_timer.stop()
-        f.value = ""
-        f.remove_class("active")
-        f.remove_class("error")
-        if self.filter_text:
-            self.filter_text = ""
-            self._request_tree()
+        self._filter_entered(event)
 
     def action_back(self) -> None:
         f = self.query_one("#diff-filter", Input)
