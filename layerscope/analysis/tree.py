@@ -93,6 +93,51 @@ class FileTree:
             self.dirflag[n] = 1
         return n
 
+    def _set_many(self, items) -> None:
+        """`_set` for many (path, layer, index, status) in one tight loop:
+        the hot path of building a tree of hundreds of thousands of nodes."""
+        by_path = self._by_path
+        names, parent, kids = self.names, self.parent, self.kids
+        ref_layer, ref_index, status = self.ref_layer, self.ref_index, self.status
+        sizes, counts, dirflag = self.sizes, self.counts, self.dirflag
+        cols = [(l.entries.types, l.entries.sizes) for l in self.stack.layers]
+        for path, layer, index, st in items:
+            if index == IMPLIED:
+                is_dir, size = 1, 0
+            else:
+                types, szs = cols[layer]
+                t = types[index]
+                is_dir = 1 if t == DIR else 0
+                size = szs[index] if t == FILE else 0
+            n = by_path.get(path)
+            if n is None:
+                s = path.rfind("/")
+                pp = path[:s] if s >= 0 else ""
+                p = by_path.get(pp)
+                if p is None:
+                    p = self._node(pp)  # implied ancestors, created top-down
+                n = len(names)
+                names.append(path[s + 1:])
+                parent.append(p)
+                kids.append(None)
+                pk = kids[p]
+                if pk is None:
+                    kids[p] = pk = []
+                pk.append(n)
+                by_path[path] = n
+                ref_layer.append(layer)
+                ref_index.append(index)
+                status.append(st)
+                sizes.append(size)
+                counts.append(0)
+                dirflag.append(is_dir)
+            else:  # a node made earlier as an implied parent
+                ref_layer[n] = layer
+                ref_index[n] = index
+                status[n] = st
+                sizes[n] = size
+                dirflag[n] = is_dir
+
     def _finish(self) -> None:
         """Recursive sizes and counts, children-before-parents."""
         sizes, counts, parent = self.sizes, self.counts, self.parent
@@ -171,11 +216,9 @@ def build_merged_tree(stack: Stack, kinds, N: int) -> FileTree:
     """The union filesystem as it stands at layer N; layer N's own changes
     are marked, and what layer N deleted is shown as ghosts."""
     t = FileTree(stack, N, "merged")
-    for path, l, i in stack.visible_at(N):
-        if i == IMPLIED:
-            t._set(path, l, IMPLIED, S_IMPLIED)
-        else:
-            t._set(path, l, i, _status_of(stack, kinds, l, i) if l == N else S_UNCHANGED)
+    t._set_many((path, l, i, S_IMPLIED if i == IMPLIED else
+                 (_status_of(stack, kinds, l, i) if l == N else S_UNCHANGED))
+                for path, l, i in stack.visible_at(N))
     _add_ghosts(t, stack, N)
     t._finish()
     return t
@@ -187,10 +230,8 @@ def build_changes_tree(stack: Stack, kinds, N: int) -> FileTree:
     t = FileTree(stack, N, "changes")
     e = stack.layers[N].entries
     types = e.types
-    for i, path in enumerate(e.paths):
-        if types[i] == WHITEOUT or types[i] == OPAQUE:
-            continue
-        t._set(path, N, i, _status_of(stack, kinds, N, i))
+    t._set_many((path, N, i, _status_of(stack, kinds, N, i)) for i, path in enumerate(e.paths)
+                if types[i] != WHITEOUT and types[i] != OPAQUE)
     _add_ghosts(t, stack, N)
     t._finish()
     return t
