@@ -124,6 +124,53 @@ def store_digests(layer: Layer, digests: dict[int, str]) -> None:
         pass
 
 
+ANALYSIS_MIN_ENTRIES = 20_000  # below this the pass is quicker than reading a file
+
+
+def _stack_key(layers) -> str | None:
+    keys = [_key(l) for l in layers]
+    if not keys or any(k is None for k in keys):
+        return None
+    return hashlib.sha256(("stack\0" + "\0".join(keys)).encode()).hexdigest()
+
+
+def load_analysis(layers):
+    """The cached (stack state, change kinds) of this ordered stack, or None."""
+    d = cache_dir()
+    if not d or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
+        return None
+    key = _stack_key(layers)
+    if not key:
+        return None
+    try:
+        with open(os.path.join(d, key[:2], key + ".stack"), "rb") as f:
+            magic, version, state = marshal.loads(f.read())
+        if magic != "layerscope-stack" or version != __version__:
+            return None
+        return state
+    except Exception:
+        return None
+
+
+def store_analysis(layers, state) -> None:
+    d = cache_dir()
+    if not d or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
+        return
+    key = _stack_key(layers)
+    if not key:
+        return
+    sub = os.path.join(d, key[:2])
+    try:
+        os.makedirs(sub, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=sub)
+        with os.fdopen(fd, "wb") as f:
+            f.write(marshal.dumps(("layerscope-stack", __version__, state)))
+        os.replace(tmp, os.path.join(sub, key + ".stack"))
+        _trim(d)
+    except (OSError, ValueError):
+        pass
+
+
 def _trim(d: str) -> None:
     files = []
     total = 0

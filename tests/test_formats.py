@@ -349,3 +349,34 @@ def test_content_digests_are_cached_for_compressed_layers(tmp_path, monkeypatch)
     second = analyse(g2, g2.images[0])
     assert [bytes(k) for k in second.kinds.kind] == kinds
     assert second.kinds.hash_errors == []
+
+
+def test_whole_analysis_is_cached_and_identical(tmp_path, monkeypatch):
+    from layerscope import cache
+    from layerscope.analysis.stack import Stack
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "ANALYSIS_MIN_ENTRIES", 0)
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image()], layout="docker-legacy")
+
+    def fresh():
+        g = open_graph([str(p)])
+        index_layers(g)
+        return analyse(g, g.images[0])
+
+    a = fresh()
+
+    def no_pass(self):
+        raise AssertionError("the merge pass should come from the cache")
+
+    monkeypatch.setattr(Stack, "_apply_all", no_pass)
+    b = fresh()
+    sa, sb = a.stack, b.stack
+    for name in ("hidden_at", "hidden_by", "how", "prev_layer", "prev_index", "change"):
+        assert [bytes(x) for x in getattr(sa, name)] == [bytes(x) for x in getattr(sb, name)], name
+    assert sa.deletions == sb.deletions and sa.implied == sb.implied
+    assert sa.top_view == sb.top_view
+    assert [bytes(k) for k in a.kinds.kind] == [bytes(k) for k in b.kinds.kind]
+    assert a.totals() == b.totals()
+    assert [(w.path, w.wasted_bytes) for w in a.waste.paths()] == [(w.path, w.wasted_bytes) for w in b.waste.paths()]

@@ -60,8 +60,7 @@ class ImageAnalysis:
                  hash_contents: bool = True):
         self.graph = graph
         self.image = image
-        self.stack = Stack(image)
-        self.kinds = ChangeKinds(self.stack, hash_contents)
+        self.stack, self.kinds = _stack_and_kinds(image, hash_contents)
         self.waste = Waste(self.stack, self.kinds, base_layers)
         self.layers = self.stack.layers
         self._counts = [self._count(L) for L in range(self.stack.n)]
@@ -253,6 +252,26 @@ class ImageAnalysis:
         if ref is None or ref[1] == IMPLIED:
             return None
         return ref
+
+
+def _stack_and_kinds(image: Image, hash_contents: bool) -> tuple[Stack, ChangeKinds]:
+    """The merge pass and the change kinds, from the cache when this exact
+    stack of layers was analysed before (a second open skips both)."""
+    from .. import cache
+
+    cacheable = hash_contents and all(l.error is None and not l.bomb for l in image.layers)
+    state = cache.load_analysis(image.layers) if cacheable else None
+    if state is not None:
+        try:
+            stack = Stack(image, state=state[0])
+            return stack, ChangeKinds(stack, kinds=state[1])
+        except (ValueError, TypeError, IndexError):
+            pass  # a state that does not fit: compute it again
+    stack = Stack(image)
+    kinds = ChangeKinds(stack, hash_contents)
+    if cacheable and not kinds.hash_errors:
+        cache.store_analysis(image.layers, (stack.to_state(), [bytes(k) for k in kinds.kind]))
+    return stack, kinds
 
 
 def analyse(graph: LayerGraph, image: Image, base_layers: int | None = None,

@@ -41,11 +41,16 @@ def _same_bytes(va, oa: int, vb, ob: int, size: int) -> bool:
 
 
 class ChangeKinds:
-    def __init__(self, stack: Stack, hash_contents: bool = True):
+    def __init__(self, stack: Stack, hash_contents: bool = True, kinds: list[bytes] | None = None):
         self.stack = stack
-        self.kind: list[bytearray] = [bytearray(len(l.entries)) for l in stack.layers]
         self.hashed_pairs = 0
         self.hash_errors: list[str] = []
+        if kinds is not None:  # from the cache
+            if [len(k) for k in kinds] != [len(l.entries) for l in stack.layers]:
+                raise ValueError("change kinds do not fit the layers")
+            self.kind = [bytearray(k) for k in kinds]
+            return
+        self.kind: list[bytearray] = [bytearray(len(l.entries)) for l in stack.layers]
         self._compute(hash_contents)
 
     def _compute(self, hash_contents: bool) -> None:

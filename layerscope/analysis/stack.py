@@ -64,7 +64,7 @@ class Deletion:
 class Stack:
     """The analysis of one image's layer stack."""
 
-    def __init__(self, image: Image, layers: list[Layer] | None = None):
+    def __init__(self, image: Image, layers: list[Layer] | None = None, state: tuple | None = None):
         self.image = image
         self.layers: list[Layer] = list(layers if layers is not None else image.layers)
         self.n = len(self.layers)
@@ -82,7 +82,57 @@ class Stack:
         self.implied: dict[str, list[int]] = {}
         self._by_path: dict | None = None  # path -> ((layer, index), ...), built on demand
         self._lookups = 0
-        self._apply_all()
+        if state is not None:
+            self._load_state(state)
+        else:
+            self._apply_all()
+
+    # -- a compact state for the cache (a second open skips the pass) ----
+    def to_state(self) -> tuple:
+        return (
+            [a.tobytes() for a in self.hidden_at], [a.tobytes() for a in self.hidden_by],
+            [bytes(b) for b in self.how], [a.tobytes() for a in self.prev_layer],
+            [a.tobytes() for a in self.prev_index], [bytes(b) for b in self.change],
+            [[(d.path, d.layer, d.by, d.how, d.lower_layer, d.lower_index) for d in ds] for ds in self.deletions],
+            [(p, v[0], v[1]) for p, v in self.implied.items()],
+        )
+
+    def _load_state(self, st: tuple) -> None:
+        ha, hb, how, pl, pi, ch, dels, implied = st
+        if not (len(ha) == len(hb) == len(how) == len(pl) == len(pi) == len(ch) == len(dels) == self.n):
+            raise ValueError("stack state does not fit the layers")
+
+        def arr(b: bytes, m: int) -> array:
+            a = array("i")
+            a.frombytes(b)
+            if len(a) != m:
+                raise ValueError("stack state does not fit the layers")
+            return a
+
+        for L, layer in enumerate(self.layers):
+            m = len(layer.entries)
+            self.hidden_at.append(arr(ha[L], m))
+            self.hidden_by.append(arr(hb[L], m))
+            self.prev_layer.append(arr(pl[L], m))
+            self.prev_index.append(arr(pi[L], m))
+            if len(how[L]) != m or len(ch[L]) != m:
+                raise ValueError("stack state does not fit the layers")
+            self.how.append(bytearray(how[L]))
+            self.change.append(bytearray(ch[L]))
+            self.deletions.append([Deletion(*d) for d in dels[L]])
+        self.implied = {p: [made, hid] for p, made, hid in implied}
+        # the top view: every visible entry, then the visible implied dirs
+        top: dict[str, tuple[int, int]] = {}
+        for L, layer in enumerate(self.layers):
+            e = layer.entries
+            ha_l, types = self.hidden_at[L], e.types
+            for i, p in enumerate(e.paths):
+                if ha_l[i] == VISIBLE and types[i] != WHITEOUT and types[i] != OPAQUE:
+                    top[p] = (L, i)
+        for p, (made, hid) in self.implied.items():
+            if hid == VISIBLE:
+                top[p] = (made, IMPLIED)
+        self.top_view = top
 
     # ------------------------------------------------------------------
     def _apply_all(self) -> None:
