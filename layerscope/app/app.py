@@ -40,7 +40,7 @@ from .lines import CursorList
 from .diffview import DiffScreen
 from .graphview import GraphScreen
 from .screens import CompareScreen, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen
-from .treemodel import TreeRows, change_mask, compile_filter, filter_mask
+from .treemodel import TreeRows, change_mask, compile_filter, shown_mask
 from .widgets import FileTreeView, LayerList, Pane, PreviewView, WasteList
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
@@ -751,14 +751,7 @@ class LayerscopeApp(FilterBoxMixin, App):
             le = t.stack.layers[N].entries
             opaque = {n for n in (t.find(le.paths[i]) for i in range(len(le)) if le.types[i] == OPAQUE)
                       if n is not None}
-            keep = changes if only_changed else None
-            matches = None
-            if pred is not None:
-                fm, matches = filter_mask(t, pred)
-                if keep is not None:
-                    fm = bytearray(x & y for x, y in zip(fm, keep))
-                keep = fm
-            kept = sum(keep) if keep is not None else len(t)
+            keep, matches, kept = shown_mask(t, changes if only_changed else None, pred)
             expanded = set()
             for p in expanded_paths:
                 n = t.find(p)

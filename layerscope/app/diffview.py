@@ -30,7 +30,7 @@ from ..model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES
 from .fmt import CONTAINS_CHANGES, NAME_STYLE, STATUS, bar, diff_legend_text, human, mode_text, safe, \
     short_command, signed
 from .lines import CursorList
-from .treemodel import TreeRows, compile_filter, filter_mask
+from .treemodel import TreeRows, compile_filter, shown_mask
 from .widgets import SIZE_W, TBAR_W, FileTreeView, Pane
 
 DELTA_W = 10
@@ -582,14 +582,7 @@ class DiffScreen(FilterBoxMixin, Screen):
     def _build(self, token, t, sort, only_changed, pred, filtering, expanded_paths, cursor_path) -> None:
         worker = get_current_worker()
         try:
-            keep = self._changed_mask if only_changed else None
-            matches = None
-            if pred is not None:
-                fm, matches = filter_mask(t, pred)
-                if keep is not None:
-                    fm = bytearray(x & y for x, y in zip(fm, keep))
-                keep = fm
-            kept = sum(keep) if keep is not None else len(t)
+            keep, matches, kept = shown_mask(t, self._changed_mask if only_changed else None, pred)
             expanded = {n for n in (t.find(p) for p in expanded_paths) if n is not None}
             rows = TreeRows(t, sort, keep, expanded)
             if filtering or (only_changed and kept <= AUTO_EXPAND_MAX) or (not expanded_paths and kept <= 60):

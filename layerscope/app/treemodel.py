@@ -57,6 +57,20 @@ def compile_filter(text: str):
     return lambda name, path: rx.match(name) is not None
 
 
+def shown_mask(t: FileTree, changed: bytearray | None, pred) -> tuple[bytearray | None, int | None, int]:
+    """Which nodes a tree view shows: only the changed ones (`changed`, or
+    None for all) narrowed by the filter `pred` (or None).  Returns
+    (mask or None for all, filter matches or None, how many are shown)."""
+    keep = changed
+    matches = None
+    if pred is not None:
+        fm, matches = filter_mask(t, pred)
+        if keep is not None:
+            fm = bytearray(x & y for x, y in zip(fm, keep))
+        keep = fm
+    return keep, matches, (sum(keep) if keep is not None else len(t))
+
+
 def filter_mask(t: FileTree, pred) -> tuple[bytearray, int]:
     """Nodes matching `pred(name, path)` and their ancestors; (mask, matches).
     A matching directory keeps its whole subtree."""
