@@ -177,7 +177,7 @@ async def test_full_command_in_details():
         ll.focus()
         row = ll.row_of_layer(4)
         ll.cursor = row
-        await pilot.pause(0.1)
+        await until(pilot, lambda: "Layer 4" in details_text(app), what="layer 4's details")
         full = ll.rows[row].created_by
         assert len(full) > 60  # cut in the list...
         line = next(ln for ln in screen_text(app).splitlines() if "RUN rm -rf /usr/share/doc" in ln)
@@ -187,8 +187,8 @@ async def test_full_command_in_details():
         assert "Layer 4" in d and "+1 added" in d
         # an empty step explains itself
         ll.cursor = [i for i, r in enumerate(ll.rows) if r.index is None][-1]
-        await pilot.pause(0.2)
-        assert "no layer" in details_text(app)
+        await until(pilot, lambda: "no layer" in details_text(app), what="the empty step's details")
+        await until(pilot, lambda: tree(app).model is None, what="no tree for an empty step")
         assert "made no layer" in screen_text(app)
         assert tree(app).model is None
 
@@ -349,8 +349,7 @@ async def test_filter_glob_regex_and_escape():
         inp.value = ""
         inp.value = "re:("
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert inp.has_class("error")
+        await until(pilot, lambda: inp.has_class("error"), what="the bad regex marked")
         # escape clears
         await pilot.press("f", "escape")
         await ready(pilot)
@@ -554,8 +553,8 @@ async def test_image_picker_and_shared_layers():
         ll = layers(app)
         ll.focus()
         ll.cursor = 0
-        await pilot.pause(0.1)
-        assert "used by     2 image(s)" in details_text(app)
+        # the details follow the cursor (the handler runs once the focus has moved)
+        await until(pilot, lambda: "used by     2 image(s)" in details_text(app), what="the shared layer's details")
 
 
 async def test_oci_sample_opens():
