@@ -8,7 +8,6 @@ mmap; a compressed one is streamed through the decoder.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import mmap
 import os
@@ -16,7 +15,7 @@ import threading
 from typing import Iterator
 
 from .errors import LayerError
-from .model import BlobRef, LayerEntries
+from .model import DIGEST_SIZE, BlobRef, LayerEntries
 from .tarwalk import TarIndexer
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -215,9 +214,12 @@ def _decode_error(exc: BaseException) -> str:
     return msg.splitlines()[0] if msg else type(exc).__name__
 
 
-def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None):
+def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, hash_files: bool = False):
     """Index a layer blob.  Returns (entries, compression, uncompressed_size,
-    warnings, bomb).  Raises LayerError when the blob cannot be read."""
+    warnings, bomb).  Raises LayerError when the blob cannot be read.
+
+    With `hash_files`, a compressed layer's regular files are hashed as they
+    stream past (an uncompressed one is compared in place later instead)."""
     place = place or ref.name
     if "encrypted" in media_type:
         raise LayerError("the layer is encrypted (ocicrypt); it cannot be read without its key", place)
@@ -248,7 +250,7 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None):
             except Exception as e:  # zlib.error, ZstdError, BadGzipFile, OSError
                 raise LayerError(f"corrupt {comp} data ({_decode_error(e)})", place) from None
 
-        ix = TarIndexer(b"", read, limit, place)
+        ix = TarIndexer(b"", read, limit, place, hash_files=hash_files)
     try:
         entries = ix.run()
     finally:
@@ -321,19 +323,25 @@ def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -
 
 
 def digest_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> dict[int, str]:
-    """sha256 of each (offset, size) range of the uncompressed layer."""
+    """Content digest (BLAKE3, DIGEST_SIZE bytes, hex; the same digest the tar
+    walker computes with hashing on) of each (offset, size) range of the
+    uncompressed layer."""
+    from blake3 import blake3
+
     out = {}
     for off, chunks in iter_ranges(ref, compression, sorted(set(wanted))):
-        h = hashlib.sha256()
+        h = blake3()
         for c in chunks:
             h.update(c)
-        out[off] = h.hexdigest()
+        out[off] = h.digest(DIGEST_SIZE).hex()
     return out
 
 
 def digest_blob(ref: BlobRef, uncompressed: str | None = None) -> str:
     """sha256 of the stored blob, or of its uncompressed stream when
     `uncompressed` names its compression."""
+    import hashlib
+
     view = blob_view(ref)
     h = hashlib.sha256()
     if uncompressed is None or uncompressed == "none":

@@ -19,7 +19,7 @@ from . import __version__
 from .blobs import blob_view
 from .model import Layer, LayerEntries
 
-FORMAT = 1
+FORMAT = 2  # 2: per-file BLAKE3 digests and captured small files in the index
 MAX_BYTES = 1 << 30
 SAMPLE = 64 << 10
 

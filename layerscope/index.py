@@ -31,10 +31,18 @@ def _pool_class():
     return ProcessPoolExecutor
 
 
-def _job(file: str, offset: int, size: int, name: str, media_type: str, place: str):
+def wants_digests(layer: Layer) -> bool:
+    """Hash a (compressed) layer's files while indexing it when it is in an
+    image with other layers: its files may then be one side of a copy-up
+    pair whose contents the analysis compares.  A one-layer image has none."""
+    return any(len(im.layers) > 1 for im in layer.images) if layer.images else True
+
+
+def _job(file: str, offset: int, size: int, name: str, media_type: str, place: str, hash_files: bool = False):
     """Runs in a worker process: returns only compact, picklable state."""
     try:
-        entries, comp, usize, warnings, bomb = index_blob(BlobRef(file, offset, size, name), media_type, place)
+        entries, comp, usize, warnings, bomb = index_blob(BlobRef(file, offset, size, name), media_type, place,
+                                                          hash_files)
     except LayerError as e:
         return ("error", e.line())
     except MemoryError:
@@ -75,7 +83,8 @@ def index_one(layer: Layer) -> None:
         return
     b = layer.blob
     try:
-        entries, comp, usize, warnings, bomb = index_blob(b, layer.media_type, place_of(layer))
+        entries, comp, usize, warnings, bomb = index_blob(b, layer.media_type, place_of(layer),
+                                                          wants_digests(layer))
         _apply(layer, ("ok", entries, comp, usize, warnings, bomb))
     except LayerError as e:
         _apply(layer, ("error", e.line()))
@@ -132,7 +141,8 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
                     futs.append(None)
                     continue
                 b = layer.blob
-                futs.append(pool.submit(_job, b.file, b.offset, b.size, b.name, layer.media_type, place_of(layer)))
+                futs.append(pool.submit(_job, b.file, b.offset, b.size, b.name, layer.media_type, place_of(layer),
+                                        wants_digests(layer)))
             for layer, fut in zip(rest, futs):
                 if fut is None:
                     index_one(layer)

@@ -39,6 +39,9 @@ TYPE_NAMES = {
     OPAQUE: "opaque",
 }
 MARKERS = (WHITEOUT, OPAQUE)
+# content digests computed while walking a compressed layer: BLAKE3, 128 bits
+DIGEST_SIZE = 16
+NO_DIGEST = bytes(DIGEST_SIZE)
 
 
 def is_marker(t: int) -> bool:
@@ -54,9 +57,16 @@ class LayerEntries:
     delete (type WHITEOUT); an opaque marker under its directory (type OPAQUE).
     `offsets` is where the entry's content starts in the *uncompressed* layer
     stream, so contents can be read on demand later.
+
+    `digests` holds, for a compressed layer walked with hashing on, a
+    DIGEST_SIZE-byte BLAKE3 digest of each regular file's content (zeros for
+    other entries), DIGEST_SIZE bytes per entry; empty when not computed.
+    `captured` keeps the content of a few small files the analysis reads
+    anyway (os-release), so a compressed layer is not decoded twice for them.
     """
 
-    __slots__ = ("paths", "types", "sizes", "modes", "uids", "gids", "links", "offsets", "mtimes")
+    __slots__ = ("paths", "types", "sizes", "modes", "uids", "gids", "links", "offsets", "mtimes",
+                 "digests", "captured")
 
     def __init__(self) -> None:
         self.paths: list[str] = []
@@ -68,6 +78,13 @@ class LayerEntries:
         self.mtimes = array("q")
         self.links: dict[int, str] = {}  # index -> link target (symlinks, hardlinks)
         self.offsets = array("q")
+        self.digests = bytearray()  # DIGEST_SIZE bytes per entry, or empty
+        self.captured: dict[int, bytes] = {}  # index -> content of a small file kept at index time
+
+    def digest(self, i: int) -> bytes | None:
+        """The content digest of entry i when computed at index time."""
+        d = self.digests[DIGEST_SIZE * i:DIGEST_SIZE * (i + 1)]
+        return bytes(d) if len(d) == DIGEST_SIZE and d != NO_DIGEST else None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -118,20 +135,26 @@ class LayerEntries:
             return self
         keep = sorted(seen.values())
         out = LayerEntries()
+        digests = self.digests
         for i in keep:
+            if i in self.captured:
+                out.captured[len(out.paths)] = self.captured[i]
             out.append(self.paths[i], self.types[i], self.sizes[i], self.modes[i], self.uids[i],
                        self.gids[i], self.mtimes[i], self.links.get(i), self.offsets[i])
+            if digests:
+                out.digests += digests[DIGEST_SIZE * i:DIGEST_SIZE * (i + 1)]
         return out
 
     # -- compact serialisation for the cache and for worker processes --------
     def to_state(self) -> tuple:
         return ("\0".join(self.paths), bytes(self.types), self.sizes.tobytes(), self.modes.tobytes(),
                 self.uids.tobytes(), self.gids.tobytes(), self.mtimes.tobytes(),
-                self.offsets.tobytes(), list(self.links.items()))
+                self.offsets.tobytes(), list(self.links.items()), bytes(self.digests),
+                list(self.captured.items()))
 
     @classmethod
     def from_state(cls, st: tuple) -> "LayerEntries":
-        paths, types, sizes, modes, uids, gids, mtimes, offsets, links = st
+        paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured = st
         e = cls()
         e.paths = paths.split("\0") if paths else []
         e.types = bytearray(types)
@@ -142,8 +165,11 @@ class LayerEntries:
         e.mtimes.frombytes(mtimes)
         e.offsets.frombytes(offsets)
         e.links = dict(links)
+        e.digests = bytearray(digests)
+        e.captured = dict(captured)
         n = len(e.paths)
-        if not (len(e.types) == len(e.sizes) == len(e.modes) == len(e.offsets) == n):
+        if not (len(e.types) == len(e.sizes) == len(e.modes) == len(e.offsets) == n) or \
+                len(e.digests) not in (0, DIGEST_SIZE * n):
             raise ValueError("inconsistent layer entry state")
         return e
 

@@ -15,8 +15,8 @@ import zlib
 from typing import Callable
 
 from .errors import LayerError
-from .model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT,
-                    LayerEntries)
+from .model import (BLOCK, CHAR, DIGEST_SIZE, DIR, FIFO, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK,
+                    WHITEOUT, LayerEntries)
 
 BLOCKSIZE = 512
 # name mode uid gid size mtime chksum typeflag linkname magic(6) [version uname gname devmajor devminor] prefix
@@ -32,6 +32,11 @@ MAX_META = 1 << 20
 # mtimes are kept in 64 bits; base-256 and PAX values can be anything
 MAX_TIME = (1 << 63) - 1
 MIN_TIME = -(1 << 63)
+
+# small files whose content the analysis reads anyway: kept while walking,
+# so that a compressed layer is not decoded a second time for them
+CAPTURE_PATHS = frozenset(("etc/os-release", "usr/lib/os-release"))
+CAPTURE_MAX = 64 << 10
 
 _TYPES = {
     b"0": FILE, b"\0": FILE, b"7": FILE,
@@ -110,13 +115,18 @@ class TarIndexer:
     None) or empty, with `read(n)` returning the next decompressed bytes
     (b'' at the end).  `limit` bounds the total stream size (decompression
     bombs); passing it sets `bomb` and stops indexing early.
+
+    With `hash_files`, each regular file's content is hashed (BLAKE3, in C)
+    as it streams past, into `LayerEntries.digests`: for a compressed layer
+    this is far cheaper than decoding it again later to compare copies.
     """
 
     RELEASE_EVERY = 8 << 20
 
     def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
                  limit: int | None = None, place: str = "layer", what: str = "layer",
-                 release: Callable[[int, int], None] | None = None):
+                 release: Callable[[int, int], None] | None = None, hash_files: bool = False):
+        self.hash_files = hash_files
         self.what = what  # "layer" or "archive", for messages
         # over an mmap: called with (start, end) of the bytes walked past, so
         # the caller can drop those pages as the walk goes
@@ -201,6 +211,51 @@ class TarIndexer:
                 base += len(chunk)
                 left -= len(chunk)
             return True
+
+        def hash_skip(size: int, padded: int, h) -> bool:
+            """Like skip(padded), feeding the first `size` bytes to `h`."""
+            nonlocal buf, pos, base
+            have = len(buf) - pos
+            if have >= padded:
+                h.update(buf[pos:pos + size])
+                pos += padded
+                return True
+            if read is None:
+                return False
+            take = min(have, size)
+            if take:
+                h.update(buf[pos:pos + take])
+            content = size - take  # content bytes still to hash
+            left = padded - have  # bytes still to consume
+            base += len(buf)
+            buf = b""
+            pos = 0
+            while left > 0:
+                if limit is not None and base > limit:
+                    raise TruncatedBomb()
+                chunk = read(min(left, 4 * CHUNK) if left > CHUNK else CHUNK)
+                if not chunk:
+                    return False
+                if content > 0:
+                    if len(chunk) > content:
+                        h.update(memoryview(chunk)[:content])
+                        content = 0
+                    else:
+                        h.update(chunk)
+                        content -= len(chunk)
+                if len(chunk) > left:
+                    buf = chunk
+                    pos = left
+                    break
+                base += len(chunk)
+                left -= len(chunk)
+            return True
+
+        hashing = self.hash_files
+        if hashing:
+            from blake3 import blake3
+        edigests = entries.digests
+        captured = entries.captured
 
         paths = entries.paths
         etypes = entries.types
@@ -346,8 +401,26 @@ class TarIndexer:
                     pax = {}
                 # skip the contents (hardlinks, dirs... should have size 0, but
                 # honour what the header says, as tar does)
+                content = None
+                digest = NO_DIGEST
+                if typ == FILE and size and size <= CAPTURE_MAX and name.endswith("os-release") \
+                        and normalise(name) in CAPTURE_PATHS:
+                    if len(buf) - pos >= size or need(size):
+                        content = bytes(buf[pos:pos + size])
                 if padded:
-                    if len(buf) - pos >= padded:
+                    if hashing and typ == FILE and size:
+                        h = blake3()
+                        try:
+                            ok = hash_skip(size, padded, h)
+                            digest = h.digest(DIGEST_SIZE)
+                        except TruncatedBomb:  # as in _skip_or_cut: the entry is kept, unhashed
+                            self.cut = True
+                            ok = True
+                            digest = NO_DIGEST
+                        if not ok:
+                            raise LayerError(
+                                f"truncated tar: {name!r} claims {size} bytes but the {self.what} ends first", self.place)
+                    elif len(buf) - pos >= padded:
                         pos += padded
                         if release is not None and pos - released >= release_every:
                             release(released, pos)
@@ -393,6 +466,10 @@ class TarIndexer:
                         link = nl if nl is not None else link
                 if link is not None:
                     elinks[len(paths)] = link
+                if hashing:
+                    edigests += digest
+                if content is not None and typ == FILE:
+                    captured[len(paths)] = content
                 paths.append(path)
                 etypes.append(typ)
                 esizes.append(size)

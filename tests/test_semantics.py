@@ -122,10 +122,14 @@ def test_duplicate_entries_in_one_layer_last_wins(tmp_path):
     assert a.read(0, i) == b"second!"
 
 
-def test_change_kinds_content_metadata_duplicate(tmp_path):
+@pytest.mark.parametrize("compression", ["none", "gzip", "zstd"])
+def test_change_kinds_content_metadata_duplicate(tmp_path, compression):
+    """Uncompressed layers compare copies in place; compressed ones by the
+    digests the walker computed while indexing: the same verdicts."""
     a = build(tmp_path,
               [f("content", b"aaaa"), f("chmod", b"same"), f("copy", b"dupe"), f("size", b"1")],
-              [f("content", b"bbbb"), f("chmod", b"same", mode=0o755), f("copy", b"dupe"), f("size", b"22")])
+              [f("content", b"bbbb"), f("chmod", b"same", mode=0o755), f("copy", b"dupe"), f("size", b"22")],
+              layout="oci", compression=compression)
     kinds = {c.layer: c.kind for w in a.waste.paths() for c in w.copies if w.path == "/chmod"}
     assert kinds == {0: "added", 1: "metadata-only"}
     by_path = {w.path: [c.kind for c in w.copies] for w in a.waste.paths()}
@@ -134,6 +138,57 @@ def test_change_kinds_content_metadata_duplicate(tmp_path):
     assert a.counts(1) == (0, 4, 0)
     # same-size pairs are hashed; different sizes never are
     assert a.kinds.hashed_pairs == 3
+    e0, e1 = a.layers[0].entries, a.layers[1].entries
+    if compression == "none":
+        assert not e0.digests  # compared in place, never hashed
+    else:
+        from blake3 import blake3
+
+        for e in (e0, e1):
+            for i, p in enumerate(e.paths):
+                want = blake3(a.read(0 if e is e0 else 1, i)).digest(16)
+                assert e.digest(i) == want, p
+        assert e0.digest(e0.paths.index("copy")) == e1.digest(e1.paths.index("copy"))
+        assert e0.digest(e0.paths.index("content")) != e1.digest(e1.paths.index("content"))
+
+
+def test_digests_only_where_pairs_can_exist(tmp_path):
+    """A one-layer image has no copy-up pairs: its layer is not hashed."""
+    a = build(tmp_path, [f("a", b"1234"), f("b", b"5678")], layout="oci", compression="gzip")
+    assert not a.layers[0].entries.digests
+    a2 = build(tmp_path, [f("a", b"1234")], [f("a", b"1234", mode=0o600)], layout="oci", compression="gzip",
+               name="two.tar")
+    assert a2.layers[0].entries.digest(0) == a2.layers[1].entries.digest(0) is not None
+    assert a2.kinds.hashed_pairs == 1 and a2.counts(1) == (0, 1, 0)
+
+
+def test_same_size_change_in_mixed_layers(tmp_path):
+    """A pair across compressed and uncompressed layers (docker 25+ saves can
+    mix them) is still decided by content."""
+    from layerscope.analysis.changes import CONTENT, METADATA
+    specs = [LayerSpec([f("x", b"A" * 5000), f("y", b"B" * 5000)], compression="none"),
+             LayerSpec([f("x", b"A" * 4999 + b"Z"), f("y", b"B" * 5000, mode=0o700)], compression="gzip")]
+    p = tmp_path / "mixed.tar"
+    write_archive(str(p), [ImageSpec(specs)], layout="oci")
+    g = open_graph([str(p)])
+    index_layers(g, use_cache=False)
+    assert [l.compression for l in g.images[0].layers] == ["none", "gzip"]
+    a = analyse(g, g.images[0])
+    k1 = a.kinds.kind[1]
+    e1 = a.layers[1].entries
+    assert k1[e1.paths.index("x")] == CONTENT and k1[e1.paths.index("y")] == METADATA
+
+
+def test_os_release_is_kept_while_indexing(tmp_path):
+    """os-release (small, always read by the report) is kept from the index
+    walk, so a compressed base layer is not decoded twice for it."""
+    text = b'PRETTY_NAME="Testix 1"\nID=testix\n'
+    a = build(tmp_path, [d("etc"), d("usr"), d("usr/lib"), f("usr/lib/os-release", text),
+                         F("etc/os-release", "symlink", link="../usr/lib/os-release")],
+              layout="oci", compression="gzip")
+    e = a.layers[0].entries
+    assert e.captured == {e.paths.index("usr/lib/os-release"): text}
+    assert a.os_release()["ID"] == "testix"
 
 
 def test_history_and_shadows_of_a_path(tmp_path):

@@ -131,6 +131,9 @@ class ImageAnalysis:
         e = layer.entries
         if e.types[i] != FILE or e.sizes[i] == 0:
             return b""
+        kept = e.captured.get(i)
+        if kept is not None:  # kept while indexing (os-release)
+            return kept if cap is None else kept[:cap]
         return read_range(layer.blob, layer.compression or "none", e.offsets[i], e.sizes[i], cap)
 
     def hardlink_target(self, L: int, i: int) -> tuple[int, int] | None:

@@ -1,9 +1,11 @@
 """What kind of change a modified entry is: new content, metadata only
 (a chmod/chown copy-up), or nothing at all (an identical copy).
 
-"Same content" is decided by size, then by a sha256 of both copies -- computed
-only for candidate pairs (same size, both regular files), each layer's
-candidates hashed in one pass over its stream, layers on both cores.
+"Same content" is decided by size, then by the bytes: two copies in
+uncompressed layers are compared in place; otherwise by a BLAKE3 digest of
+both copies -- computed while a compressed layer was indexed (it streamed
+past anyway), or else only for the candidate pairs (same size, both regular
+files), each layer's candidates hashed in one pass over its stream.
 """
 
 from __future__ import annotations
@@ -117,10 +119,18 @@ class ChangeKinds:
         pending = rest
         if not pending:
             return
+        # digests computed while indexing (compressed layers, hashed as they
+        # streamed past); the rest are read now
+        digests: dict[int, dict[int, str]] = {}
         wanted: dict[int, set[tuple[int, int]]] = {}
         for L, i, l, j in pending:
-            wanted.setdefault(L, set()).add((st.layers[L].entries.offsets[i], st.layers[L].entries.sizes[i]))
-            wanted.setdefault(l, set()).add((st.layers[l].entries.offsets[j], st.layers[l].entries.sizes[j]))
+            for x, k in ((L, i), (l, j)):
+                e = st.layers[x].entries
+                d = e.digest(k)
+                if d is not None:
+                    digests.setdefault(x, {})[e.offsets[k]] = d.hex()
+                else:
+                    wanted.setdefault(x, set()).add((e.offsets[k], e.sizes[k]))
 
         def work(L: int):
             layer = st.layers[L]
@@ -139,11 +149,13 @@ class ChangeKinds:
 
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            digests = dict(pool.map(work, sorted(wanted)))
+        if wanted:
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                for x, known in pool.map(work, sorted(wanted)):
+                    digests.setdefault(x, {}).update(known)
         for L, i, l, j in pending:
-            a = digests[L].get(st.layers[L].entries.offsets[i])
-            b = digests[l].get(st.layers[l].entries.offsets[j])
+            a = digests.get(L, {}).get(st.layers[L].entries.offsets[i])
+            b = digests.get(l, {}).get(st.layers[l].entries.offsets[j])
             if a is None or b is None or a != b:
                 self.kind[L][i] = CONTENT
             self.hashed_pairs += 1
