@@ -43,6 +43,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out"
 POLL = 0.002
+WHY_MS = 40.0  # --why prints where the loop was for stalls longer than this
+QUIET = 0.4  # the app counts as settled after this long with nothing running or painted
 SIZE = (160, 48)
 
 
@@ -111,40 +113,184 @@ def _analysed(app) -> str | None:
     return None
 
 
-async def _press_timed(pilot, key: str) -> float:
-    t = time.perf_counter()
-    await pilot.press(key)
-    await pilot.pause()  # let the refresh happen
-    return time.perf_counter() - t
+class Probe:
+    """In-process instruments for key latency (see the module docstring).
+
+    * every screen update the compositor produces goes through App._display; headless
+      Textual skips turning it into terminal bytes, so the probe does that too (the cost
+      a real terminal pays, minus the write) and timestamps it;
+    * a heartbeat coroutine ticks every millisecond on the app's event loop: a gap
+      between two ticks is time the loop (or the GIL) was held by something else.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.paints: list[float] = []
+        self.ticks: list[float] = []
+        self._task = None
+        orig = app._display
+
+        def display(screen, renderable):
+            from textual._compositor import CompositorUpdate
+
+            if renderable is not None and app.is_headless and isinstance(renderable, CompositorUpdate):
+                renderable.render_segments(app.console)
+            orig(screen, renderable)
+            if renderable is not None:
+                self.paints.append(time.perf_counter())
+
+        app._display = display
+        # garbage collections (any thread): (start, duration, generation)
+        import gc
+
+        self.gcs: list[tuple[float, float, int]] = []
+        self._gc_t = 0.0
+
+        def on_gc(phase, info):
+            if phase == "start":
+                self._gc_t = time.perf_counter()
+            else:
+                t = time.perf_counter()
+                self.gcs.append((self._gc_t, t - self._gc_t, info.get("generation", -1)))
+
+        gc.callbacks.append(on_gc)
+
+    def start(self, why: bool = False) -> None:
+        if why:
+            self._start_sampler()
+
+        async def beat():
+            while True:
+                self.ticks.append(time.perf_counter())
+                await asyncio.sleep(0.001)
+        self._task = asyncio.get_running_loop().create_task(beat())
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._sampling = False
+
+    def _start_sampler(self) -> None:
+        """--why: a thread samples the event loop's stack while a heartbeat is late
+        (more than 20 ms), so a stall can be traced to the code that held the loop."""
+        import collections
+        import threading
+        import traceback
+
+        main = threading.get_ident()
+        self._sampling = True
+        self.samples = collections.Counter()
+
+        def run():
+            while self._sampling:
+                time.sleep(0.005)
+                if self.ticks and time.perf_counter() - self.ticks[-1] > 0.02:
+                    f = sys._current_frames().get(main)
+                    if f is not None:
+                        st = traceback.extract_stack(f)[-14:]
+                        self.samples["".join(f"  {s.filename.split('site-packages/')[-1]}:{s.lineno} {s.name}\n"
+                                             for s in st)] += 1
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def report_samples(self, label: str) -> None:
+        s = getattr(self, "samples", None)
+        if not s:
+            return
+        with open(os.environ["LSBENCH_WHY"], "a") as out:
+            out.write(f"--- stall samples after {label} (5 ms each)\n")
+            for stack, n in s.most_common(4):
+                out.write(f"{n} x\n{stack}")
+        s.clear()
+
+    def reset(self) -> None:
+        self.paints.clear()
+        self.gcs.clear()
+        del self.ticks[:-1]
+
+    def busy(self) -> bool:
+        """Work the key started that is not finished: a worker, or an app timer still to fire."""
+        app = self.app
+        if any(not w.is_finished for w in app.workers):
+            return True
+        for attr in ("_tree_timer", "_details_timer", "_filter_timer", "_preview_timer"):
+            if getattr(app, attr, None) is not None:
+                return True
+        return False
+
+    def max_gap(self, t0: float, t1: float) -> float:
+        """Longest time between heartbeat ticks within [t0, t1] (the open gap at t1 too)."""
+        ts = [t for t in self.ticks if t >= t0]
+        prev = max((t for t in self.ticks if t < t0), default=t0)
+        worst = 0.0
+        for t in ts:
+            if t > t1:
+                worst = max(worst, min(t, t1) - max(prev, t0))
+                break
+            worst = max(worst, t - max(prev, t0))
+            prev = t
+        return worst
 
 
-async def _expand_path(pilot, tree, names: list[str]) -> float | None:
-    """Move the tree cursor onto each directory of `names` in turn and open it; the time
-    of opening the last one."""
-    last = None
-    for name in names:
-        m = tree.model
-        if m is None:
-            return None
-        row = None
-        for i, node in enumerate(m.rows):
-            try:
-                if m.tree.name(node) == name:
-                    row = i
-                    break
-            except Exception:
-                return None
-        if row is None:
-            return None
-        tree.cursor = row
-        await pilot.pause()
-        if m.is_expanded(m.rows[row]):
+async def _settle(probe: "Probe", quiet: float = QUIET, timeout: float = 60.0) -> None:
+    """Wait until the app is quiet: nothing running, nothing painted for `quiet` s."""
+    end = time.perf_counter() + timeout
+    while time.perf_counter() < end:
+        await asyncio.sleep(0.01)
+        now = time.perf_counter()
+        if probe.busy():
             continue
-        last = await _press_timed(pilot, "enter")
-    return last
+        last = probe.paints[-1] if probe.paints else 0.0
+        if now - last >= quiet:
+            return
 
 
-async def _tree_has(pilot, tree, name: str, timeout: float = 15.0) -> bool:
+async def _key(probe: "Probe", key: str, results: dict, name: str | None = None) -> dict:
+    """Send one key as the terminal driver would and time what follows (ms):
+    response  key sent -> first screen update;
+    stall     longest event-loop stall from the key until the app settled;
+    latency   max(response, stall): what the user waits before the app answers
+              (and before it can answer the next key);
+    final     key sent -> last screen update before the app settled (the result shown)."""
+    import unicodedata
+
+    from textual import events
+    from textual.keys import _get_unicode_name_from_key
+
+    app = probe.app
+    await _settle(probe)
+    probe.reset()
+    try:
+        char = unicodedata.lookup(_get_unicode_name_from_key(key))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    ev = events.Key(key, char)
+    ev.set_sender(app)
+    t0 = time.perf_counter()
+    await app._post_message(ev)
+    await _settle(probe)
+    paints = [p for p in probe.paints if p >= t0]
+    t1 = paints[-1] if paints else t0
+    # the key's own handling (no paint, e.g. an unbound key) ends when the loop is free again
+    stall = probe.max_gap(t0, max(t1, t0 + 0.001))
+    resp = (paints[0] - t0) if paints else None
+    r = {"response": None if resp is None else resp * 1000, "stall": stall * 1000,
+         "latency": max(resp or 0.0, stall) * 1000, "final": (t1 - t0) * 1000 if paints else None,
+         "paints": len(paints)}
+    gcs = [(d, g) for s, d, g in probe.gcs if s >= t0]
+    if gcs:
+        d, g = max(gcs)
+        r["gc"] = d * 1000
+        r["gc_gen"] = g
+    results.setdefault(name or key, []).append(r)
+    if r["stall"] > WHY_MS:
+        probe.report_samples(f"{name or key} (stall {r['stall']:.0f} ms)")
+    elif getattr(probe, "samples", None):
+        probe.samples.clear()
+    return r
+
+
+async def _tree_has(pilot, tree, name: str, timeout: float = 30.0) -> bool:
     """Wait until the tree's top level shows `name` (the tree is rebuilt after a layer change)."""
     end = time.perf_counter() + timeout
     while time.perf_counter() < end:
@@ -155,44 +301,103 @@ async def _tree_has(pilot, tree, name: str, timeout: float = 15.0) -> bool:
     return False
 
 
+async def _goto_row(probe, tree, names: list[str]) -> bool:
+    """Put the tree cursor on the directory `names` (a path), opening its parents (untimed)."""
+    for k, name in enumerate(names):
+        m = tree.model
+        if m is None:
+            return False
+        start = tree.cursor + 1 if k else 0
+        row = next((i for i in range(start, len(m.rows)) if m.tree.name(m.rows[i]) == name), None)
+        if row is None:
+            return False
+        tree.cursor = row
+        await _settle(probe)
+        if k < len(names) - 1 and not m.is_expanded(m.rows[row]):
+            m.expand(row)
+            tree.rows_changed()
+            await _settle(probe)
+    return True
+
+
 async def _keys(app, pilot, lat: dict) -> None:
-    """Key press latencies: press -> the app idle again and the screen refreshed."""
+    """The key sequence (each key timed by _key, the app settled in between)."""
+    probe = Probe(app)
+    probe.start(why=bool(os.environ.get("LSBENCH_WHY")))
+    try:
+        await _keys_seq(app, pilot, probe, lat)
+    finally:
+        probe.stop()
+
+
+async def _keys_seq(app, pilot, probe, lat: dict) -> None:
     ll = _find(app, "LayerList")
     tree = _find(app, "FileTreeView")
-    if ll is not None:
-        ll.focus()
-        await pilot.pause()
-        # the harness's own cost: a key that nothing is bound to
-        lat["baseline_unbound_key"] = [await _press_timed(pilot, "f12") for _ in range(5)]
-        lat["layers_down"] = [await _press_timed(pilot, "down") for _ in range(5)]
-        lat["layers_up"] = [await _press_timed(pilot, "up") for _ in range(5)]
-        row = ll.row_of_layer(0) if hasattr(ll, "row_of_layer") else None
-        if row is not None:  # the bottom layer: its changes hold the 50,000-entry directory
-            ll.cursor = row
-            await pilot.pause()
-    if tree is None:
+    if ll is None or tree is None:
         return
-    await _tree_has(pilot, tree, "usr")
+    ll.focus()
+    await _settle(probe)
+    for _ in range(3):  # the harness's floor: a key nothing is bound to
+        await _key(probe, "f12", lat, "baseline_unbound_key")
+    for _ in range(4):
+        await _key(probe, "up", lat, "layers_up")
+    for _ in range(4):
+        await _key(probe, "down", lat, "layers_down")
+    await _key(probe, "m", lat, "toggle_merged_view")
+    for _ in range(3):
+        await _key(probe, "up", lat, "merged_layers_up")
+    for _ in range(3):
+        await _key(probe, "down", lat, "merged_layers_down")
     tree.focus()
-    await pilot.pause()
-    lat["tree_down"] = [await _press_timed(pilot, "down") for _ in range(10)]
-    lat["tree_pagedown"] = [await _press_timed(pilot, "pagedown") for _ in range(3)]
-    lat["tree_end"] = [await _press_timed(pilot, "end")]
-    lat["tree_home"] = [await _press_timed(pilot, "home")]
-    t = await _expand_path(pilot, tree, ["usr", "share", "wide"])
-    if t is not None:
+    await _settle(probe)
+    for _ in range(3):
+        await _key(probe, "down", lat, "merged_tree_down")
+    await _key(probe, "s", lat, "merged_sort_size")
+    await _key(probe, "s", lat, "merged_sort_name")
+    await _key(probe, "c", lat, "merged_only_changed")
+    await _key(probe, "c", lat, "merged_all_entries")
+    await _key(probe, "E", lat, "merged_expand_all")
+    for _ in range(2):
+        await _key(probe, "pagedown", lat, "merged_expanded_pagedown")
+    await _key(probe, "end", lat, "merged_expanded_end")
+    await _key(probe, "C", lat, "merged_collapse_all")
+    ll.focus()
+    await _settle(probe)
+    await _key(probe, "m", lat, "toggle_changes_view")
+    row = ll.row_of_layer(0) if hasattr(ll, "row_of_layer") else None
+    if row is not None:  # the bottom layer: its changes hold the 50,000-entry directory
+        ll.cursor = row
+        await _settle(probe)
+    await _tree_has(pilot, tree, "usr")
+    await _settle(probe)
+    tree.focus()
+    await _settle(probe)
+    for _ in range(5):
+        await _key(probe, "down", lat, "tree_down")
+    for _ in range(3):
+        await _key(probe, "pagedown", lat, "tree_pagedown")
+    await _key(probe, "end", lat, "tree_end")
+    await _key(probe, "home", lat, "tree_home")
+    if await _goto_row(probe, tree, ["usr", "share", "wide"]):
         m = tree.model
-        try:
-            lat["expand_dir_entries"] = [float(len(m.kids(m.rows[tree.cursor])))]
-        except Exception:
-            pass
-        lat["expand_usr_share_wide"] = [t]
-        lat["in_wide_down"] = [await _press_timed(pilot, "down") for _ in range(5)]
-        lat["in_wide_pagedown"] = [await _press_timed(pilot, "pagedown") for _ in range(3)]
-        lat["in_wide_end"] = [await _press_timed(pilot, "end")]
-        lat["in_wide_home"] = [await _press_timed(pilot, "home")]
-    lat["toggle_merged_view"] = [await _press_timed(pilot, "m")]
-    lat["toggle_changes_view"] = [await _press_timed(pilot, "m")]
+        lat["expand_dir_entries"] = [{"entries": float(len(m.kids(m.rows[tree.cursor])))}]
+        await _key(probe, "enter", lat, "expand_usr_share_wide")
+        for _ in range(3):
+            await _key(probe, "down", lat, "in_wide_down")
+        for _ in range(3):
+            await _key(probe, "pagedown", lat, "in_wide_pagedown")
+        await _key(probe, "end", lat, "in_wide_end")
+        await _key(probe, "home", lat, "in_wide_home")
+        await _key(probe, "s", lat, "in_wide_sort_size")
+        await _key(probe, "s", lat, "in_wide_sort_name")
+        await _key(probe, "m", lat, "in_wide_toggle_merged")
+        for _ in range(3):
+            await _key(probe, "pagedown", lat, "in_wide_merged_pagedown")
+        await _key(probe, "m", lat, "in_wide_toggle_changes")
+    await _key(probe, "f", lat, "filter_open")
+    for ch in "wide":
+        await _key(probe, ch, lat, "filter_type_char")
+    await _key(probe, "escape", lat, "filter_clear")
 
 
 async def _child(archive: str, timeout: float, keys: bool, t_proc: float) -> dict:
@@ -273,6 +478,37 @@ def run_child(archive: Path, cache: Path, timeout: float, keys: bool) -> dict:
     return {"error": f"no result (rc={p.returncode})", "stderr": p.stderr[-2000:]}
 
 
+def _key_summary(keys_res: dict | None) -> dict | None:
+    """Per key: the worst latency/stall/response/final of its presses (ms), and how many."""
+    if not keys_res:
+        return None
+    out = {}
+    for k, rs in keys_res.items():
+        if k == "expand_dir_entries":
+            out[k] = rs[0]
+            continue
+
+        def worst(f):
+            xs = [r[f] for r in rs if r.get(f) is not None]
+            return max(xs) if xs else None
+        out[k] = {"n": len(rs), "latency": worst("latency"), "stall": worst("stall"),
+                  "response": worst("response"), "final": worst("final"), "gc": worst("gc")}
+    return out
+
+
+def _print_keys(summary: dict) -> None:
+    def f(x):
+        return "-" if x is None else f"{x:.0f}"
+
+    print(f"   {'key (worst of n presses, ms)':<28} {'n':>2} {'latency':>8} {'stall':>6} {'response':>9} {'final':>7} {'gc':>5}")
+    for k, v in summary.items():
+        if k == "expand_dir_entries":
+            continue
+        flag = "  > 50 ms" if (v["latency"] or 0) > 50 else ""
+        print(f"   {k:<28} {v['n']:>2} {f(v['latency']):>8} {f(v['stall']):>6} {f(v['response']):>9} "
+              f"{f(v['final']):>7} {f(v.get('gc')):>5}{flag}")
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -286,8 +522,16 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--timeout", type=float, default=120.0)
     ap.add_argument("--keys", action="store_true", help="also time key presses (once per archive)")
+    ap.add_argument("--why", action="store_true",
+                    help="write where the event loop stalled to bench/out/app_timing-why.txt")
+    ap.add_argument("--keys-only", action="store_true", help="only the key latencies: one run per archive")
     ap.add_argument("--out", default=str(OUT / "app_timing.json"))
     args = ap.parse_args()
+    if args.keys_only:
+        args.keys, args.runs = True, 1
+    if args.why:
+        os.environ["LSBENCH_WHY"] = str(OUT / "app_timing-why.txt")
+        Path(os.environ["LSBENCH_WHY"]).unlink(missing_ok=True)
 
     sys.path.insert(0, str(HERE.parent))
     try:
@@ -307,8 +551,11 @@ def main() -> int:
         for i in range(args.runs):
             cache = Path(tempfile.mkdtemp(prefix="lsbench-app-"))
             try:
-                r1 = run_child(path, cache, args.timeout, keys=False)
-                r2 = run_child(path, cache, args.timeout, keys=args.keys and i == 0)
+                if args.keys_only:  # one open with an empty cache, then the keys
+                    r1 = r2 = run_child(path, cache, args.timeout, keys=True)
+                else:
+                    r1 = run_child(path, cache, args.timeout, keys=False)
+                    r2 = run_child(path, cache, args.timeout, keys=args.keys and i == 0)
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
             for tag, r in (("first open", r1), ("second open", r2)):
@@ -337,8 +584,7 @@ def main() -> int:
             "second_open_indexed_app_s": med([r.get("indexed_app_s") for r in ok2]),
             "layers_indexed_s": med([r.get("layers_indexed_s") for r in ok1]),
             "app_import_s": med([r.get("app_import_s") for r in ok1]),
-            "key_latency_max_s": ({k: max(v) for k, v in keys_res.items() if v and k != "expand_dir_entries"}
-                                  if keys_res else None),
+            "key_latency_ms": _key_summary(keys_res),
             "runs": {"first": firsts, "second": seconds},
         }
         results.append(summary)
@@ -352,8 +598,8 @@ def main() -> int:
     for s in results:
         print(f"{s['archive']:<20} {f(s['first_screen_s']):>9} {f(s['indexed_s']):>10} "
               f"{f(s['second_open_first_screen_s']):>11} {f(s['second_open_indexed_s']):>12} {f(s['app_import_s']):>9}")
-        if s["key_latency_max_s"]:
-            print("   worst key latency: " + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in s["key_latency_max_s"].items()))
+        if s["key_latency_ms"]:
+            _print_keys(s["key_latency_ms"])
     return 0
 
 

@@ -11,7 +11,7 @@ files), each layer's candidates hashed in one pass over its stream.
 from __future__ import annotations
 
 from .. import cache
-from ..blobs import blob_view, digest_ranges, release
+from ..blobs import digest_ranges, same_bytes
 from ..model import FILE
 from .stack import MODIFIED, Stack
 
@@ -31,15 +31,6 @@ def _positions(data: bytearray, value: int):
     while i >= 0:
         yield i
         i = data.find(value, i + 1)
-
-
-def _same_bytes(va, oa: int, vb, ob: int, size: int) -> bool:
-    step = 1 << 22
-    for k in range(0, size, step):
-        n = min(step, size - k)
-        if va[oa + k:oa + k + n] != vb[ob + k:ob + k + n]:
-            return False
-    return True
 
 
 class ChangeKinds:
@@ -91,8 +82,8 @@ class ChangeKinds:
             for L, i, _, _ in pending:
                 self.kind[L][i] = CONTENT
             return
-        # Both copies in uncompressed layers: compare the bytes in place over
-        # the mmap (no hashing, no copies of big files).
+        # Both copies in uncompressed layers: compare the bytes in place
+        # (read in 1 MiB steps and compared in C; no hashing, nothing kept).
         direct = []
         rest = []
         for item in pending:
@@ -101,21 +92,11 @@ class ChangeKinds:
                 direct.append(item)
             else:
                 rest.append(item)
-        if direct:
-            views = {}
-            for L, i, l, j in direct:
-                for x in (L, l):
-                    if x not in views:
-                        views[x] = blob_view(st.layers[x].blob)
-                ea, eb = st.layers[L].entries, st.layers[l].entries
-                if not _same_bytes(views[L], ea.offsets[i], views[l], eb.offsets[j], ea.sizes[i]):
-                    self.kind[L][i] = CONTENT
-                self.hashed_pairs += 1
-                if self.hashed_pairs % 256 == 0:  # keep mapped pages (and fault-around) from piling up
-                    for x in views:
-                        release(st.layers[x].blob)
-            for x in views:
-                release(st.layers[x].blob)
+        for L, i, l, j in direct:
+            ea, eb = st.layers[L].entries, st.layers[l].entries
+            if not same_bytes(st.layers[L].blob, ea.offsets[i], st.layers[l].blob, eb.offsets[j], ea.sizes[i]):
+                self.kind[L][i] = CONTENT
+            self.hashed_pairs += 1
         pending = rest
         if not pending:
             return
