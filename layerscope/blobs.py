@@ -130,7 +130,7 @@ def sniff(head: bytes) -> str:
 class _ViewReader(io.RawIOBase):
     """A file object over a memoryview, for the decoders to pull from."""
 
-    RELEASE_EVERY = 8 << 20
+    RELEASE_EVERY = 1 << 20
 
     def __init__(self, view: memoryview, ref: BlobRef | None = None):
         self.view = view

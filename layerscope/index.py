@@ -17,6 +17,10 @@ from .errors import LayerError
 from .model import BlobRef, Layer, LayerEntries, LayerGraph
 
 PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it saves
+# Uncompressed layers cost per entry, not per byte (a 160 MB layer of three
+# big files walks in a millisecond), so their size says little: they are
+# walked here first, and only what is left after this long goes to a pool.
+SEQUENTIAL_FIRST_S = 0.1
 
 Progress = Callable[[int, int, Layer], None]
 ProcessPoolExecutor = None  # concurrent.futures' class, imported on first parallel use
@@ -76,6 +80,18 @@ def place_of(layer: Layer) -> str:
     return f"{src}: {pos} ({name})" if src else f"{pos} ({name})"
 
 
+def _compressed(layer: Layer) -> bool:
+    """Whether the layer's blob starts like gzip or zstd (a peek at 4 bytes)."""
+    if layer.blob is None:
+        return False
+    try:
+        from .blobs import blob_view, sniff
+
+        return sniff(bytes(blob_view(layer.blob)[:512])) in ("gzip", "zstd")
+    except Exception:
+        return False
+
+
 def index_one(layer: Layer) -> None:
     if layer.blob is None:
         layer.error = f"{place_of(layer)}: the blob is missing"
@@ -114,8 +130,21 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
             rest.append(layer)
     if not rest:
         return
-    nbytes = sum(l.compressed_size for l in rest)
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if workers > 1 and len(rest) > 1 and not any(_compressed(l) for l in rest):
+        import time
+
+        t0 = time.perf_counter()
+        while len(rest) > 1 and time.perf_counter() - t0 < SEQUENTIAL_FIRST_S:
+            layer = rest.pop(0)
+            index_one(layer)
+            tick(layer)
+        if len(rest) < 2:
+            for layer in rest:
+                index_one(layer)
+                tick(layer)
+            return
+    nbytes = sum(l.compressed_size for l in rest)
     if workers > 1 and len(rest) > 1 and nbytes >= PARALLEL_MIN_BYTES:
         # fork is cheap and needs no re-import, but is only safe while this
         # process has one thread (the CLI); the app indexes from a worker

@@ -121,7 +121,7 @@ class TarIndexer:
     this is far cheaper than decoding it again later to compare copies.
     """
 
-    RELEASE_EVERY = 8 << 20
+    RELEASE_EVERY = 1 << 20
 
     def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
                  limit: int | None = None, place: str = "layer", what: str = "layer",
