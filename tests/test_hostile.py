@@ -780,9 +780,12 @@ def test_zstd_bomb_cut_short_with_note(tmp_path):
     assert not (out / "zeros.img").exists()
 
 
-def test_bomb_limit_in_process(tmp_path):
+@pytest.mark.parametrize("hash_files", [False, True])
+def test_bomb_limit_in_process(tmp_path, hash_files):
     """The walker's `limit` ends a stream that goes on and on: bounded time,
-    no memory growth (tracemalloc), `bomb` set and a warning."""
+    no memory growth (tracemalloc), `bomb` set and a warning -- also while
+    hashing the file's content as it streams past (the cut file keeps no
+    digest: its bytes were not all seen)."""
     import tracemalloc
 
     hdr = tarfile.TarInfo("z")
@@ -799,15 +802,63 @@ def test_bomb_limit_in_process(tmp_path):
 
     tracemalloc.start()
     t = time.time()
-    ix = TarIndexer(b"", endless, 512 << 20, "bomb")
+    ix = TarIndexer(b"", endless, 512 << 20, "bomb", hash_files=hash_files)
     entries = ix.run()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert ix.bomb and entries.paths == ["z"]
+    assert entries.digest(0) is None
+    assert len(entries.digests) == (16 if hash_files else 0)
     assert "decompression bomb" in ix.warnings[0]
     assert served[0] <= (512 << 20) + (8 << 20)
     assert peak < 64 << 20
     assert time.time() - t < 60
+
+
+def test_stream_ending_inside_a_hashed_file(tmp_path):
+    """A compressed stream that ends inside a file's content, with hashing
+    on: the same one-line truncation error as without, no partial digest."""
+    data = tarfile.TarInfo("f")
+    data.size = 100_000
+    stream = data.tobuf(tarfile.GNU_FORMAT) + b"x" * 5000  # 95,000 bytes missing
+    chunks = [stream[i:i + 1000] for i in range(0, len(stream), 1000)]
+
+    def read(n: int) -> bytes:
+        return chunks.pop(0) if chunks else b""
+
+    with pytest.raises(LayerError, match="claims 100000 bytes but the layer ends first"):
+        TarIndexer(b"", read, None, "cut", hash_files=True).run()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_hashing_across_any_read_boundaries(seed):
+    """Digests taken while streaming equal BLAKE3 of each file's bytes however
+    the decoder happens to cut the stream (reads of 1 byte to 3 MB)."""
+    from blake3 import blake3
+
+    rnd = random.Random(seed)
+    buf = io.BytesIO()
+    want = {}
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for k in range(40):
+            n = rnd.choice([0, 1, 511, 512, 513, 4096, 70_000, 1 << 20, (2 << 20) + 7])
+            data = rnd.randbytes(n)
+            ti = tarfile.TarInfo(f"d/f{k}")
+            ti.size = n
+            t.addfile(ti, io.BytesIO(data))
+            want[f"d/f{k}"] = blake3(data).digest(16) if n else None
+    stream = buf.getvalue()
+    pos = 0
+
+    def read(n: int) -> bytes:
+        nonlocal pos
+        k = rnd.choice([1, 100, 512, 4096, 1 << 20, 3 << 20])
+        out = stream[pos:pos + k]
+        pos += len(out)
+        return out
+
+    e = TarIndexer(b"", read, None, "chunks", hash_files=True).run()
+    assert {p: e.digest(i) for i, p in enumerate(e.paths)} == want
 
 
 # ---------------------------------------------------------------------------
