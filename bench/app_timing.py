@@ -127,6 +127,7 @@ class Probe:
         self.app = app
         self.paints: list[float] = []
         self.ticks: list[float] = []
+        self.measuring = False
         self._task = None
         orig = app._display
 
@@ -184,7 +185,7 @@ class Probe:
         def run():
             while self._sampling:
                 time.sleep(0.005)
-                if self.ticks and time.perf_counter() - self.ticks[-1] > 0.02:
+                if self.measuring and self.ticks and time.perf_counter() - self.ticks[-1] > 0.02:
                     f = sys._current_frames().get(main)
                     if f is not None:
                         st = traceback.extract_stack(f)[-14:]
@@ -219,30 +220,39 @@ class Probe:
         return False
 
     def max_gap(self, t0: float, t1: float) -> float:
-        """Longest time between heartbeat ticks within [t0, t1] (the open gap at t1 too)."""
-        ts = [t for t in self.ticks if t >= t0]
-        prev = max((t for t in self.ticks if t < t0), default=t0)
+        """Longest time between heartbeat ticks within [t0, t1] (an open gap at t1 too)."""
+        import bisect
+
+        ticks = self.ticks
+        lo = bisect.bisect_left(ticks, t0)
+        hi = bisect.bisect_right(ticks, t1)
+        prev = t0
         worst = 0.0
-        for t in ts:
-            if t > t1:
-                worst = max(worst, min(t, t1) - max(prev, t0))
-                break
-            worst = max(worst, t - max(prev, t0))
-            prev = t
+        for k in range(lo, hi):
+            worst = max(worst, ticks[k] - prev)
+            prev = ticks[k]
+        # the gap still open at t1 (or closed by the first tick after it)
+        nxt = ticks[hi] if hi < len(ticks) else time.perf_counter()
+        worst = max(worst, min(nxt, t1) - prev)
         return worst
 
 
-async def _settle(probe: "Probe", quiet: float = QUIET, timeout: float = 60.0) -> None:
-    """Wait until the app is quiet: nothing running, nothing painted for `quiet` s."""
-    end = time.perf_counter() + timeout
+async def _settle(probe: "Probe", quiet: float = QUIET, timeout: float = 60.0) -> float:
+    """Wait until the app is quiet: nothing running, nothing painted and the event loop
+    never stalled for the last `quiet` s.  Returns when the quiet period began."""
+    start = time.perf_counter()
+    end = start + timeout
+    calm = start
     while time.perf_counter() < end:
         await asyncio.sleep(0.01)
         now = time.perf_counter()
-        if probe.busy():
+        if probe.busy() or probe.max_gap(now - 0.03, now) > 0.02:
+            calm = now
             continue
-        last = probe.paints[-1] if probe.paints else 0.0
+        last = max(probe.paints[-1] if probe.paints else 0.0, calm)
         if now - last >= quiet:
-            return
+            return last
+    return time.perf_counter()
 
 
 async def _key(probe: "Probe", key: str, results: dict, name: str | None = None) -> dict:
@@ -266,13 +276,15 @@ async def _key(probe: "Probe", key: str, results: dict, name: str | None = None)
         char = key if len(key) == 1 else None
     ev = events.Key(key, char)
     ev.set_sender(app)
+    probe.measuring = True
     t0 = time.perf_counter()
     await app._post_message(ev)
-    await _settle(probe)
+    t_calm = await _settle(probe)
+    probe.measuring = False
     paints = [p for p in probe.paints if p >= t0]
     t1 = paints[-1] if paints else t0
-    # the key's own handling (no paint, e.g. an unbound key) ends when the loop is free again
-    stall = probe.max_gap(t0, max(t1, t0 + 0.001))
+    # stalls anywhere from the key until the app was quiet (also when nothing was painted)
+    stall = probe.max_gap(t0, max(t1, t_calm))
     resp = (paints[0] - t0) if paints else None
     r = {"response": None if resp is None else resp * 1000, "stall": stall * 1000,
          "latency": max(resp or 0.0, stall) * 1000, "final": (t1 - t0) * 1000 if paints else None,
