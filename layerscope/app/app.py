@@ -28,9 +28,10 @@ from textual.worker import get_current_worker
 
 from ..analysis import LayerRow, analyse
 from ..analysis.stack import Stack
-from ..analysis.tree import S_DELETED, build_changes_tree, build_merged_tree
+from ..analysis.tree import S_DELETED, Cancelled, build_changes_tree, build_merged_tree
 from ..errors import ImageError, one_line
 from .filterbox import FilterBoxMixin
+from . import heap
 from ..model import FILE, HARDLINK, OPAQUE
 from . import details as D
 from . import preview as P
@@ -45,6 +46,7 @@ from .widgets import FileTreeView, LayerList, Pane, PreviewView, WasteList
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
 TREE_CACHE = 6
+TREE_DEBOUNCE = 0.05  # s the layer cursor rests before a tree that is not cached is built
 DIFF_CACHE = 2
 # actions of the layer view: off while the comparison or the graph is shown
 MAIN_ACTIONS = frozenset({"jump", "toggle_mode", "toggle_sort", "toggle_changed", "filter", "preview", "waste",
@@ -326,6 +328,7 @@ class LayerscopeApp(FilterBoxMixin, App):
                 scr.waiting(self._index_note + " then comparing")
         if layer.error:
             self.notify(note(layer.error), severity="error", timeout=10)
+        heap.settle()  # the layer's index is here to stay
         self.q("#layers", LayerList).refresh()
         if self._waiting_tree:
             self._request_tree()
@@ -333,6 +336,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     @ui
     def _indexed(self) -> None:
         self.indexed_all = True
+        heap.settle()
         self.q("#progress-label", Label).update("analysing: sizes, shadows, waste…")
         self.q("#progress", ProgressBar).update(total=None)
         self.q("#layers", LayerList).refresh()
@@ -368,6 +372,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _analysed(self, image, a) -> None:
         self.analyses[id(image)] = a
         self.analysing.discard(id(image))
+        heap.settle()
         if image is self.image:
             self.q("#progress-row").add_class("done")
             self._show_image(keep_row=True)
@@ -603,6 +608,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         key = (id(a), id(b))
         self._diffing.discard(key)
         self.diffs[key] = (d, t)
+        heap.settle()
         while len(self.diffs) > DIFF_CACHE:
             self.diffs.popitem(last=False)
         for scr in self.screen_stack:
@@ -644,7 +650,18 @@ class LayerscopeApp(FilterBoxMixin, App):
             self._show_layer_details()
         if self._tree_timer is not None:
             self._tree_timer.stop()
-        self._tree_timer = self.set_timer(0.08, self._request_tree)
+            self._tree_timer = None
+        if self._tree_is_cached(row.index):
+            self._request_tree()  # no build: show it at once
+        else:  # wait for the cursor to rest before building (a held key passes many layers)
+            self._tree_timer = self.set_timer(TREE_DEBOUNCE, self._request_tree)
+
+    def _tree_is_cached(self, N: int | None) -> bool:
+        if N is None or self.image is None:
+            return True  # a step without a layer: nothing to build
+        key = (id(self.image), N, self.mode, self.analysis is not None)
+        with self._tree_lock:
+            return key in self._tree_cache
 
     @on(CursorList.Selected, "#layers")
     @ui
@@ -735,22 +752,24 @@ class LayerscopeApp(FilterBoxMixin, App):
             with self._tree_lock:
                 got = self._tree_cache.get(key)
             if got is None:
+                cancelled = lambda: worker.is_cancelled  # noqa: E731 - a newer request: stop early
                 if a is not None:
                     stack, kinds = a.stack, a.kinds
                 else:  # still indexing: the layers up to N are enough for this tree
                     stack, kinds = Stack(image, image.layers[:N + 1]), None
-                t = (build_merged_tree if mode == "merged" else build_changes_tree)(stack, kinds, N)
-                got = (t, change_mask(t))
+                t = (build_merged_tree if mode == "merged" else build_changes_tree)(stack, kinds, N, cancelled)
+                changes = change_mask(t)
+                le = t.stack.layers[N].entries
+                opaque = frozenset(n for n in (t.find(le.paths[i]) for i in range(len(le))
+                                               if le.types[i] == OPAQUE) if n is not None)
+                got = (t, changes, opaque)
                 with self._tree_lock:
                     self._tree_cache[key] = got
                     while len(self._tree_cache) > TREE_CACHE:
                         self._tree_cache.popitem(last=False)
-            t, changes = got
+            t, changes, opaque = got
             if worker.is_cancelled:
                 return
-            le = t.stack.layers[N].entries
-            opaque = {n for n in (t.find(le.paths[i]) for i in range(len(le)) if le.types[i] == OPAQUE)
-                      if n is not None}
             keep, matches, kept = shown_mask(t, changes if only_changed else None, pred)
             expanded = set()
             for p in expanded_paths:
@@ -771,6 +790,8 @@ class LayerscopeApp(FilterBoxMixin, App):
                             cursor = r
                             break
                     p = p.rsplit("/", 1)[0]
+        except Cancelled:
+            return
         except Exception as e:
             self.call_from_thread(self.notify, note(f"cannot build the tree: {type(e).__name__}: {e}"),
                                   severity="error")
@@ -783,6 +804,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _install_tree(self, token, rows: TreeRows, changes, cursor: int, matches, opaque=frozenset()) -> None:
         if token != self._tree_token:
             return
+        heap.settle()
         tree = self.q("#tree", FileTreeView)
         if not rows.rows:
             if self.filter_text:
@@ -1139,6 +1161,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     @ui
     def _path_index_ready(self, image, idx) -> None:
         self._path_index[id(image)] = idx
+        heap.settle()
         scr = self.screen
         if isinstance(scr, JumpScreen):
             scr.query_one("#jump-status", Static).update(Text(f"{len(idx):,} paths", style="dim"))

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
 from .filterbox import FilterBoxMixin
+from . import heap
 from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
 from ..analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
 from ..errors import one_line
@@ -607,6 +608,7 @@ class DiffScreen(FilterBoxMixin, Screen):
     def _install(self, token, rows: TreeRows, cursor: int, matches) -> None:
         if token != self._token or not self.live:
             return
+        heap.settle()
         tree = self.query_one("#diff-tree", DiffTreeView)
         if not rows.rows:
             if self.filter_text:
