@@ -310,3 +310,33 @@ def test_hash_contents_off_counts_same_size_as_content(archives):
     assert d.hashed_pairs == 0
     doc = diff_doc(d)
     assert doc["summary"]["content"] == 5
+
+
+def test_compressed_sides_use_the_digests_taken_while_indexing(tmp_path, monkeypatch):
+    """gzip layers of multi-layer images were hashed while they were indexed:
+    the diff compares those digests and decodes no layer a second time; a
+    layer indexed without them (a one-layer image) is read on demand. The
+    verdicts are those of the uncompressed archives."""
+    import dataclasses
+
+    import layerscope.analysis.diff as diff_mod
+
+    gz = lambda spec: dataclasses.replace(spec, compression="gzip")  # noqa: E731
+    extra = LayerSpec([F("etc", "dir"), F("etc/motd", data=b"HELLO WORLD\n", mode=0o600)], "RUN chmod")
+    two = _img([gz(BASE), gz(CHANGES)], "demo:changed")
+    three = _img([gz(BASE), gz(CHANGES), gz(extra)], "demo:chmod")
+    one = _img([gz(BASE)], "demo:base")
+    write_archive(tmp_path / "multi.tar", [two, three], "oci")
+    write_archive(tmp_path / "single.tar", [one], "oci")
+    read = []
+    real = diff_mod.digest_ranges
+    monkeypatch.setattr(diff_mod, "digest_ranges", lambda ref, comp, ranges: read.append(comp) or real(ref, comp, ranges))
+
+    d = _diff(f"{tmp_path / 'multi.tar'}@demo:changed", f"{tmp_path / 'multi.tar'}@demo:chmod")
+    ch = _by_path(d)
+    assert ch["etc/motd"].kind == METADATA and set(ch) == {"etc/motd"}
+    assert read == []  # both sides hashed at index time
+    d2 = _diff(tmp_path / "single.tar", f"{tmp_path / 'multi.tar'}@demo:changed")
+    ch2 = _by_path(d2)
+    assert ch2["etc/motd"].kind == CONTENT and ch2["bin/helper"].kind == METADATA and "bin/tool" not in ch2
+    assert read == ["gzip"]  # only the one-layer image's layer, once

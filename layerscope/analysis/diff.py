@@ -527,9 +527,22 @@ def _digest_pending(pending, warnings: list[str]) -> dict[int, dict[int, str]]:
     def work(key: int):
         layer, ranges = wanted[key]
         try:
-            if layer.blob is None:
-                raise ImageError("the blob is missing")
-            return key, digest_ranges(layer.blob, layer.compression or "none", sorted(ranges))
+            out: dict[int, str] = {}
+            e = layer.entries
+            if e is not None and e.digests:
+                # taken while the (compressed) layer was indexed: no second decode
+                at = {off: i for i, off in enumerate(e.offsets)}
+                for off, _ in ranges:
+                    i = at.get(off)
+                    d = e.digest(i) if i is not None else None
+                    if d is not None:
+                        out[off] = d.hex()
+                ranges = {r for r in ranges if r[0] not in out}
+            if ranges:
+                if layer.blob is None:
+                    raise ImageError("the blob is missing")
+                out.update(digest_ranges(layer.blob, layer.compression or "none", sorted(ranges)))
+            return key, out
         except Exception as e:  # cannot re-read: say so, count the files as changed
             warnings.append(f"layer {layer.short_id}: contents could not be compared ({e})")
             return key, {}
