@@ -12,7 +12,6 @@ quick to build, and pickles/caches as a handful of blobs.
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 # ---------------------------------------------------------------------------
@@ -46,6 +45,28 @@ NO_DIGEST = bytes(DIGEST_SIZE)
 
 def is_marker(t: int) -> bool:
     return t == WHITEOUT or t == OPAQUE
+
+
+class Record:
+    """Base of the small value classes: equality and repr by the fields named
+    in `__slots__`, in order, as @dataclass gives them.  (Not dataclasses:
+    importing it loads inspect, ast, dis... -- ~9 ms and 1.7 MB at start-up.)
+    Compared by value, so mutable records are unhashable, like a dataclass."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def _values(self) -> tuple:
+        return tuple([getattr(self, f) for f in self.__slots__])
+
+    def __eq__(self, other: object):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{f}={getattr(self, f)!r}" for f in self.__slots__)
+        return f"{type(self).__qualname__}({args})"
 
 
 class LayerEntries:
@@ -174,10 +195,11 @@ class LayerEntries:
         return e
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One entry, materialised on demand (for display, JSON, tests)."""
+class Entry(Record):
+    """One entry, materialised on demand (for display, JSON, tests).
+    Immutable, hashable by value."""
 
+    __slots__ = ("path", "type", "size", "mode", "uid", "gid", "link", "mtime")
     path: str  # normalised, without leading '/'
     type: int
     size: int
@@ -185,7 +207,31 @@ class Entry:
     uid: int
     gid: int
     link: str | None
-    mtime: int = 0
+    mtime: int
+
+    def __init__(self, path: str, type: int, size: int, mode: int, uid: int, gid: int, link: str | None,
+                 mtime: int = 0) -> None:
+        init = object.__setattr__
+        init(self, "path", path)
+        init(self, "type", type)
+        init(self, "size", size)
+        init(self, "mode", mode)
+        init(self, "uid", uid)
+        init(self, "gid", gid)
+        init(self, "link", link)
+        init(self, "mtime", mtime)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: Entry is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: Entry is immutable")
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __reduce__(self):  # pickle/copy through __init__ (the default would call the blocked __setattr__)
+        return (Entry, self._values())
 
     @property
     def type_name(self) -> str:
@@ -197,38 +243,47 @@ class Entry:
 
 
 # ---------------------------------------------------------------------------
-@dataclass(slots=True)
-class BlobRef:
+class BlobRef(Record):
     """Where a blob's bytes live: a byte range of a file (the outer archive or
     an OCI layout's blob file).  Read lazily, never all at once."""
 
-    file: str
-    offset: int
-    size: int
-    name: str  # as named in the archive, for messages
+    __slots__ = ("file", "offset", "size", "name")
+
+    def __init__(self, file: str, offset: int, size: int, name: str) -> None:
+        self.file = file
+        self.offset = offset
+        self.size = size
+        self.name = name  # as named in the archive, for messages
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"BlobRef({self.name!r} @{self.offset}+{self.size})"
 
 
-@dataclass(eq=False)
 class Layer:
     """One layer node.  Shared by every image that uses it (keyed by diff_id
-    when known, else by the digest/name of the stored blob)."""
+    when known, else by the digest/name of the stored blob).  Compared by
+    identity."""
 
-    key: str
-    digest: str  # digest of the stored blob, as the manifest names it (may be "")
-    diff_id: str  # digest of the uncompressed tar (from the config), may be ""
-    media_type: str
-    compressed_size: int  # bytes of the stored blob
-    blob: BlobRef | None
-    compression: str = ""  # "none" | "gzip" | "zstd", detected from the bytes
-    uncompressed_size: int = -1  # bytes of the tar stream, once indexed
-    entries: LayerEntries | None = None  # None until indexed
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None  # set when the layer could not be indexed
-    images: list["Image"] = field(default_factory=list)
-    bomb: bool = False  # stopped early: the headers claim more than the data holds
+    __slots__ = ("key", "digest", "diff_id", "media_type", "compressed_size", "blob", "compression",
+                 "uncompressed_size", "entries", "warnings", "error", "images", "bomb")
+
+    def __init__(self, key: str, digest: str, diff_id: str, media_type: str, compressed_size: int,
+                 blob: BlobRef | None, compression: str = "", uncompressed_size: int = -1,
+                 entries: LayerEntries | None = None, warnings: list[str] | None = None,
+                 error: str | None = None, images: list[Image] | None = None, bomb: bool = False) -> None:
+        self.key = key
+        self.digest = digest  # digest of the stored blob, as the manifest names it (may be "")
+        self.diff_id = diff_id  # digest of the uncompressed tar (from the config), may be ""
+        self.media_type = media_type
+        self.compressed_size = compressed_size  # bytes of the stored blob
+        self.blob = blob
+        self.compression = compression  # "none" | "gzip" | "zstd", detected from the bytes
+        self.uncompressed_size = uncompressed_size  # bytes of the tar stream, once indexed
+        self.entries = entries  # None until indexed
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.error = error  # set when the layer could not be indexed
+        self.images: list[Image] = [] if images is None else images
+        self.bomb = bomb  # stopped early: the headers claim more than the data holds
 
     @property
     def indexed(self) -> bool:
@@ -248,20 +303,25 @@ class Layer:
         return f"Layer({self.short_id})"
 
 
-@dataclass(slots=True)
-class HistoryStep:
-    created_by: str
-    created: str = ""
-    comment: str = ""
-    empty_layer: bool = False
-    layer_index: int | None = None  # index into Image.layers, None for empty steps
+class HistoryStep(Record):
+    __slots__ = ("created_by", "created", "comment", "empty_layer", "layer_index")
+
+    def __init__(self, created_by: str, created: str = "", comment: str = "", empty_layer: bool = False,
+                 layer_index: int | None = None) -> None:
+        self.created_by = created_by
+        self.created = created
+        self.comment = comment
+        self.empty_layer = empty_layer
+        self.layer_index = layer_index  # index into Image.layers, None for empty steps
 
 
-@dataclass(slots=True)
-class Platform:
-    os: str = ""
-    architecture: str = ""
-    variant: str = ""
+class Platform(Record):
+    __slots__ = ("os", "architecture", "variant")
+
+    def __init__(self, os: str = "", architecture: str = "", variant: str = "") -> None:
+        self.os = os
+        self.architecture = architecture
+        self.variant = variant
 
     def __str__(self) -> str:
         s = f"{self.os}/{self.architecture}" if self.os or self.architecture else "unknown"
@@ -289,19 +349,29 @@ def _repo(ref: str) -> str:
     return ref[: ref.rfind(":")] if ":" in last else ref
 
 
-@dataclass(eq=False)
 class Image:
-    refs: list[str]  # repo tags / ref names; may be empty
-    digest: str  # manifest digest when known, else config digest
-    config_digest: str
-    platform: Platform
-    config: dict  # the image config JSON's "config" object (Env, Cmd, ...)
-    raw_config: dict  # the whole config JSON
-    layers: list[Layer]
-    history: list[HistoryStep]
-    history_mapped: bool  # False when history and layer counts disagree
-    annotations: dict = field(default_factory=dict)
-    source: str = ""  # the archive it came from
+    """One image of an archive.  Compared by identity."""
+
+    __slots__ = ("refs", "digest", "config_digest", "platform", "config", "raw_config", "layers", "history",
+                 "history_mapped", "annotations", "source")
+
+    def __init__(self, refs: list[str], digest: str, config_digest: str, platform: Platform, config: dict,
+                 raw_config: dict, layers: list[Layer], history: list[HistoryStep], history_mapped: bool,
+                 annotations: dict | None = None, source: str = "") -> None:
+        self.refs = refs  # repo tags / ref names; may be empty
+        self.digest = digest  # manifest digest when known, else config digest
+        self.config_digest = config_digest
+        self.platform = platform
+        self.config = config  # the image config JSON's "config" object (Env, Cmd, ...)
+        self.raw_config = raw_config  # the whole config JSON
+        self.layers = layers
+        self.history = history
+        self.history_mapped = history_mapped  # False when history and layer counts disagree
+        self.annotations: dict = {} if annotations is None else annotations
+        self.source = source  # the archive it came from
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"Image({self.name!r}, {self.platform}, {len(self.layers)} layers)"
 
     def matches_ref(self, ref: str) -> bool:
         """A tag (`nginx:1`, `docker.io/library/nginx:1`), a repository
@@ -334,17 +404,23 @@ class Image:
         return ""
 
 
-@dataclass(eq=False)
 class LayerGraph:
-    """Everything loaded from one or more archives."""
+    """Everything loaded from one or more archives.  Compared by identity."""
 
-    images: list[Image]
-    layers: dict[str, Layer]  # key -> node, shared between images
-    sources: list[str]
-    warnings: list[str] = field(default_factory=list)
-    # Filled by the loader: indexes the layers that are not indexed yet.
-    # progress(done, total, layer) is called after each one.
-    indexer: Callable[..., None] | None = None
+    __slots__ = ("images", "layers", "sources", "warnings", "indexer")
+
+    def __init__(self, images: list[Image], layers: dict[str, Layer], sources: list[str],
+                 warnings: list[str] | None = None, indexer: Callable[..., None] | None = None) -> None:
+        self.images = images
+        self.layers = layers  # key -> node, shared between images
+        self.sources = sources
+        self.warnings: list[str] = [] if warnings is None else warnings
+        # Filled by the loader: indexes the layers that are not indexed yet.
+        # progress(done, total, layer) is called after each one.
+        self.indexer = indexer
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"LayerGraph({len(self.images)} images, {len(self.layers)} layers)"
 
     def image(self, ref: str | None) -> Image:
         from .errors import ImageError

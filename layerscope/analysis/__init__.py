@@ -4,10 +4,9 @@ neither recomputes anything this package computes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..blobs import read_range
-from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph
+from ..model import (DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph,
+                     Record)
 from .changes import KIND_NAMES, ChangeKinds
 from .stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, OVERWRITTEN, UNCHANGED, VISIBLE,
                     Stack)
@@ -16,43 +15,53 @@ from .waste import Waste
 MAX_OS_RELEASE = 64 << 10
 
 
-@dataclass(slots=True)
-class LayerRow:
+class LayerRow(Record):
     """One build step, as the report and the layer list show it."""
 
-    step: int  # position in history (or layer index when history is unknown)
-    index: int | None  # layer index, None for an empty step (ENV, CMD...)
-    created_by: str
-    layer: Layer | None
-    size: int = 0
-    entries: int = 0
-    added: int = 0
-    modified: int = 0
-    deleted: int = 0
-    wasted: int = 0
-    is_base: bool = False
-    shared_with: list[str] = field(default_factory=list)  # other images using this layer
+    __slots__ = ("step", "index", "created_by", "layer", "size", "entries", "added", "modified", "deleted",
+                 "wasted", "is_base", "shared_with")
+
+    def __init__(self, step: int, index: int | None, created_by: str, layer: Layer | None, size: int = 0,
+                 entries: int = 0, added: int = 0, modified: int = 0, deleted: int = 0, wasted: int = 0,
+                 is_base: bool = False, shared_with: list[str] | None = None) -> None:
+        self.step = step  # position in history (or layer index when history is unknown)
+        self.index = index  # layer index, None for an empty step (ENV, CMD...)
+        self.created_by = created_by
+        self.layer = layer
+        self.size = size
+        self.entries = entries
+        self.added = added
+        self.modified = modified
+        self.deleted = deleted
+        self.wasted = wasted
+        self.is_base = is_base
+        self.shared_with: list[str] = [] if shared_with is None else shared_with  # other images using this layer
 
 
-@dataclass(slots=True)
-class HistoryEvent:
-    layer: int
-    action: str  # added | modified | metadata-only | duplicate | listed again | deleted | emptied
-    entry: Entry | None  # the layer's entry (None for deletions and opaque markers)
-    detail: str = ""
-    index: int | None = None  # entry index in that layer, when entry is set
+class HistoryEvent(Record):
+    __slots__ = ("layer", "action", "entry", "detail", "index")
+
+    def __init__(self, layer: int, action: str, entry: Entry | None, detail: str = "",
+                 index: int | None = None) -> None:
+        self.layer = layer
+        self.action = action  # added | modified | metadata-only | duplicate | listed again | deleted | emptied
+        self.entry = entry  # the layer's entry (None for deletions and opaque markers)
+        self.detail = detail
+        self.index = index  # entry index in that layer, when entry is set
 
 
-@dataclass(slots=True)
-class Shadow:
+class Shadow(Record):
     """A lower copy hidden by something above it."""
 
-    layer: int
-    entry: Entry
-    hidden_at: int
-    how: str
-    bytes: int
-    index: int = -1  # entry index in `layer`
+    __slots__ = ("layer", "entry", "hidden_at", "how", "bytes", "index")
+
+    def __init__(self, layer: int, entry: Entry, hidden_at: int, how: str, bytes: int, index: int = -1) -> None:
+        self.layer = layer
+        self.entry = entry
+        self.hidden_at = hidden_at
+        self.how = how
+        self.bytes = bytes
+        self.index = index  # entry index in `layer`
 
 
 class ImageAnalysis:

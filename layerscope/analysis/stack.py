@@ -26,9 +26,8 @@ Rules (OCI image-spec, "Representing Changes"):
 from __future__ import annotations
 
 from array import array
-from dataclasses import dataclass
 
-from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image, Layer
+from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image, Layer, Record
 
 VISIBLE = 0x7FFFFFFF  # hidden_at of an entry still visible at the top
 
@@ -49,16 +48,18 @@ NOOP = ord("0")  # a marker for a path that did not exist
 IMPLIED = -1  # entry index of an implied directory
 
 
-@dataclass(slots=True)
-class Deletion:
+class Deletion(Record):
     """A path that a layer removed from the view below it."""
 
-    path: str
-    layer: int  # the layer that deleted it
-    by: int  # entry index of the marker/entry that did it in that layer
-    how: int  # WHITED_OUT, OPAQUED, REPLACED
-    lower_layer: int  # the entry it removed
-    lower_index: int
+    __slots__ = ("path", "layer", "by", "how", "lower_layer", "lower_index")
+
+    def __init__(self, path: str, layer: int, by: int, how: int, lower_layer: int, lower_index: int) -> None:
+        self.path = path
+        self.layer = layer  # the layer that deleted it
+        self.by = by  # entry index of the marker/entry that did it in that layer
+        self.how = how  # WHITED_OUT, OPAQUED, REPLACED
+        self.lower_layer = lower_layer  # the entry it removed
+        self.lower_index = lower_index
 
 
 class Stack:

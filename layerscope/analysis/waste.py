@@ -8,27 +8,30 @@ layer is still visible (the link keeps the inode alive in the union mount).
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
 
-from ..model import FILE, HARDLINK, Image
+from ..model import FILE, HARDLINK, Image, Record
 from .changes import CONTENT, KIND_NAMES, METADATA, SAME, ChangeKinds
 from .stack import ADDED, OVERWRITTEN, VISIBLE, Stack
 
 
-@dataclass(slots=True)
-class Copy:
-    layer: int
-    index: int
-    size: int
-    state: str  # visible | overwritten | deleted
-    kind: str  # added | modified | metadata-only | duplicate
+class Copy(Record):
+    __slots__ = ("layer", "index", "size", "state", "kind")
+
+    def __init__(self, layer: int, index: int, size: int, state: str, kind: str) -> None:
+        self.layer = layer
+        self.index = index
+        self.size = size
+        self.state = state  # visible | overwritten | deleted
+        self.kind = kind  # added | modified | metadata-only | duplicate
 
 
-@dataclass(slots=True)
-class PathWaste:
-    path: str  # absolute
-    wasted_bytes: int
-    copies: list[Copy] = field(default_factory=list)
+class PathWaste(Record):
+    __slots__ = ("path", "wasted_bytes", "copies")
+
+    def __init__(self, path: str, wasted_bytes: int, copies: list[Copy] | None = None) -> None:
+        self.path = path  # absolute
+        self.wasted_bytes = wasted_bytes
+        self.copies: list[Copy] = [] if copies is None else copies
 
 
 class Waste:
