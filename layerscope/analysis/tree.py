@@ -195,6 +195,10 @@ class FileTree:
     def status_name(self, n: int) -> str:
         return STATUS_NAMES[self.status[n]]
 
+    def has_children(self, n: int) -> bool:
+        """Does node n have child nodes (ghosts included)?"""
+        return bool(self.kids[n])
+
     def children(self, n: int, by: str = "name") -> list[int]:
         key = (n, by)
         got = self._sorted.get(key)

@@ -12,8 +12,11 @@ from array import array
 from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED, FileTree
 
 
-def change_mask(t: FileTree) -> bytearray:
-    """1 for every node that is a change of the tree's layer or has one below it."""
+def change_mask(t: FileTree):
+    """1 for every node that is a change of the tree's layer or has one below it
+    (a bytearray; for a lazy tree an object indexed the same way, see lazytree)."""
+    if getattr(t, "lazy", False):
+        return t.change_mask()
     n = len(t)
     mask = bytearray(n)
     status, parent = t.status, t.parent
@@ -66,15 +69,19 @@ def shown_mask(t: FileTree, changed: bytearray | None, pred) -> tuple[bytearray 
     if pred is not None:
         fm, matches = filter_mask(t, pred)
         if keep is not None:
-            fm = bytearray(x & y for x, y in zip(fm, keep))
+            fm = bytearray(x & keep[i] for i, x in enumerate(fm))
         keep = fm
-    return keep, matches, (sum(keep) if keep is not None else len(t))
+    if keep is None:
+        return None, matches, len(t)
+    return keep, matches, (sum(keep) if isinstance(keep, (bytes, bytearray)) else keep.total())
 
 
 def filter_mask(t: FileTree, pred) -> tuple[bytearray, int]:
     """Nodes matching `pred(name, path)` and their ancestors; (mask, matches).
     A matching directory keeps its whole subtree."""
-    n = len(t)
+    if getattr(t, "lazy", False):
+        t.load_all()  # every path is tested: materialise them (parents before children)
+    n = len(t.names)
     mask = bytearray(n)
     names, parent = t.names, t.parent
     paths = [""] * n
@@ -149,7 +156,7 @@ class TreeRows:
         self.rebuild()
 
     def has_kids(self, node: int) -> bool:
-        return self.tree.is_dir(node) and bool(self.tree.kids[node])
+        return self.tree.is_dir(node) and self.tree.has_children(node)
 
     def is_expanded(self, node: int) -> bool:
         return node in self.expanded
@@ -206,7 +213,7 @@ class TreeRows:
             todo = [self.rows[under]]
         while todo:
             n = todo.pop()
-            if t.is_dir(n) and t.kids[n]:
+            if t.is_dir(n) and t.has_children(n):
                 if n:
                     self.expanded.add(n)
                 todo.extend(self.kids(n))
