@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 
 from ..analysis import LayerRow, analyse
 from ..analysis.stack import Stack
+from ..analysis.lazytree import StackIndex, lazy_merged_tree
 from ..analysis.tree import S_DELETED, Cancelled, build_changes_tree, build_merged_tree
 from ..errors import ImageError, one_line
 from .filterbox import FilterBoxMixin
@@ -68,6 +69,15 @@ def _start_resource_tracker() -> None:
         resource_tracker.ensure_running()
     except Exception:
         pass  # indexing falls back to one process
+
+
+def _positions(types: bytearray, t: int):
+    """Indexes of the entries of type t (bytearray.find runs at C speed)."""
+    b = bytes([t])
+    i = types.find(b)
+    while i >= 0:
+        yield i
+        i = types.find(b, i + 1)
 
 
 def ui(fn):
@@ -156,6 +166,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         self.expanded_paths: set[str] = set()
         self.cursor_path: str | None = None
         self._tree_cache: OrderedDict = OrderedDict()
+        self._stack_index: dict[int, object] = {}  # id(analysis) -> StackIndex (None while building)
         self._tree_lock = threading.Lock()  # a cancelled tree worker may still be finishing
         self._tree_token = 0
         self._tree_timer = None
@@ -373,6 +384,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         self.analyses[id(image)] = a
         self.analysing.discard(id(image))
         heap.settle()
+        self._start_stack_index(a)
         if image is self.image:
             self.q("#progress-row").add_class("done")
             self._show_image(keep_row=True)
@@ -659,9 +671,36 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _tree_is_cached(self, N: int | None) -> bool:
         if N is None or self.image is None:
             return True  # a step without a layer: nothing to build
-        key = (id(self.image), N, self.mode, self.analysis is not None)
+        key = self._tree_key(self.image, self.analysis, N, self.mode, bool(self.filter_text))
         with self._tree_lock:
             return key in self._tree_cache
+
+    def _tree_key(self, image, a, N: int, mode: str, filtering: bool):
+        """The tree cache's key; also says whether the tree is a lazy merged view
+        (built from the stack's index once it is ready; a filter reads every path,
+        so it gets an eager tree of its own)."""
+        lazy = (mode == "merged" and a is not None and not filtering
+                and self._stack_index.get(id(a)) is not None)
+        return (id(image), N, mode, a is not None, lazy)
+
+    def _start_stack_index(self, a) -> None:
+        if id(a) not in self._stack_index:
+            self._stack_index[id(a)] = None  # being built
+            self._build_stack_index(a)
+
+    @work(thread=True, group="stackindex", exit_on_error=False)
+    def _build_stack_index(self, a) -> None:
+        """Once per analysed image, in the background: what makes every merged
+        view a matter of milliseconds (analysis.lazytree)."""
+        try:
+            ix = StackIndex(a.stack)
+        except Exception:
+            return  # merged views stay eager
+        self.call_from_thread(self._stack_index_ready, a, ix)
+
+    def _stack_index_ready(self, a, ix) -> None:
+        self._stack_index[id(a)] = ix
+        heap.settle()
 
     @on(CursorList.Selected, "#layers")
     @ui
@@ -748,7 +787,7 @@ class LayerscopeApp(FilterBoxMixin, App):
                     cursor_path) -> None:
         worker = get_current_worker()
         try:
-            key = (id(image), N, mode, a is not None)
+            key = self._tree_key(image, a, N, mode, filtering)
             with self._tree_lock:
                 got = self._tree_cache.get(key)
             if got is None:
@@ -757,11 +796,15 @@ class LayerscopeApp(FilterBoxMixin, App):
                     stack, kinds = a.stack, a.kinds
                 else:  # still indexing: the layers up to N are enough for this tree
                     stack, kinds = Stack(image, image.layers[:N + 1]), None
-                t = (build_merged_tree if mode == "merged" else build_changes_tree)(stack, kinds, N, cancelled)
+                t = None
+                if key[-1]:
+                    t = lazy_merged_tree(stack, kinds, N, self._stack_index[id(a)], cancelled)
+                if t is None:
+                    t = (build_merged_tree if mode == "merged" else build_changes_tree)(stack, kinds, N, cancelled)
                 changes = change_mask(t)
                 le = t.stack.layers[N].entries
-                opaque = frozenset(n for n in (t.find(le.paths[i]) for i in range(len(le))
-                                               if le.types[i] == OPAQUE) if n is not None)
+                opaque = frozenset(n for n in (t.find(le.paths[i]) for i in _positions(le.types, OPAQUE))
+                                   if n is not None)
                 got = (t, changes, opaque)
                 with self._tree_lock:
                     self._tree_cache[key] = got

@@ -119,6 +119,15 @@ class TreeRows:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def copy(self) -> "TreeRows":
+        """The same rows over the same tree (for changing them in a worker)."""
+        c = TreeRows.__new__(TreeRows)
+        c.tree, c.sort, c.keep = self.tree, self.sort, self.keep
+        c.expanded = set(self.expanded)
+        c.rows = list(self.rows)
+        c.depth = array("H", self.depth)
+        return c
+
     def kids(self, node: int) -> list[int]:
         ks = self.tree.children(node, self.sort)
         keep = self.keep

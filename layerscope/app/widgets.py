@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
@@ -118,6 +119,7 @@ class LayerList(CursorList):
 
 # ---------------------------------------------------------------------------
 TBAR_W = 8
+BIG_ROWS = 2000  # row changes over more nodes than this run in a thread worker
 
 
 class FileTreeView(CursorList):
@@ -149,6 +151,50 @@ class FileTreeView(CursorList):
         self.model: TreeRows | None = None
         self.changes_below: bytearray | None = None
         self.opaque = frozenset()  # dirs this layer made opaque
+        self.pending: int | None = None  # the node a worker is opening (drawn with an ellipsis)
+        self._rows_token = 0
+
+    # -- big changes of the rows: off the UI thread ---------------------------------
+    def _big(self, node: int | None = None) -> bool:
+        """Would opening `node` (or, for None, every directory) take long?"""
+        m = self.model
+        if m is None:
+            return False
+        t = m.tree
+        if node is None:
+            return len(t) > BIG_ROWS
+        return t.count(node) > BIG_ROWS
+
+    def _in_worker(self, op, node: int | None) -> None:
+        """Run op(rows) on a copy of the rows in a thread; the copy replaces the
+        rows when done, the cursor on the node it was on (or the one `op` returns).
+        The view keeps answering meanwhile; a newer model drops the result."""
+        self._rows_token += 1
+        self.pending = node if node is not None else self.node
+        self.refresh()
+        self._rows_worker(self._rows_token, self.model, op)
+
+    @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    def _rows_worker(self, token: int, model: TreeRows, op) -> None:
+        m2 = model.copy()
+        keep_node = op(m2)
+        try:
+            self.app.call_from_thread(self._rows_done, token, model, m2, keep_node)
+        except RuntimeError:
+            pass  # the app is closing
+
+    def _rows_done(self, token: int, old: TreeRows, m2: TreeRows, keep_node) -> None:
+        if token != self._rows_token or self.model is not old:
+            return
+        self.pending = None
+        node = keep_node if keep_node is not None else self.node
+        self.model = m2
+        try:
+            cursor = m2.rows.index(node) if node is not None else 0
+        except ValueError:
+            cursor = min(self.cursor, max(0, len(m2.rows) - 1))
+        self.set_reactive(CursorList.cursor, cursor)
+        self._after_change()
 
     def row_count(self) -> int:
         return len(self.model) if self.model is not None else 0
@@ -156,6 +202,8 @@ class FileTreeView(CursorList):
     def set_model(self, model: TreeRows | None, changes_below: bytearray | None = None,
                   cursor: int = 0, placeholder: str | None = None, opaque=frozenset()) -> None:
         self.model = model
+        self.pending = None
+        self._rows_token += 1  # a worker still changing the old rows is dropped
         self.changes_below = changes_below
         self.opaque = opaque
         if placeholder is not None:
@@ -198,7 +246,9 @@ class FileTreeView(CursorList):
         else:
             out.append(bar(size / psize if psize else 0.0, TBAR_W), "blue" if is_dir else "cyan")
         out.append(" " + "  " * depth)
-        if is_dir and m.has_kids(node):
+        if node == self.pending:
+            out.append("… ", "bold")
+        elif is_dir and m.has_kids(node):
             out.append("▾ " if m.is_expanded(node) else "▸ ", "bold")
         else:
             out.append("  ")
@@ -239,6 +289,9 @@ class FileTreeView(CursorList):
             return
         node = m.rows[self.cursor]
         if m.tree.is_dir(node) and m.has_kids(node):
+            if not m.is_expanded(node) and self._big(node):
+                self._in_worker(lambda r: self._expand_node(r, node), node)
+                return
             m.toggle(self.cursor)
             self._after_change()
         elif not m.tree.is_dir(node):
@@ -255,6 +308,8 @@ class FileTreeView(CursorList):
         if m.is_expanded(node):
             if self.cursor + 1 < len(m.rows) and m.depth[self.cursor + 1] > m.depth[self.cursor]:
                 self.cursor += 1
+        elif m.tree.is_dir(node) and m.has_kids(node) and self._big(node):
+            self._in_worker(lambda r: self._expand_node(r, node), node)
         elif m.expand(self.cursor):
             self._after_change()
 
@@ -274,6 +329,12 @@ class FileTreeView(CursorList):
         if m is None:
             return
         node = self.node
+        if self._big():
+            def op(r: TreeRows):
+                r.expand_all()
+                return node
+            self._in_worker(op, node)
+            return
         m.expand_all()
         self.set_reactive(CursorList.cursor, m.rows.index(node) if node is not None else 0)
         self._after_change()
@@ -291,6 +352,14 @@ class FileTreeView(CursorList):
         m.collapse_all()
         self.set_reactive(CursorList.cursor, m.rows.index(top) if top is not None and top in m.rows else 0)
         self._after_change()
+
+    @staticmethod
+    def _expand_node(r: TreeRows, node: int):
+        try:
+            r.expand(r.rows.index(node))
+        except ValueError:
+            pass
+        return node
 
     def select_node(self, node: int) -> bool:
         m = self.model
