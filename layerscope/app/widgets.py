@@ -119,7 +119,9 @@ class LayerList(CursorList):
 
 # ---------------------------------------------------------------------------
 TBAR_W = 8
-BIG_ROWS = 2000  # row changes over more nodes than this run in a thread worker
+# row changes bigger than this run in a thread worker (about 1-3 us a node: ~15 ms of UI)
+BIG_DIR = 5000  # children of one directory
+BIG_TREE = 20000  # nodes of a tree, for expand-all
 
 
 class FileTreeView(CursorList):
@@ -162,8 +164,9 @@ class FileTreeView(CursorList):
             return False
         t = m.tree
         if node is None:
-            return len(t) > BIG_ROWS
-        return t.count(node) > BIG_ROWS
+            return len(t) > BIG_TREE
+        ks = t.kids[node]  # None: not loaded yet (lazy tree), its count bounds it
+        return (len(ks) if ks is not None else t.count(node)) > BIG_DIR
 
     def _in_worker(self, op, node: int | None) -> None:
         """Run op(rows) on a copy of the rows in a thread; the copy replaces the
