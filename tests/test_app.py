@@ -277,8 +277,8 @@ async def test_sort_only_changed_and_expand_collapse():
         await pilot.press("c")
         await ready(pilot)
         # expand all / collapse all / arrows / enter
-        await pilot.press("E")
-        assert "/usr/share/doc/dpkg/changelog.Debian.gz" in tree_paths(app)
+        await pilot.press("E")  # a big tree: expanded in a worker
+        await until(pilot, lambda: "/usr/share/doc/dpkg/changelog.Debian.gz" in tree_paths(app), what="expand all")
         await pilot.press("C")
         assert all(p.count("/") == 1 for p in tree_paths(app))
         t = tree(app)
