@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 
 from . import __version__
 from .blobs import blob_view
@@ -83,10 +82,7 @@ def store(layer: Layer) -> None:
         os.makedirs(sub, exist_ok=True)
         data = marshal.dumps(("layerscope-index", __version__, FORMAT, layer.entries.to_state(),
                               layer.compression, layer.uncompressed_size, list(layer.warnings)))
-        fd, tmp = tempfile.mkstemp(dir=sub)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, os.path.join(sub, key))
+        _write(sub, key, data)
         _trim(d)
     except OSError:
         pass  # a read-only or full cache never stops the tool
@@ -117,10 +113,7 @@ def store_digests(layer: Layer, digests: dict[int, str]) -> None:
     sub = os.path.join(d, key[:2])
     try:
         os.makedirs(sub, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=sub)
-        with os.fdopen(fd, "wb") as f:
-            f.write(marshal.dumps(("layerscope-digests", __version__, sorted(digests.items()))))
-        os.replace(tmp, os.path.join(sub, key + ".digests"))
+        _write(sub, key + ".digests", marshal.dumps(("layerscope-digests", __version__, sorted(digests.items()))))
     except OSError:
         pass
 
@@ -165,13 +158,20 @@ def store_analysis(layers, state) -> None:
     sub = os.path.join(d, key[:2])
     try:
         os.makedirs(sub, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=sub)
-        with os.fdopen(fd, "wb") as f:
-            f.write(marshal.dumps(("layerscope-stack", __version__, state)))
-        os.replace(tmp, os.path.join(sub, key + ".stack"))
+        _write(sub, key + ".stack", marshal.dumps(("layerscope-stack", __version__, state)))
         _trim(d)
     except (OSError, ValueError):
         pass
+
+
+def _write(sub: str, name: str, data: bytes) -> None:
+    """Write sub/name atomically: a reader never sees a partial file."""
+    import tempfile  # only when writing: a run that hits the cache or has it off does not load it
+
+    fd, tmp = tempfile.mkstemp(dir=sub)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    os.replace(tmp, os.path.join(sub, name))
 
 
 def _trim(d: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform as _platform
 import sys
 
 from . import __version__
@@ -23,7 +22,33 @@ class UsageError(Exception):
     pass
 
 
+def _columns() -> int:
+    """shutil.get_terminal_size().columns, without importing shutil (and
+    bz2, lzma): argparse builds a formatter for every add_argument()."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None,
+                 **kwargs):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width,
+                         **kwargs)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # exit 2 with one line, like every other error
         raise UsageError(message)
 
@@ -53,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "(with no IMAGE, on a bundled demo image; with two, on their comparison -- each "
                             "IMAGE may be ARCHIVE@REF for one image of an archive).")
     p.add_argument("--version", action="version", version=f"layerscope {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # prog given: argparse would otherwise build a HelpFormatter to compute it,
+    # which imports shutil (and bz2, lzma) on every run
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, prog=p.prog)
 
     r = sub.add_parser("report", help="summary of an image: layers, sizes, changes, waste",
                        description="Print the image, one row per build step, totals and the biggest wasted paths.")
@@ -123,7 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # -- loading -------------------------------------------------------------
 def host_platform() -> str:
-    m = _platform.machine().lower()
+    import platform  # only needed to choose among several images
+
+    m = platform.machine().lower()
     arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
     return f"linux/{arch}"
 
@@ -133,10 +162,11 @@ def pick_image(graph, ref: str | None):
         return graph.image(ref)
     if not graph.images:
         raise ImageError("the archive holds no image")
-    host = host_platform()
-    for im in graph.images:
-        if im.platform.matches(host):
-            return im
+    if len(graph.images) > 1:
+        host = host_platform()
+        for im in graph.images:
+            if im.platform.matches(host):
+                return im
     return graph.images[0]
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from .. import __version__
 from ..analysis import ImageAnalysis
 from ..analysis.stack import IMPLIED
-from ..analysis.tree import STATUS_NAMES
 from ..model import HARDLINK, TYPE_NAMES, Image, LayerGraph
 
 
@@ -111,6 +110,8 @@ def entry_doc(a: ImageAnalysis, path: str, L: int, i: int, change: str | None = 
 
 def status_change(status: int) -> tuple[str, str | None]:
     """tree status -> (change, kind) for `ls --changes`."""
+    from ..analysis.tree import STATUS_NAMES  # trees are for `ls` and the app, not `report`
+
     name = STATUS_NAMES[status]
     if name == "added":
         return "added", None
