@@ -786,37 +786,66 @@ class LayerscopeApp(FilterBoxMixin, App):
         if tree.model is None:
             tree.placeholder = "building the tree…"
             tree.refresh()
+        self.workers.cancel_group(self, "prefetch")  # this tree first
         self._build_tree(self._tree_token, self.image, a, N, self.mode, self.sort, self.only_changed, pred,
                          bool(self.filter_text), set(self.expanded_paths), self.cursor_path)
+
+    def _cached_tree(self, image, a, N: int, mode: str, filtering: bool, cancelled):
+        """(tree, change mask, opaque nodes) of layer N, from the cache or built
+        (in a worker thread; `cancelled()` stops the build)."""
+        key = self._tree_key(image, a, N, mode, filtering)
+        with self._tree_lock:
+            got = self._tree_cache.get(key)
+            if got is not None:
+                self._tree_cache.move_to_end(key)
+                return got
+        if a is not None:
+            stack, kinds = a.stack, a.kinds
+        else:  # still indexing: the layers up to N are enough for this tree
+            stack, kinds = Stack(image, image.layers[:N + 1]), None
+        t = None
+        if key[-1]:
+            t = lazy_merged_tree(stack, kinds, N, self._stack_index[id(a)], cancelled)
+        if t is None:
+            t = (build_merged_tree if mode == "merged" else build_changes_tree)(stack, kinds, N, cancelled)
+        changes = change_mask(t)
+        le = t.stack.layers[N].entries
+        opaque = frozenset(n for n in (t.find(le.paths[i]) for i in _positions(le.types, OPAQUE))
+                           if n is not None)
+        got = (t, changes, opaque)
+        with self._tree_lock:
+            self._tree_cache[key] = got
+            while len(self._tree_cache) > TREE_CACHE:
+                self._tree_cache.popitem(last=False)
+        return got
+
+    def _prefetch_neighbours(self, N: int) -> None:
+        """Build the trees of the layers above and below N in the background,
+        so that the next move in the layer list shows its tree at once."""
+        a = self.analysis
+        if a is None or self.filter_text or self.image is None:
+            return
+        todo = [L for L in (N + 1, N - 1) if 0 <= L < len(self.image.layers) and not self._tree_is_cached(L)]
+        if todo:
+            self._prefetch(self.image, a, todo, self.mode)
+
+    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    def _prefetch(self, image, a, Ls: list[int], mode: str) -> None:
+        worker = get_current_worker()
+        for L in Ls:
+            if worker.is_cancelled:
+                return
+            try:
+                self._cached_tree(image, a, L, mode, False, lambda: worker.is_cancelled)
+            except Exception:
+                return  # (a Cancelled build, or one that the request will report)
 
     @work(thread=True, exclusive=True, group="tree", exit_on_error=False)
     def _build_tree(self, token, image, a, N, mode, sort, only_changed, pred, filtering, expanded_paths,
                     cursor_path) -> None:
         worker = get_current_worker()
         try:
-            key = self._tree_key(image, a, N, mode, filtering)
-            with self._tree_lock:
-                got = self._tree_cache.get(key)
-            if got is None:
-                cancelled = lambda: worker.is_cancelled  # noqa: E731 - a newer request: stop early
-                if a is not None:
-                    stack, kinds = a.stack, a.kinds
-                else:  # still indexing: the layers up to N are enough for this tree
-                    stack, kinds = Stack(image, image.layers[:N + 1]), None
-                t = None
-                if key[-1]:
-                    t = lazy_merged_tree(stack, kinds, N, self._stack_index[id(a)], cancelled)
-                if t is None:
-                    t = (build_merged_tree if mode == "merged" else build_changes_tree)(stack, kinds, N, cancelled)
-                changes = change_mask(t)
-                le = t.stack.layers[N].entries
-                opaque = frozenset(n for n in (t.find(le.paths[i]) for i in _positions(le.types, OPAQUE))
-                                   if n is not None)
-                got = (t, changes, opaque)
-                with self._tree_lock:
-                    self._tree_cache[key] = got
-                    while len(self._tree_cache) > TREE_CACHE:
-                        self._tree_cache.popitem(last=False)
+            got = self._cached_tree(image, a, N, mode, filtering, lambda: worker.is_cancelled)
             t, changes, opaque = got
             if worker.is_cancelled:
                 return
@@ -868,6 +897,7 @@ class LayerscopeApp(FilterBoxMixin, App):
             tree.set_model(rows, changes, 0, placeholder=ph, opaque=opaque)
         else:
             tree.set_model(rows, changes, cursor, opaque=opaque)
+        self._prefetch_neighbours(rows.tree.layer)
         extra = f"{matches:,} match(es)" if matches is not None else ""
         if self.analysis is None:
             extra = (extra + " · " if extra else "") + "analysis pending"
