@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Time the explorer app headless with Textual's Pilot.
+"""Time the explorer app headless: opening, and what a user waits for after a key.
 
     python bench/app_timing.py [ARCHIVE ...] [--runs 3] [--keys] [--timeout 120]
+    python bench/app_timing.py --keys-only [--why] [ARCHIVE ...]
 
 For each archive (default: every archive in bench/images/), in a fresh Python process per run:
 
@@ -12,18 +13,54 @@ For each archive (default: every archive in bench/images/), in a fresh Python pr
                  progress row has the class "done"): every view, the waste included, ready;
   second open    the same, again, with the cache that the first run filled.
 
-Key latencies are measured through Pilot: press() waits for the app to go idle (Textual's
-wait_for_idle polls CPU time, so it has a floor of tens of ms); "baseline_unbound_key" is that
-floor, measured with a key nothing is bound to -- subtract it to estimate the app's own cost.
-
 Each run gets its own empty LAYERSCOPE_CACHE for the first open; the second open reuses it.
-With --keys (after indexing): latency of single key presses in the layer list and the file
-tree (press -> app idle and screen refreshed), and of expanding the biggest directory that
-the tree shows under usr/share/wide (the 50,000-entry directory of the big image) when present.
-
 Times are from process start (interpreter, imports and all), as a user sees them; the
 "app" figures are from App.run_test() entry.  Writes bench/out/app_timing.json.
+
+Key latency (--keys: in the second open's process; --keys-only: one process per archive,
+first open, keys after the analysis).  Not Pilot's press() + pause(): those wait for
+Textual's idle detection, whose floor (67-145 ms here, even for a key nothing is bound to)
+hid what the app itself costs.  Instead, inside the app's process (the Probe class):
+
+  * the key is posted to the app as the terminal driver posts it (an events.Key through
+    App._post_message); t0 is taken just before;
+  * every screen update is timestamped where Textual hands it to the driver (App._display).
+    Headless Textual skips turning the update into terminal bytes; the probe does that
+    too, so the cost a real terminal pays (minus the write) is in the figures;
+  * a heartbeat coroutine ticks every 1 ms on the app's event loop: a gap between ticks is
+    time in which the loop could not run -- the key's own handling, a repaint, or a worker
+    thread (or a garbage collection) holding the GIL;
+  * garbage collections are timed with gc.callbacks;
+  * after the key the probe waits until the app is settled: no worker running, no debounce
+    timer pending, nothing painted and no loop stall for 0.4 s (QUIET).
+
+Per key, in ms:
+  response  t0 -> the first screen update (the key visibly answered);
+  stall     the longest heartbeat gap from t0 until the app settled (anything that kept the
+            loop from answering the next key, during or after the handling);
+  latency   max(response, stall): what the user waits for an answer, and the longest the
+            app is unable to take the next key.  The target is <= 50 ms;
+  final     t0 -> the last screen update before the app settled: the final content on screen
+            (a tree built in a worker, the details that follow the cursor, ...).  Work in
+            workers counts here, not in latency, as long as the loop keeps answering;
+  gc        the longest garbage collection in that time.
+Each key is pressed once or a few times; the table shows the worst of them.  The keys:
+the layer list (up/down in the changes and merged views), the file tree (down, page down,
+end, home, sort, only-changed, expand/collapse all), opening usr/share/wide (the big image's
+50,000-entry directory) and moving in it, switching views with it open, and the filter box
+(open, typing, escape).  The keys run one after another in one app, each after the app has
+settled, so background work a key starts (e.g. building the neighbours' trees) is finished
+before the next key, as when a user pauses between keys.
+
+--why writes, for every key whose stall exceeds 40 ms, the event loop's stacks sampled every
+5 ms while the heartbeat was late, to bench/out/app_timing-why.txt.  (A stall with few
+samples is GIL held elsewhere: the sampling thread could not run either.)
+
+The same can be checked in a real terminal with tmux (tmux new-session -d -x 120 -y 40
+'layerscope IMAGE', send-keys, capture-pane); that adds tmux's own polling and is used to
+check what the views show, not for the figures.
 """
+
 
 from __future__ import annotations
 
