@@ -217,3 +217,24 @@ def test_builds_stop_when_cancelled():
     calls = []
     t = build_merged_tree(a.stack, a.kinds, 0, cancelled=lambda: calls.append(1) or False)
     assert calls and len(t) == 20000 + 50 + 1
+
+
+def test_a_dropped_lazy_tree_is_freed_without_the_cycle_collector():
+    """The app freezes long-lived objects out of the garbage collector's sight
+    (app/heap.py): a tree evicted from its cache must go by reference counting."""
+    import gc
+    import weakref
+
+    g = mem_graph([[("a/b", FILE, 1), ("a/c", FILE, 2)], [("a/b", WHITEOUT, 0), ("d", FILE, 3)]])
+    a = analyse(g, g.images[0])
+    t = lazy_merged_tree(a.stack, a.kinds, 1, StackIndex(a.stack))
+    mask = change_mask(t)
+    t.load_all()
+    assert mask[t.find("/a")] == 1
+    ref = weakref.ref(t)
+    gc.disable()
+    try:
+        del t, mask
+        assert ref() is None
+    finally:
+        gc.enable()

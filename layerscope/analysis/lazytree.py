@@ -336,8 +336,11 @@ class LazyMergedTree(FileTree):
                 overlap += 1
         root_changed = any(r >> SHIFT == N and stack.change[N][r & LOW] in (ADDED, MODIFIED)
                            and stack.hidden_at[N][r & LOW] > N for r in index.root_refs)
-        self._mask = LazyMask(self, marked, changes + root_changed + nghosts + sum(marked) - overlap
-                              - (root_changed and marked[0]))
+        # (the tree keeps the parts, not a LazyMask: that would be a reference
+        # cycle, which reference counting alone cannot free)
+        self._marked = marked
+        self._changed_total = (changes + root_changed + nghosts + sum(marked) - overlap
+                               - (root_changed and marked[0]))
         self._nghosts = nghosts
         self._rel: dict[int, str] = {0: ""}
         self._lock = threading.RLock()  # a viewer may open a directory while a worker filters
@@ -524,7 +527,7 @@ class LazyMergedTree(FileTree):
         return node
 
     def change_mask(self) -> LazyMask:
-        return self._mask
+        return LazyMask(self, self._marked, self._changed_total)
 
 
 def lazy_merged_tree(stack: Stack, kinds, N: int, index: StackIndex, cancelled=None) -> FileTree | None:
