@@ -12,7 +12,7 @@ import io
 import mmap
 import os
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 from .errors import LayerError
 from .model import DIGEST_SIZE, BlobRef, LayerEntries

@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 import struct
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import LayerError
 from .model import (BLOCK, CHAR, DIGEST_SIZE, DIR, FIFO, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK,
