@@ -201,7 +201,7 @@ class TarIndexer:
             while left > 0:
                 if limit is not None and base > limit:
                     raise TruncatedBomb()
-                chunk = read(min(left, 4 * CHUNK) if left > CHUNK else CHUNK)
+                chunk = read(CHUNK)  # 1 MiB at a time: bigger reads only raise peak memory
                 if not chunk:
                     return False
                 if len(chunk) > left:
@@ -233,7 +233,7 @@ class TarIndexer:
             while left > 0:
                 if limit is not None and base > limit:
                     raise TruncatedBomb()
-                chunk = read(min(left, 4 * CHUNK) if left > CHUNK else CHUNK)
+                chunk = read(CHUNK)  # 1 MiB at a time: bigger reads only raise peak memory
                 if not chunk:
                     return False
                 if content > 0:
