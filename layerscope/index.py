@@ -1,8 +1,9 @@
 """Index layers: walk each layer's tar headers into LayerEntries.
 
-Layers already indexed before (same blob) come from the cache; the rest are
-indexed in this process, or in worker processes on both cores when there are
-enough bytes to pay for starting them.
+Layers already indexed before (same blob) come from the cache.  Compressed
+layers are indexed in two threads (decoding and hashing release the GIL);
+uncompressed ones in this process first, and what is left after 0.1 s in
+worker processes (their walk is Python work, held by the GIL).
 """
 
 from __future__ import annotations
@@ -131,7 +132,46 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
     if not rest:
         return
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    if workers > 1 and len(rest) > 1 and not any(_compressed(l) for l in rest):
+    packed = [l for l in rest if _compressed(l)]
+    if packed:
+        _index_in_threads(packed, workers, tick)
+        done_ids = {id(l) for l in packed}
+        rest = [l for l in rest if id(l) not in done_ids]
+    if rest:
+        _index_uncompressed(rest, workers, tick)
+
+
+def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:
+    """Compressed layers: decoding (ISA-L, zstd) and hashing (BLAKE3) run in
+    C with the GIL released, so threads use both cores as well as processes
+    do (measured: classic.oci 0.48 s threads, 0.50 s processes, 0.91 s one
+    at a time) without a second interpreter's memory."""
+    if workers < 2 or len(layers) < 2:
+        for layer in layers:
+            index_one(layer)
+            tick(layer)
+        return
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    def job(layer: Layer) -> Layer:
+        try:
+            index_one(layer)
+        except MemoryError:
+            _apply(layer, ("error", f"{place_of(layer)}: out of memory while indexing"))
+        return layer
+
+    # biggest first, so that the last one to finish is a small one
+    order = sorted(layers, key=lambda l: -l.compressed_size)
+    with ThreadPoolExecutor(max_workers=min(workers, len(layers))) as pool:
+        for fut in as_completed([pool.submit(job, l) for l in order]):
+            tick(fut.result())  # in the caller's thread, as finished layers come
+
+
+def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
+    """Uncompressed layers: walking headers is Python work (the GIL), so
+    what is left after a first stretch in this process goes to worker
+    processes."""
+    if workers > 1 and len(rest) > 1:
         import time
 
         t0 = time.perf_counter()
