@@ -154,7 +154,7 @@ class _ViewReader(io.RawIOBase):
 def _gzip_reader(view: memoryview, ref: BlobRef | None = None):
     from isal import igzip
 
-    return igzip.IGzipFile(fileobj=io.BufferedReader(_ViewReader(view, ref), 1 << 20), mode="rb")
+    return igzip.IGzipFile(fileobj=io.BufferedReader(_ViewReader(view, ref), 1 << 18), mode="rb")
 
 
 def _zstd_reader(view: memoryview, ref: BlobRef | None = None):

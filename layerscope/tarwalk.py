@@ -25,7 +25,7 @@ assert _HDR.size == 512
 ZERO8 = bytes(8)
 USTAR_MAGIC = b"ustar\x00"
 META_TYPES = (b"x", b"g", b"L", b"K")
-CHUNK = 1 << 20
+CHUNK = 1 << 18
 ZERO_BLOCK = bytes(BLOCKSIZE)
 # Longest GNU long name / PAX header we accept: names are data, not storage.
 MAX_META = 1 << 20
@@ -201,7 +201,7 @@ class TarIndexer:
             while left > 0:
                 if limit is not None and base > limit:
                     raise TruncatedBomb()
-                chunk = read(CHUNK)  # 1 MiB at a time: bigger reads only raise peak memory
+                chunk = read(CHUNK)  # 256 KiB at a time: bigger reads only raise peak memory
                 if not chunk:
                     return False
                 if len(chunk) > left:
@@ -233,7 +233,7 @@ class TarIndexer:
             while left > 0:
                 if limit is not None and base > limit:
                     raise TruncatedBomb()
-                chunk = read(CHUNK)  # 1 MiB at a time: bigger reads only raise peak memory
+                chunk = read(CHUNK)  # 256 KiB at a time: bigger reads only raise peak memory
                 if not chunk:
                     return False
                 if content > 0:
