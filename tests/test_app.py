@@ -789,3 +789,28 @@ async def test_big_directories_open_in_a_worker_and_stale_layer_builds_are_dropp
         assert tree_paths(app) == eager_rows(app.analysis, 3)
         await pilot.press("C")
         await until(pilot, lambda: len(tree(app).model) == 1 + 30 + 3, what="collapsed")
+
+
+async def test_key_bar_follows_the_focus_and_runs_a_clicked_key():
+    from layerscope.app.keybar import KeyBar
+
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        bar = app.query_one(KeyBar)
+
+        def bar_text() -> str:
+            return screen_text(app).splitlines()[-1]
+
+        layers(app).focus()
+        await until(pilot, lambda: " Files " in bar_text() and "Open/close" not in bar_text(), what="layer keys")
+        assert all(k in bar_text() for k in (" q Quit ", " ? Keys ", " / Jump ", " m Mode ", "^p palette"))
+        tree(app).focus()
+        await until(pilot, lambda: "Open/close" in bar_text() and " Files " not in bar_text(), what="tree keys")
+        assert " E Expand all " in bar_text()
+        # a click on a key runs it
+        x = bar_text().index(" ? Keys ") + 2
+        await pilot.click(KeyBar, offset=(x, 0))
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
+        assert bar.is_attached

@@ -24,9 +24,10 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static, TabbedContent, TabPane
+from textual.widgets import Input, Label, ProgressBar, Select, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from .keybar import KeyBar
 from ..analysis import LayerRow, analyse
 from ..analysis.stack import Stack
 from ..analysis.lazytree import StackIndex, lazy_merged_tree
@@ -219,7 +220,7 @@ class LayerscopeApp(FilterBoxMixin, App):
                 with TabPane("Image", id="image-tab"):
                     with VerticalScroll(id="image-scroll"):
                         yield Static(Text("reading…", style="dim"), id="image-info")
-        yield Footer()
+        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
 
     def shutting_down(self) -> bool:
         ms = self._main_screen

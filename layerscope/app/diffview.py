@@ -19,9 +19,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
+from .keybar import KeyBar
 from .filterbox import FilterBoxMixin
 from . import heap
 from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
@@ -487,7 +488,7 @@ class DiffScreen(FilterBoxMixin, Screen):
                 with TabPane("Config", id="diff-config-tab"):
                     with VerticalScroll(id="diff-config-scroll"):
                         yield Static(Text("comparing…", style="dim"), id="diff-config")
-        yield Footer()
+        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
 
     def on_mount(self) -> None:
         self._mounted = True

@@ -13,8 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
+from .keybar import KeyBar
 from .fmt import human, image_labels, pct, safe, short_command
 from .lines import CursorList
 from .widgets import SIZE_W, Pane
@@ -171,7 +172,7 @@ class GraphScreen(Screen):
             yield Static("", id="graph-header")
             yield SharingList(id="graph-list")
         yield Static("", id="graph-details")
-        yield Footer()
+        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
 
     def on_mount(self) -> None:
         pane = self.query_one("#graph-pane")
