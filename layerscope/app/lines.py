@@ -62,9 +62,26 @@ class CursorList(ScrollView, can_focus=True):
     def render_row(self, i: int, width: int) -> Text:  # pragma: no cover - abstract
         return Text()
 
+    def row_key(self, i: int):
+        """Optional: a hashable value that captures everything row i's look depends
+        on (besides cursor, focus and width); its drawn line is then reused until it
+        changes.  None (the default): drawn every time."""
+        return None
+
     # -- state -------------------------------------------------------------
+    _line_cache: dict | None = None
+
+    def forget_lines(self) -> None:
+        """Drop the drawn lines that row_key() made reusable."""
+        self._line_cache = None
+
+    def notify_style_update(self) -> None:
+        self.forget_lines()
+        super().notify_style_update()
+
     def rows_changed(self, keep_cursor: bool = True) -> None:
         """Call after the rows changed: fixes the size, the cursor and redraws."""
+        self.forget_lines()
         n = self.row_count()
         self.virtual_size = Size(0, n)
         c = self.cursor if keep_cursor else 0
@@ -109,23 +126,52 @@ class CursorList(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self.scroll_to_cursor()
 
+    _frame: tuple | None = None  # (width, base style) while Textual draws the lines of one frame
+
+    def render_lines(self, crop):
+        # the width and the base style (Textual computes it from every ancestor)
+        # once per frame, not once per line
+        self._frame = (self.scrollable_content_region.width or self.size.width, self.rich_style)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
+
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width or self.size.width
+        frame = self._frame
+        if frame is not None:
+            width, base = frame
+        else:
+            width = self.scrollable_content_region.width or self.size.width
+            base = self.rich_style
         i = int(self.scroll_y) + y
-        base = self.rich_style
         n = self.row_count()
         if i >= n:
             if n == 0 and y == 0 and self.placeholder:
                 t = Text(self.placeholder, style="dim italic", no_wrap=True, overflow="ellipsis")
                 return self._strip(t, width, base)
             return Strip.blank(width, base)
+        # Textual redraws every visible line of the widget for any change (a cursor
+        # move, a focus move): lines whose key did not change are reused.
+        rk = self.row_key(i)
+        if rk is not None:
+            ck = (rk, i == self.cursor, self.has_focus, width, base)
+            cache = self._line_cache
+            if cache is None or len(cache) > 4000:
+                cache = self._line_cache = {}
+            got = cache.get(ck)
+            if got is not None:
+                return got
         text = self.render_row(i, width)
         if i == self.cursor:
             cls = "cursorlist--cursor" if self.has_focus else "cursorlist--cursor-blur"
             text.stylize_before(self.get_component_rich_style(cls))
             text.pad_right(max(0, width - text.cell_len))
             text.stylize_before(self.get_component_rich_style(cls))
-        return self._strip(text, width, base)
+        strip = self._strip(text, width, base)
+        if rk is not None:
+            cache[ck] = strip
+        return strip
 
     def _strip(self, text: Text, width: int, base: Style) -> Strip:
         text.no_wrap = True

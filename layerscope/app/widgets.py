@@ -205,6 +205,7 @@ class FileTreeView(CursorList):
     def set_model(self, model: TreeRows | None, changes_below: bytearray | None = None,
                   cursor: int = 0, placeholder: str | None = None, opaque=frozenset()) -> None:
         self.model = model
+        self.forget_lines()  # node ids of another tree
         self.pending = None
         self._rows_token += 1  # a worker still changing the old rows is dropped
         self.changes_below = changes_below
@@ -221,6 +222,13 @@ class FileTreeView(CursorList):
         if m is None or not m.rows:
             return None
         return m.rows[min(self.cursor, len(m.rows) - 1)]
+
+    def row_key(self, i: int):
+        m = self.model
+        node = m.rows[i]
+        cb = self.changes_below
+        return (node, m.depth[i], node in m.expanded, node == self.pending, node in self.opaque,
+                cb[node] if cb is not None else None)
 
     def render_row(self, i: int, width: int) -> Text:
         m = self.model
