@@ -48,7 +48,8 @@ Each key is pressed once or a few times; the table shows the worst of them.  The
 the layer list (up/down in the changes and merged views), the file tree (down, page down,
 end, home, sort, only-changed, expand/collapse all), opening usr/share/wide (the big image's
 50,000-entry directory) and moving in it, switching views with it open, and the filter box
-(open, typing, escape).  The keys run one after another in one app, each after the app has
+(open, typing, escape), Tab between the panes, the side pane's tabs (w, i, d) and the help
+screen (? and escape).  The keys run one after another in one app, each after the app has
 settled, so background work a key starts (e.g. building the neighbours' trees) is finished
 before the next key, as when a user pauses between keys.
 
@@ -447,6 +448,11 @@ async def _keys_seq(app, pilot, probe, lat: dict) -> None:
     for ch in "wide":
         await _key(probe, ch, lat, "filter_type_char")
     await _key(probe, "escape", lat, "filter_clear")
+    for _ in range(3):  # tree -> side pane -> layer list -> tree
+        await _key(probe, "tab", lat, "focus_next_pane")
+    for key, name in (("w", "side_waste"), ("i", "side_image"), ("d", "side_details"),
+                      ("question_mark", "help_open"), ("escape", "help_close")):
+        await _key(probe, key, lat, name)
 
 
 async def _child(archive: str, timeout: float, keys: bool, t_proc: float) -> dict:
