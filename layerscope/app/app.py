@@ -48,7 +48,7 @@ from .treemodel import TreeRows, change_mask, compile_filter, shown_mask
 from .widgets import FileTreeView, LayerList, Pane, PreviewView, WasteList
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
-TREE_CACHE = 6
+TREE_CACHE = 8  # trees kept: the current one, its neighbours and a few more
 SWITCH_INTERVAL = 0.001  # s, see on_mount
 TREE_DEBOUNCE = 0.05  # s the layer cursor rests before a tree that is not cached is built
 DIFF_CACHE = 2
@@ -826,7 +826,15 @@ class LayerscopeApp(FilterBoxMixin, App):
         a = self.analysis
         if a is None or self.filter_text or self.image is None:
             return
-        todo = [L for L in (N + 1, N - 1) if 0 <= L < len(self.image.layers) and not self._tree_is_cached(L)]
+        todo = []
+        for L in (N + 1, N - 1):
+            if 0 <= L < len(self.image.layers):
+                key = self._tree_key(self.image, a, L, self.mode, False)
+                with self._tree_lock:
+                    if key in self._tree_cache:
+                        self._tree_cache.move_to_end(key)  # a neighbour: keep it
+                        continue
+                todo.append(L)
         if todo:
             self._prefetch(self.image, a, todo, self.mode)
 
