@@ -470,7 +470,8 @@ def run_tar(data: bytes, r: random.Random) -> None:
     def read(n, _r=src.read):
         return _r(min(n, sizes[0]) if r.random() < 0.5 else n)
 
-    ix = TarIndexer(b"", read, max(len(data) * 4, 1 << 20), "fuzz")
+    hashing = r.random() < 0.5  # hash each file as it streams past, as for compressed layers
+    ix = TarIndexer(b"", read, max(len(data) * 4, 1 << 20), "fuzz", hash_files=hashing)
     try:
         b = ix.run()
     except ImageError as e:
@@ -478,8 +479,18 @@ def run_tar(data: bytes, r: random.Random) -> None:
     if (ea is None) != (eb is None) and not ix.bomb:
         raise AssertionError(f"memory and stream walks disagree: {ea!r} vs {eb!r}")
     if a is not None and b is not None and not ix.bomb:
-        if a.paths != b.paths or bytes(a.types) != bytes(b.types) or list(a.offsets) != list(b.offsets):
+        if a.paths != b.paths or bytes(a.types) != bytes(b.types) or list(a.offsets) != list(b.offsets) \
+                or list(a.sizes) != list(b.sizes) or list(a.modes) != list(b.modes) \
+                or list(a.mtimes) != list(b.mtimes) or a.links != b.links or a.captured != b.captured:
             raise AssertionError("memory and stream walks give different entries")
+        if hashing:
+            from blake3 import blake3
+
+            for i in range(len(b.paths)):
+                want = blake3(data[b.offsets[i]:b.offsets[i] + b.sizes[i]]).digest(16) \
+                    if b.types[i] == FILE and b.sizes[i] else None
+                if b.digest(i) != want:
+                    raise AssertionError(f"{b.paths[i]!r}: digest taken while streaming is wrong")
     for e in (a, b):
         if e is None:
             continue

@@ -19,8 +19,11 @@ from .model import (BLOCK, CHAR, DIGEST_SIZE, DIR, FIFO, FILE, HARDLINK, NO_DIGE
                     WHITEOUT, LayerEntries)
 
 BLOCKSIZE = 512
-# name mode uid gid size mtime chksum typeflag linkname magic(6) [version uname gname devmajor devminor] prefix
-_HDR = struct.Struct("100s8s8s8s12s12s8sc100s6s82x155s12x")
+# name, mode uid gid size mtime (each: its digits, then the byte that ends
+# the field -- NUL as tar writes it, which the fast path checks without
+# slicing), chksum typeflag linkname magic(6) [version uname gname devmajor
+# devminor] prefix
+_HDR = struct.Struct("100s7sc7sc7sc11sc11sc8sc100s6s82x155s12x")
 assert _HDR.size == 512
 ZERO8 = bytes(8)
 USTAR_MAGIC = b"ustar\x00"
@@ -266,6 +269,8 @@ class TarIndexer:
         emtimes = entries.mtimes
         eoffsets = entries.offsets
         elinks = entries.links
+        add_path, add_type, add_size, add_mode = paths.append, etypes.append, esizes.append, emodes.append
+        add_uid, add_gid, add_mtime, add_offset = euids.append, egids.append, emtimes.append, eoffsets.append
         unpack = _HDR.unpack_from
         release = self.release if read is None else None
         release_every = self.RELEASE_EVERY
@@ -280,8 +285,8 @@ class TarIndexer:
                     if len(buf) - pos == 0:
                         break  # EOF at a header boundary: accept (no end blocks)
                     raise LayerError(f"truncated tar header at byte {base + pos}", self.place)
-                (name_b, mode_b, uid_b, gid_b, size_b, mtime_b, chk_b, tf, link_b, magic,
-                 prefix_b) = unpack(buf, pos)
+                (name_b, mode7, mode_t, uid7, uid_t, gid7, gid_t, size11, size_t, mtime11, mtime_t, chk_b, tf,
+                 link_b, magic, prefix_b) = unpack(buf, pos)
                 hstart = base + pos
                 if chk_b == ZERO8:
                     if bytes(buf[pos:pos + BLOCKSIZE]) == ZERO_BLOCK:
@@ -291,8 +296,8 @@ class TarIndexer:
                 # field read as spaces.  Adler-32's first half is that sum
                 # mod 65521, computed in C; a mismatch falls back to the exact
                 # sum (and to the signed-char variant some old writers used).
-                try:
-                    stored = int(chk_b.split(b"\0", 1)[0], 8)
+                try:  # "%06o\0 " as tar writes it, else any NUL-terminated octal
+                    stored = int(chk_b[:6], 8) if chk_b[6] == 0 else int(chk_b.split(b"\0", 1)[0], 8)
                 except ValueError:
                     stored = -1
                 a = adler(buf[pos:pos + BLOCKSIZE]) & 0xFFFF
@@ -302,11 +307,11 @@ class TarIndexer:
                     if stored != chk and stored != chk - 256 * sum(1 for b in hdr if b > 127):
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad checksum)", self.place)
                 pos += BLOCKSIZE
-                try:
-                    size = int(size_b[:11], 8) if size_b[11:] == b"\0" and size_b[0] != 0 else num(size_b)
+                try:  # the usual NUL-ended octal; anything else (base-256, spaces, empty) the general way
+                    size = int(size11, 8) if size_t == b"\0" else num(size11 + size_t)
                 except ValueError:
                     try:
-                        size = num(size_b)
+                        size = num(size11 + size_t)
                     except ValueError:
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad size field)", self.place)
                 if size < 0:
@@ -374,23 +379,23 @@ class TarIndexer:
                     else:
                         link = _str(link_b)
                 try:
-                    mode = int(mode_b[:7], 8) if mode_b[7:] == b"\0" and mode_b[0] != 0 else num(mode_b)
+                    mode = int(mode7, 8) if mode_t == b"\0" else num(mode7 + mode_t)
                     if pax:
-                        uid = int(pax["uid"]) if "uid" in pax else num(uid_b)
-                        gid = int(pax["gid"]) if "gid" in pax else num(gid_b)
+                        uid = int(pax["uid"]) if "uid" in pax else num(uid7 + uid_t)
+                        gid = int(pax["gid"]) if "gid" in pax else num(gid7 + gid_t)
                         mt = pax.get("mtime")
-                        mtime = int(float(mt)) if mt else num(mtime_b)
+                        mtime = int(float(mt)) if mt else num(mtime11 + mtime_t)
                     else:
-                        uid = int(uid_b[:7], 8) if uid_b[7:] == b"\0" and uid_b[0] != 0 else num(uid_b)
-                        gid = int(gid_b[:7], 8) if gid_b[7:] == b"\0" and gid_b[0] != 0 else num(gid_b)
-                        mtime = int(mtime_b[:11], 8) if mtime_b[11:] == b"\0" and mtime_b[0] != 0 else num(mtime_b)
+                        uid = int(uid7, 8) if uid_t == b"\0" else num(uid7 + uid_t)
+                        gid = int(gid7, 8) if gid_t == b"\0" else num(gid7 + gid_t)
+                        mtime = int(mtime11, 8) if mtime_t == b"\0" else num(mtime11 + mtime_t)
                 except (ValueError, OverflowError):  # OverflowError: a PAX mtime of "inf"
                     try:  # the slow, general way (the PAX records, if any, still win)
-                        mode = num(mode_b)
-                        uid = int(pax["uid"]) if pax and "uid" in pax else num(uid_b)
-                        gid = int(pax["gid"]) if pax and "gid" in pax else num(gid_b)
+                        mode = num(mode7 + mode_t)
+                        uid = int(pax["uid"]) if pax and "uid" in pax else num(uid7 + uid_t)
+                        gid = int(pax["gid"]) if pax and "gid" in pax else num(gid7 + gid_t)
                         mt = pax.get("mtime") if pax else None
-                        mtime = int(float(mt)) if mt else num(mtime_b)
+                        mtime = int(float(mt)) if mt else num(mtime11 + mtime_t)
                     except (ValueError, OverflowError):
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place)
                 if not MIN_TIME <= mtime <= MAX_TIME:  # base-256 / PAX: any size; stored in 64 bits
@@ -430,8 +435,7 @@ class TarIndexer:
                             f"truncated tar: {name!r} claims {size} bytes but the {self.what} ends first", self.place)
                 if typ == -1:
                     continue
-                if name[:1] in "./" or "//" in name or "/./" in name or "/../" in name or \
-                        name[-2:] == "/." or name[-3:] == "/..":
+                if name[:1] in "./" or "/." in name or "//" in name:  # else clean (most names)
                     path = normalise(name)
                     if path is None:
                         escaped += 1
@@ -440,8 +444,8 @@ class TarIndexer:
                         continue
                 else:
                     path = name[:-1] if name[-1:] == "/" else name
-                slash = path.rfind("/")
-                if path[slash + 1:slash + 5] == ".wh.":
+                slash = path.rfind("/") if ".wh." in path else -2
+                if slash != -2 and path[slash + 1:slash + 5] == ".wh.":
                     base_name = path[slash + 1:]
                     parent = path[:slash] if slash >= 0 else ""
                     if base_name == ".wh..wh..opq":
@@ -457,6 +461,7 @@ class TarIndexer:
                         typ = WHITEOUT
                     size = mode = uid = gid = mtime = 0
                     link = None
+                    digest = NO_DIGEST  # a marker has no content, whatever bytes its entry carried
                 elif not path:
                     continue  # the root directory itself
                 elif typ != FILE:
@@ -470,14 +475,14 @@ class TarIndexer:
                     edigests += digest
                 if content is not None and typ == FILE:
                     captured[len(paths)] = content
-                paths.append(path)
-                etypes.append(typ)
-                esizes.append(size)
-                emodes.append(mode & 0o7777)
-                euids.append(uid & 0xFFFFFFFF)
-                egids.append(gid & 0xFFFFFFFF)
-                emtimes.append(mtime)
-                eoffsets.append(data_off)
+                add_path(path)
+                add_type(typ)
+                add_size(size)
+                add_mode(mode & 0o7777)
+                add_uid(uid & 0xFFFFFFFF)
+                add_gid(gid & 0xFFFFFFFF)
+                add_mtime(mtime)
+                add_offset(data_off)
         except TruncatedBomb:
             self.bomb = True
             warn(f"stopped after {self.limit} bytes: the layer expands far beyond its compressed size "

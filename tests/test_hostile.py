@@ -830,6 +830,22 @@ def test_stream_ending_inside_a_hashed_file(tmp_path):
         TarIndexer(b"", read, None, "cut", hash_files=True).run()
 
 
+def test_whiteout_with_content_gets_no_digest():
+    """Found by the fuzzer: a `.wh.` entry that carries bytes is a marker,
+    not a file; the digest its bytes got while streaming must not stay."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as t:
+        for name, data in [("a/.wh.b", b"junk" * 100), ("a/c", b"real")]:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    e = TarIndexer(b"", io.BytesIO(buf.getvalue()).read, None, "wh", hash_files=True).run()
+    assert e.paths == ["a/b", "a/c"]
+    assert e.digest(0) is None and e.sizes[0] == 0
+    from blake3 import blake3
+    assert e.digest(1) == blake3(b"real").digest(16)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_hashing_across_any_read_boundaries(seed):
     """Digests taken while streaming equal BLAKE3 of each file's bytes however
