@@ -814,3 +814,27 @@ async def test_key_bar_follows_the_focus_and_runs_a_clicked_key():
         await pilot.click(KeyBar, offset=(x, 0))
         await until(pilot, lambda: isinstance(app.screen, HelpScreen), what="the help screen")
         assert bar.is_attached
+
+
+async def test_the_focused_pane_is_lit():
+    from textual.color import Color
+
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        accent = Color.parse(app.theme_variables["accent"])
+
+        def lit(pane_id: str) -> bool:
+            return app.query_one(pane_id).styles.border_top[1] == accent
+
+        layers(app).focus()
+        await until(pilot, lambda: lit("#layers-pane") and not lit("#files-pane"), what="the layer pane lit")
+        tree(app).focus()
+        await until(pilot, lambda: lit("#files-pane") and not lit("#layers-pane") and not lit("#side-pane"),
+                    what="the files pane lit")
+        await pilot.press("tab")
+        await until(pilot, lambda: lit("#side-pane") and not lit("#files-pane"), what="the side pane lit")
+        # the filter box is in the files pane: it stays lit while typing
+        await pilot.press("f")
+        await until(pilot, lambda: lit("#files-pane") and not lit("#side-pane"), what="lit with the filter")
