@@ -297,3 +297,20 @@ def test_ls_changes_lists_implied_parents_only_where_the_layer_made_them(tmp_pat
     rows = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
     assert [(r["path"], r["change"], r.get("implied", False)) for r in rows] == [
         ("/usr/lib", "added", True), ("/usr/lib/deep", "added", True), ("/usr/lib/deep/x.so", "added", False)]
+
+
+def test_ranked_waste_equals_paths(tmp_path):
+    """The app's lazily made waste rows are the report's rows, in the same order."""
+    a = build(tmp_path,
+              [f("a", b"1" * 30), f("b", b"2" * 30), f("c", b"3" * 10), d("dir"), f("dir/x", b"x" * 50)],
+              [f("a", b"1" * 30, mode=0o600), F("b", "whiteout"), f("c", b"4" * 10), F("dir", "whiteout")],
+              [f("a", b"9" * 31)])
+    r = a.waste.ranked()
+    full = a.waste.paths()
+    assert len(r) == len(full) == 4
+    assert [w.path for w in r] == ["/a", "/dir/x", "/b", "/c"]  # 60, 50, 30, 10 bytes; ties by path
+    assert list(r) == full and r[-1] == full[-1] and r[1:3] == full[1:3]
+    assert [(c.layer, c.state, c.kind) for c in r[0].copies] == [
+        (0, "overwritten", "added"), (1, "overwritten", "metadata-only"), (2, "visible", "modified")]
+    with pytest.raises(IndexError):
+        r[4]

@@ -8,6 +8,7 @@ layer is still visible (the link keeps the inode alive in the union mount).
 from __future__ import annotations
 
 import heapq
+from operator import itemgetter
 
 from ..model import FILE, HARDLINK, Image, Record
 from .changes import CONTENT, KIND_NAMES, METADATA, SAME, ChangeKinds
@@ -77,6 +78,7 @@ class Waste:
         self.efficiency = (self.visible_size / self.size) if self.size else 1.0
         self._paths: list[PathWaste] | None = None
         self._by_path: dict[str, int] | None = None
+        self._ranked: RankedWaste | None = None
 
     @property
     def user_wasted_percent(self) -> float:
@@ -138,6 +140,65 @@ class Waste:
         if limit is None:
             self._paths = out
         return out
+
+
+    def ranked(self) -> "RankedWaste":
+        """Every wasted path, biggest first, as a sequence whose rows (a
+        PathWaste with its copies) are made when read: equal to paths(),
+        without making a few hundred thousand objects up front (2.4 s on
+        the 500,000-entry image; a viewer shows forty rows at a time)."""
+        if self._ranked is None:
+            by_path = self.wasted_by_path()
+            order = sorted(by_path.items())  # by path, then (stable) biggest first: plain keys, in C
+            order.sort(key=itemgetter(1), reverse=True)
+            refs: dict[str, list[int]] = {p: [] for p in by_path}
+            get = refs.get
+            for L, layer in enumerate(self.stack.layers):  # one pass: the file records of those paths
+                e = layer.entries
+                types = e.types
+                for i, p in enumerate(e.paths):
+                    lst = get(p)
+                    if lst is not None and types[i] == FILE:
+                        lst.append(L << 32 | i)
+            self._ranked = RankedWaste(self, order, refs)
+        return self._ranked
+
+
+class RankedWaste:
+    """Wasted paths biggest first (see Waste.ranked); rows made on access."""
+
+    def __init__(self, waste: Waste, order: list[tuple[str, int]], refs: dict[str, list[int]]):
+        self._waste = waste
+        self._order = order
+        self._refs = refs
+        self._made: dict[int, PathWaste] = {}
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self._order)))]
+        n = len(self._order)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(i)
+        row = self._made.get(i)
+        if row is None:
+            p, wasted = self._order[i]
+            w = self._waste
+            st = w.stack
+            copies = []
+            for ref in self._refs[p]:
+                L, j = ref >> 32, ref & 0xFFFFFFFF
+                copies.append(Copy(L, j, st.layers[L].entries.sizes[j], w.state(L, j), w.copy_kind(L, j)))
+            row = self._made[i] = PathWaste("/" + p, wasted, copies)
+        return row
+
+    def __iter__(self):
+        for i in range(len(self._order)):
+            yield self[i]
 
 
 def base_count(image: Image, n: int) -> int:

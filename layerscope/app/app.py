@@ -378,7 +378,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         try:
             a = analyse(self.graph, image, base_layers=self.base)
             a.os_release()  # reads a file: do it here, not on the UI thread
-            a.waste.paths()
+            a.waste.ranked()  # the ordered wasted paths; rows with their copies are made when shown
         except ImageError as e:
             self.call_from_thread(self._set_fatal, e.line())
             return
@@ -438,7 +438,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         self.title = f"layerscope — {safe(image.name, 80)}"
         waste = self.q("#waste", WasteList)
         if a is not None:
-            items = a.waste.paths()
+            items = a.waste.ranked()
             waste.set_items(items)
             tot = a.totals()
             wt = Text()
