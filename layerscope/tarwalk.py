@@ -190,46 +190,25 @@ class TarIndexer:
                 raise TruncatedBomb()
             return have >= n
 
-        def skip(n: int) -> bool:
+        def skip(n: int, h=None, size: int = 0) -> bool:
+            """Consume n bytes (False at the end of the stream first); with
+            `h`, feed the first `size` of them to it (a file's content)."""
             nonlocal buf, pos, base
-            if len(buf) - pos >= n:
+            have = len(buf) - pos
+            if have >= n:
+                if h is not None:
+                    h.update(buf[pos:pos + size])
                 pos += n
                 return True
             if read is None:
                 return False
-            left = n - (len(buf) - pos)
-            base += len(buf)
-            buf = b""
-            pos = 0
-            while left > 0:
-                if limit is not None and base > limit:
-                    raise TruncatedBomb()
-                chunk = read(CHUNK)  # 256 KiB at a time: bigger reads only raise peak memory
-                if not chunk:
-                    return False
-                if len(chunk) > left:
-                    buf = chunk  # base is the stream offset of chunk[0]
-                    pos = left
-                    break
-                base += len(chunk)
-                left -= len(chunk)
-            return True
-
-        def hash_skip(size: int, padded: int, h) -> bool:
-            """Like skip(padded), feeding the first `size` bytes to `h`."""
-            nonlocal buf, pos, base
-            have = len(buf) - pos
-            if have >= padded:
-                h.update(buf[pos:pos + size])
-                pos += padded
-                return True
-            if read is None:
-                return False
-            take = min(have, size)
-            if take:
-                h.update(buf[pos:pos + take])
-            content = size - take  # content bytes still to hash
-            left = padded - have  # bytes still to consume
+            content = 0  # content bytes still to hash
+            if h is not None:
+                take = min(have, size)
+                if take:
+                    h.update(buf[pos:pos + take])
+                content = size - take
+            left = n - have
             base += len(buf)
             buf = b""
             pos = 0
@@ -247,7 +226,7 @@ class TarIndexer:
                         h.update(chunk)
                         content -= len(chunk)
                 if len(chunk) > left:
-                    buf = chunk
+                    buf = chunk  # base is the stream offset of chunk[0]
                     pos = left
                     break
                 base += len(chunk)
@@ -416,7 +395,7 @@ class TarIndexer:
                     if hashing and typ == FILE and size:
                         h = blake3()
                         try:
-                            ok = hash_skip(size, padded, h)
+                            ok = skip(padded, h, size)
                             digest = h.digest(DIGEST_SIZE)
                         except TruncatedBomb:  # as in _skip_or_cut: the entry is kept, unhashed
                             self.cut = True
