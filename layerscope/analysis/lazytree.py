@@ -30,7 +30,8 @@ from array import array
 
 from ..model import DIR, FILE, OPAQUE, WHITEOUT
 from .stack import ADDED, IMPLIED, MODIFIED, OVERWRITTEN, VISIBLE, Stack
-from .tree import (CHECK_EVERY, S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled, FileTree, _status_of)
+from .tree import (CHECK_EVERY, S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled, FileTree, _status_of,
+                   add_to_root)
 
 SHIFT = 32
 LOW = (1 << SHIFT) - 1
@@ -361,16 +362,8 @@ class LazyMergedTree(FileTree):
         st = self.stack
         for ref in self.ix.hidden[self.layer]:
             l, i = ref >> SHIFT, ref & LOW
-            p = st.layers[l].entries.paths[i]
-            size = st.layers[l].entries.sizes[i]
-            while True:
-                if p in roots:
-                    out[p] = out.get(p, 0) + size
-                    break
-                s = p.rfind("/")
-                if s < 0:
-                    break
-                p = p[:s]
+            e = st.layers[l].entries
+            add_to_root(out, roots, e.paths[i], e.sizes[i])
         return out
 
     def _fill(self, n: int, layer: int, index: int, status: int, path: str) -> None:

@@ -289,13 +289,18 @@ def _hidden_bytes_by_root(stack: Stack, N: int, roots: set[str], cancelled=None)
         for i in range(len(ha)):
             if ha[i] != N or types[i] != FILE or stack.how[l][i] == 0x6F:  # 'o' overwritten: not a deletion
                 continue
-            p = le.paths[i]
-            while True:
-                if p in roots:
-                    out[p] = out.get(p, 0) + sizes[i]
-                    break
-                s = p.rfind("/")
-                if s < 0:
-                    break
-                p = p[:s]
+            add_to_root(out, roots, le.paths[i], sizes[i])
     return out
+
+
+def add_to_root(out: dict[str, int], roots, p: str, size: int) -> None:
+    """Add `size` to out[r] for the nearest r of `roots` that is `p` or an
+    ancestor of it (nothing when none is)."""
+    while True:
+        if p in roots:
+            out[p] = out.get(p, 0) + size
+            return
+        s = p.rfind("/")
+        if s < 0:
+            return
+        p = p[:s]
