@@ -867,17 +867,7 @@ class LayerscopeApp(FilterBoxMixin, App):
             rows = TreeRows(t, sort, keep, expanded)
             if filtering or (kept <= AUTO_EXPAND_MAX and (mode == "changes" or only_changed)):
                 rows.expand_all()
-            cursor = 0
-            if cursor_path:
-                p = cursor_path
-                while p not in ("", "/"):
-                    n = t.find(p)
-                    if n is not None:
-                        r = rows.reveal(n)
-                        if r is not None:
-                            cursor = r
-                            break
-                    p = p.rsplit("/", 1)[0]
+            cursor = rows.reveal_path(cursor_path)
         except Cancelled:
             return
         except Exception as e:

@@ -589,16 +589,7 @@ class DiffScreen(FilterBoxMixin, Screen):
             rows = TreeRows(t, sort, keep, expanded)
             if filtering or (only_changed and kept <= AUTO_EXPAND_MAX) or (not expanded_paths and kept <= 60):
                 rows.expand_all()
-            cursor = 0
-            p = cursor_path
-            while p and p not in ("", "/"):
-                n = t.find(p)
-                if n is not None:
-                    r = rows.reveal(n)
-                    if r is not None:
-                        cursor = r
-                        break
-                p = p.rsplit("/", 1)[0]
+            cursor = rows.reveal_path(cursor_path)
         except Exception as e:  # never a traceback
             self.app.call_from_thread(self.notify, escape(one_line(f"cannot build the tree: {type(e).__name__}: {e}")),
                                       severity="error")

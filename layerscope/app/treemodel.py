@@ -253,6 +253,19 @@ class TreeRows:
         except ValueError:
             return None
 
+    def reveal_path(self, path: str | None) -> int:
+        """The row of `path`, or of its nearest ancestor the tree shows (its
+        ancestors expanded); 0 when none is (e.g. after a layer change)."""
+        p = path
+        while p and p not in ("", "/"):
+            n = self.tree.find(p)
+            if n is not None:
+                r = self.reveal(n)
+                if r is not None:
+                    return r
+            p = p.rsplit("/", 1)[0]
+        return 0
+
     def expanded_paths(self) -> set[str]:
         return {self.tree.path(n) for n in self.expanded}
 
