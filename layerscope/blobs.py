@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 
 from .errors import LayerError
-from .model import DIGEST_SIZE, BlobRef, LayerEntries
+from .model import DIGEST_SIZE, BlobRef
 from .tarwalk import TarIndexer
 
 GZIP_MAGIC = b"\x1f\x8b"

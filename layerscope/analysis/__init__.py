@@ -8,7 +8,7 @@ from ..blobs import read_range
 from ..model import (DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph,
                      Record)
 from .changes import KIND_NAMES, ChangeKinds
-from .stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, OVERWRITTEN, UNCHANGED, VISIBLE,
+from .stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, OVERWRITTEN, UNCHANGED, VISIBLE,
                     Stack)
 from .waste import Waste
 

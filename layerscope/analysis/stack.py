@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from array import array
 
-from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image, Layer, Record
+from ..model import DIR, OPAQUE, WHITEOUT, Image, Layer, Record
 
 VISIBLE = 0x7FFFFFFF  # hidden_at of an entry still visible at the top
 

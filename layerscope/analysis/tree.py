@@ -11,7 +11,7 @@ from array import array
 
 from ..model import DIR, FILE, OPAQUE, WHITEOUT
 from .changes import CONTENT, METADATA, SAME
-from .stack import ADDED, DELETES, IMPLIED, MODIFIED, UNCHANGED, Stack
+from .stack import ADDED, IMPLIED, MODIFIED, UNCHANGED, Stack
 
 # status of a node relative to the layer the tree is built for
 S_UNCHANGED = 0  # from a lower layer (merged view)

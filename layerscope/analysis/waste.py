@@ -11,7 +11,7 @@ import heapq
 from operator import itemgetter
 
 from ..model import FILE, HARDLINK, Image, Record
-from .changes import CONTENT, KIND_NAMES, METADATA, SAME, ChangeKinds
+from .changes import CONTENT, METADATA, SAME, ChangeKinds
 from .stack import ADDED, OVERWRITTEN, VISIBLE, Stack
 
 

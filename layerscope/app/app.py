@@ -1148,9 +1148,9 @@ class LayerscopeApp(FilterBoxMixin, App):
         worker = get_current_worker()
         try:
             data = a.read(L, i, P.PREVIEW_CAP)
-            lines, kind = P.render(data, path, size, width)
+            lines, _ = P.render(data, path, size, width)  # (lines, the kind of rendering)
         except Exception as e:
-            lines, kind = [Text(f"cannot read: {type(e).__name__}: {safe(str(e), 300)}", style="red")], "error"
+            lines = [Text(f"cannot read: {type(e).__name__}: {safe(str(e), 300)}", style="red")]
         if not worker.is_cancelled:
             self.call_from_thread(self.q("#preview", PreviewView).set_lines, lines)
 
