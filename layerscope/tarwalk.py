@@ -106,6 +106,8 @@ def _parse_pax(data: bytes) -> dict[str, str]:
             raise ValueError("bad PAX record length")
         rec = data[sp + 1: pos + length - 1]  # drop trailing newline
         k, _, v = rec.partition(b"=")
+        if k in (b"path", b"linkpath"):  # a file name ends at a NUL, as in the C string tar writes
+            v = v.split(b"\0", 1)[0]
         out[k.decode("utf-8", "surrogateescape")] = v.decode("utf-8", "surrogateescape")
         pos += length
     return out

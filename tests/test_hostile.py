@@ -1085,6 +1085,24 @@ def test_huge_mtime_and_pax_numbers():
         TarIndexer(tar_of([(ti2, b"")]), None, None, "t").run()
 
 
+def test_nul_in_pax_path_ends_the_name():
+    """A PAX path or linkpath with a NUL in it: the name ends there, as the
+    C string a tar extractor makes of it.  A NUL kept in a path broke the
+    compact state that the cache and the worker processes pass around
+    (paths are joined with NULs), so a worker's result failed to load."""
+    from layerscope.model import LayerEntries
+
+    ti, data = ti_file("placeholder", b"x")
+    ti.pax_headers = {"path": "etc/evil\0hidden"}
+    tl, _ = ti_link("link", "placeholder")
+    tl.pax_headers = {"linkpath": "target\0rest"}
+    e = TarIndexer(tar_of([(ti, data), (tl, b"")]), None, None, "t").run()
+    assert e.paths == ["etc/evil", "link"]
+    assert e.links == {1: "target"}
+    back = LayerEntries.from_state(e.to_state())
+    assert back.paths == e.paths and back.links == e.links
+
+
 # ---------------------------------------------------------------------------
 # --verify
 
