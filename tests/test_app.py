@@ -61,8 +61,16 @@ def tree_ready(app) -> bool:
             and not any(w.group == "tree" and w.is_running for w in app.workers))
 
 
+def waste_ready(app) -> bool:
+    """The wasted paths ranked (in a worker after the analysis) and listed."""
+    a = app.analysis
+    return (a is not None and a.waste.is_ranked
+            and not any(w.group == "rank" and w.is_running for w in app.workers))
+
+
 async def ready(pilot):
-    await until(pilot, lambda: tree_ready(pilot.app), what="the analysis and the tree")
+    await until(pilot, lambda: tree_ready(pilot.app) and waste_ready(pilot.app),
+                what="the analysis, the tree and the waste list")
     await pilot.pause(0.05)
 
 
@@ -381,6 +389,38 @@ async def test_details_of_a_path():
         await move_to(pilot, "/etc/hostname")
         d = details_text(app)
         assert "deleted" in d and "by layer 3" in d and "from layer 0" in d
+
+
+async def test_analysis_shown_before_waste_is_ranked(monkeypatch):
+    """Ranking every wasted path runs in a worker after the analysis is
+    shown: the summary does not wait for it, the waste view says what it is
+    doing, then fills in."""
+    import threading
+
+    from layerscope.analysis.waste import Waste
+
+    need(CLASSIC)
+    go = threading.Event()
+    real = Waste.ranked
+
+    def slow_ranked(self):
+        go.wait(10)
+        return real(self)
+
+    monkeypatch.setattr(Waste, "ranked", slow_ranked)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.analysis is not None, what="the analysis")
+        assert not app.analysis.waste.is_ranked
+        assert "efficiency" in screen_text(app)
+        title = str(app.query_one("#waste-title").render())
+        assert "ranking the wasted paths" in title
+        go.set()
+        await until(pilot, lambda: waste_ready(app), what="the ranking")
+        await pilot.pause(0.05)
+        w = app.query_one("#waste", WasteList)
+        assert w.items[0].path == "/usr/bin/vim.tiny"
+        assert "paths cost" in str(app.query_one("#waste-title").render())
 
 
 async def test_waste_view_jumps_to_file():

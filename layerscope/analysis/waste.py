@@ -142,6 +142,11 @@ class Waste:
         return out
 
 
+    @property
+    def is_ranked(self) -> bool:
+        """Whether ranked() has been computed (and is now instant)."""
+        return self._ranked is not None
+
     def ranked(self) -> "RankedWaste":
         """Every wasted path, biggest first, as a sequence whose rows (a
         PathWaste with its copies) are made when read: equal to paths(),

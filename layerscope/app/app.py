@@ -378,7 +378,6 @@ class LayerscopeApp(FilterBoxMixin, App):
         try:
             a = analyse(self.graph, image, base_layers=self.base)
             a.os_release()  # reads a file: do it here, not on the UI thread
-            a.waste.ranked()  # the ordered wasted paths; rows with their copies are made when shown
         except ImageError as e:
             self.call_from_thread(self._set_fatal, e.line())
             return
@@ -436,20 +435,47 @@ class LayerscopeApp(FilterBoxMixin, App):
         self._update_summary()
         self.q("#image-info", Static).update(D.image_details(image, a))
         self.title = f"layerscope — {safe(image.name, 80)}"
+        self._fill_waste(a)
+        self._request_tree(now=True)
+
+    def _fill_waste(self, a) -> None:
+        """The waste list of analysis `a`: its wasted paths, biggest first.
+        Ranking them takes a while on a big image (0.4 s alone on the
+        500,000-entry one, more while the first tree is being built), so it
+        runs in a worker after the analysis is shown, not before."""
         waste = self.q("#waste", WasteList)
-        if a is not None:
-            items = a.waste.ranked()
-            waste.set_items(items)
-            tot = a.totals()
-            wt = Text()
-            wt.append(f"{len(items):,} paths cost {human(tot['wasted_bytes'])} of hidden bytes", "bold")
-            wt.append("  (biggest first; enter shows the file in the tree)", "dim")
-            self.q("#waste-title", Static).update(wt)
-        else:
+        if a is None:
             waste.set_items([])
             waste.placeholder = "the waste view fills in once every layer is indexed"
             self.q("#waste-title", Static).update(Text("waiting for the analysis…", style="dim"))
-        self._request_tree(now=True)
+            return
+        if not a.waste.is_ranked:
+            waste.set_items([])
+            waste.placeholder = "ranking the wasted paths…"
+            self.q("#waste-title", Static).update(Text("ranking the wasted paths…", style="dim"))
+            self._rank(a)
+            return
+        items = a.waste.ranked()
+        waste.set_items(items)
+        wt = Text()
+        wt.append(f"{len(items):,} paths cost {human(a.totals()['wasted_bytes'])} of hidden bytes", "bold")
+        wt.append("  (biggest first; enter shows the file in the tree)", "dim")
+        self.q("#waste-title", Static).update(wt)
+
+    @work(thread=True, group="rank", exit_on_error=False)
+    def _rank(self, a) -> None:
+        try:
+            a.waste.ranked()
+        except Exception as e:  # a bug: say so in the view rather than stop silently
+            self.call_from_thread(self.notify, note(f"ranking the wasted paths failed: {type(e).__name__}: {e}"),
+                                  severity="error", timeout=10)
+            return
+        self.call_from_thread(self._ranked, a)
+
+    @ui
+    def _ranked(self, a) -> None:
+        if self.analysis is a:
+            self._fill_waste(a)
 
     def _fit_layers_pane(self) -> None:
         n = self.q("#layers", LayerList).row_count()
