@@ -391,6 +391,26 @@ async def test_details_of_a_path():
         assert "deleted" in d and "by layer 3" in d and "from layer 0" in d
 
 
+async def test_no_tree_before_the_analysis_once_all_is_indexed(monkeypatch):
+    """The first tree (the top layer's) needs every layer; once they are all
+    indexed the analysis is next, so the tree waits for it rather than
+    running the same merge pass beside it and being built again after."""
+    need(CLASSIC)
+    calls = []
+    real = LayerscopeApp._cached_tree
+
+    def spy(self, image, a, *args, **kw):
+        calls.append(a is not None)
+        return real(self, image, a, *args, **kw)
+
+    monkeypatch.setattr(LayerscopeApp, "_cached_tree", spy)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        assert calls and all(calls), calls
+        assert tree(app).model.tree.layer == len(app.image.layers) - 1
+
+
 async def test_analysis_shown_before_waste_is_ranked(monkeypatch):
     """Ranking every wasted path runs in a worker after the analysis is
     shown: the summary does not wait for it, the waste view says what it is

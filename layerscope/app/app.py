@@ -802,6 +802,15 @@ class LayerscopeApp(FilterBoxMixin, App):
                 tree.set_model(None, placeholder=f"waiting for layer {pending[0]} to be indexed "
                                                  f"({len(pending)} of layers 0–{N} still to go)…")
                 return
+            if all(layer.indexed for layer in self.graph.layers.values()):
+                # every layer is indexed, so this image's analysis is next
+                # (or running): a tree built now would repeat its merge pass
+                # while competing with it for the GIL, then be built again
+                self._waiting_tree = True
+                self._tree_token += 1
+                if tree.model is None:
+                    tree.set_model(None, placeholder="analysing the layers, then the tree…")
+                return
         try:
             pred = compile_filter(self.filter_text) if self.filter_text else None
             self.q("#filter", Input).remove_class("error")
