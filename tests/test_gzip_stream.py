@@ -1,10 +1,10 @@
-"""blobs._GzipStream, the gzip reader built on isal_zlib's decompressobj
-that replaced isal.igzip.IGzipFile (whose import pulls in the stdlib gzip
+"""gzipstream.GzipStream, the gzip reader built on isal's igzip_lib
+(raw inflate) that replaced isal.igzip.IGzipFile (whose import pulls in the stdlib gzip
 and typing): the same bytes as gzip.decompress, the same errors as the
 IGzipFile reader it replaces (recorded below, and checked against
 isal.igzip directly where it is installed), bounded output per read.
 
-What IGzipFile did, and _GzipStream does, past the last member:
+What IGzipFile did, and GzipStream does, past the last member:
 * zero bytes are skipped (padding), then the stream ends;
 * other bytes: fewer than 10 left -> EOFError ("Compressed file ended
   before the end-of-stream marker was reached"); 10 or more -> BadGzipFile
@@ -23,6 +23,7 @@ import zlib
 import pytest
 
 from layerscope import blobs
+from layerscope.gzipstream import GzipStream
 from layerscope.errors import LayerError
 from layerscope.model import BlobRef
 
@@ -256,7 +257,7 @@ def test_consumed_pages_are_released(tmp_path, monkeypatch):
     assert b"".join(out) == gzip.decompress(data)
     assert len(calls) >= len(data) // (2 << 20)
     assert all(f == str(p) and 100 <= a < b <= 100 + len(data) for f, a, b in calls)
-    assert all(b - a >= blobs._GzipStream.RELEASE_EVERY for f, a, b in calls)
+    assert all(b - a >= GzipStream.RELEASE_EVERY for f, a, b in calls)
     assert [a for f, a, b in calls] == sorted(a for f, a, b in calls)
 
 
