@@ -3,7 +3,7 @@
 Where: $LAYERSCOPE_CACHE, else $XDG_CACHE_HOME/layerscope, else
 ~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Bounded in size
 (oldest files go first); a file that is corrupt, truncated or from another
-version is ignored and rebuilt.  The key hashes the layer's digest, diff_id,
+version is ignored and rebuilt.  The key hashes (BLAKE2b) the layer's digest, diff_id,
 stored size and the first and last 64 KiB of the blob, so an archive that
 lies about a digest cannot make another image show its entries.
 """
@@ -31,6 +31,19 @@ def cache_dir() -> str | None:
     return os.path.join(base, "layerscope")
 
 
+def _hasher():
+    """A cryptographic hash for the keys, without loading OpenSSL (hashlib
+    does: 3.5 MB of RSS and 7 ms) nor blake3 (0.7 MB; only images whose
+    files are hashed need it): CPython's own BLAKE2b module."""
+    try:
+        from _blake2 import blake2b
+    except ImportError:  # an interpreter built without it
+        from blake3 import blake3
+
+        return blake3()
+    return blake2b(digest_size=32)
+
+
 def _key(layer: Layer) -> str | None:
     if layer.blob is None:
         return None
@@ -38,9 +51,7 @@ def _key(layer: Layer) -> str | None:
         view = blob_view(layer.blob)
     except Exception:
         return None
-    from blake3 import blake3  # not hashlib: loading OpenSSL costs 3.5 MB of RSS and 7 ms
-
-    h = blake3()
+    h = _hasher()
     h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.blob.size}\0".encode())
     h.update(view[:SAMPLE])
     h.update(view[-SAMPLE:] if len(view) > SAMPLE else b"")
@@ -126,9 +137,9 @@ def _stack_key(layers) -> str | None:
     keys = [_key(l) for l in layers]
     if not keys or any(k is None for k in keys):
         return None
-    from blake3 import blake3
-
-    return blake3(("stack\0" + "\0".join(keys)).encode()).hexdigest()
+    h = _hasher()
+    h.update(("stack\0" + "\0".join(keys)).encode())
+    return h.hexdigest()
 
 
 def load_analysis(layers):
