@@ -174,9 +174,15 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
     if workers > 1 and len(rest) > 1:
         import time
 
+        # smallest first here (a layer's bytes bound its entries: at least
+        # 512 bytes each), so that this stretch ends soon after its 0.1 s
+        # and the pool gets the big layers, biggest first (below); walking
+        # the biggest here would leave the other core idle meanwhile (the
+        # 500k image's first layer: 0.63 s)
+        rest.sort(key=lambda l: l.compressed_size, reverse=True)
         t0 = time.perf_counter()
         while len(rest) > 1 and time.perf_counter() - t0 < SEQUENTIAL_FIRST_S:
-            layer = rest.pop(0)
+            layer = rest.pop()
             index_one(layer)
             tick(layer)
         if len(rest) < 2:
