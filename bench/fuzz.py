@@ -576,8 +576,7 @@ def run_image(data: bytes, r: random.Random, tmp: str) -> None:
 
 
 def _forget(path: str) -> None:
-    with blobs._maps_lock:
-        blobs._maps.pop(path, None)
+    blobs.forget(path)
     try:
         os.unlink(path)
     except OSError:

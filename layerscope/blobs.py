@@ -12,6 +12,7 @@ import io
 import mmap
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 
 from .errors import LayerError
@@ -44,6 +45,24 @@ def file_view(path: str) -> memoryview:
                 m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             _maps[path] = m
     return memoryview(m)
+
+
+def forget(path: str) -> None:
+    """Unmap one file and close its descriptor (a long-lived process that
+    reads many files one after another, such as the fuzzer)."""
+    with _maps_lock:
+        m = _maps.pop(path, None)
+        fd = _fds.pop(path, None)
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    if isinstance(m, mmap.mmap):
+        try:
+            m.close()
+        except BufferError:
+            pass  # a view still points into it: it goes when that does
 
 
 def close_all() -> None:
@@ -155,9 +174,17 @@ class _ViewReader(io.RawIOBase):
 def _gzip_reader(view: memoryview, ref: BlobRef | None = None) -> GzipStream:
     if ref is None:
         return GzipStream(view)
-    fd = _fd(ref.file)
-    return GzipStream(view, lambda a, b: _release_range(ref.file, ref.offset + a, ref.offset + b),
-                      lambda buf, off: os.preadv(fd, [buf], ref.offset + off))
+
+    def release(a: int, b: int) -> None:
+        _release_range(ref.file, ref.offset + a, ref.offset + b)
+
+    try:  # a descriptor of the stream's own, closed with it (the process may open many blobs)
+        fd = os.open(ref.file, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return GzipStream(view, release)  # then through the mapped pages
+    stream = GzipStream(view, release, lambda buf, off: os.preadv(fd, [buf], ref.offset + off))
+    weakref.finalize(stream, os.close, fd)
+    return stream
 
 
 def _zstd_reader(view: memoryview, ref: BlobRef | None = None):

@@ -207,8 +207,7 @@ def test_fuzz_compressed_layer(tmp_path_factory, kind, inner, ops, cut, flips):
     except LayerError as err:
         assert "\n" not in err.line()
     finally:
-        with blobs._maps_lock:
-            blobs._maps.pop(p, None)
+        blobs.forget(p)
 
 
 def _seed_archives(tmp) -> dict[str, bytes]:
@@ -292,8 +291,7 @@ def _load(tmp: str, data: bytes) -> None:
     except ImageError as err:
         assert "\n" not in err.line()
     finally:
-        with blobs._maps_lock:
-            blobs._maps.pop(p, None)
+        blobs.forget(p)
         os.unlink(p)
 
 
