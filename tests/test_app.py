@@ -435,6 +435,8 @@ async def test_analysis_shown_before_waste_is_ranked(monkeypatch):
         assert "efficiency" in screen_text(app)
         title = str(app.query_one("#waste-title").render())
         assert "ranking the wasted paths" in title
+        app._show_image(keep_row=True)  # shown again while ranking: still one ranking worker
+        assert sum(1 for w in app.workers if w.group == "rank") == 1
         go.set()
         await until(pilot, lambda: waste_ready(app), what="the ranking")
         await pilot.pause(0.05)

@@ -160,6 +160,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         self.image = None
         self.analyses: dict[int, object] = {}  # id(image) -> ImageAnalysis
         self.analysing: set[int] = set()
+        self.ranking: set[int] = set()  # analyses whose wasted paths a worker is ranking
         self.indexed_all = False
         self.fatal: str | None = None
         self.mode = "changes"
@@ -453,7 +454,9 @@ class LayerscopeApp(FilterBoxMixin, App):
             waste.set_items([])
             waste.placeholder = "ranking the wasted paths…"
             self.q("#waste-title", Static).update(Text("ranking the wasted paths…", style="dim"))
-            self._rank(a)
+            if id(a) not in self.ranking:  # once per analysis, however often the image is shown
+                self.ranking.add(id(a))
+                self._rank(a)
             return
         items = a.waste.ranked()
         waste.set_items(items)
@@ -469,11 +472,13 @@ class LayerscopeApp(FilterBoxMixin, App):
         except Exception as e:  # a bug: say so in the view rather than stop silently
             self.call_from_thread(self.notify, note(f"ranking the wasted paths failed: {type(e).__name__}: {e}"),
                                   severity="error", timeout=10)
+            self.call_from_thread(self.ranking.discard, id(a))
             return
         self.call_from_thread(self._ranked, a)
 
     @ui
     def _ranked(self, a) -> None:
+        self.ranking.discard(id(a))
         if self.analysis is a:
             self._fill_waste(a)
 
