@@ -53,6 +53,19 @@ def forget(path: str) -> None:
     with _maps_lock:
         m = _maps.pop(path, None)
         fd = _fds.pop(path, None)
+    _close(m, fd)
+
+
+def close_all() -> None:
+    """Unmap every file mapped so far (for long-lived processes that open
+    many archives one after another, and for tests)."""
+    with _maps_lock:
+        paths = set(_maps) | set(_fds)
+    for path in paths:
+        forget(path)
+
+
+def _close(m, fd: int | None) -> None:
     if fd is not None:
         try:
             os.close(fd)
@@ -62,29 +75,7 @@ def forget(path: str) -> None:
         try:
             m.close()
         except BufferError:
-            pass  # a view still points into it: it goes when that does
-
-
-def close_all() -> None:
-    """Unmap every file mapped so far (for long-lived processes that open
-    many archives one after another, and for tests).  Views still in use
-    keep their mapping alive until they are dropped."""
-    with _maps_lock:
-        maps = list(_maps.values())
-        _maps.clear()
-        fds = list(_fds.values())
-        _fds.clear()
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
-    for m in maps:
-        if isinstance(m, mmap.mmap):
-            try:
-                m.close()
-            except BufferError:
-                pass  # a memoryview still points into it: it goes when that does
+            pass  # a view still points into it: the mapping goes when that does
 
 
 def release(ref: BlobRef) -> None:
