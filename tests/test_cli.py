@@ -1,0 +1,100 @@
+"""The command line's own plumbing: a parser built for one command parses as
+the full one, and `layerscope` (cli.run) exits without interpreter teardown
+yet loses no output and keeps the exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from layerscope import cli
+
+from .conftest import ROOT, SAMPLES
+
+SAMPLE = str(SAMPLES / "classic-docker.tar")
+
+ARGVS = [
+    ["report", "--json", "--top", "5", "--base", "2", "a.tar", "b.tar"],
+    ["report", "--no-cache", "--verify", "--image", "x:1", "--platform", "linux/arm64", "a.tar"],
+    ["ls", "--layer", "-1", "--changes", "--json", "a.tar"],
+    ["history", "a.tar", "/etc/passwd", "--json"],
+    ["check", "--ci-config", "c.yml", "--lowest-efficiency", "0.9", "--highest-wasted-bytes", "20MB",
+     "--highest-user-wasted-percent", "0.1", "a.tar"],
+    ["diff", "a.tar", "b.tar@linux/amd64", "--top", "3", "--json"],
+    ["extract", "a.tar", "/etc", "/usr/bin", "-o", "out", "--layer", "2", "--force", "--keep-setuid"],
+    ["app", "a.tar", "b.tar", "--base", "0", "--no-cache"],
+]
+
+
+def test_every_command_has_a_parser():
+    assert set(cli.COMMANDS) == set(cli._COMMAND_PARSERS)
+
+
+@pytest.mark.parametrize("argv", ARGVS, ids=lambda a: a[0])
+def test_one_command_parser_parses_as_the_full_one(argv):
+    full = cli.build_parser().parse_args(argv)
+    one = cli.build_parser(argv[0]).parse_args(argv)
+    assert vars(one) == vars(full)
+    assert vars(one)["command"] == argv[0]
+
+
+@pytest.mark.parametrize("argv", [["ls", "--layer", "x", "a.tar"], ["report"], ["extract", "a.tar", "/x"]],
+                         ids=["bad-int", "missing-image", "missing-output"])
+def test_one_command_parser_rejects_as_the_full_one(argv):
+    with pytest.raises(cli.UsageError) as full:
+        cli.build_parser().parse_args(argv)
+    with pytest.raises(cli.UsageError) as one:
+        cli.build_parser(argv[0]).parse_args(argv)
+    assert str(one.value) == str(full.value)
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for name in cli.COMMANDS:
+        assert f"    {name} " in out or f"    {name}\n" in out, name
+
+
+def _run(*argv: str, **kw) -> subprocess.CompletedProcess:
+    env = dict(os.environ, LAYERSCOPE_CACHE="off", PYTHONPATH=str(ROOT))
+    env.pop("LAYERSCOPE_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "layerscope", *argv], capture_output=True, cwd=ROOT, env=env,
+                          timeout=120, **kw)
+
+
+def test_run_flushes_all_output_before_exiting(capsys):
+    # `ls --json` on the sample writes less than stdout's buffer: nothing
+    # reaches the pipe unless run() flushes before its os._exit
+    assert cli.main(["ls", "--json", "--no-cache", SAMPLE]) == 0
+    expected = capsys.readouterr().out
+    r = _run("ls", "--json", SAMPLE)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == expected
+    paths = [json.loads(line)["path"] for line in expected.splitlines()]
+    assert "/etc/passwd" in paths and len(paths) > 40
+
+
+def test_run_keeps_the_exit_status():
+    r = _run("report", "--json", SAMPLE)
+    assert r.returncode == 0
+    assert json.loads(r.stdout)["image"]["layers"]
+    assert _run("report", str(ROOT / "no-such.tar")).returncode == 2
+    assert _run("diff", SAMPLE, SAMPLE + "@nope").returncode == 2
+    assert _run("report").returncode == 2  # usage error
+
+
+def test_run_into_a_closed_pipe_is_quiet():
+    p = subprocess.Popen([sys.executable, "-m", "layerscope", "ls", SAMPLE], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=ROOT,
+                         env=dict(os.environ, LAYERSCOPE_CACHE="off", PYTHONPATH=str(ROOT)))
+    p.stdout.read(10)
+    p.stdout.close()  # like `| head -c 10`
+    err = p.stderr.read()
+    assert p.wait(timeout=120) == 0
+    assert b"Traceback" not in err and b"Exception ignored" not in err, err
