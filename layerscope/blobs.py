@@ -259,7 +259,8 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         raise LayerError("not a tar, gzip or zstd layer (unknown format)", place)
     if comp == "none":
         ix = TarIndexer(view, None, None, place,
-                        release=lambda a, b: _release_range(ref.file, ref.offset + a, ref.offset + b))
+                        release=lambda a, b: _release_range(ref.file, ref.offset + a, ref.offset + b),
+                        pread_from=(_fd(ref.file), ref.offset))
     else:
         if comp == "zstd":
             cut = zstd_truncation(view)

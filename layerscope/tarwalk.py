@@ -9,15 +9,20 @@ headers (`x`; path, linkpath, size, uid, gid, mtime) and base-256 numbers.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import struct
+from array import array
 from collections.abc import Callable
+from itertools import repeat
+from operator import add
 
 from isal.isal_zlib import adler32  # ISA-L's: 0.18 µs a header block against zlib's 0.33
 
 from .errors import LayerError
 from .model import (BLOCK, CHAR, DIGEST_SIZE, DIR, FIFO, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK,
                     WHITEOUT, LayerEntries)
+from .tarcolumns import BATCH, chain, decode
 
 BLOCKSIZE = 512
 # name, mode uid gid size mtime (each: its digits, then the byte that ends
@@ -35,6 +40,9 @@ ZERO_BLOCK = bytes(BLOCKSIZE)
 MAX_META = 1 << 20
 # mtimes are kept in 64 bits; base-256 and PAX values can be anything
 MAX_TIME = (1 << 63) - 1
+# read plain headers of uncompressed layers a batch at a time (tarcolumns);
+# tests turn it off to compare with the general walker
+COLUMNS = True
 MIN_TIME = -(1 << 63)
 
 # small files whose content the analysis reads anyway: kept while walking,
@@ -114,6 +122,27 @@ def _parse_pax(data: bytes) -> dict[str, str]:
     return out
 
 
+def _marker(path: str, name: str, warn) -> tuple[str, int] | None:
+    """For a path with `.wh.` in it: None when it is no marker (`.wh.` not at
+    the start of its last component), else (the path it marks, OPAQUE or
+    WHITEOUT), or (path, -1) when the entry is no part of the tree (aufs
+    metadata; a whiteout without a name, warned about)."""
+    slash = path.rfind("/")
+    if path[slash + 1:slash + 5] != ".wh.":
+        return None
+    base_name = path[slash + 1:]
+    parent = path[:slash] if slash >= 0 else ""
+    if base_name == ".wh..wh..opq":
+        return parent, OPAQUE
+    if base_name.startswith(".wh..wh."):
+        return path, -1  # aufs metadata (.wh..wh.plnk etc.): not part of the tree
+    target = base_name[4:]
+    if target in ("", ".", ".."):
+        warn(f"entry {name!r} is a whiteout without a name; ignored")
+        return path, -1
+    return ((parent + "/" + target) if parent else target), WHITEOUT
+
+
 class TarIndexer:
     """Index one tar stream.
 
@@ -131,8 +160,12 @@ class TarIndexer:
 
     def __init__(self, buf=b"", read: Callable[[int], bytes] | None = None,
                  limit: int | None = None, place: str = "layer", what: str = "layer",
-                 release: Callable[[int, int], None] | None = None, hash_files: bool = False):
+                 release: Callable[[int, int], None] | None = None, hash_files: bool = False,
+                 pread_from: tuple[int, int] | None = None):
         self.hash_files = hash_files
+        # (file descriptor, offset of buf[0] in that file): plain headers of
+        # an uncompressed layer are then read with pread (tarcolumns)
+        self.pread_from = pread_from
         self.what = what  # "layer" or "archive", for messages
         # over an mmap: called with (start, end) of the bytes walked past, so
         # the caller can drop those pages as the walk goes
@@ -154,13 +187,146 @@ class TarIndexer:
             self.cut = True
             return True
 
-    # -- the stream window ---------------------------------------------------
     def run(self) -> LayerEntries:
         entries = LayerEntries()
+        self.escaped = 0
+        if self.read is None and not self.hash_files and COLUMNS:
+            self.size = self._run_columns(entries)
+        else:
+            self.size = self._walk(entries, 0, False)[0]
+        if self.escaped > 20:
+            self.warnings.append(f"{self.escaped} entries in all escape the image root")
+        return entries.dedupe()
+
+    # -- plain headers, a batch at a time (uncompressed layers) ---------------
+    def _run_columns(self, entries: LayerEntries) -> int:
+        """Read batches of plain headers with tarcolumns, and each entry it
+        does not take with the general walker; returns the bytes consumed."""
+        from functools import partial
+
+        buf = self.buf
+        end = len(buf)
+        if self.pread_from is not None:
+            fd, origin = self.pread_from
+            read_block = partial(os.pread, fd, 512)
+        else:
+            origin = 0
+
+            def read_block(p: int) -> bytes:
+                return bytes(buf[p:p + 512])
+        pos = 0
+        while True:
+            blocks, positions, sizes, stop = chain(read_block, origin, pos, end)
+            if blocks:
+                batch = decode(blocks, sizes)
+                if batch is None:  # not plain after all: the general rules from here on
+                    return self._walk(entries, pos, False)[0]
+                self._add_batch(entries, batch, positions)
+                pos = stop
+                if len(blocks) == BATCH:
+                    continue
+            pos, ended = self._walk(entries, pos, True)
+            if ended:
+                return pos
+
+    def _add_batch(self, entries: LayerEntries, batch, positions: list[int]) -> None:
+        """Append a decoded batch: paths normalised, markers and the root
+        dropped or converted, exactly as the general walker does per entry."""
+        warn = self.warnings.append
+        names, types, links = batch.names, batch.types, batch.links
+        sizes, modes, uids, gids, mtimes = batch.sizes, batch.modes, batch.uids, batch.gids, batch.mtimes
+        joined = "\0".join(names)
+        drop: list[int] = []
+
+        def mark(i: int, path: str) -> str:
+            marker = _marker(path, names[i], warn)
+            if marker is None:
+                return path
+            path, typ = marker
+            if typ < 0:
+                drop.append(i)
+                return path
+            types[i] = typ
+            sizes[i] = modes[i] = uids[i] = gids[i] = mtimes[i] = 0
+            links.pop(i, None)
+            return path
+
+        if joined[:1] in "./" or "\0." in joined or "\0/" in joined or "/." in joined or "//" in joined \
+                or "\0\0" in joined or joined[-1:] == "\0":
+            # some name needs normalising (or is the root, or escapes it): one
+            # entry at a time, so that warnings come in archive order
+            paths = []
+            for i, name in enumerate(names):
+                if name[:1] in "./" or "/." in name or "//" in name:
+                    path = normalise(name)
+                    if path is None:
+                        self.escaped += 1
+                        if self.escaped <= 20:
+                            warn(f"entry {name!r} escapes the image root; left out of the tree")
+                        drop.append(i)
+                        paths.append("")
+                        continue
+                else:
+                    path = name[:-1] if name[-1:] == "/" else name
+                if ".wh." in path:
+                    path = mark(i, path)
+                elif not path:
+                    drop.append(i)  # the root directory itself
+                paths.append(path)
+        else:
+            paths = list(map(str.rstrip, names, repeat("/")))  # clean: at most one trailing "/"
+            if ".wh." in joined:
+                for i, path in enumerate(paths):
+                    if ".wh." in path:
+                        paths[i] = mark(i, path)
+        for i, link in links.items():
+            if types[i] == HARDLINK:
+                nl = normalise(link)
+                if nl is not None:
+                    links[i] = nl
+        captured = {}
+        if "os-release" in joined:
+            buf = self.buf
+            for i, name in enumerate(names):
+                if name.endswith("os-release") and types[i] == FILE and 0 < sizes[i] <= CAPTURE_MAX \
+                        and normalise(name) in CAPTURE_PATHS:
+                    p = positions[i] + BLOCKSIZE
+                    captured[i] = bytes(buf[p:p + sizes[i]])
+        offsets = array("q", map(add, positions, repeat(BLOCKSIZE)))
+        if drop:
+            keep = sorted(set(range(len(names))) - set(drop))
+            where = {old: new for new, old in enumerate(keep)}
+            paths = [paths[i] for i in keep]
+            types = bytearray(types[i] for i in keep)
+            sizes, modes, uids, gids, mtimes, offsets = (array(col.typecode, [col[i] for i in keep])
+                                                         for col in (sizes, modes, uids, gids, mtimes, offsets))
+            links = {where[i]: v for i, v in links.items() if i in where}
+            captured = {where[i]: v for i, v in captured.items() if i in where}
+        first = len(entries.paths)
+        entries.paths += paths
+        entries.types += types
+        entries.sizes += sizes
+        entries.modes += modes
+        entries.uids += uids
+        entries.gids += gids
+        entries.mtimes += mtimes
+        entries.offsets += offsets
+        for i, link in links.items():
+            entries.links[first + i] = link
+        for i, content in captured.items():
+            entries.captured[first + i] = content
+
+    # -- the general walker ----------------------------------------------------
+    def _walk(self, entries: LayerEntries, start: int, one: bool) -> tuple[int, bool]:
+        """Walk headers from `start` (an offset in buf when read is None).
+        With `one`, stop after the first entry that is not a PAX/GNU record.
+        Returns (bytes of the stream consumed, whether the archive ended)."""
         buf = self.buf
         read = self.read
-        pos = 0  # position in buf
+        pos = start  # position in buf
         base = 0  # stream offset of buf[0]
+        ended = False
+        stop = False
         limit = self.limit
         types = _TYPES
         num = _num
@@ -169,7 +335,6 @@ class TarIndexer:
         pending_link: str | None = None
         pax: dict[str, str] = {}
         gpax: dict[str, str] = {}
-        escaped = 0
 
         def need(n: int) -> bool:
             """Make buf[pos:pos+n] available; False at end of stream."""
@@ -256,15 +421,16 @@ class TarIndexer:
         unpack = _HDR.unpack_from
         release = self.release if read is None else None
         release_every = self.RELEASE_EVERY
-        released = 0
+        released = start
         adler = adler32
         self.cut = False
         try:
-            while True:
+            while not stop:
                 if self.cut:  # the limit was hit inside the last entry's contents
                     raise TruncatedBomb()
                 if len(buf) - pos < BLOCKSIZE and not need(BLOCKSIZE):
                     if len(buf) - pos == 0:
+                        ended = True
                         break  # EOF at a header boundary: accept (no end blocks)
                     raise LayerError(f"truncated tar header at byte {base + pos}", self.place)
                 (name_b, mode7, mode_t, uid7, uid_t, gid7, gid_t, size11, size_t, mtime11, mtime_t, chk_b, tf,
@@ -272,6 +438,7 @@ class TarIndexer:
                 hstart = base + pos
                 if chk_b == ZERO8:
                     if bytes(buf[pos:pos + BLOCKSIZE]) == ZERO_BLOCK:
+                        ended = True
                         break  # end of archive (a second zero block is optional)
                     raise LayerError(f"corrupt tar header at byte {hstart} (no checksum)", self.place)
                 # The header checksum: the sum of its bytes with the checksum
@@ -315,7 +482,11 @@ class TarIndexer:
                             recs = _parse_pax(data)
                         except ValueError:
                             raise LayerError(f"corrupt PAX header at byte {hstart}", self.place)
-                        (pax if tf == b"x" else gpax).update(recs)
+                        if tf == b"x":
+                            pax.update(recs)
+                        else:
+                            gpax.update(recs)
+                            one = False  # it applies to every entry after it: read them all here
                     continue
 
                 data_off = base + pos
@@ -415,32 +586,23 @@ class TarIndexer:
                     elif not self._skip_or_cut(skip, padded):
                         raise LayerError(
                             f"truncated tar: {name!r} claims {size} bytes but the {self.what} ends first", self.place)
+                stop = one  # this entry is read: the caller goes on after it
                 if typ == -1:
                     continue
                 if name[:1] in "./" or "/." in name or "//" in name:  # else clean (most names)
                     path = normalise(name)
                     if path is None:
-                        escaped += 1
-                        if escaped <= 20:
+                        self.escaped += 1
+                        if self.escaped <= 20:
                             warn(f"entry {name!r} escapes the image root; left out of the tree")
                         continue
                 else:
                     path = name[:-1] if name[-1:] == "/" else name
-                slash = path.rfind("/") if ".wh." in path else -2
-                if slash != -2 and path[slash + 1:slash + 5] == ".wh.":
-                    base_name = path[slash + 1:]
-                    parent = path[:slash] if slash >= 0 else ""
-                    if base_name == ".wh..wh..opq":
-                        path, typ = parent, OPAQUE
-                    elif base_name.startswith(".wh..wh."):
-                        continue  # aufs metadata (.wh..wh.plnk etc.): not part of the tree
-                    else:
-                        target = base_name[4:]
-                        if target in ("", ".", ".."):
-                            warn(f"entry {name!r} is a whiteout without a name; ignored")
-                            continue
-                        path = (parent + "/" + target) if parent else target
-                        typ = WHITEOUT
+                marker = _marker(path, name, warn) if ".wh." in path else None
+                if marker is not None:
+                    path, typ = marker
+                    if typ < 0:
+                        continue
                     size = mode = uid = gid = mtime = 0
                     link = None
                     digest = NO_DIGEST  # a marker has no content, whatever bytes its entry carried
@@ -467,9 +629,7 @@ class TarIndexer:
                 add_offset(data_off)
         except TruncatedBomb:
             self.bomb = True
+            ended = True
             warn(f"stopped after {self.limit} bytes: the layer expands far beyond its compressed size "
                  "(a decompression bomb?); the entries after that point are not shown")
-        self.size = base + pos
-        if escaped > 20:
-            warn(f"{escaped} entries in all escape the image root")
-        return entries.dedupe()
+        return base + pos, ended

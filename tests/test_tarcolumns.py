@@ -1,0 +1,329 @@
+"""The batch reader of plain headers (tarcolumns) against the general walker:
+the same entries, warnings, consumed size and errors for every tar, over
+memory and over a file read with pread -- on hand-made tars for each rule, on
+every uncompressed layer of the samples, the dive corpus and the bench images,
+and on random and mutated tars (hypothesis)."""
+
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import tarfile
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layerscope import blobs, tarcolumns, tarwalk
+from layerscope.errors import LayerError
+from layerscope.formats import open_graph
+from layerscope.tarwalk import TarIndexer
+
+from .conftest import CORPUS, ROOT, SAMPLES
+from .test_fuzz import SEEDS, mutate, op
+
+PROPS = settings(max_examples=int(os.environ.get("LAYERSCOPE_FUZZ_EXAMPLES", "120")),
+                 deadline=timedelta(seconds=10), database=None,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _outcome(ix: TarIndexer):
+    try:
+        e = ix.run()
+    except LayerError as err:
+        return ("error", err.line())
+    return (e.to_state(), tuple(ix.warnings), ix.size, ix.bomb)
+
+
+def general(data: bytes):
+    tarwalk.COLUMNS = False
+    try:
+        return _outcome(TarIndexer(data, place="t"))
+    finally:
+        tarwalk.COLUMNS = True
+
+
+def columns(data: bytes, path=None, origin: int = 0, after: bytes = b""):
+    """Over memory, or (with `path`) over a file holding `data` at `origin`
+    followed by `after`, mapped and read with pread as index_blob does."""
+    if path is None:
+        return _outcome(TarIndexer(data, place="t"))
+    with open(path, "wb") as f:
+        f.write(os.urandom(origin) + data + after)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if origin + len(data) + len(after) else b""
+        view = memoryview(m)[origin:origin + len(data)]
+        try:
+            return _outcome(TarIndexer(view, place="t", pread_from=(fd, origin)))
+        finally:
+            view.release()
+            if isinstance(m, mmap.mmap):
+                m.close()
+    finally:
+        os.close(fd)
+
+
+def same(data: bytes, tmp_path=None) -> tuple:
+    want = general(data)
+    assert columns(data) == want
+    if tmp_path is not None:
+        assert columns(data, tmp_path / "layer.tar", origin=1536, after=SEEDS[0]) == want
+    return want
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """Counts the batches tarcolumns decoded (and how many it gave back)."""
+    seen = {"decoded": 0, "refused": 0}
+    real = tarwalk.decode
+
+    def counting(blocks, sizes):
+        b = real(blocks, sizes)
+        seen["decoded" if b is not None else "refused"] += 1
+        return b
+
+    monkeypatch.setattr(tarwalk, "decode", counting)
+    return seen
+
+
+# ---------------------------------------------------------------------------
+# hand-made tars, one rule each
+
+def tar_of(members, fmt=tarfile.USTAR_FORMAT) -> bytes:
+    """members: (name, kind, data-or-link, extra TarInfo attributes)."""
+    bio = io.BytesIO()
+    t = tarfile.open(fileobj=bio, mode="w", format=fmt)
+    for m in members:
+        name, kind, payload, extra = (*m, {})[:4] if len(m) == 3 else m
+        ti = tarfile.TarInfo(name)
+        ti.mtime = 1700000000
+        ti.mode = 0o644
+        for k, v in extra.items():
+            setattr(ti, k, v)
+        if kind == "file":
+            ti.size = len(payload)
+            t.addfile(ti, io.BytesIO(payload))
+            continue
+        ti.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                   "char": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}[kind]
+        if kind in ("symlink", "hardlink"):
+            ti.linkname = payload
+        t.addfile(ti)
+    t.close()
+    return bio.getvalue()
+
+
+def without_end_blocks(data: bytes) -> bytes:
+    while data.endswith(bytes(512)):
+        data = data[:-512]
+    return data
+
+
+def plain(n: int = 3) -> list:
+    return [(f"d{i}/", "dir", None) for i in range(n)] + [(f"d{i}/f", "file", b"x" * i) for i in range(n)]
+
+
+def patch_header(data: bytes, index: int, off: int, value: bytes, fix: bool = True) -> bytes:
+    """Set a field of the index-th header, fixing its checksum."""
+    b = bytearray(data)
+    h, k = 0, 0
+    while k < index:
+        size = int(b[h + 124:h + 135].split(b"\0")[0] or b"0", 8)
+        h += 512 + (size + 511) // 512 * 512
+        k += 1
+    b[h + off:h + off + len(value)] = value
+    if fix:
+        s = sum(b[h:h + 512]) - sum(b[h + 148:h + 156]) + 256
+        b[h + 148:h + 156] = b"%06o\0 " % s
+    return bytes(b)
+
+
+CASES = {
+    "plain": lambda: tar_of(plain(4) + [("l", "symlink", "d0/f"), ("h", "hardlink", "./d1/f"),
+                                        ("dev/p", "fifo", None)]),
+    "empty": lambda: b"",
+    "only-end-blocks": lambda: bytes(1024),
+    "no-end-blocks": lambda: without_end_blocks(tar_of(plain())),
+    "ustar-prefix": lambda: tar_of([("p/" * 60 + "leaf", "file", b"abc"), ("q/" * 60, "dir", None)]),
+    "gnu-long-names": lambda: tar_of([("a/" + "n" * 150, "file", b"1"), ("l" * 120, "symlink", "t" * 130),
+                                      ("b", "file", b"2")], fmt=tarfile.GNU_FORMAT),
+    "pax-records": lambda: tar_of([("x", "file", b"1", {"pax_headers": {"path": "renamed", "uid": "7",
+                                                                       "mtime": "12.5"}}),
+                                   ("y", "file", b"22"), ("é/ü", "file", b"3")], fmt=tarfile.PAX_FORMAT),
+    "pax-size": lambda: tar_of([("a", "file", b"0123456789" * 100, {"pax_headers": {"size": "1000"}}),
+                                ("b", "file", b"z")], fmt=tarfile.PAX_FORMAT),
+    "whiteouts": lambda: tar_of([("etc/", "dir", None), ("etc/.wh.passwd", "file", b""),
+                                 ("usr/.wh..wh..opq", "file", b""), (".wh..wh..opq", "file", b""),
+                                 ("x/.wh..wh.plnk", "file", b""), ("y/.wh.", "file", b"junk"),
+                                 ("a.wh.b/c", "file", b"k"), (".wh.top", "file", b"")]),
+    "dot-slash-names": lambda: tar_of([("./", "dir", None), ("./etc/", "dir", None), ("./etc/a", "file", b"a"),
+                                       ("./etc/.wh.b", "file", b""), ("./h", "hardlink", "./etc/a")]),
+    "odd-names": lambda: tar_of([("/abs/a", "file", b"1"), ("a//b", "file", b"2"), ("a/./c", "file", b"3"),
+                                 ("../up", "file", b"4"), ("x/../../y", "file", b"5"), (".", "dir", None),
+                                 (".hidden", "file", b"6"), ("ok", "file", b"7")]),
+    "many-escapes": lambda: tar_of([(f"../e{i}", "file", b"") for i in range(25)] + [("fine", "file", b"")]),
+    "file-named-as-dir": lambda: patch_header(tar_of([("dir/", "dir", None), ("f/", "file", b"")]), 0, 156,
+                                              b"0"),
+    "os-release": lambda: tar_of([("etc/", "dir", None), ("etc/os-release", "file", b"ID=debian\n"),
+                                  ("usr/lib/os-release", "file", b"ID=x\n"),
+                                  ("other/os-release", "file", b"no"), ("etc/.wh.os-release", "file", b"")]),
+    "non-utf8-and-control-names": lambda: patch_header(tar_of([("aaaa", "file", b"1"), ("bbbb", "file", b"")]),
+                                                       1, 0, b"b\xff\x1b[2J\n"),
+    "nul-inside-name": lambda: patch_header(tar_of([("abcdef", "file", b"1")]), 0, 0, b"ab\0de"),
+    "space-ended-numbers": lambda: patch_header(tar_of(plain()), 2, 100, b"0000644 "),
+    "base-256-uid": lambda: patch_header(tar_of(plain()), 1, 108, b"\x80" + bytes(6) + b"\x05"),
+    "negative-uid": lambda: patch_header(tar_of(plain()), 1, 108, b"-000001\0"),
+    "signed-checksum": lambda: _signed_checksum(),
+    "bad-checksum": lambda: patch_header(tar_of(plain()), 3, 148, b"000001\0 ", fix=False),
+    "no-checksum": lambda: patch_header(tar_of(plain()), 3, 148, bytes(8), fix=False),
+    "truncated-contents": lambda: tar_of([("a", "file", b"x" * 5000)])[:2048],
+    "truncated-header": lambda: tar_of(plain())[:512 * 3 + 100],
+    "unknown-type": lambda: patch_header(tar_of(plain()), 1, 156, b"Z"),
+    "volume-header": lambda: patch_header(tar_of(plain()), 0, 156, b"V"),
+    "sparse-type": lambda: patch_header(tar_of(plain()), 2, 156, b"S"),
+    "global-pax": lambda: _global_pax(),
+    "duplicates": lambda: tar_of([("a", "file", b"1"), ("a", "file", b"22"), ("a/", "dir", None)]),
+}
+
+
+def _signed_checksum() -> bytes:
+    data = bytearray(patch_header(tar_of(plain()), 1, 0, b"\xe9t\xe9"))
+    h = 512
+    s = sum(b if b < 128 else b - 256 for b in data[h:h + 512]) - sum(data[h + 148:h + 156]) + 256
+    data[h + 148:h + 156] = b"%06o\0 " % s
+    return bytes(data)
+
+
+def _global_pax() -> bytes:
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.PAX_FORMAT, pax_headers={"path": "everywhere"}) as t:
+        for name in ("a", "b", "c"):
+            ti = tarfile.TarInfo(name)
+            t.addfile(ti)
+    return bio.getvalue()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_same_as_the_general_walker(name, tmp_path):
+    same(CASES[name](), tmp_path)
+
+
+def test_the_cases_cover_both_outcomes():
+    outcomes = {name: general(CASES[name]()) for name in CASES}
+    assert outcomes["bad-checksum"][0] == "error" and "bad checksum" in outcomes["bad-checksum"][1]
+    assert outcomes["truncated-contents"][0] == "error"
+    assert outcomes["plain"][0] != "error" and len(outcomes["plain"][0][0].split("\0")) == 11
+    assert "escapes the image root" in " ".join(outcomes["odd-names"][1])
+    assert any("25 entries in all" in w for w in outcomes["many-escapes"][1])
+    assert outcomes["global-pax"][0][0] == "everywhere"  # one path, three times, deduplicated
+
+
+def test_plain_tars_are_read_in_batches(batches):
+    data = tar_of([(f"f{i:05d}", "file", b"%d" % i) for i in range(2 * tarcolumns.BATCH + 7)])
+    want = general(data)
+    assert columns(data) == want
+    assert batches == {"decoded": 3, "refused": 0}
+
+
+def test_odd_entries_between_batches(batches, tmp_path):
+    """PAX and GNU records in the middle of a long plain run: the general
+    walker reads those entries, the batches go on around them."""
+    members = [(f"f{i:05d}", "file", b"%d" % i) for i in range(1500)]
+    members[300] = ("p" * 120, "file", b"long")  # GNU 'L' record before it
+    members[1000] = ("q" * 150, "symlink", "t" * 140)
+    data = tar_of(members, fmt=tarfile.GNU_FORMAT)
+    want = same(data, tmp_path)
+    assert want[0][0].split("\0")[300] == "p" * 120
+    assert batches["refused"] == 0 and batches["decoded"] >= 5
+
+
+def test_a_refused_batch_goes_to_the_general_walker(batches):
+    data = patch_header(tar_of(plain(200)), 250, 100, b"0000644 ")  # one space-ended mode
+    assert columns(data) == general(data)
+    assert batches["refused"] == 1
+
+
+def test_reads_no_byte_past_the_layer(tmp_path):
+    """Over a file, the headers after the layer's end (another blob) are not
+    taken: a layer without end blocks ends at its last entry."""
+    body = without_end_blocks(tar_of(plain()))
+    assert columns(body, tmp_path / "l.tar", origin=512, after=tar_of([("other", "file", b"")])) == general(body)
+
+
+# ---------------------------------------------------------------------------
+# real layers
+
+def _uncompressed_layers():
+    archives = sorted(SAMPLES.glob("*.tar"))
+    if CORPUS.exists():
+        archives += sorted(CORPUS.glob("dive/*.tar"))
+    bench = ROOT / "bench" / "images"
+    archives += [p for p in sorted(bench.glob("*.docker.tar")) if p.stat().st_size < (1 << 31)]
+    out = []
+    for a in archives:
+        try:
+            g = open_graph([str(a)])
+        except Exception:
+            continue
+        for layer in g.layers.values():
+            if layer.blob is not None and blobs.sniff(bytes(blobs.blob_view(layer.blob)[:512])) == "none":
+                out.append(pytest.param(a, layer.blob, id=f"{a.name}:{layer.short_id}"))
+    return out
+
+
+@pytest.mark.parametrize("archive,blob", _uncompressed_layers())
+def test_real_layers(archive, blob):
+    tarwalk.COLUMNS = False
+    try:
+        want = blobs.index_blob(blob, "", "t")
+    finally:
+        tarwalk.COLUMNS = True
+    got = blobs.index_blob(blob, "", "t")
+    assert got[0].to_state() == want[0].to_state()
+    assert got[1:] == want[1:]
+
+
+# ---------------------------------------------------------------------------
+# random and mutated tars
+
+name_part = st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="/\0"), min_size=1,
+                    max_size=12)
+member = st.tuples(
+    st.lists(st.one_of(name_part, st.sampled_from([".", "..", "", ".wh.x", ".wh..wh..opq", "os-release"])),
+             min_size=1, max_size=12).map("/".join),
+    st.sampled_from(["file", "dir", "symlink", "hardlink", "fifo"]),
+    st.binary(max_size=700),
+    st.fixed_dictionaries({"uid": st.integers(0, 70000), "mode": st.integers(0, 0o7777),
+                           "mtime": st.integers(0, 8 ** 11 - 1)}),
+)
+
+
+@PROPS
+@given(members=st.lists(member, max_size=40), fmt=st.sampled_from([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT,
+                                                                   tarfile.PAX_FORMAT]))
+def test_random_tars(members, fmt):
+    ms = []
+    for name, kind, data, extra in members:
+        payload = data if kind == "file" else (name[::-1] or "t") if kind in ("symlink", "hardlink") else None
+        ms.append((name, kind, payload, extra))
+    try:
+        data = tar_of(ms, fmt=fmt)
+    except (ValueError, UnicodeError):  # a name USTAR cannot hold
+        return
+    same(data)
+
+
+@PROPS
+@given(seed=st.sampled_from(range(len(SEEDS))), ops=st.lists(op, min_size=1, max_size=5))
+def test_mutated_tars(seed, ops):
+    same(mutate(SEEDS[seed], ops))
+
+
+def test_global_pax_record_between_plain_entries(tmp_path):
+    # what hypothesis found first: a 'g' record after an 'x' one
+    base = tar_of(plain(2))
+    assert same(mutate(base, [("pax", 0.0, b"x", b"path", b"-1"), ("pax", 0.0, b"g", b"path", b"-1")]),
+                tmp_path)[0] != "error"
