@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import mmap
 import os
-import threading
-import weakref
+from _thread import allocate_lock  # threading.Lock itself, without importing threading (1 ms)
 from collections.abc import Iterator
 
 from .errors import LayerError
@@ -32,7 +31,7 @@ NOTE_RATIO = 100
 NOTE_MIN_BYTES = 256 << 20
 
 _maps: dict[str, mmap.mmap | bytes] = {}
-_maps_lock = threading.Lock()
+_maps_lock = allocate_lock()
 
 
 def file_view(path: str) -> memoryview:
@@ -174,6 +173,8 @@ def _gzip_reader(view: memoryview, ref: BlobRef | None = None) -> GzipStream:
     except OSError:
         return GzipStream(view, release)  # then through the mapped pages
     stream = GzipStream(view, release, lambda buf, off: os.preadv(fd, [buf], ref.offset + off))
+    import weakref  # here: a one-layer uncompressed image never needs it
+
     weakref.finalize(stream, os.close, fd)
     return stream
 
@@ -334,7 +335,7 @@ def _view_chunks(view: memoryview, off: int, size: int, ref: BlobRef | None = No
 
 _fds: dict[str, int] = {}
 _CMP_STEP = 1 << 20
-_cmp_bufs = threading.local()
+_cmp_bufs = None  # a threading.local, made on first use
 
 
 def _fd(path: str) -> int:
@@ -349,6 +350,11 @@ def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> boo
     """Whether two ranges of uncompressed blobs hold the same bytes: read
     with pread into two reused 1 MiB buffers and compared in C (memcmp),
     never mapped, so comparing big copies costs no memory."""
+    global _cmp_bufs
+    if _cmp_bufs is None:
+        import threading
+
+        _cmp_bufs = threading.local()  # two threads may both make one here: either is fine
     bufs = getattr(_cmp_bufs, "pair", None)
     if bufs is None:
         bufs = _cmp_bufs.pair = (bytearray(_CMP_STEP), bytearray(_CMP_STEP))

@@ -9,7 +9,6 @@ worker processes (their walk is Python work, held by the GIL).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Iterable
 
 from . import cache
@@ -200,6 +199,7 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
         # process has one thread (the CLI); the app indexes from a worker
         # thread, so it spawns.
         import multiprocessing  # imported here: start-up time matters for small images
+        import threading
 
         single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if single else "spawn")

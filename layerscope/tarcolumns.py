@@ -59,6 +59,9 @@ _IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))
 _HAS_LINK = bytes(1 if t in b"12" else 0 for t in range(256))
 # where the NUL ending mode, uid, gid, size, mtime and chksum must be
 _TERMINATORS = (107, 115, 123, 135, 147, 154)
+# name, mode, uid, gid, mtime, the chksum's 6 digits (the size is chain's)
+_FIELDS = struct.Struct("100s7sx7sx7sx12x11sx6s2x356x")
+assert _FIELDS.size == 512
 USTAR_MAGIC = b"ustar\x00"
 
 
@@ -112,43 +115,44 @@ class Batch:
         self.flags: bytes = flags  # the typeflag bytes
 
 
+def _octal_column(fields, mask: int | None = None) -> list[int]:
+    """int(field, 8) for each field (& mask), each distinct field parsed
+    once: modes, owners and times repeat across a layer."""
+    if mask is None:
+        values = {f: int(f, 8) for f in set(fields)}
+    else:
+        values = {f: int(f, 8) & mask for f in set(fields)}
+    return list(map(values.__getitem__, fields))
+
+
 def decode(blocks: list[bytes], sizes: array) -> Batch | None:
     """Parse a batch of header blocks from `chain`, or None when any of them
     needs the general walker's rules."""
     n = len(blocks)
     hdrs = b"".join(blocks)
-    total = len(hdrs)
-    for off in _TERMINATORS:
+    for off in _TERMINATORS:  # each numeric field ends with a NUL
         if hdrs[off::512].count(0) != n:
             return None
-    # mode uid gid size mtime chksum: 6 NUL-ended fields a header, and no
-    # other NUL among them (else the count is off)
-    fields = b"".join(map(hdrs.__getitem__, map(slice, range(100, total, 512), range(155, total, 512)))).split(b"\0")
-    if len(fields) != 6 * n + 1:
-        return None
-    del fields[-1]
-    try:
-        modes = array("I", map(and_, map(int, fields[0::6], repeat(8)), repeat(0o7777)))
-        uids = array("I", map(int, fields[1::6], repeat(8)))
-        gids = array("I", map(int, fields[2::6], repeat(8)))
-        mtimes = array("q", map(int, fields[4::6], repeat(8)))
-        stored = list(map(int, fields[5::6], repeat(8)))
+    names_b, modes_b, uids_b, gids_b, mtimes_b, chks_b = zip(*_FIELDS.iter_unpack(hdrs))
+    try:  # int() refuses a NUL inside a field: base-256 numbers and such go to the general rules
+        modes = array("I", _octal_column(modes_b, 0o7777))
+        uids = array("I", _octal_column(uids_b))
+        gids = array("I", _octal_column(gids_b))
+        mtimes = array("q", _octal_column(mtimes_b))
+        stored = map(int, chks_b, repeat(8))
+        # The checksum is the sum of the header's bytes with its own field
+        # read as 8 spaces (256): stored = sum - field + 256.  Adler-32's low
+        # half, started at 256, is 256 + sum (mod 65521), computed in C; the
+        # field's own bytes are its 6 digits, a NUL and byte 155.
+        expected = map(mod, map(add, map(add, stored, map(sum, chks_b)), hdrs[155::512]), repeat(65521))
+        if any(map(ne, expected, map(and_, map(adler32, blocks, repeat(256)), repeat(0xFFFF)))):
+            return None
     except (ValueError, OverflowError):  # not octal, or negative: the general rules
         return None
-    # The checksum: the sum of the header's bytes with its own field read as
-    # 8 spaces.  Adler-32's low half is 1 + that sum (mod 65521), in C; the
-    # field's own bytes are its 6 digits, the NUL and byte 155.
-    field_sums = map(add, map(sum, fields[5::6]), hdrs[155::512])
-    expected = map(mod, map(add, map(add, stored, field_sums), repeat(1 - 256)), repeat(65521))
-    if any(map(ne, expected, map(and_, map(adler32, blocks), repeat(0xFFFF)))):
-        return None
     # names: the bytes before the first NUL, decoded once for the batch
-    raw = b"\0".join(map(bytes.rstrip, map(hdrs.__getitem__, map(slice, range(0, total, 512), range(100, total, 512))),
-                         repeat(b"\0")))
+    raw = b"\0".join(map(bytes.rstrip, names_b, repeat(b"\0")))
     if raw.count(0) != n - 1:  # a NUL inside a name, then more bytes: cut each at its first NUL
-        raw = b"\0".join([b.partition(b"\0")[0] for b in map(hdrs.__getitem__,
-                                                                  map(slice, range(0, total, 512),
-                                                                      range(100, total, 512)))])
+        raw = b"\0".join([b.partition(b"\0")[0] for b in names_b])
     names = raw.decode("utf-8", "surrogateescape").split("\0")
     prefixes = hdrs[345::512]
     if prefixes.count(0) != n:  # ustar's prefix field: the name's leading directories

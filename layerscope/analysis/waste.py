@@ -7,7 +7,7 @@ layer is still visible (the link keeps the inode alive in the union mount).
 
 from __future__ import annotations
 
-import heapq
+from itertools import compress
 from operator import itemgetter
 
 from ..model import FILE, HARDLINK, Image, Record
@@ -56,13 +56,13 @@ class Waste:
                         if links_alive is None:
                             links_alive = set()
                         links_alive.add(tgt)
-            total = wasted = 0
-            for i in range(len(types)):
-                if types[i] != FILE:
-                    continue
-                s = sizes[i]
-                total += s
-                if ha[i] != VISIBLE:
+            total = sum(compress(sizes, map(FILE.__eq__, types)))  # in C
+            wasted = 0
+            if ha.count(VISIBLE) != len(ha):  # else nothing of this layer is hidden (the top one, often)
+                for i in range(len(types)):
+                    if types[i] != FILE or ha[i] == VISIBLE:
+                        continue
+                    s = sizes[i]
                     if links_alive and e.paths[i] in links_alive:
                         self.protected[L].add(i)
                         continue
@@ -122,13 +122,17 @@ class Waste:
             return self._paths if limit is None else self._paths[:limit]
         by_path = self.wasted_by_path()
         key = lambda kv: (-kv[1], kv[0])  # noqa: E731 -- biggest first, then by path
-        if limit is not None:
-            order = heapq.nsmallest(limit, by_path.items(), key=key)
+        if not by_path:
+            order = []
+        elif limit is not None:
+            from heapq import nsmallest  # imported here: only images with waste need it
+
+            order = nsmallest(limit, by_path.items(), key=key)
         else:
             order = sorted(by_path.items(), key=key)
         st = self.stack
         copies: dict[str, list[Copy]] = {p: [] for p, _ in order}
-        for L, layer in enumerate(st.layers):  # one pass over all entries
+        for L, layer in enumerate(st.layers if copies else ()):  # one pass over all entries
             e = layer.entries
             types, sizes = e.types, e.sizes
             get = copies.get
