@@ -42,9 +42,11 @@ from isal.isal_zlib import adler32
 from .model import DIR, FILE, HARDLINK
 
 # size (11 digits, then the byte that ends it) and typeflag: all `chain` reads
-_CHAIN = struct.Struct("124x11sc20xc355x")
-assert _CHAIN.size == 512
-BATCH = 512  # headers a batch: about 1.5 MB of transient objects
+_CHAIN = struct.Struct("124x11sc20xc")
+BATCH = 512  # headers a batch: under 1 MB of transient objects
+# bytes read at a time: a read costs 1.4 µs here for 512 bytes and 2.1 µs
+# for 4096, which hold the next header half the time in a Debian rootfs
+WINDOW = 4096
 
 # typeflags taken here, and the entry type each gives (tarwalk._TYPES)
 _PLAIN = frozenset(b"0\x0071234567"[i:i + 1] for i in range(9))
@@ -65,22 +67,32 @@ assert _FIELDS.size == 512
 USTAR_MAGIC = b"ustar\x00"
 
 
-def chain(read_block, origin: int, pos: int, end: int, limit: int = BATCH):
-    """Follow plain headers from `pos` to at most `end`.  `read_block(origin
-    + pos)` returns the 512 bytes at `pos` (fewer at the end of the file).  Returns (blocks,
-    positions, sizes, pos): the headers taken, and where `chain` stopped --
-    after `limit` headers, or at a header it leaves to the general walker."""
+def chain(read, origin: int, pos: int, end: int, limit: int = BATCH):
+    """Follow plain headers from `pos` to at most `end`.  `read(n, origin +
+    pos)` returns the n bytes at `pos` (fewer at the end of the file): a
+    window of WINDOW bytes is read at a time, and the next header is often
+    in it already (after a directory, a link or a small file).  Returns
+    (blocks, offsets, sizes, pos): the headers taken, where each one's
+    contents start (after its header), and where `chain`
+    stopped -- after `limit` headers, or at a header it leaves to the general
+    walker."""
     blocks: list[bytes] = []
-    positions: list[int] = []
+    offsets = array("q")
     sizes = array("q")
-    keep, at, sized = blocks.append, positions.append, sizes.append
-    unpack = _CHAIN.unpack
+    keep, at, sized = blocks.append, offsets.append, sizes.append
+    unpack = _CHAIN.unpack_from
     plain = _PLAIN
+    window = b""
+    start = pos  # where window[0] is
     while limit > 0 and end - pos >= 512:
-        blk = read_block(origin + pos)
-        if len(blk) != 512:
-            break
-        size11, size_end, flag = unpack(blk)
+        off = pos - start
+        if off + 512 > len(window):
+            window = read(WINDOW, origin + pos)
+            start = pos
+            off = 0
+            if len(window) < 512:
+                break
+        size11, size_end, flag = unpack(window, off)
         if size_end != b"\0" or flag not in plain:
             break
         try:
@@ -90,12 +102,12 @@ def chain(read_block, origin: int, pos: int, end: int, limit: int = BATCH):
         nxt = pos + 512 + ((size + 511) & ~511)
         if size < 0 or nxt > end:
             break
-        keep(blk)
-        at(pos)
+        keep(window[off:off + 512])
+        at(pos + 512)
         sized(size)
         pos = nxt
         limit -= 1
-    return blocks, positions, sizes, pos
+    return blocks, offsets, sizes, pos
 
 
 class Batch:
@@ -115,14 +127,19 @@ class Batch:
         self.flags: bytes = flags  # the typeflag bytes
 
 
-def _octal_column(fields, mask: int | None = None) -> list[int]:
-    """int(field, 8) for each field (& mask), each distinct field parsed
-    once: modes, owners and times repeat across a layer."""
+def _octal_column(typecode: str, fields, mask: int | None = None) -> array:
+    """int(field, 8) for each field (& mask), as an array: each distinct
+    field is parsed once, since modes, owners and times repeat across a
+    layer (and an owner is often the same for all of a batch)."""
+    first = fields[0]
+    if fields.count(first) == len(fields):
+        value = int(first, 8)
+        return array(typecode, [value if mask is None else value & mask]) * len(fields)
     if mask is None:
         values = {f: int(f, 8) for f in set(fields)}
     else:
         values = {f: int(f, 8) & mask for f in set(fields)}
-    return list(map(values.__getitem__, fields))
+    return array(typecode, list(map(values.__getitem__, fields)))
 
 
 def decode(blocks: list[bytes], sizes: array) -> Batch | None:
@@ -135,10 +152,10 @@ def decode(blocks: list[bytes], sizes: array) -> Batch | None:
             return None
     names_b, modes_b, uids_b, gids_b, mtimes_b, chks_b = zip(*_FIELDS.iter_unpack(hdrs))
     try:  # int() refuses a NUL inside a field: base-256 numbers and such go to the general rules
-        modes = array("I", _octal_column(modes_b, 0o7777))
-        uids = array("I", _octal_column(uids_b))
-        gids = array("I", _octal_column(gids_b))
-        mtimes = array("q", _octal_column(mtimes_b))
+        modes = _octal_column("I", modes_b, 0o7777)
+        uids = _octal_column("I", uids_b)
+        gids = _octal_column("I", gids_b)
+        mtimes = _octal_column("q", mtimes_b)
         stored = map(int, chks_b, repeat(8))
         # The checksum is the sum of the header's bytes with its own field
         # read as 8 spaces (256): stored = sum - field + 256.  Adler-32's low

@@ -143,6 +143,20 @@ def _marker(path: str, name: str, warn) -> tuple[str, int] | None:
     return ((parent + "/" + target) if parent else target), WHITEOUT
 
 
+def _names_with(joined: str, part: str):
+    """Indices of the names holding `part` in "\0" + "\0".join(names) + "\0"."""
+    i, counted = -1, 0
+    at = joined.find(part)
+    while at >= 0:
+        i += joined.count("\0", counted, at + 1)
+        counted = at + 1
+        yield i
+        at = joined.find("\0", at + len(part) - 1)  # on to the next name
+        if at < 0:
+            return
+        at = joined.find(part, at)
+
+
 class TarIndexer:
     """Index one tar stream.
 
@@ -208,20 +222,20 @@ class TarIndexer:
         end = len(buf)
         if self.pread_from is not None:
             fd, origin = self.pread_from
-            read_block = partial(os.pread, fd, 512)
+            read = partial(os.pread, fd)
         else:
             origin = 0
 
-            def read_block(p: int) -> bytes:
-                return bytes(buf[p:p + 512])
+            def read(n: int, p: int) -> bytes:
+                return bytes(buf[p:p + n])
         pos = 0
         while True:
-            blocks, positions, sizes, stop = chain(read_block, origin, pos, end)
+            blocks, offsets, sizes, stop = chain(read, origin, pos, end)
             if blocks:
                 batch = decode(blocks, sizes)
                 if batch is None:  # not plain after all: the general rules from here on
                     return self._walk(entries, pos, False)[0]
-                self._add_batch(entries, batch, positions)
+                self._add_batch(entries, batch, offsets)
                 pos = stop
                 if len(blocks) == BATCH:
                     continue
@@ -229,13 +243,19 @@ class TarIndexer:
             if ended:
                 return pos
 
-    def _add_batch(self, entries: LayerEntries, batch, positions: list[int]) -> None:
+    def _add_batch(self, entries: LayerEntries, batch, offsets: array) -> None:
         """Append a decoded batch: paths normalised, markers and the root
         dropped or converted, exactly as the general walker does per entry."""
         warn = self.warnings.append
         names, types, links = batch.names, batch.types, batch.links
         sizes, modes, uids, gids, mtimes = batch.sizes, batch.modes, batch.uids, batch.gids, batch.mtimes
-        joined = "\0".join(names)
+        joined = "\0" + "\0".join(names) + "\0"  # for finding names (_names_with)
+        # What the general walker makes of a name that has no "." or ".."
+        # component, no "//" and no leading "/": the name without its
+        # trailing "/" (hidden files, "/.x", included: normalise() leaves
+        # them as they are).  Between slashes, such components show.
+        paths = list(map(str.rstrip, names, repeat("/")))
+        between = "/" + "/".join(paths) + "/"
         drop: list[int] = []
 
         def mark(i: int, path: str) -> str:
@@ -251,10 +271,10 @@ class TarIndexer:
             links.pop(i, None)
             return path
 
-        if joined[:1] in "./" or "\0." in joined or "\0/" in joined or "/." in joined or "//" in joined \
-                or "\0\0" in joined or joined[-1:] == "\0":
-            # some name needs normalising (or is the root, or escapes it): one
-            # entry at a time, so that warnings come in archive order
+        if "//" in between or "/./" in between or "/../" in between:
+            # some name has a "." or ".." component, a "//", a leading "/", or
+            # is empty: normalise() decides (escaping, the root).  One entry
+            # at a time, so that warnings come in archive order.
             paths = []
             for i, name in enumerate(names):
                 if name[:1] in "./" or "/." in name or "//" in name:
@@ -274,25 +294,22 @@ class TarIndexer:
                     drop.append(i)  # the root directory itself
                 paths.append(path)
         else:
-            paths = list(map(str.rstrip, names, repeat("/")))  # clean: at most one trailing "/"
             if ".wh." in joined:
-                for i, path in enumerate(paths):
-                    if ".wh." in path:
-                        paths[i] = mark(i, path)
+                for i in _names_with(joined, ".wh."):
+                    paths[i] = mark(i, paths[i])
         for i, link in links.items():
             if types[i] == HARDLINK:
                 nl = normalise(link)
                 if nl is not None:
                     links[i] = nl
         captured = {}
-        if "os-release" in joined:
+        if "os-release\0" in joined:
             buf = self.buf
-            for i, name in enumerate(names):
-                if name.endswith("os-release") and types[i] == FILE and 0 < sizes[i] <= CAPTURE_MAX \
-                        and normalise(name) in CAPTURE_PATHS:
-                    p = positions[i] + BLOCKSIZE
+            for i in _names_with(joined, "os-release\0"):
+                name = names[i]
+                if types[i] == FILE and 0 < sizes[i] <= CAPTURE_MAX and normalise(name) in CAPTURE_PATHS:
+                    p = offsets[i]
                     captured[i] = bytes(buf[p:p + sizes[i]])
-        offsets = array("q", map(add, positions, repeat(BLOCKSIZE)))
         if drop:
             keep = sorted(set(range(len(names))) - set(drop))
             where = {old: new for new, old in enumerate(keep)}
