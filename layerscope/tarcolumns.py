@@ -67,26 +67,29 @@ assert _FIELDS.size == 512
 USTAR_MAGIC = b"ustar\x00"
 
 
-def chain(read, origin: int, pos: int, end: int, limit: int = BATCH):
-    """Follow plain headers from `pos` to at most `end`.  `read(n, origin +
-    pos)` returns the n bytes at `pos` (fewer at the end of the file): a
-    window of WINDOW bytes is read at a time, and the next header is often
-    in it already (after a directory, a link or a small file).  Returns
-    (blocks, offsets, sizes, pos): the headers taken, where each one's
-    contents start (after its header), and where `chain`
-    stopped -- after `limit` headers, or at a header it leaves to the general
-    walker."""
+def chain(source, origin: int, pos: int, end: int, limit: int = BATCH, shift: int = 0):
+    """Follow plain headers from `pos` to at most `end`.  `source` is the
+    bytes themselves, or a function: `source(n, origin + pos)` returns the n
+    bytes at `pos` (fewer at the end of the file), read a window of WINDOW
+    bytes at a time, since the next header is often in it already (after a
+    directory, a link or a small file).  Returns (blocks, offsets, sizes,
+    pos): the headers taken, where each one's contents start (`shift` + the
+    offset after its header), and where `chain` stopped -- after `limit`
+    headers, or at a header it leaves to the general walker."""
     blocks: list[bytes] = []
     offsets = array("q")
     sizes = array("q")
     keep, at, sized = blocks.append, offsets.append, sizes.append
     unpack = _CHAIN.unpack_from
     plain = _PLAIN
-    window = b""
-    start = pos  # where window[0] is
+    read = source if callable(source) else None
+    window = b"" if read else source
+    start = pos if read else 0  # where window[0] is
     while limit > 0 and end - pos >= 512:
         off = pos - start
         if off + 512 > len(window):
+            if read is None:
+                break
             window = read(WINDOW, origin + pos)
             start = pos
             off = 0
@@ -103,7 +106,7 @@ def chain(read, origin: int, pos: int, end: int, limit: int = BATCH):
         if size < 0 or nxt > end:
             break
         keep(window[off:off + 512])
-        at(pos + 512)
+        at(shift + pos + 512)
         sized(size)
         pos = nxt
         limit -= 1

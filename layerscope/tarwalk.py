@@ -204,10 +204,13 @@ class TarIndexer:
     def run(self) -> LayerEntries:
         entries = LayerEntries()
         self.escaped = 0
-        if self.read is None and not self.hash_files and COLUMNS:
+        self.cut = False
+        if self.hash_files or not COLUMNS:
+            self.size = self._walk(entries, 0, False)[0]
+        elif self.read is None:
             self.size = self._run_columns(entries)
         else:
-            self.size = self._walk(entries, 0, False)[0]
+            self.size = self._run_columns_stream(entries)
         if self.escaped > 20:
             self.warnings.append(f"{self.escaped} entries in all escape the image root")
         return entries.dedupe()
@@ -243,9 +246,36 @@ class TarIndexer:
             if ended:
                 return pos
 
-    def _add_batch(self, entries: LayerEntries, batch, offsets: array) -> None:
+    def _run_columns_stream(self, entries: LayerEntries) -> int:
+        """The same over a decompressed stream: batches of the plain headers
+        whose entries lie whole in the bytes decoded so far; the entry that
+        runs past them (or is not plain) is the general walker's, which
+        decodes more."""
+        buf, pos, base = b"", 0, 0
+        while True:
+            if len(buf) - pos >= BLOCKSIZE:
+                blocks, offsets, sizes, stop = chain(buf, 0, pos, len(buf), BATCH, base)
+                if blocks:
+                    batch = decode(blocks, sizes)
+                    if batch is None:  # not plain after all: the general rules from here on
+                        return self._walk(entries, pos, False, buf, base)[0]
+                    self._add_batch(entries, batch, offsets, buf, base)
+                    pos = stop
+                    if len(blocks) == BATCH:
+                        continue
+            consumed, ended = self._walk(entries, pos, True, buf, base)
+            if ended:
+                return consumed
+            buf, base = self._buf, self._base
+            pos = consumed - base
+            if self.cut:  # the bomb limit was hit inside that entry: the walker says so and stops
+                return self._walk(entries, pos, False, buf, base)[0]
+
+    def _add_batch(self, entries: LayerEntries, batch, offsets: array, data=None, data_base: int = 0) -> None:
         """Append a decoded batch: paths normalised, markers and the root
-        dropped or converted, exactly as the general walker does per entry."""
+        dropped or converted, exactly as the general walker does per entry.
+        `data` holds the entries' contents from stream offset `data_base`
+        (by default: the whole layer)."""
         warn = self.warnings.append
         names, types, links = batch.names, batch.types, batch.links
         sizes, modes, uids, gids, mtimes = batch.sizes, batch.modes, batch.uids, batch.gids, batch.mtimes
@@ -304,12 +334,12 @@ class TarIndexer:
                     links[i] = nl
         captured = {}
         if "os-release\0" in joined:
-            buf = self.buf
+            data = self.buf if data is None else data
             for i in _names_with(joined, "os-release\0"):
                 name = names[i]
                 if types[i] == FILE and 0 < sizes[i] <= CAPTURE_MAX and normalise(name) in CAPTURE_PATHS:
-                    p = offsets[i]
-                    captured[i] = bytes(buf[p:p + sizes[i]])
+                    p = offsets[i] - data_base
+                    captured[i] = bytes(data[p:p + sizes[i]])
         if drop:
             keep = sorted(set(range(len(names))) - set(drop))
             where = {old: new for new, old in enumerate(keep)}
@@ -334,14 +364,16 @@ class TarIndexer:
             entries.captured[first + i] = content
 
     # -- the general walker ----------------------------------------------------
-    def _walk(self, entries: LayerEntries, start: int, one: bool) -> tuple[int, bool]:
-        """Walk headers from `start` (an offset in buf when read is None).
-        With `one`, stop after the first entry that is not a PAX/GNU record.
-        Returns (bytes of the stream consumed, whether the archive ended)."""
-        buf = self.buf
+    def _walk(self, entries: LayerEntries, start: int, one: bool, buf=None, base: int = 0) -> tuple[int, bool]:
+        """Walk headers from `start`, an offset in `buf` (by default the
+        whole layer, or nothing yet of a stream), whose first byte is at
+        `base` in the stream.  With `one`, stop after the first entry that is
+        not a PAX/GNU record.  Returns (bytes of the stream consumed, whether
+        the archive ended), and leaves the stream's window in self._buf and
+        self._base."""
+        buf = self.buf if buf is None else buf
         read = self.read
         pos = start  # position in buf
-        base = 0  # stream offset of buf[0]
         ended = False
         stop = False
         limit = self.limit
@@ -440,7 +472,6 @@ class TarIndexer:
         release_every = self.RELEASE_EVERY
         released = start
         adler = adler32
-        self.cut = False
         try:
             while not stop:
                 if self.cut:  # the limit was hit inside the last entry's contents
@@ -649,4 +680,5 @@ class TarIndexer:
             ended = True
             warn(f"stopped after {self.limit} bytes: the layer expands far beyond its compressed size "
                  "(a decompression bomb?); the entries after that point are not shown")
+        self._buf, self._base = buf, base
         return base + pos, ended

@@ -66,11 +66,23 @@ def columns(data: bytes, path=None, origin: int = 0, after: bytes = b""):
         os.close(fd)
 
 
-def same(data: bytes, tmp_path=None) -> tuple:
+def stream(data: bytes, chunk: int, use_columns: bool = True):
+    """As over a decompressing stream that returns at most `chunk` bytes a read."""
+    src = io.BytesIO(data)
+    tarwalk.COLUMNS = use_columns
+    try:
+        return _outcome(TarIndexer(b"", lambda n, r=src.read: r(min(n, chunk)), (len(data) + 1) * 4, "t"))
+    finally:
+        tarwalk.COLUMNS = True
+
+
+def same(data: bytes, tmp_path=None, chunks=(511, 4096, 1 << 18)) -> tuple:
     want = general(data)
     assert columns(data) == want
     if tmp_path is not None:
         assert columns(data, tmp_path / "layer.tar", origin=1536, after=SEEDS[0]) == want
+    for chunk in chunks:
+        assert stream(data, chunk) == stream(data, chunk, use_columns=False), chunk
     return want
 
 
@@ -245,6 +257,12 @@ def test_odd_entries_between_batches(batches, tmp_path):
     assert batches["refused"] == 0 and batches["decoded"] >= 5
 
 
+def test_streams_are_read_in_batches_too(batches):
+    data = tar_of([(f"f{i:05d}", "file", b"%d" % i) for i in range(3000)])
+    assert stream(data, 1 << 18) == stream(data, 1 << 18, use_columns=False)
+    assert batches["decoded"] >= 6 and batches["refused"] == 0
+
+
 def test_a_refused_batch_goes_to_the_general_walker(batches):
     data = patch_header(tar_of(plain(200)), 250, 100, b"0000644 ")  # one space-ended mode
     assert columns(data) == general(data)
@@ -289,6 +307,9 @@ def test_real_layers(archive, blob):
     got = blobs.index_blob(blob, "", "t")
     assert got[0].to_state() == want[0].to_state()
     assert got[1:] == want[1:]
+    if blob.size < (200 << 20):  # and as a stream, as when the layer is compressed
+        data = bytes(blobs.blob_view(blob))
+        assert stream(data, 1 << 18) == stream(data, 1 << 18, use_columns=False)
 
 
 # ---------------------------------------------------------------------------
@@ -332,3 +353,22 @@ def test_global_pax_record_between_plain_entries(tmp_path):
     base = tar_of(plain(2))
     assert same(mutate(base, [("pax", 0.0, b"x", b"path", b"-1"), ("pax", 0.0, b"g", b"path", b"-1")]),
                 tmp_path)[0] != "error"
+
+
+@pytest.mark.parametrize("limit", [20_000, 300_000, 1_000_000])
+def test_bomb_limit_on_a_stream(limit):
+    """A decompression-bomb limit hit between batches or inside an entry:
+    the same entries kept and the same note as the general walker."""
+    data = tar_of([(f"f{i:05d}", "file", b"z" * (i % 2000)) for i in range(1500)])
+
+    def run(use_columns):
+        src = io.BytesIO(data)
+        tarwalk.COLUMNS = use_columns
+        try:
+            return _outcome(TarIndexer(b"", lambda n, r=src.read: r(min(n, 65536)), limit, "t"))
+        finally:
+            tarwalk.COLUMNS = True
+
+    got = run(True)
+    assert got == run(False)
+    assert got[3] is True and any("decompression bomb" in w for w in got[1])
