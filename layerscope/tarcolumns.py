@@ -39,7 +39,7 @@ from operator import add, and_, mod, mul, ne
 
 from isal.isal_zlib import adler32
 
-from .model import DIR, FILE, HARDLINK
+from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
 
 # size (11 digits, then the byte that ends it) and typeflag: all `chain` reads
 _CHAIN = struct.Struct("124x11sc20xc")
@@ -48,11 +48,14 @@ BATCH = 512  # headers a batch: under 1 MB of transient objects
 # for 4096, which hold the next header half the time in a Debian rootfs
 WINDOW = 4096
 
-# typeflags taken here, and the entry type each gives (tarwalk._TYPES)
-_PLAIN = frozenset(b"0\x0071234567"[i:i + 1] for i in range(9))
+# tar typeflag -> entry type, for the types that are one entry each (the
+# general walker's table too; it also takes 'S' sparse files, and 'V', 'M',
+# 'N' volume records, which are no entry)
+TAR_TYPES = {b"0": FILE, b"\0": FILE, b"7": FILE, b"1": HARDLINK, b"2": SYMLINK, b"3": CHAR, b"4": BLOCK,
+             b"5": DIR, b"6": FIFO}
+_PLAIN = frozenset(TAR_TYPES)  # the typeflags taken here
 _TYPE_TABLE = bytearray(range(256))
-for _flag, _typ in {b"0": FILE, b"\0": FILE, b"7": FILE, b"1": HARDLINK, b"2": ord("l"), b"3": ord("c"),
-                    b"4": ord("b"), b"5": DIR, b"6": ord("p")}.items():
+for _flag, _typ in TAR_TYPES.items():
     _TYPE_TABLE[_flag[0]] = _typ
 _TYPE_TABLE = bytes(_TYPE_TABLE)
 # entry type -> 1 for a regular file, else 0
@@ -116,9 +119,9 @@ def chain(source, origin: int, pos: int, end: int, limit: int = BATCH, shift: in
 class Batch:
     """One decoded batch, in archive order, before normalising paths."""
 
-    __slots__ = ("names", "types", "sizes", "modes", "uids", "gids", "mtimes", "links", "flags")
+    __slots__ = ("names", "types", "sizes", "modes", "uids", "gids", "mtimes", "links")
 
-    def __init__(self, names, types, sizes, modes, uids, gids, mtimes, links, flags):
+    def __init__(self, names, types, sizes, modes, uids, gids, mtimes, links):
         self.names: list[str] = names  # as the header has them, prefix joined
         self.types: bytearray = types  # entry types (model), FILE named "x/" already DIR
         self.sizes: array = sizes  # 0 for all but regular files
@@ -127,7 +130,6 @@ class Batch:
         self.gids: array = gids
         self.mtimes: array = mtimes
         self.links: dict[int, str] = links  # batch index -> link name, as the header has it
-        self.flags: bytes = flags  # the typeflag bytes
 
 
 def _octal_column(typecode: str, fields, mask: int | None = None) -> array:
@@ -197,7 +199,7 @@ def decode(blocks: list[bytes], sizes: array) -> Batch | None:
             h = 512 * i
             links[i] = hdrs[h + 157:h + 257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     file_sizes = array("q", map(mul, sizes, types.translate(_IS_FILE)))
-    return Batch(names, types, file_sizes, modes, uids, gids, mtimes, links, flags)
+    return Batch(names, types, file_sizes, modes, uids, gids, mtimes, links)
 
 
 _ONE = bytes([0] + [1] * 255)

@@ -15,14 +15,12 @@ import struct
 from array import array
 from collections.abc import Callable
 from itertools import repeat
-from operator import add
 
 from isal.isal_zlib import adler32  # ISA-L's: 0.18 µs a header block against zlib's 0.33
 
 from .errors import LayerError
-from .model import (BLOCK, CHAR, DIGEST_SIZE, DIR, FIFO, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK,
-                    WHITEOUT, LayerEntries)
-from .tarcolumns import BATCH, chain, decode
+from .model import DIGEST_SIZE, DIR, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK, WHITEOUT, LayerEntries
+from .tarcolumns import BATCH, TAR_TYPES, chain, decode
 
 BLOCKSIZE = 512
 # name, mode uid gid size mtime (each: its digits, then the byte that ends
@@ -50,10 +48,7 @@ MIN_TIME = -(1 << 63)
 CAPTURE_PATHS = frozenset(("etc/os-release", "usr/lib/os-release"))
 CAPTURE_MAX = 64 << 10
 
-_TYPES = {
-    b"0": FILE, b"\0": FILE, b"7": FILE,
-    b"1": HARDLINK, b"2": SYMLINK, b"3": CHAR, b"4": BLOCK, b"5": DIR, b"6": FIFO,
-}
+_TYPES = TAR_TYPES
 
 
 class TruncatedBomb(Exception):
