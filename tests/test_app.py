@@ -708,7 +708,6 @@ async def test_a_broken_layer_is_reported_and_the_rest_stays_usable(tmp_path):
     """A layer whose gzip stream ends early: the app says so, marks the
     layer, and still browses the layers that did load."""
     import json
-    import tarfile
 
     from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
 
@@ -836,7 +835,7 @@ async def test_big_directories_open_in_a_worker_and_stale_layer_builds_are_dropp
         for key in ["up"] * 4 + ["down"] * 2:
             await pilot.press(key)
         await until(pilot, lambda: tree_ready(app) and tree(app).model.tree.layer == 3, what="layer 3's tree")
-        assert f"/new3" in tree_paths(app) and "/new4" not in tree_paths(app)
+        assert "/new3" in tree_paths(app) and "/new4" not in tree_paths(app)
         t = tree(app)
         t.focus()
         t.cursor = tree_paths(app).index("/big")

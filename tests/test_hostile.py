@@ -26,7 +26,7 @@ import zstandard
 
 from layerscope import blobs
 from layerscope.cli import main
-from layerscope.errors import ImageError, LayerError, one_line
+from layerscope.errors import ImageError, LayerError
 from layerscope.formats import open_graph
 from layerscope.formats.container import MAX_JSON
 from layerscope.index import index_layers
