@@ -14,7 +14,7 @@ import posixpath
 import struct
 from array import array
 from collections.abc import Callable
-from itertools import repeat
+from itertools import compress, repeat
 
 from isal.isal_zlib import adler32  # ISA-L's: 0.18 µs a header block against zlib's 0.33
 
@@ -200,7 +200,7 @@ class TarIndexer:
         entries = LayerEntries()
         self.escaped = 0
         self.cut = False
-        if self.hash_files or not COLUMNS:
+        if not COLUMNS or (self.read is None and self.hash_files):
             self.size = self._walk(entries, 0, False)[0]
         elif self.read is None:
             self.size = self._run_columns(entries)
@@ -245,7 +245,10 @@ class TarIndexer:
         """The same over a decompressed stream: batches of the plain headers
         whose entries lie whole in the bytes decoded so far; the entry that
         runs past them (or is not plain) is the general walker's, which
-        decodes more."""
+        decodes more.  With hash_files, each regular file's contents are
+        hashed from those bytes, as the general walker hashes them."""
+        if self.hash_files:
+            from blake3 import blake3
         buf, pos, base = b"", 0, 0
         while True:
             if len(buf) - pos >= BLOCKSIZE:
@@ -254,7 +257,16 @@ class TarIndexer:
                     batch = decode(blocks, sizes)
                     if batch is None:  # not plain after all: the general rules from here on
                         return self._walk(entries, pos, False, buf, base)[0]
-                    self._add_batch(entries, batch, offsets, buf, base)
+                    digests = None
+                    if self.hash_files:
+                        digests = bytearray(NO_DIGEST * len(blocks))
+                        data = memoryview(buf)
+                        for i in compress(range(len(blocks)), batch.sizes):  # regular files with contents
+                            p = offsets[i] - base
+                            digests[DIGEST_SIZE * i:DIGEST_SIZE * (i + 1)] = \
+                                blake3(data[p:p + batch.sizes[i]]).digest(DIGEST_SIZE)
+                        data.release()
+                    self._add_batch(entries, batch, offsets, buf, base, digests)
                     pos = stop
                     if len(blocks) == BATCH:
                         continue
@@ -266,11 +278,13 @@ class TarIndexer:
             if self.cut:  # the bomb limit was hit inside that entry: the walker says so and stops
                 return self._walk(entries, pos, False, buf, base)[0]
 
-    def _add_batch(self, entries: LayerEntries, batch, offsets: array, data=None, data_base: int = 0) -> None:
+    def _add_batch(self, entries: LayerEntries, batch, offsets: array, data=None, data_base: int = 0,
+                   digests: bytearray | None = None) -> None:
         """Append a decoded batch: paths normalised, markers and the root
         dropped or converted, exactly as the general walker does per entry.
         `data` holds the entries' contents from stream offset `data_base`
-        (by default: the whole layer)."""
+        (by default: the whole layer); `digests`, their content digests
+        (DIGEST_SIZE bytes each) when the layer's files are hashed."""
         warn = self.warnings.append
         names, types, links = batch.names, batch.types, batch.links
         sizes, modes, uids, gids, mtimes = batch.sizes, batch.modes, batch.uids, batch.gids, batch.mtimes
@@ -294,6 +308,8 @@ class TarIndexer:
             types[i] = typ
             sizes[i] = modes[i] = uids[i] = gids[i] = mtimes[i] = 0
             links.pop(i, None)
+            if digests is not None:  # a marker has no content, whatever bytes its entry carried
+                digests[DIGEST_SIZE * i:DIGEST_SIZE * (i + 1)] = NO_DIGEST
             return path
 
         if "//" in between or "/./" in between or "/../" in between:
@@ -344,6 +360,8 @@ class TarIndexer:
                                                          for col in (sizes, modes, uids, gids, mtimes, offsets))
             links = {where[i]: v for i, v in links.items() if i in where}
             captured = {where[i]: v for i, v in captured.items() if i in where}
+            if digests is not None:
+                digests = b"".join([digests[DIGEST_SIZE * i:DIGEST_SIZE * (i + 1)] for i in keep])
         first = len(entries.paths)
         entries.paths += paths
         entries.types += types
@@ -353,6 +371,8 @@ class TarIndexer:
         entries.gids += gids
         entries.mtimes += mtimes
         entries.offsets += offsets
+        if digests is not None:
+            entries.digests += digests
         for i, link in links.items():
             entries.links[first + i] = link
         for i, content in captured.items():

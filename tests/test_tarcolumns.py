@@ -66,12 +66,14 @@ def columns(data: bytes, path=None, origin: int = 0, after: bytes = b""):
         os.close(fd)
 
 
-def stream(data: bytes, chunk: int, use_columns: bool = True):
-    """As over a decompressing stream that returns at most `chunk` bytes a read."""
+def stream(data: bytes, chunk: int, use_columns: bool = True, hash_files: bool = False):
+    """As over a decompressing stream that returns at most `chunk` bytes a
+    read; with `hash_files`, as for a layer of a multi-layer image."""
     src = io.BytesIO(data)
     tarwalk.COLUMNS = use_columns
     try:
-        return _outcome(TarIndexer(b"", lambda n, r=src.read: r(min(n, chunk)), (len(data) + 1) * 4, "t"))
+        return _outcome(TarIndexer(b"", lambda n, r=src.read: r(min(n, chunk)), (len(data) + 1) * 4, "t",
+                                   hash_files=hash_files))
     finally:
         tarwalk.COLUMNS = True
 
@@ -83,6 +85,8 @@ def same(data: bytes, tmp_path=None, chunks=(511, 4096, 1 << 18)) -> tuple:
         assert columns(data, tmp_path / "layer.tar", origin=1536, after=SEEDS[0]) == want
     for chunk in chunks:
         assert stream(data, chunk) == stream(data, chunk, use_columns=False), chunk
+        hashed = stream(data, chunk, hash_files=True)
+        assert hashed == stream(data, chunk, use_columns=False, hash_files=True), chunk
     return want
 
 
@@ -257,10 +261,21 @@ def test_odd_entries_between_batches(batches, tmp_path):
     assert batches["refused"] == 0 and batches["decoded"] >= 5
 
 
-def test_streams_are_read_in_batches_too(batches):
-    data = tar_of([(f"f{i:05d}", "file", b"%d" % i) for i in range(3000)])
-    assert stream(data, 1 << 18) == stream(data, 1 << 18, use_columns=False)
+@pytest.mark.parametrize("hash_files", [False, True], ids=["plain", "hashed"])
+def test_streams_are_read_in_batches_too(batches, hash_files):
+    data = tar_of([(f"f{i:05d}", "file", b"%d" % i) for i in range(3000)] + [("e", "file", b"")])
+    got = stream(data, 1 << 18, hash_files=hash_files)
+    assert got == stream(data, 1 << 18, use_columns=False, hash_files=hash_files)
     assert batches["decoded"] >= 6 and batches["refused"] == 0
+    if hash_files:  # a digest per entry, and the one of f00007's contents where it should be
+        from blake3 import blake3
+
+        from layerscope.model import LayerEntries
+
+        e = LayerEntries.from_state(got[0])
+        assert len(e.digests) == 16 * len(e)
+        assert e.digest(e.paths.index("f00007")) == blake3(b"7").digest(16)
+        assert e.digest(e.paths.index("e")) is None  # an empty file: no digest
 
 
 def test_a_refused_batch_goes_to_the_general_walker(batches):
@@ -310,6 +325,7 @@ def test_real_layers(archive, blob):
     if blob.size < (200 << 20):  # and as a stream, as when the layer is compressed
         data = bytes(blobs.blob_view(blob))
         assert stream(data, 1 << 18) == stream(data, 1 << 18, use_columns=False)
+        assert stream(data, 1 << 18, hash_files=True) == stream(data, 1 << 18, use_columns=False, hash_files=True)
 
 
 # ---------------------------------------------------------------------------
