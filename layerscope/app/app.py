@@ -41,8 +41,6 @@ from . import preview as P
 from .fmt import human, legend_text, pct, safe
 from .fuzzy import PathIndex
 from .lines import CursorList
-from .diffview import DiffScreen
-from .graphview import GraphScreen
 from .screens import CompareScreen, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen
 from .treemodel import TreeRows, change_mask, compile_filter, shown_mask
 from .widgets import FileTreeView, LayerList, Pane, PreviewView, WasteList
@@ -58,6 +56,14 @@ MAIN_ACTIONS = frozenset({"jump", "toggle_mode", "toggle_sort", "toggle_changed"
 KEEP_EXPANDED_MAX = 5000
 _FORCE = re.compile(r"\s*\(use --force[^)]*\)(; nothing was extracted)?")
 KERNEL_NOTE = "an image carries no kernel: containers share the host's"
+
+
+def _is_screen(scr, module: str, name: str) -> bool:
+    """isinstance(scr, <module>.<name>) without importing that module (the
+    comparison and graph screens: 10 ms of the explorer's start): no screen
+    of a module never imported can exist."""
+    mod = sys.modules.get(f"{__package__}.{module}")
+    return mod is not None and isinstance(scr, getattr(mod, name))
 
 
 def _start_resource_tracker() -> None:
@@ -306,7 +312,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         tree.set_model(None, placeholder="nothing to show (see the error above); q quits")
         self.notify(note(msg), title="layerscope", severity="error", timeout=30)
         for scr in self.screen_stack:
-            if isinstance(scr, DiffScreen) and scr.diff is None:
+            if _is_screen(scr, "diffview", "DiffScreen") and scr.diff is None:
                 scr.failed(msg)
 
     @ui
@@ -344,7 +350,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         self.q("#progress-label", Label).update(f"indexing layers {done}/{total}")
         self._index_note = f"indexing layers {done}/{total}…"
         for scr in self.screen_stack:
-            if isinstance(scr, DiffScreen) and scr.diff is None and scr.error is None:
+            if _is_screen(scr, "diffview", "DiffScreen") and scr.diff is None and scr.error is None:
                 scr.waiting(self._index_note + " then comparing")
         if layer.error:
             self.notify(note(layer.error), severity="error", timeout=10)
@@ -365,7 +371,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         for a, b in pending:
             self._start_diff(a, b)
         for scr in self.screen_stack:
-            if isinstance(scr, GraphScreen):
+            if _is_screen(scr, "graphview", "GraphScreen"):
                 scr.refresh_data()
 
     def _start_analysis(self, image) -> None:
@@ -601,13 +607,15 @@ class LayerscopeApp(FilterBoxMixin, App):
 
     def open_diff(self, a, b) -> None:
         """Show the comparison of image a (A) with image b (B)."""
+        from .diffview import DiffScreen
+
         scr = DiffScreen(a, b)
         key = (id(a), id(b))
         got = self.diffs.get(key)
         if got is not None:
             self.diffs.move_to_end(key)
             scr.set_diff(*got)
-        if isinstance(self.screen, DiffScreen):
+        if _is_screen(self.screen, "diffview", "DiffScreen"):
             self.switch_screen(scr)
         else:
             self.push_screen(scr)
@@ -652,7 +660,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _diff_failed(self, a, b, msg: str) -> None:
         self._diffing.discard((id(a), id(b)))
         for scr in self.screen_stack:
-            if isinstance(scr, DiffScreen) and scr.a is a and scr.b is b:
+            if _is_screen(scr, "diffview", "DiffScreen") and scr.a is a and scr.b is b:
                 scr.failed(msg)
 
     def _diff_ready(self, a, b, d, t) -> None:
@@ -663,13 +671,15 @@ class LayerscopeApp(FilterBoxMixin, App):
         while len(self.diffs) > DIFF_CACHE:
             self.diffs.popitem(last=False)
         for scr in self.screen_stack:
-            if isinstance(scr, DiffScreen) and scr.a is a and scr.b is b and scr.diff is None:
+            if _is_screen(scr, "diffview", "DiffScreen") and scr.a is a and scr.b is b and scr.diff is None:
                 scr.set_diff(d, t)
 
     def action_graph(self) -> None:
         """The layer graph of every loaded image."""
         if self.graph is None:
             return
+        from .graphview import GraphScreen
+
         self.push_screen(GraphScreen())
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -680,7 +690,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         view = next((s for s in reversed(self.screen_stack) if not s.is_modal), ms)  # what a dialog covers
         if action in MAIN_ACTIONS and view is not ms:
             return False
-        if action == "graph" and isinstance(view, GraphScreen):
+        if action == "graph" and _is_screen(view, "graphview", "GraphScreen"):
             return False
         return True
 
@@ -1352,7 +1362,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if isinstance(screen, DiffScreen):
+        if _is_screen(screen, "diffview", "DiffScreen"):
             for title, help, cb in [
                 ("Sort by name / size / Δ", "Sort the comparison tree (s)", screen.action_sort),
                 ("Show only changed paths", "Only changes, or every path of A and B (c)",
@@ -1378,7 +1388,7 @@ class LayerscopeApp(FilterBoxMixin, App):
             ]:
                 yield SystemCommand(title, help, cb)
             return
-        if isinstance(screen, GraphScreen):
+        if _is_screen(screen, "graphview", "GraphScreen"):
             yield SystemCommand("Back to the layer view", "Leave the layer graph (escape)", screen.action_back)
             yield SystemCommand("Show keys", "Every key binding (?)", self.action_help)
             return

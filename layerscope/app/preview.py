@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 
-from rich.syntax import Syntax
 from rich.style import Style
 from rich.text import Span, Text
 
@@ -48,6 +47,8 @@ def text_lines(data: bytes, name: str, theme: str = "monokai") -> list[Text]:
     code = "\n".join(_CTRL.sub(_escape, ln.rstrip("\r"))[:MAX_LINE] for ln in code.split("\n"))
     if code.endswith("\n"):
         code = code[:-1]
+    from rich.syntax import Syntax  # here: it loads pygments, 10 ms of the explorer's start otherwise
+
     try:
         lexer = Syntax.guess_lexer(name, code[:4096])
     except Exception:
