@@ -98,3 +98,47 @@ def test_run_into_a_closed_pipe_is_quiet():
     err = p.stderr.read()
     assert p.wait(timeout=120) == 0
     assert b"Traceback" not in err and b"Exception ignored" not in err, err
+
+
+IMPORTS = """
+import io, sys
+sys.argv = ["layerscope", *sys.argv[1:]]
+from layerscope.cli import main
+out, sys.stdout = sys.stdout, io.StringIO()
+rc = main()
+sys.stdout = out
+print(rc, " ".join(sorted(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize("argv, absent", [
+    # a run over an uncompressed image: every millisecond of start-up is a
+    # visible share of it (these cost 1-10 ms each to import)
+    (["report", "--json", SAMPLE], {"threading", "weakref", "typing", "dataclasses", "tempfile",
+                                   "hashlib", "shutil", "textual", "rich", "blake3", "multiprocessing",
+                                   "concurrent", "platform"}),
+])
+def test_what_a_report_imports(argv, absent):
+    env = dict(os.environ, LAYERSCOPE_CACHE="off", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-c", IMPORTS, *argv], capture_output=True, text=True, cwd=ROOT, env=env,
+                       timeout=120)
+    rc, mods = r.stdout.split(" ", 1)
+    assert rc == "0", r.stderr
+    loaded = set(mods.split()) - _at_start()  # what this environment's own start-up hooks load is not ours
+    assert "layerscope.tarcolumns" in loaded
+    assert not absent & loaded, absent & loaded
+
+
+def _at_start() -> set[str]:
+    code = "import sys; print(' '.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                              cwd=ROOT).stdout.split())
+
+
+def test_the_explorer_imports_previews_and_comparisons_when_used():
+    code = "import sys, layerscope.app.app; print(' '.join(sorted(sys.modules)))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    loaded = set(r.stdout.split()) - _at_start()
+    assert "textual.app" in loaded
+    assert not {"rich.syntax", "pygments", "layerscope.app.diffview", "layerscope.app.graphview"} & loaded
