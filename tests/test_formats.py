@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 
@@ -407,3 +408,28 @@ def test_whole_analysis_is_cached_and_identical(tmp_path, monkeypatch):
     assert [bytes(k) for k in a.kinds.kind] == [bytes(k) for k in b.kinds.kind]
     assert a.totals() == b.totals()
     assert [(w.path, w.wasted_bytes) for w in a.waste.paths()] == [(w.path, w.wasted_bytes) for w in b.waste.paths()]
+
+
+def test_cache_key_follows_the_bytes(tmp_path, monkeypatch):
+    """The key samples the blob's bytes (read with pread) and is kept for the
+    process only while the file is the same: an archive rewritten in place
+    with other bytes in a layer gets other keys; a truncated one none."""
+    from layerscope import blobs, cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image()], layout="docker-legacy")
+    layer = open_graph([str(p)]).images[0].layers[1]
+    k1 = cache._key(layer)
+    assert k1 and cache._key(layer) == k1
+    b = layer.blob
+    data = bytearray(p.read_bytes())
+    data[b.offset + b.size - 1] ^= 0xFF  # the last byte of the layer's blob (its end padding)
+    time.sleep(0.01)
+    p.write_bytes(bytes(data))  # same size, same path, new bytes (and mtime)
+    blobs.forget(str(p))
+    k2 = cache._key(layer)
+    assert k2 and k2 != k1
+    with open(p, "r+b") as fh:
+        fh.truncate(b.offset + b.size - 1)
+    assert cache._key(layer) is None
