@@ -1,5 +1,6 @@
-"""Plain tar headers of an uncompressed layer, read a batch at a time and
-parsed column by column.
+"""Plain tar headers of a layer, read a batch at a time and parsed column by
+column: from the file for an uncompressed layer, from the bytes decoded so
+far for a compressed one.
 
 The header walker (`tarwalk.TarIndexer`) takes every kind of tar, one header
 at a time: CPython spends about 3.5 µs a header there, a field at a time.

@@ -1,10 +1,13 @@
-"""Walk the headers of a tar stream without building a `tarfile` object per
-member and without reading contents: over an mmap the contents are skipped by
-arithmetic; over a decompressing stream they are read in big chunks and
-dropped.  Produces a layer's `LayerEntries`.
+"""Index a layer's tar stream into its `LayerEntries` without building a
+`tarfile` object per member and without reading contents: in an uncompressed
+layer the contents are skipped by arithmetic; over a decompressing stream
+they are read in big chunks and dropped (or hashed).
 
-Handles ustar (prefix field), GNU long names/links (`L`/`K`), PAX extended
-headers (`x`; path, linkpath, size, uid, gid, mtime) and base-256 numbers.
+`TarIndexer` reads runs of plain ustar headers a batch at a time with
+`tarcolumns`, and walks every other entry here, one header at a time, with
+the general rules: ustar (prefix field), GNU long names/links (`L`/`K`), PAX
+extended headers (`x`, `g`; path, linkpath, size, uid, gid, mtime), base-256
+numbers, old signed checksums.  Both give the same entries.
 """
 
 from __future__ import annotations
@@ -48,7 +51,6 @@ MIN_TIME = -(1 << 63)
 CAPTURE_PATHS = frozenset(("etc/os-release", "usr/lib/os-release"))
 CAPTURE_MAX = 64 << 10
 
-_TYPES = TAR_TYPES
 
 
 class TruncatedBomb(Exception):
@@ -184,6 +186,7 @@ class TarIndexer:
         self.limit = limit
         self.place = place
         self.warnings: list[str] = []
+        self._buf, self._base = buf, 0  # the general walker's window on the stream, where it left it
         self.bomb = False
         self.size = 0  # bytes of the tar stream consumed
 
@@ -210,7 +213,7 @@ class TarIndexer:
             self.warnings.append(f"{self.escaped} entries in all escape the image root")
         return entries.dedupe()
 
-    # -- plain headers, a batch at a time (uncompressed layers) ---------------
+    # -- plain headers, a batch at a time -------------------------------------
     def _run_columns(self, entries: LayerEntries) -> int:
         """Read batches of plain headers with tarcolumns, and each entry it
         does not take with the general walker; returns the bytes consumed."""
@@ -392,7 +395,7 @@ class TarIndexer:
         ended = False
         stop = False
         limit = self.limit
-        types = _TYPES
+        types = TAR_TYPES
         num = _num
         warn = self.warnings.append
         pending_name: str | None = None
