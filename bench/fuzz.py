@@ -457,9 +457,47 @@ def _bad_path(p: str) -> bool:
     return p.startswith("/") or any(c in ("", ".", "..") for c in p.split("/"))
 
 
+def _state(ix: TarIndexer):
+    """What a walk gave, to compare two walks: entries (or the error), warnings, size."""
+    try:
+        e = ix.run()
+    except ImageError as err:
+        return ("error", err.line())
+    return (e.to_state(), tuple(ix.warnings), ix.size, ix.bomb)
+
+
+def _same_with_the_general_walker(data: bytes, read_of, limit, hashing: bool) -> None:
+    """The batch reader (tarcolumns) against the general walker alone, over
+    memory and over a stream read in the same pieces: equal in everything."""
+    from layerscope import tarwalk
+
+    for stream in (False, True):
+        got = []
+        for columns in (True, False):
+            tarwalk.COLUMNS = columns
+            try:
+                if stream:
+                    got.append(_state(TarIndexer(b"", read_of(), limit, "fuzz", hash_files=hashing)))
+                else:
+                    got.append(_state(TarIndexer(data, None, None, "fuzz")))
+            finally:
+                tarwalk.COLUMNS = True
+        if got[0] != got[1]:
+            raise AssertionError(f"batch reader and general walker disagree ({'stream' if stream else 'memory'})")
+
+
 def run_tar(data: bytes, r: random.Random) -> None:
     a = b = None
     ea = eb = None
+    pieces = [r.choice([1, 100, 512, 4096, 1 << 20]) for _ in range(64)]
+
+    def read_of():
+        src, k = io.BytesIO(data), iter(range(1 << 62))
+
+        def read(n, _r=src.read):
+            return _r(min(n, pieces[next(k) % 64]))
+        return read
+    _same_with_the_general_walker(data, read_of, max(len(data) * 4, 1 << 20), r.random() < 0.5)
     try:
         a = TarIndexer(data, None, None, "fuzz").run()
     except ImageError as e:
