@@ -10,7 +10,7 @@ Targets (each execution picks one; weights in TARGETS):
            normalised (no '', '.', '..' components, no leading '/').
   blob     a (mutated) layer blob (none/gzip/zstd/estargz/zstd:chunked,
            compressed bytes flipped or truncated, or the tar inside mutated)
-           -> blobs.index_blob, then every file's contents via iter_ranges.
+           -> indexing.index_blob, then every file's contents via iter_ranges.
   image    a (mutated) image archive (docker-legacy, podman, docker25, oci,
            kaniko; JSON mutated structurally, members renamed/dropped/turned
            into symlinks, layers mutated) -> open_graph, index_layers,
@@ -49,11 +49,11 @@ sys.path.insert(0, ROOT)
 
 import zstandard  # noqa: E402
 
-from layerscope import blobs  # noqa: E402
+from layerscope.layers import blobs, compression, contents, indexing  # noqa: E402
 from layerscope.errors import ImageError  # noqa: E402
 from layerscope.extract import ExtractError, extract_paths  # noqa: E402
 from layerscope.model import FILE, OPAQUE, BlobRef  # noqa: E402
-from layerscope.tarwalk import TarIndexer  # noqa: E402
+from layerscope.layers.tarwalk import TarIndexer  # noqa: E402
 
 ALLOWED = (ImageError, ExtractError)
 OUT = os.path.join(ROOT, "bench", "out", "fuzz-crashes")
@@ -71,7 +71,7 @@ def _alarm(signum, frame):
 # seeds
 
 def _seed_specs():
-    from layerscope.synth import EmptyStep, F, ImageSpec, LayerSpec
+    from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec
 
     def layers(c):
         l0 = LayerSpec([
@@ -110,7 +110,7 @@ def _seed_specs():
 
 
 def build_seeds(tmp: str):
-    from layerscope.synth import layer_blob, layer_tar_bytes, write_archive
+    from layerscope.testing.synth import layer_blob, layer_tar_bytes, write_archive
 
     images, tars, blob_seeds = [], [], []
     for n, (layout, spec, opts) in enumerate(_seed_specs()):
@@ -275,7 +275,7 @@ def _compress(r: random.Random, kind: str, tar: bytes) -> bytes:
 
 
 def _decompress(blob: bytes) -> tuple[str, bytes | None]:
-    kind = blobs.sniff(blob[:512])
+    kind = compression.sniff(blob[:512])
     try:
         if kind == "gzip":
             return kind, gzip.decompress(blob)
@@ -469,7 +469,7 @@ def _state(ix: TarIndexer):
 def _same_with_the_general_walker(data: bytes, read_of, limit, hashing: bool) -> None:
     """The batch reader (tarcolumns) against the general walker alone, over
     memory and over a stream read in the same pieces: equal in everything."""
-    from layerscope import tarwalk
+    from layerscope.layers import tarwalk
 
     for stream in (False, True):
         got = []
@@ -547,13 +547,13 @@ def run_blob(data: bytes, r: random.Random, tmp: str) -> None:
         f.write(data)
     try:
         ref = BlobRef(path, 0, len(data), "fuzz-blob")
-        entries, comp, usize, warnings, bomb = blobs.index_blob(ref, "", "fuzz")
+        entries, comp, usize, warnings, bomb = indexing.index_blob(ref, "", "fuzz")
         wanted = sorted({(entries.offsets[i], entries.sizes[i]) for i in range(len(entries))
                          if entries.types[i] == FILE and entries.sizes[i] and
                          (not bomb or entries.offsets[i] + entries.sizes[i] <= usize)})
         if sum(s for _, s in wanted) > 256 << 20:
             return
-        for off, chunks in blobs.iter_ranges(ref, comp, wanted):
+        for off, chunks in contents.iter_ranges(ref, comp, wanted):
             for c in chunks:
                 if len(c) > 4 << 20:
                     raise AssertionError("iter_ranges gave a chunk over 4 MiB")
@@ -567,7 +567,7 @@ def run_image(data: bytes, r: random.Random, tmp: str) -> None:
     from layerscope.analysis import analyse
     from layerscope.analysis.tree import build_changes_tree, build_merged_tree
     from layerscope.formats import open_graph
-    from layerscope.index import index_layers
+    from layerscope.layers.indexing import index_layers
     from layerscope.views.jsondoc import entry_doc, report_doc
     from layerscope.views.text import render_report
 

@@ -5,7 +5,7 @@
 
 Writes a docker-archive (`docker save` layout, plain layer tars) and, unless
 --no-oci, the same image as an oci-archive with gzip layers (NAME.oci.tar next
-to it).  Uses layerscope.synth, so the archives are deterministic.
+to it).  Uses layerscope.testing.synth, so the archives are deterministic.
 
 The layers, as a build would leave them (every file is 0-200 bytes):
 
@@ -39,9 +39,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 try:
-    from layerscope.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
+    from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
 except ImportError as e:  # pragma: no cover
-    sys.exit(f"make_big.py needs layerscope.synth ({e}); run from the layerscope checkout")
+    sys.exit(f"make_big.py needs layerscope.testing.synth ({e}); run from the layerscope checkout")
 
 N_PKG, N_MOD, N_FILE = 400, 5, 60
 N_WIDE = 50_000

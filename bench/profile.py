@@ -31,7 +31,7 @@ def phases(archive: str, workers: int) -> dict:
     from layerscope.analysis import analyse
     from layerscope.cli import pick_image
     from layerscope.formats import open_graph
-    from layerscope.index import index_layers
+    from layerscope.layers.indexing import index_layers
     from layerscope.views.jsondoc import report_doc
 
     t = {}

@@ -15,6 +15,9 @@ import sys
 from . import __version__
 from .errors import ImageError, one_line
 
+# the bundled demo image, opened when no IMAGE is given
+DEMO_IMAGE = os.path.join(os.path.dirname(__file__), "data", "classic-docker.tar")
+
 COMMANDS = ("report", "ls", "history", "check", "diff", "extract", "app")
 
 
@@ -198,7 +201,7 @@ def pick_image(graph, ref: str | None):
 
 def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = False, use_cache: bool = True):
     from .formats import open_graph
-    from .index import index_layers
+    from .layers.indexing import index_layers
 
     graph = open_graph(archives, plat)
     image = pick_image(graph, ref)
@@ -207,7 +210,7 @@ def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = 
         if layer.error:
             raise ImageError(layer.error)
     if verify:
-        from .verify import verify_layers
+        from .layers.verify import verify_layers
 
         problems = verify_layers(image.layers)
         if problems:
@@ -242,7 +245,7 @@ def cmd_report(args) -> int:
         doc = report_doc(graph, a, args.top if args.top is not None else 100)
         if len(graph.images) > 1 or len(args.archives) > 1:
             from .analysis.sharing import sharing_doc
-            from .index import index_layers
+            from .layers.indexing import index_layers
 
             index_layers(graph, use_cache=not args.no_cache)
             doc["sharing"] = sharing_doc(graph)
@@ -255,7 +258,7 @@ def cmd_report(args) -> int:
         render_report(con, graph, a, args.top if args.top is not None else 10)
         if len(graph.images) > 1 or len(args.archives) > 1:
             from .analysis.sharing import render_sharing
-            from .index import index_layers
+            from .layers.indexing import index_layers
 
             index_layers(graph, use_cache=not args.no_cache)
             con.print()
@@ -378,7 +381,7 @@ def cmd_history(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .check import evaluate, load_rules
+    from .dive_ci import evaluate, load_rules
 
     rules = load_rules(args)
     graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
@@ -427,9 +430,8 @@ def cmd_app(args) -> int:
 
     archives = list(args.archives)
     if not archives:
-        from .demo import demo_path
 
-        archives = [demo_path()]
+        archives = [DEMO_IMAGE]
     return run_app(archives, image=args.image, platform=args.platform, base=args.base)
 
 

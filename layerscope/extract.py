@@ -27,7 +27,7 @@ import posixpath
 import stat
 from dataclasses import dataclass, field
 
-from .blobs import iter_ranges
+from .layers.contents import iter_ranges
 from .errors import ImageError, one_line
 from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
 

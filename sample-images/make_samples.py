@@ -6,13 +6,13 @@
   classic-oci.tar         classic_image("gzip") as an OCI image layout tar
   shared-base-podman.tar  classic_pair() as `podman save --multi-image-archive`
 
-classic-docker.tar is also copied to layerscope/demo/, the demo opened when
-`layerscope` runs without an argument.
+classic-docker.tar is written to layerscope/data/ (package data: the demo
+opened when `layerscope` runs without an argument) and linked from here.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
 import sys
 from pathlib import Path
 
@@ -20,16 +20,20 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from layerscope.synth import classic_image, classic_pair, write_archive  # noqa: E402
+from layerscope.testing.synth import classic_image, classic_pair, write_archive  # noqa: E402
 
 LIMIT = 1 << 20
 
 
 def main() -> int:
     written = []
-    out = HERE / "classic-docker.tar"
+    out = ROOT / "layerscope" / "data" / "classic-docker.tar"
     write_archive(out, [classic_image()], "docker-legacy")
     written.append(out)
+    link = HERE / "classic-docker.tar"
+    if not link.is_symlink():
+        link.unlink(missing_ok=True)
+        link.symlink_to(os.path.relpath(out, HERE))
 
     out = HERE / "classic-oci.tar"
     write_archive(out, [classic_image("gzip")], "oci")
@@ -38,11 +42,6 @@ def main() -> int:
     out = HERE / "shared-base-podman.tar"
     write_archive(out, classic_pair(), "podman")
     written.append(out)
-
-    demo = ROOT / "layerscope" / "demo"
-    demo.mkdir(exist_ok=True)
-    shutil.copyfile(HERE / "classic-docker.tar", demo / "classic-docker.tar")
-    written.append(demo / "classic-docker.tar")
 
     for p in written:
         size = p.stat().st_size

@@ -18,7 +18,7 @@ def _unmap_archives():
     # each test's archives are unmapped after it, so the test process does not
     # grow with every archive the suite opens
     yield
-    from layerscope.blobs import close_all
+    from layerscope.layers.blobs import close_all
 
     close_all()
 

@@ -108,7 +108,7 @@ async def test_window_appears_before_indexing(monkeypatch):
     """The layer list comes from the history at once; a progress bar while
     layers are indexed; finished layers can be browsed before the analysis."""
     need(CLASSIC)
-    import layerscope.index as index_mod
+    import layerscope.layers.indexing as index_mod
 
     real = index_mod.index_layers
     gate = threading.Event()
@@ -647,7 +647,7 @@ async def test_error_is_shown_not_raised(tmp_path):
 
 
 async def test_hostile_names_are_shown_escaped(tmp_path):
-    from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+    from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
     names = ["[bold]x", "[reverse]z[", "esc\x1b[31mred\x1b[0m", "new\nline", "tab\there"]
     entries = [F("etc/", "dir"), F("etc/os-release", data=b"PRETTY_NAME=\"\x1b[2Jevil\"\n")]
@@ -709,7 +709,7 @@ async def test_a_broken_layer_is_reported_and_the_rest_stays_usable(tmp_path):
     layer, and still browses the layers that did load."""
     import json
 
-    from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+    from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
     good = tmp_path / "good"
     img = ImageSpec([LayerSpec([F("etc/", "dir"), F("etc/ok.conf", data=b"fine")], compression="gzip"),

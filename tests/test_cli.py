@@ -125,7 +125,7 @@ def test_what_a_report_imports(argv, absent):
     rc, mods = r.stdout.split(" ", 1)
     assert rc == "0", r.stderr
     loaded = set(mods.split()) - _at_start()  # what this environment's own start-up hooks load is not ours
-    assert "layerscope.tarcolumns" in loaded
+    assert "layerscope.layers.tarbatch" in loaded
     assert not absent & loaded, absent & loaded
 
 

@@ -8,7 +8,7 @@ import pytest
 from layerscope.analysis import analyse
 from layerscope.cli import main
 from layerscope.formats import open_graph
-from layerscope.index import index_layers
+from layerscope.layers.indexing import index_layers
 
 from .conftest import CORPUS, corpus_file
 

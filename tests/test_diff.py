@@ -12,7 +12,7 @@ from layerscope.analysis.diff import (CHANGED, CONTENT, METADATA, REMOVED, TYPE,
 from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED
 from layerscope.cli import main
 from layerscope.errors import ImageError
-from layerscope.synth import EmptyStep, F, ImageSpec, LayerSpec, classic_image, write_archive
+from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, classic_image, write_archive
 
 
 @pytest.fixture(autouse=True)

@@ -17,9 +17,9 @@ from layerscope.analysis import analyse
 from layerscope.cli import main
 from layerscope.extract import ExtractError, extract_paths
 from layerscope.formats import open_graph
-from layerscope.index import index_layers
+from layerscope.layers.indexing import index_layers
 from layerscope.model import FILE, SYMLINK
-from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
 LAYOUTS = [("docker-legacy", "none"), ("oci", "gzip"), ("oci", "zstd")]
 

@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from layerscope import index as index_mod
+from layerscope.layers import indexing as index_mod
 from layerscope.analysis import analyse
 from layerscope.cli import main
 from layerscope.formats import open_graph
-from layerscope.index import index_layers
-from layerscope.synth import F, ImageSpec, LayerSpec, classic_image, classic_pair, write_archive
+from layerscope.layers.indexing import index_layers
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, classic_image, classic_pair, write_archive
 
 
 def loaded(path, platform=None):
@@ -193,7 +193,7 @@ def test_long_names_pax_gnu_and_ustar_prefix(tmp_path):
     paths = set(g.images[0].layers[0].entries.paths)
     assert "p/" + "y" * 200 in paths
     assert "a" * 90 + "/" + "b" * 90 in paths
-    from layerscope.tarwalk import TarIndexer
+    from layerscope.layers.tarwalk import TarIndexer
     e = TarIndexer(gnu, None).run()
     assert e.paths == [long_dir + "/gnu-long-name-" + "x" * 90]
     assert e.sizes[0] == 3
@@ -380,7 +380,7 @@ def test_content_digests_are_cached_for_compressed_layers(tmp_path, monkeypatch)
 
 
 def test_whole_analysis_is_cached_and_identical(tmp_path, monkeypatch):
-    from layerscope import cache
+    from layerscope.layers import cache
     from layerscope.analysis.stack import Stack
 
     monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
@@ -414,7 +414,7 @@ def test_cache_key_follows_the_bytes(tmp_path, monkeypatch):
     """The key samples the blob's bytes (read with pread) and is kept for the
     process only while the file is the same: an archive rewritten in place
     with other bytes in a layer gets other keys; a truncated one none."""
-    from layerscope import blobs, cache
+    from layerscope.layers import blobs, cache
 
     monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
     p = tmp_path / "c.tar"

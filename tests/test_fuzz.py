@@ -24,13 +24,13 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerscope import blobs
+from layerscope.layers import blobs, indexing
 from layerscope.errors import ImageError, LayerError
 from layerscope.formats import open_graph
-from layerscope.index import index_layers
+from layerscope.layers.indexing import index_layers
 from layerscope.model import OPAQUE, BlobRef
-from layerscope.synth import EmptyStep, F, ImageSpec, LayerSpec, layer_tar_bytes, write_archive
-from layerscope.tarwalk import TarIndexer
+from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, layer_tar_bytes, write_archive
+from layerscope.layers.tarwalk import TarIndexer
 
 FUZZ = settings(max_examples=int(os.environ.get("LAYERSCOPE_FUZZ_EXAMPLES", "120")),
                 deadline=timedelta(seconds=10), database=None, derandomize=False,
@@ -202,7 +202,7 @@ def test_fuzz_compressed_layer(tmp_path_factory, kind, inner, ops, cut, flips):
     with open(p, "wb") as f:
         f.write(blob)
     try:
-        entries, comp, usize, warnings, bomb = blobs.index_blob(BlobRef(p, 0, len(blob), "fuzz"), "", "fuzz")
+        entries, comp, usize, warnings, bomb = indexing.index_blob(BlobRef(p, 0, len(blob), "fuzz"), "", "fuzz")
         _well_formed(entries)
     except LayerError as err:
         assert "\n" not in err.line()
@@ -353,7 +353,7 @@ def test_regression_manifests_not_a_list(tmp_path):
 
 def test_regression_repo_tags_not_a_list(tmp_path):
     """fuzz: TypeError: 'int' object is not iterable (docker.py, RepoTags)."""
-    from layerscope.synth import write_archive as wa
+    from layerscope.testing.synth import write_archive as wa
 
     p = tmp_path / "img.tar"
     wa(p, [ImageSpec([LayerSpec([F("a", data=b"a")])])], "docker-legacy")
@@ -441,11 +441,11 @@ def test_regression_truncated_zstd_is_not_an_empty_layer(tmp_path):
         with open(p, "wb") as f:
             f.write(blob[:cut])
         with pytest.raises(LayerError, match="the zstd stream ends early"):
-            blobs.index_blob(BlobRef(p, 0, cut, "l"), "", "l")
+            indexing.index_blob(BlobRef(p, 0, cut, "l"), "", "l")
     p = str(tmp_path / "whole")
     with open(p, "wb") as f:
         f.write(blob + blob)  # two whole frames: fine
-    blobs.index_blob(BlobRef(p, 0, 2 * len(blob), "l"), "", "l")
+    indexing.index_blob(BlobRef(p, 0, 2 * len(blob), "l"), "", "l")
 
 
 def test_regression_bomb_keeps_the_entry_it_stopped_in():

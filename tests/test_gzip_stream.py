@@ -22,8 +22,8 @@ import zlib
 
 import pytest
 
-from layerscope import blobs
-from layerscope.gzipstream import GzipStream
+from layerscope.layers import blobs, compression, contents, indexing
+from layerscope.layers.gzipstream import GzipStream
 from layerscope.errors import LayerError
 from layerscope.model import BlobRef
 
@@ -39,7 +39,7 @@ def members(*parts: bytes) -> bytes:
 
 
 def read_all(data: bytes, n: int = 1 << 18, step: int | None = None) -> bytes:
-    s = blobs._gzip_reader(memoryview(data))
+    s = compression._gzip_reader(memoryview(data))
     if step is not None:
         s.STEP = step
     out = []
@@ -63,9 +63,9 @@ def outcome(data: bytes, n: int = 1 << 18, step: int | None = None):
 
 def igzip_outcome(data: bytes, n: int = 1 << 18):
     """The same, through the reader this replaced (isal.igzip.IGzipFile over
-    a buffered view reader, as blobs._gzip_reader built it)."""
+    a buffered view reader, as compression._gzip_reader built it)."""
     igzip = pytest.importorskip("isal.igzip")
-    s = igzip.IGzipFile(fileobj=io.BufferedReader(blobs._ViewReader(memoryview(data)), 1 << 18), mode="rb")
+    s = igzip.IGzipFile(fileobj=io.BufferedReader(compression._ViewReader(memoryview(data)), 1 << 18), mode="rb")
     out = []
     try:
         while c := s.read(n):
@@ -78,8 +78,8 @@ def igzip_outcome(data: bytes, n: int = 1 << 18):
 def test_one_member_every_read_size():
     for n in (1, 7, 512, 4096, 100_000, 1 << 18, 1 << 22):
         assert read_all(ONE, n) == PAYLOAD, n
-    assert blobs._gzip_reader(memoryview(ONE)).read() == PAYLOAD
-    assert blobs._gzip_reader(memoryview(ONE)).read(-1) == PAYLOAD
+    assert compression._gzip_reader(memoryview(ONE)).read() == PAYLOAD
+    assert compression._gzip_reader(memoryview(ONE)).read(-1) == PAYLOAD
 
 
 def test_read_returns_exactly_n_until_the_end():
@@ -88,7 +88,7 @@ def test_read_returns_exactly_n_until_the_end():
     data = members(PAYLOAD[:10_000], b"", PAYLOAD, PAYLOAD[:777])
     total = len(gzip.decompress(data))
     for n in (1, 7, 512, 65_536):
-        s = blobs._gzip_reader(memoryview(data))
+        s = compression._gzip_reader(memoryview(data))
         s.STEP = 1000
         sizes = []
         while c := s.read(n):
@@ -226,7 +226,7 @@ def test_output_is_bounded_per_read():
     assert len(data) < 100_000
     tracemalloc.start()
     try:
-        s = blobs._gzip_reader(memoryview(data))
+        s = compression._gzip_reader(memoryview(data))
         total = 0
         for _ in range(2000):
             c = s.read(4096)
@@ -248,9 +248,9 @@ def test_consumed_pages_are_released(tmp_path, monkeypatch):
     p = tmp_path / "blob"
     p.write_bytes(b"x" * 100 + data)
     calls = []
-    monkeypatch.setattr(blobs, "_release_range", lambda f, a, b: calls.append((f, a, b)))
+    monkeypatch.setattr(compression, "release_range", lambda f, a, b: calls.append((f, a, b)))
     ref = BlobRef(str(p), 100, len(data), "blob")
-    s = blobs.open_stream(blobs.blob_view(ref), "gzip", ref)
+    s = compression.open_stream(blobs.blob_view(ref), "gzip", ref)
     out = []
     while c := s.read(1 << 18):
         out.append(c)
@@ -264,7 +264,7 @@ def test_consumed_pages_are_released(tmp_path, monkeypatch):
 def _index(tmp_path, blob: bytes):
     p = tmp_path / f"layer{len(list(tmp_path.iterdir()))}"  # files are mapped once per path
     p.write_bytes(blob)
-    return blobs.index_blob(BlobRef(str(p), 0, len(blob), "l"), "", "layer 0")
+    return indexing.index_blob(BlobRef(str(p), 0, len(blob), "l"), "", "layer 0")
 
 
 def test_index_blob_messages(tmp_path):
@@ -302,13 +302,13 @@ def test_read_range_and_digest_blob_over_gzip(tmp_path):
     p = tmp_path / "blob"
     p.write_bytes(data)
     ref = BlobRef(str(p), 0, len(data), "b")
-    assert blobs.read_range(ref, "gzip", 4000, 3000) == PAYLOAD[4000:7000]
-    assert blobs.read_range(ref, "gzip", 10, 100, cap=7) == PAYLOAD[10:17]
+    assert contents.read_range(ref, "gzip", 4000, 3000) == PAYLOAD[4000:7000]
+    assert contents.read_range(ref, "gzip", 10, 100, cap=7) == PAYLOAD[10:17]
     import hashlib
 
-    assert blobs.digest_blob(ref, "gzip") == "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
+    assert contents.digest_blob(ref, "gzip") == "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
     wanted = [(0, 10), (4990, 20), (len(PAYLOAD) - 5, 5)]
-    got = {off: b"".join(ch) for off, ch in blobs.iter_ranges(ref, "gzip", wanted)}
+    got = {off: b"".join(ch) for off, ch in contents.iter_ranges(ref, "gzip", wanted)}
     assert got == {0: PAYLOAD[:10], 4990: PAYLOAD[4990:5010], len(PAYLOAD) - 5: PAYLOAD[-5:]}
 
 
@@ -363,8 +363,8 @@ def test_the_reader_does_not_import_gzip_or_igzip():
     import subprocess
     import sys
 
-    code = ("import sys; from layerscope import blobs; "
-            f"s = blobs.open_stream(memoryview({gzip.compress(b'abc', mtime=0)!r}), 'gzip'); "
+    code = ("import sys; from layerscope.layers import compression; "
+            f"s = compression.open_stream(memoryview({gzip.compress(b'abc', mtime=0)!r}), 'gzip'); "
             "assert s.read(10) == b'abc' and s.read(10) == b''; "
             "print(sorted(m for m in ('gzip', 'isal.igzip') if m in sys.modules))")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -423,7 +423,7 @@ def test_index_blob_reads_gzip_by_pread(tmp_path, monkeypatch):
     seen = []
     real = os.preadv
     monkeypatch.setattr(os, "preadv", lambda fd, bufs, off: seen.append(off) or real(fd, bufs, off))
-    entries, comp, usize, warnings, bomb = blobs.index_blob(BlobRef(str(p), 0, len(blob), "layer.gz"))
+    entries, comp, usize, warnings, bomb = indexing.index_blob(BlobRef(str(p), 0, len(blob), "layer.gz"))
     assert comp == "gzip" and entries.paths == [f"f{i}" for i in range(50)]
     assert seen and max(seen) < len(blob)
 
@@ -444,7 +444,7 @@ def test_streams_do_not_keep_descriptors(tmp_path):
     for i in range(40):
         p = tmp_path / f"b{i}.gz"
         p.write_bytes(blob)
-        entries = blobs.index_blob(BlobRef(str(p), 0, len(blob), p.name))[0]
+        entries = indexing.index_blob(BlobRef(str(p), 0, len(blob), p.name))[0]
         assert entries.paths == ["f"]
         blobs.forget(str(p))
     assert len(os.listdir("/proc/self/fd")) <= before + 1

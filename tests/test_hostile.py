@@ -5,7 +5,7 @@ decompression bombs end in bounded time and memory with a note; `--verify`
 catches altered layers and blobs, and loading without it never hashes.
 
 Every archive is written into tmp_path with the standard library (or
-layerscope.synth for realistic images)."""
+layerscope.testing.synth for realistic images)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,13 @@ import zlib
 import pytest
 import zstandard
 
-from layerscope import blobs
+from layerscope.layers import compression, contents
 from layerscope.cli import main
 from layerscope.errors import ImageError, LayerError
 from layerscope.formats import open_graph
 from layerscope.formats.container import MAX_JSON
-from layerscope.index import index_layers
-from layerscope.tarwalk import TarIndexer
+from layerscope.layers.indexing import index_layers
+from layerscope.layers.tarwalk import TarIndexer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"} | {chr(c) for c in range(0x80, 0xA0)}
@@ -745,7 +745,7 @@ def test_gzip_bomb_10gb_bounded_with_note(tmp_path):
     decompression) in flat memory, and the report carries a note."""
     csize = _gzip_bomb(tmp_path / "blob", 10)
     assert csize < 12 << 20
-    assert (10 << 30) < csize * blobs.BOMB_RATIO  # not cut short: this is the "read it all" path
+    assert (10 << 30) < csize * compression.BOMB_RATIO  # not cut short: this is the "read it all" path
     p = _bomb_archive(tmp_path, str(tmp_path / "blob"), "application/vnd.oci.image.layer.v1.tar+gzip")
     r, rss, secs = measured("report", p, timeout=600)
     assert r.returncode == 0, r.stderr
@@ -763,7 +763,7 @@ def test_zstd_bomb_cut_short_with_note(tmp_path):
     stops at max(BOMB_FLOOR, size * BOMB_RATIO) bytes, the layer is marked,
     the report says so, and time and memory stay small."""
     csize = _zstd_bomb(tmp_path / "blob", 10)
-    limit = max(blobs.BOMB_FLOOR, csize * blobs.BOMB_RATIO)
+    limit = max(compression.BOMB_FLOOR, csize * compression.BOMB_RATIO)
     assert limit < (10 << 30)
     p = _bomb_archive(tmp_path, str(tmp_path / "blob"), "application/vnd.oci.image.layer.v1.tar+zstd")
     r, rss, secs = measured("report", p, timeout=300)
@@ -1053,7 +1053,7 @@ def test_deep_directories_ls_changes(tmp_path, capsys):
 
 
 def test_normalise_never_leaves_dot_components():
-    from layerscope.tarwalk import normalise
+    from layerscope.layers.tarwalk import normalise
 
     for raw in [".", "./", "a/.", "./a/./b/", "a//b", "/a", "//a/b", "a/b/..", "...", "..a", "a/...", ".wh.x"]:
         n = normalise(raw)
@@ -1149,7 +1149,7 @@ def test_verify_oci_blob_digest_mismatch(tmp_path, capsys):
 
 
 def test_verify_passes_on_a_good_image(tmp_path, capsys):
-    from layerscope.synth import classic_image, write_archive
+    from layerscope.testing.synth import classic_image, write_archive
 
     for layout, comp in (("docker-legacy", "none"), ("oci", "gzip"), ("oci", "zstd")):
         p = tmp_path / f"good-{layout}-{comp}.tar"
@@ -1162,13 +1162,12 @@ def test_no_hashing_without_verify(tmp_path, capsys, monkeypatch):
     """Loading never pays for hashing whole blobs: digest_blob is not called,
     and sha256 is only used by the analysis for same-size candidate pairs
     (none in this image)."""
-    import layerscope.verify as verify
+
 
     def boom(*a, **k):
         raise AssertionError("a blob was hashed without --verify")
 
-    monkeypatch.setattr(blobs, "digest_blob", boom)
-    monkeypatch.setattr(verify, "digest_blob", boom)
+    monkeypatch.setattr(contents, "digest_blob", boom)
     real_sha = hashlib.sha256
     big = []
 
@@ -1200,13 +1199,13 @@ def test_no_hashing_without_verify(tmp_path, capsys, monkeypatch):
     assert big == []
     monkeypatch.undo()
     calls = []
-    real = blobs.digest_blob
+    real = contents.digest_blob
 
     def counting(*a, **k):
         calls.append(a[0].name)
         return real(*a, **k)
 
-    monkeypatch.setattr(verify, "digest_blob", counting)
+    monkeypatch.setattr(contents, "digest_blob", counting)
     rc, out, err = cli(capsys, "report", "--verify", p)
     assert rc == 0, err
     assert len(calls) == 4  # with --verify: each blob and each uncompressed stream

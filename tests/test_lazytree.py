@@ -21,9 +21,9 @@ from layerscope.analysis.tree import Cancelled, build_merged_tree  # noqa: E402
 from layerscope.app.testing import mem_graph  # noqa: E402
 from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, shown_mask  # noqa: E402
 from layerscope.formats import open_graph  # noqa: E402
-from layerscope.index import index_layers  # noqa: E402
+from layerscope.layers.indexing import index_layers  # noqa: E402
 from layerscope.model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT  # noqa: E402
-from layerscope.synth import F, ImageSpec, LayerSpec, write_archive  # noqa: E402
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -221,7 +221,7 @@ def test_builds_stop_when_cancelled():
 
 def test_a_dropped_lazy_tree_is_freed_without_the_cycle_collector():
     """The app freezes long-lived objects out of the garbage collector's sight
-    (app/heap.py): a tree evicted from its cache must go by reference counting."""
+    (app/gcfreeze.py): a tree evicted from its cache must go by reference counting."""
     import gc
     import weakref
 

@@ -5,8 +5,8 @@ import pytest
 
 from layerscope.analysis import analyse
 from layerscope.formats import open_graph
-from layerscope.index import index_layers
-from layerscope.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
+from layerscope.layers.indexing import index_layers
+from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
 
 
 def build(tmp_path, *layers, layout="docker-legacy", compression="none", name="img.tar", base=None):

@@ -21,10 +21,10 @@ from layerscope.analysis import stack as stack_mod
 from layerscope.analysis.stack import Stack
 from layerscope.app.testing import mem_graph
 from layerscope.formats import open_graph
-from layerscope.index import index_layers
+from layerscope.layers.indexing import index_layers
 from layerscope.model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image,
                               LayerEntries)
-from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
 from .conftest import ROOT, SAMPLES
 

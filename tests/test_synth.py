@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from layerscope.synth import (
+from layerscope.testing.synth import (
     COMPRESSIONS,
     LAYOUTS,
     EmptyStep,
@@ -469,7 +469,7 @@ def test_samples_are_valid(name):
 def test_samples_are_current(tmp_path):
     write_archive(tmp_path / "d.tar", [classic_image()], "docker-legacy")
     assert (tmp_path / "d.tar").read_bytes() == (SAMPLES / "classic-docker.tar").read_bytes()
-    assert (ROOT / "layerscope" / "demo" / "classic-docker.tar").read_bytes() == (tmp_path / "d.tar").read_bytes()
+    assert (ROOT / "layerscope" / "data" / "classic-docker.tar").read_bytes() == (tmp_path / "d.tar").read_bytes()
     write_archive(tmp_path / "p.tar", classic_pair(), "podman")
     assert (tmp_path / "p.tar").read_bytes() == (SAMPLES / "shared-base-podman.tar").read_bytes()
 

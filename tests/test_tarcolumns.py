@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerscope import blobs, tarcolumns, tarwalk
+from layerscope.layers import blobs, compression, indexing, tarbatch, tarwalk
 from layerscope.errors import LayerError
 from layerscope.formats import open_graph
-from layerscope.tarwalk import TarIndexer
+from layerscope.layers.tarwalk import TarIndexer
 
 from .conftest import CORPUS, ROOT, SAMPLES
 from .test_fuzz import SEEDS, mutate, op
@@ -243,7 +243,7 @@ def test_the_cases_cover_both_outcomes():
 
 
 def test_plain_tars_are_read_in_batches(batches):
-    data = tar_of([(f"f{i:05d}", "file", b"%d" % i) for i in range(2 * tarcolumns.BATCH + 7)])
+    data = tar_of([(f"f{i:05d}", "file", b"%d" % i) for i in range(2 * tarbatch.BATCH + 7)])
     want = general(data)
     assert columns(data) == want
     assert batches == {"decoded": 3, "refused": 0}
@@ -307,7 +307,7 @@ def _uncompressed_layers():
         except Exception:
             continue
         for layer in g.layers.values():
-            if layer.blob is not None and blobs.sniff(bytes(blobs.blob_view(layer.blob)[:512])) == "none":
+            if layer.blob is not None and compression.sniff(bytes(blobs.blob_view(layer.blob)[:512])) == "none":
                 out.append(pytest.param(a, layer.blob, id=f"{a.name}:{layer.short_id}"))
     return out
 
@@ -316,10 +316,10 @@ def _uncompressed_layers():
 def test_real_layers(archive, blob):
     tarwalk.COLUMNS = False
     try:
-        want = blobs.index_blob(blob, "", "t")
+        want = indexing.index_blob(blob, "", "t")
     finally:
         tarwalk.COLUMNS = True
-    got = blobs.index_blob(blob, "", "t")
+    got = indexing.index_blob(blob, "", "t")
     assert got[0].to_state() == want[0].to_state()
     assert got[1:] == want[1:]
     if blob.size < (200 << 20):  # and as a stream, as when the layer is compressed

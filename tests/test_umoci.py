@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from layerscope.cli import main
-from layerscope.synth import F, ImageSpec, LayerSpec, classic_image, write_archive
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, classic_image, write_archive
 
 pytestmark = pytest.mark.skipif(shutil.which("umoci") is None or os.geteuid() != 0,
                                 reason="umoci (run as root) is needed for the reference union")
@@ -48,7 +48,7 @@ def our_view(archive, capsys):
     # target's own name was deleted above)
     from layerscope.analysis import analyse
     from layerscope.formats import open_graph
-    from layerscope.index import index_layers
+    from layerscope.layers.indexing import index_layers
     g = open_graph([str(archive)])
     index_layers(g, use_cache=False)
     a = analyse(g, g.images[0])

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from layerscope.cli import main
-from layerscope.synth import F, ImageSpec, LayerSpec, write_archive
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
 
 def d(p):

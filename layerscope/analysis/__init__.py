@@ -4,7 +4,7 @@ neither recomputes anything this package computes."""
 
 from __future__ import annotations
 
-from ..blobs import read_range
+from ..layers.contents import read_range
 from ..model import (DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph,
                      Record)
 from .changes import KIND_NAMES, ChangeKinds
@@ -269,7 +269,7 @@ class ImageAnalysis:
 def _stack_and_kinds(image: Image, hash_contents: bool) -> tuple[Stack, ChangeKinds]:
     """The merge pass and the change kinds, from the cache when this exact
     stack of layers was analysed before (a second open skips both)."""
-    from .. import cache
+    from ..layers import cache
 
     cacheable = hash_contents and all(l.error is None and not l.bomb for l in image.layers)
     state = cache.load_analysis(image.layers) if cacheable else None

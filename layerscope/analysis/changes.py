@@ -10,8 +10,8 @@ files), each layer's candidates hashed in one pass over its stream.
 
 from __future__ import annotations
 
-from .. import cache
-from ..blobs import digest_ranges, same_bytes
+from ..layers import cache
+from ..layers.contents import digest_ranges, same_bytes
 from ..model import FILE
 from .stack import MODIFIED, Stack
 

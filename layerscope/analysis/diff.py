@@ -71,7 +71,7 @@ from array import array
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..blobs import digest_ranges
+from ..layers.contents import digest_ranges
 from ..errors import ImageError
 from ..model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES, Image, Layer, LayerGraph
 from .stack import IMPLIED, Stack
@@ -779,7 +779,7 @@ def load_sides(a_spec: str, b_spec: str, platform: str | None = None, use_cache:
     """Open both sides (an archive named on both sides is read once) and
     index their layers.  Returns (a_graph, a_image, b_graph, b_image)."""
     from ..formats import open_graph
-    from ..index import index_layers
+    from ..layers.indexing import index_layers
 
     a_src, a_ref = split_spec(a_spec)
     b_src, b_ref = split_spec(b_spec)

@@ -34,7 +34,7 @@ from ..analysis.lazytree import StackIndex, lazy_merged_tree
 from ..analysis.tree import S_DELETED, Cancelled, build_changes_tree, build_merged_tree
 from ..errors import ImageError, one_line
 from .filterbox import FilterBoxMixin
-from . import heap
+from . import gcfreeze
 from ..model import FILE, HARDLINK, OPAQUE
 from . import details as D
 from . import preview as P
@@ -258,7 +258,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     @work(thread=True, group="load", exit_on_error=False)
     def _load(self) -> None:
         from ..formats import open_graph
-        from ..index import index_layers
+        from ..layers.indexing import index_layers
 
         try:
             graph = open_graph(self.sources, platform=self.want_platform)
@@ -354,7 +354,7 @@ class LayerscopeApp(FilterBoxMixin, App):
                 scr.waiting(self._index_note + " then comparing")
         if layer.error:
             self.notify(note(layer.error), severity="error", timeout=10)
-        heap.settle()  # the layer's index is here to stay
+        gcfreeze.settle()  # the layer's index is here to stay
         self.q("#layers", LayerList).refresh()
         if self._waiting_tree:
             self._request_tree()
@@ -362,7 +362,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     @ui
     def _indexed(self) -> None:
         self.indexed_all = True
-        heap.settle()
+        gcfreeze.settle()
         self.q("#progress-label", Label).update("analysing: sizes, shadows, waste…")
         self.q("#progress", ProgressBar).update(total=None)
         self.q("#layers", LayerList).refresh()
@@ -397,7 +397,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _analysed(self, image, a) -> None:
         self.analyses[id(image)] = a
         self.analysing.discard(id(image))
-        heap.settle()
+        gcfreeze.settle()
         self._start_stack_index(a)
         if image is self.image:
             self.q("#progress-row").add_class("done")
@@ -667,7 +667,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         key = (id(a), id(b))
         self._diffing.discard(key)
         self.diffs[key] = (d, t)
-        heap.settle()
+        gcfreeze.settle()
         while len(self.diffs) > DIFF_CACHE:
             self.diffs.popitem(last=False)
         for scr in self.screen_stack:
@@ -749,7 +749,7 @@ class LayerscopeApp(FilterBoxMixin, App):
 
     def _stack_index_ready(self, a, ix) -> None:
         self._stack_index[id(a)] = ix
-        heap.settle()
+        gcfreeze.settle()
 
     @on(CursorList.Selected, "#layers")
     @ui
@@ -932,7 +932,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _install_tree(self, token, rows: TreeRows, changes, cursor: int, matches, opaque=frozenset()) -> None:
         if token != self._tree_token:
             return
-        heap.settle()
+        gcfreeze.settle()
         tree = self.q("#tree", FileTreeView)
         if not rows.rows:
             if self.filter_text:
@@ -1290,7 +1290,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     @ui
     def _path_index_ready(self, image, idx) -> None:
         self._path_index[id(image)] = idx
-        heap.settle()
+        gcfreeze.settle()
         scr = self.screen
         if isinstance(scr, JumpScreen):
             scr.query_one("#jump-status", Static).update(Text(f"{len(idx):,} paths", style="dim"))

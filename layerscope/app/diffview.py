@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from .keybar import KeyBar
 from .filterbox import FilterBoxMixin
-from . import heap
+from . import gcfreeze
 from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
 from ..analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
 from ..errors import one_line
@@ -600,7 +600,7 @@ class DiffScreen(FilterBoxMixin, Screen):
     def _install(self, token, rows: TreeRows, cursor: int, matches) -> None:
         if token != self._token or not self.live:
             return
-        heap.settle()
+        gcfreeze.settle()
         tree = self.query_one("#diff-tree", DiffTreeView)
         if not rows.rows:
             if self.filter_text:

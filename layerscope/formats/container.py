@@ -13,10 +13,10 @@ import json
 import os
 import posixpath
 
-from ..blobs import file_view
+from ..layers.blobs import file_view
 from ..errors import ImageError, LayerError
 from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
-from ..tarwalk import TarIndexer, normalise
+from ..layers.tarwalk import TarIndexer, normalise
 
 MAX_JSON = 64 << 20  # manifests and configs are small; refuse absurd ones
 # ... and bound what parsing costs: every JSON value is a Python object (an
@@ -76,7 +76,7 @@ class TarContainer(Container):
         if len(view) == 0:
             raise ImageError("the file is empty", self.label)
         head = bytes(view[:512])
-        from ..blobs import sniff
+        from ..layers.compression import sniff
 
         kind = sniff(head)
         if kind in ("gzip", "zstd", "bzip2", "xz"):

@@ -40,7 +40,7 @@ from operator import add, and_, mod, mul, ne
 
 from isal.isal_zlib import adler32
 
-from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
+from ..model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
 
 # size (11 digits, then the byte that ends it) and typeflag: all `chain` reads
 _CHAIN = struct.Struct("124x11sc20xc")

@@ -14,9 +14,9 @@ import marshal
 import os
 from _thread import get_ident  # threading's own; importing threading costs 1 ms
 
-from . import __version__
-from .blobs import _fd
-from .model import Layer, LayerEntries
+from .. import __version__
+from .blobs import fd_of
+from ..model import Layer, LayerEntries
 
 FORMAT = 2  # 2: per-file BLAKE3 digests and captured small files in the index
 MAX_BYTES = 1 << 30
@@ -64,7 +64,7 @@ def _key(layer: Layer) -> str | None:
             return key
         if b.offset + b.size > st.st_size:
             return None  # a truncated blob: nothing to cache
-        fd = _fd(b.file)
+        fd = fd_of(b.file)
         head = os.pread(fd, min(SAMPLE, b.size), b.offset)
         tail = os.pread(fd, SAMPLE, b.offset + b.size - SAMPLE) if b.size > SAMPLE else b""
     except Exception:

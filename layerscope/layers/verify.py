@@ -3,8 +3,8 @@ Reads every byte, so it is opt-in; loading without it never hashes."""
 
 from __future__ import annotations
 
-from .blobs import digest_blob
-from .model import Layer
+from . import contents
+from ..model import Layer
 
 
 def verify_layers(layers: list[Layer]) -> list[str]:
@@ -13,11 +13,11 @@ def verify_layers(layers: list[Layer]) -> list[str]:
         if layer.blob is None:
             continue
         if layer.digest.startswith("sha256:") and layer.blob.name.count("/") != 1:
-            got = digest_blob(layer.blob)
+            got = contents.digest_blob(layer.blob)
             if got != layer.digest:
                 problems.append(f"layer {L}: blob digest is {got[:19]}…, the manifest says {layer.digest[:19]}…")
         if layer.diff_id.startswith("sha256:"):
-            got = digest_blob(layer.blob, layer.compression or "none")
+            got = contents.digest_blob(layer.blob, layer.compression or "none")
             if got != layer.diff_id:
                 problems.append(f"layer {L}: uncompressed digest is {got[:19]}…, the config's diff_id is "
                                 f"{layer.diff_id[:19]}…")

@@ -21,9 +21,9 @@ from itertools import compress, repeat
 
 from isal.isal_zlib import adler32  # ISA-L's: 0.18 µs a header block against zlib's 0.33
 
-from .errors import LayerError
-from .model import DIGEST_SIZE, DIR, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK, WHITEOUT, LayerEntries
-from .tarcolumns import BATCH, TAR_TYPES, chain, decode
+from ..errors import LayerError
+from ..model import DIGEST_SIZE, DIR, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK, WHITEOUT, LayerEntries
+from .tarbatch import BATCH, TAR_TYPES, chain, decode
 
 BLOCKSIZE = 512
 # name, mode uid gid size mtime (each: its digits, then the byte that ends

@@ -4,7 +4,7 @@ For tests, the bundled sample images and benchmarks.  Everything here is
 deterministic: the same specs give the same bytes (fixed mtimes, owners and
 gzip headers), so a layer used by two images is one blob, as in real archives.
 
-    from layerscope.synth import F, LayerSpec, ImageSpec, EmptyStep, write_archive
+    from layerscope.testing.synth import F, LayerSpec, ImageSpec, EmptyStep, write_archive
 
     base = LayerSpec([F("etc/", "dir"), F("etc/os-release", data=b"ID=demo\\n")],
                      created_by="ADD rootfs.tar /")

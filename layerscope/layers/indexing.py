@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
+from ..errors import LayerError
+from ..model import BlobRef, Layer, LayerEntries, LayerGraph
 from . import cache
-from .blobs import index_blob
-from .errors import LayerError
-from .model import BlobRef, Layer, LayerEntries, LayerGraph
+from .blobs import blob_view, fd_of, release, release_range
+from .compression import BOMB_FLOOR, BOMB_RATIO, NOTE_MIN_BYTES, NOTE_RATIO, decode_error, open_stream, sniff, \
+    zstd_truncation
+from .tarwalk import TarIndexer
 
 PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it saves
 # Uncompressed layers cost per entry, not per byte (a 160 MB layer of three
@@ -89,11 +92,59 @@ def _compressed(layer: Layer) -> bool:
     if layer.blob is None:
         return False
     try:
-        from .blobs import blob_view, sniff
-
         return sniff(bytes(blob_view(layer.blob)[:512])) in ("gzip", "zstd")
     except Exception:
         return False
+
+
+def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, hash_files: bool = False):
+    """Index a layer blob.  Returns (entries, compression, uncompressed_size,
+    warnings, bomb).  Raises LayerError when the blob cannot be read.
+
+    With `hash_files`, a compressed layer's regular files are hashed as they
+    stream past (an uncompressed one is compared in place later instead)."""
+    place = place or ref.name
+    if "encrypted" in media_type:
+        raise LayerError("the layer is encrypted (ocicrypt); it cannot be read without its key", place)
+    view = blob_view(ref)
+    comp = sniff(bytes(view[:512]))
+    if comp in ("bzip2", "xz"):
+        raise LayerError(f"{comp}-compressed layers are not supported", place)
+    if comp == "unknown":
+        raise LayerError("not a tar, gzip or zstd layer (unknown format)", place)
+    if comp == "none":
+        ix = TarIndexer(view, None, None, place,
+                        release=lambda a, b: release_range(ref.file, ref.offset + a, ref.offset + b),
+                        pread_from=(fd_of(ref.file), ref.offset))
+    else:
+        if comp == "zstd":
+            cut = zstd_truncation(view)
+            if cut:
+                raise LayerError(cut, place)
+        stream = open_stream(view, comp, ref)
+        limit = max(BOMB_FLOOR, len(view) * BOMB_RATIO)
+
+        def read(n: int, _r=stream.read) -> bytes:
+            try:
+                return _r(n)
+            except EOFError as e:
+                raise LayerError(f"the {comp} stream ends early ({decode_error(e)})", place) from None
+            except LayerError:
+                raise
+            except Exception as e:  # zlib.error, ZstdError, BadGzipFile, OSError
+                raise LayerError(f"corrupt {comp} data ({decode_error(e)})", place) from None
+
+        ix = TarIndexer(b"", read, limit, place, hash_files=hash_files)
+    try:
+        entries = ix.run()
+    finally:
+        release(ref)
+    if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * len(view):
+        ix.warnings.append(
+            f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "
+            f"{ix.size:,} bytes of tar): mostly zeros or repeated data, a decompression bomb? "
+            "(it was read in full, in bounded memory)")
+    return entries, comp, ix.size, ix.warnings, ix.bomb
 
 
 def index_one(layer: Layer) -> None:

@@ -1,0 +1,147 @@
+"""File contents, read on demand: byte ranges of a layer's tar stream
+(previews, extraction), comparing two stored copies in place, content
+digests, and hashing a whole blob for --verify.  Nothing here is read
+while indexing."""
+
+from __future__ import annotations
+
+import os
+from _thread import _local as _thread_local  # threading.local without importing threading
+from collections.abc import Iterator
+
+from ..errors import LayerError
+from ..model import DIGEST_SIZE, BlobRef
+from .blobs import blob_view, fd_of, mapped
+from .compression import open_stream
+
+# -- reading contents on demand ----------------------------------------------
+def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int | None = None) -> bytes:
+    """Bytes [offset, offset+size) of the uncompressed layer stream (at most
+    `cap` of them).  Over an uncompressed blob this is a slice; over a
+    compressed one the stream is decoded up to the offset."""
+    n = size if cap is None else min(size, cap)
+    view = blob_view(ref)
+    if compression == "none":
+        return bytes(view[offset:offset + n])
+    stream = open_stream(view, compression, ref)
+    _discard(stream, offset)
+    return stream.read(n)
+
+
+def _discard(stream, n: int) -> None:
+    while n > 0:
+        chunk = stream.read(min(n, 4 << 20))
+        if not chunk:
+            raise LayerError("the layer ended before the requested file")
+        n -= len(chunk)
+
+
+def _view_chunks(view: memoryview, off: int, size: int, ref: BlobRef | None = None) -> Iterator[bytes]:
+    """A range of an uncompressed blob in bounded chunks: a 5 GB file is
+    never one bytes object.  With `ref`, read with pread (the bytes come from
+    the page cache without being mapped into this process: no RSS growth)."""
+    end = off + size
+    if ref is not None and mapped(ref.file):
+        fd = fd_of(ref.file)
+        for o in range(off, end, 4 << 20):
+            n = min(4 << 20, end - o)
+            b = os.pread(fd, n, ref.offset + o)
+            if len(b) != n:
+                raise LayerError("the layer ended inside a file", ref.name)
+            yield b
+        return
+    for o in range(off, end, 4 << 20):
+        yield bytes(view[o:min(o + (4 << 20), end)])
+
+
+_CMP_STEP = 1 << 20
+
+
+_cmp_bufs = _thread_local()  # each thread compares with buffers of its own
+
+
+def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> bool:
+    """Whether two ranges of uncompressed blobs hold the same bytes: read
+    with pread into two reused 1 MiB buffers and compared in C (memcmp),
+    never mapped, so comparing big copies costs no memory."""
+    bufs = getattr(_cmp_bufs, "pair", None)
+    if bufs is None:
+        bufs = _cmp_bufs.pair = (bytearray(_CMP_STEP), bytearray(_CMP_STEP))
+    ba, bb = bufs
+    fa, fb = fd_of(a.file), fd_of(b.file)
+    pa, pb = a.offset + off_a, b.offset + off_b
+    if off_a + size > a.size or off_b + size > b.size:
+        return False
+    k = 0
+    while size - k >= _CMP_STEP:
+        if os.preadv(fa, [ba], pa + k) != _CMP_STEP or os.preadv(fb, [bb], pb + k) != _CMP_STEP:
+            return False
+        if ba != bb:
+            return False
+        k += _CMP_STEP
+    n = size - k
+    return n == 0 or os.pread(fa, n, pa + k) == os.pread(fb, n, pb + k)
+
+
+def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> Iterator[tuple[int, Iterator[bytes]]]:
+    """For sorted (offset, size) ranges, yield (offset, chunks) in one pass
+    over the layer stream (one decode for many files)."""
+    view = blob_view(ref)
+    if compression == "none":
+        for off, size in wanted:
+            if off + size > len(view):
+                raise LayerError("the layer ended inside a file", ref.name)
+            yield off, _view_chunks(view, off, size, ref)
+        return
+    stream = open_stream(view, compression, ref)
+    pos = 0
+    for off, size in wanted:
+        if off < pos:
+            continue
+        _discard(stream, off - pos)
+
+        def chunks(size=size):
+            left = size
+            while left > 0:
+                c = stream.read(min(left, 4 << 20))
+                if not c:
+                    raise LayerError("the layer ended inside a file")
+                left -= len(c)
+                yield c
+        yield off, chunks()
+        pos = off + size
+
+
+def digest_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> dict[int, str]:
+    """Content digest (BLAKE3, DIGEST_SIZE bytes, hex; the same digest the tar
+    walker computes with hashing on) of each (offset, size) range of the
+    uncompressed layer."""
+    from blake3 import blake3
+
+    out = {}
+    for off, chunks in iter_ranges(ref, compression, sorted(set(wanted))):
+        h = blake3()
+        for c in chunks:
+            h.update(c)
+        out[off] = h.digest(DIGEST_SIZE).hex()
+    return out
+
+
+def digest_blob(ref: BlobRef, uncompressed: str | None = None) -> str:
+    """sha256 of the stored blob, or of its uncompressed stream when
+    `uncompressed` names its compression."""
+    import hashlib
+
+    view = blob_view(ref)
+    h = hashlib.sha256()
+    if uncompressed is None or uncompressed == "none":
+        for i in range(0, len(view), 8 << 20):
+            h.update(view[i:i + (8 << 20)])
+    else:
+        stream = open_stream(view, uncompressed, ref)
+        while True:
+            c = stream.read(8 << 20)
+            if not c:
+                break
+            h.update(c)
+    return "sha256:" + h.hexdigest()
