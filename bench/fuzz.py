@@ -566,7 +566,7 @@ def run_image(data: bytes, r: random.Random, tmp: str) -> None:
 
     from layerscope.analysis import analyse
     from layerscope.analysis.tree import build_changes_tree, build_merged_tree
-    from layerscope.formats import open_graph
+    from layerscope.formats.source import open_graph
     from layerscope.layers.indexing import index_layers
     from layerscope.views.jsondoc import entry_doc, report_doc
     from layerscope.views.text import render_report

@@ -29,15 +29,14 @@ os.environ["LAYERSCOPE_CACHE"] = "off"
 
 def phases(archive: str, workers: int) -> dict:
     from layerscope.analysis import analyse
-    from layerscope.cli import pick_image
-    from layerscope.formats import open_graph
+    from layerscope.formats.source import open_graph
     from layerscope.layers.indexing import index_layers
     from layerscope.views.jsondoc import report_doc
 
     t = {}
     t0 = time.perf_counter()
     graph = open_graph([archive])
-    image = pick_image(graph, None)
+    image = graph.pick()
     t1 = time.perf_counter()
     index_layers(graph, layers=image.layers, use_cache=False, workers=workers)
     t2 = time.perf_counter()

@@ -178,33 +178,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 # -- loading -------------------------------------------------------------
-def host_platform() -> str:
-    import platform  # only needed to choose among several images
-
-    m = platform.machine().lower()
-    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
-    return f"linux/{arch}"
-
-
-def pick_image(graph, ref: str | None):
-    if ref:
-        return graph.image(ref)
-    if not graph.images:
-        raise ImageError("the archive holds no image")
-    if len(graph.images) > 1:
-        host = host_platform()
-        for im in graph.images:
-            if im.platform.matches(host):
-                return im
-    return graph.images[0]
-
-
 def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = False, use_cache: bool = True):
-    from .formats import open_graph
+    from .formats.source import open_graph
     from .layers.indexing import index_layers
 
     graph = open_graph(archives, plat)
-    image = pick_image(graph, ref)
+    image = graph.pick(ref)
     index_layers(graph, layers=image.layers, use_cache=use_cache and not verify)
     for L, layer in enumerate(image.layers):
         if layer.error:
@@ -471,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
               "(set LAYERSCOPE_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
     finally:
-        from .formats import cleanup_spooled
+        from .formats.source import cleanup_spooled
 
         cleanup_spooled()
 

@@ -422,21 +422,54 @@ class LayerGraph:
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"LayerGraph({len(self.images)} images, {len(self.layers)} layers)"
 
-    def image(self, ref: str | None) -> Image:
+    def pick(self, ref: str | None = None, platform: str | None = None, source: str | None = None) -> Image:
+        """The one image picker: the image `ref` names (a tag, repo, digest
+        or digest prefix, or an OS/ARCH[/VARIANT] platform), among the
+        images of `platform` when given and of `source` (an archive
+        argument) when given; of several candidates, the host's platform's."""
         from .errors import ImageError
 
-        if not self.images:
+        images = [im for im in self.images if im.source == source] if source is not None else self.images
+        images = images or self.images
+        if not images:
             raise ImageError("the archive holds no image")
-        if ref is None:
-            return self.images[0]
-        for im in self.images:
-            if im.matches_ref(ref):
-                return im
-        names = ", ".join(i.name for i in self.images)
-        raise ImageError(f"no image {ref!r} in the archive (it holds: {names})")
+        if platform:
+            images = [im for im in images if im.platform.matches(platform)]
+            if not images:
+                have = ", ".join(sorted({str(im.platform) for im in self.images}))
+                raise ImageError(f"no image for platform {platform} (the archive has: {have})")
+        if ref:
+            found = [im for im in images if im.matches_ref(ref)]
+            if not found and _looks_like_platform(ref):
+                found = [im for im in images if im.platform.matches(ref)]
+            if not found:
+                several = len({str(im.platform) for im in images}) > 1
+                names = ", ".join(f"{im.name} ({im.platform})" if several else im.name for im in images)
+                raise ImageError(f"no image {ref!r} in the archive (it holds: {names})")
+            images = found
+        if len(images) > 1:
+            host = host_platform()
+            for im in images:
+                if im.platform.matches(host):
+                    return im
+        return images[0]
 
     def iter_layers(self) -> Iterator[Layer]:
         return iter(self.layers.values())
+
+
+def host_platform() -> str:
+    """This machine's platform as an image names it (`linux/amd64`)."""
+    import platform  # only needed to choose among several images
+
+    m = platform.machine().lower()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386"}.get(m, m)
+    return f"linux/{arch}"
+
+
+def _looks_like_platform(ref: str) -> bool:
+    parts = ref.split("/")
+    return 2 <= len(parts) <= 3 and all(parts) and not any(c in ref for c in ":@.")
 
 
 def pretty_step(created_by: str) -> str:

@@ -687,7 +687,7 @@ async def test_hostile_names_are_shown_escaped(tmp_path):
 async def test_50000_entry_directory_stays_fast(monkeypatch):
     """No widget per file: expanding a directory of 50,000 entries only
     flattens rows; the screen renders what is visible."""
-    import layerscope.formats as formats
+    import layerscope.formats.source as formats
 
     g = mem_graph([[("big", DIR, 0)] + [(f"big/file{i:06d}", FILE, i % 977) for i in range(50000)]])
     monkeypatch.setattr(formats, "open_graph", lambda sources, platform=None: g)
@@ -814,7 +814,7 @@ async def test_a_filter_on_the_merged_view_matches_the_eager_filter():
 
 
 async def test_big_directories_open_in_a_worker_and_stale_layer_builds_are_dropped(monkeypatch):
-    import layerscope.formats as formats
+    import layerscope.formats.source as formats
 
     layer0 = [("big", DIR, 0)] + [(f"big/f{i:05d}", FILE, i % 977 + 1) for i in range(12000)]
     layer0 += [(f"d{k}/x{j}", FILE, 5) for k in range(30) for j in range(800)]

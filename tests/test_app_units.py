@@ -158,7 +158,8 @@ def test_fmt_helpers():
 def _two_sides():
     """Two one-layer in-memory images: etc/a grows, etc/b goes, etc/c comes,
     and a name that looks like markup and escape codes."""
-    from layerscope.analysis.diff import diff_images, diff_tree
+    from layerscope.analysis.diff import diff_images
+    from layerscope.analysis.difftree import diff_tree
 
     ga = mem_graph([[("etc", DIR, 0), ("etc/a", FILE, 10), ("etc/b", FILE, 20), ("opt", DIR, 0)]], "x:1")
     gb = mem_graph([[("etc", DIR, 0), ("etc/a", FILE, 11), ("etc/c", FILE, 5), ("etc/[bold]\x1b[2Jz", FILE, 3),

@@ -7,7 +7,7 @@ import pytest
 
 from layerscope.analysis import analyse
 from layerscope.cli import main
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 
 from .conftest import CORPUS, corpus_file

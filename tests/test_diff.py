@@ -8,7 +8,9 @@ import json
 import pytest
 
 from layerscope.analysis.diff import (CHANGED, CONTENT, METADATA, REMOVED, TYPE, ADDED, diff_doc, diff_images,
-                                      diff_tree, load_sides, split_spec)
+                                      load_sides)
+from layerscope.analysis.difftree import diff_tree
+from layerscope.formats.source import split_spec
 from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED
 from layerscope.cli import main
 from layerscope.errors import ImageError

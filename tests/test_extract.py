@@ -16,7 +16,7 @@ from layerscope import extract as X
 from layerscope.analysis import analyse
 from layerscope.cli import main
 from layerscope.extract import ExtractError, extract_paths
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.model import FILE, SYMLINK
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive

@@ -17,7 +17,7 @@ import pytest
 from layerscope.layers import indexing as index_mod
 from layerscope.analysis import analyse
 from layerscope.cli import main
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, classic_image, classic_pair, write_archive
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from layerscope.layers import blobs, indexing
 from layerscope.errors import ImageError, LayerError
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.model import OPAQUE, BlobRef
 from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, layer_tar_bytes, write_archive

@@ -27,7 +27,7 @@ import zstandard
 from layerscope.layers import compression, contents
 from layerscope.cli import main
 from layerscope.errors import ImageError, LayerError
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.formats.container import MAX_JSON
 from layerscope.layers.indexing import index_layers
 from layerscope.layers.tarwalk import TarIndexer

@@ -4,7 +4,7 @@ what each layer did, what is hidden and what is wasted."""
 import pytest
 
 from layerscope.analysis import analyse
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
 

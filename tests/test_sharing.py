@@ -9,7 +9,7 @@ from rich.console import Console
 
 from layerscope.analysis.sharing import image_labels, render_sharing, sharing, sharing_doc, sharing_rows
 from layerscope.cli import main
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 

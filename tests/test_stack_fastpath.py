@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from layerscope.analysis import stack as stack_mod
 from layerscope.analysis.stack import Stack
 from layerscope.app.testing import mem_graph
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image,
                               LayerEntries)

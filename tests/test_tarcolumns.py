@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from layerscope.layers import blobs, compression, indexing, tarbatch, tarwalk
 from layerscope.errors import LayerError
-from layerscope.formats import open_graph
+from layerscope.formats.source import open_graph
 from layerscope.layers.tarwalk import TarIndexer
 
 from .conftest import CORPUS, ROOT, SAMPLES

@@ -47,7 +47,7 @@ def our_view(archive, capsys):
     # a hardlink's bytes are its target's in the same layer (even when the
     # target's own name was deleted above)
     from layerscope.analysis import analyse
-    from layerscope.formats import open_graph
+    from layerscope.formats.source import open_graph
     from layerscope.layers.indexing import index_layers
     g = open_graph([str(archive)])
     index_layers(g, use_cache=False)

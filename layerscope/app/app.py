@@ -153,7 +153,7 @@ class LayerscopeApp(FilterBoxMixin, App):
         """`sources`: archives (or `-`, docker://REF, podman://REF), each
         optionally ARCHIVE@REF for one image of it.  Two of them open the
         comparison of the two images; the layer view stays one key away."""
-        from ..analysis.diff import split_spec
+        from ..formats.source import split_spec
 
         super().__init__()
         _start_resource_tracker()
@@ -257,7 +257,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     # ----------------------------------------------------------------- loading
     @work(thread=True, group="load", exit_on_error=False)
     def _load(self) -> None:
-        from ..formats import open_graph
+        from ..formats.source import open_graph
         from ..layers.indexing import index_layers
 
         try:
@@ -290,12 +290,7 @@ class LayerscopeApp(FilterBoxMixin, App):
     def _pick(self, graph, src: str, ref: str | None):
         """The image `ref` (or --image, else the host's platform) among the
         images that came from `src`."""
-        from types import SimpleNamespace
-
-        from ..analysis.diff import pick
-
-        mine = [im for im in graph.images if im.source == src] or graph.images
-        return pick(SimpleNamespace(images=mine), ref or self.want_image, self.want_platform)
+        return graph.pick(ref or self.want_image, self.want_platform, source=src)
 
     @ui
     def _set_fatal(self, msg: str) -> None:
@@ -640,7 +635,8 @@ class LayerscopeApp(FilterBoxMixin, App):
 
     @work(thread=True, group="diff", exit_on_error=False)
     def _diff_worker(self, a, b) -> None:
-        from ..analysis.diff import diff_images, diff_tree
+        from ..analysis.diff import diff_images
+        from ..analysis.difftree import diff_tree
 
         try:
             for side, im in (("A", a), ("B", b)):
@@ -1430,7 +1426,7 @@ def _stdin_sources(sources: list[str]) -> list[str]:
     give the app the terminal as its stdin (it reads keys from fd 0)."""
     if "-" not in sources:
         return sources
-    from ..formats import resolve_source
+    from ..formats.source import resolve_source
 
     out = [resolve_source(s)[0] if s == "-" else s for s in sources]
     if not os.isatty(0):
@@ -1448,7 +1444,7 @@ def run_app(sources: list[str], image: str | None = None, platform: str | None =
             base: int | None = None) -> int:
     """Run the explorer; returns the exit status (2 after an error was shown).
     Raises ImageError only when stdin (`-`) cannot be used."""
-    from ..formats import cleanup_spooled
+    from ..formats.source import cleanup_spooled
 
     try:
         sources = _stdin_sources(list(sources))

@@ -1,0 +1,123 @@
+"""Where a source argument becomes a LayerGraph: a path to an archive or
+an image layout directory, `-` (standard input), a named pipe, or
+`podman://REF` / `docker://REF` (saved by the engine).  Loading has two
+phases so that a viewer can show something at once: `open_graph` reads
+manifests and configs; `layers.indexing.index_layers` walks the layer tars."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+from ..errors import ImageError
+from ..model import Image, Layer, LayerGraph
+from . import read_container
+from .container import open_container
+
+_spooled: list[str] = []
+
+
+def _spool_stdin(src=None) -> str:
+    """Copy a stream (standard input, or a named pipe such as bash's
+    `<(...)`) to a temporary file: the readers need random access."""
+    import shutil
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="layerscope-stdin-", suffix=".tar")
+    _spooled.append(path)
+    with os.fdopen(fd, "wb") as out:
+        if src is None:
+            shutil.copyfileobj(sys.stdin.buffer, out, 4 << 20)
+        else:
+            with open(src, "rb") as f:
+                shutil.copyfileobj(f, out, 4 << 20)
+    return path
+
+
+def _engine_save(engine: str, ref: str) -> str:
+    import shutil
+    import subprocess
+    import tempfile
+
+    exe = shutil.which(engine)
+    if exe is None:
+        raise ImageError(f"{engine} is not installed, so {engine}://{ref} cannot be loaded")
+    fd, path = tempfile.mkstemp(prefix=f"layerscope-{engine}-", suffix=".tar")
+    os.close(fd)
+    os.unlink(path)
+    args = [exe, "save", "-o", path, ref]
+    if engine == "podman":
+        args[2:2] = ["--format", "docker-archive"]
+    r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        msg = (r.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
+        raise ImageError(f"`{engine} save {ref}` failed: {msg}")
+    _spooled.append(path)
+    return path
+
+
+def cleanup_spooled() -> None:
+    while _spooled:
+        p = _spooled.pop()
+        try:
+            os.unlink(p)
+        except OSError:
+            pass
+
+
+def resolve_source(src: str) -> tuple[str, str]:
+    """(file path, label) for a source argument."""
+    if src == "-":
+        return _spool_stdin(), "<stdin>"
+    for engine in ("podman", "docker"):
+        prefix = engine + "://"
+        if src.startswith(prefix):
+            return _engine_save(engine, src[len(prefix):]), src
+    try:
+        mode = os.stat(src).st_mode
+    except OSError:
+        return src, src  # the container reports what is wrong
+    if stat.S_ISFIFO(mode):
+        return _spool_stdin(src), src
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISSOCK(mode):
+        raise ImageError("a device, not an image archive", src)
+    return src, src
+
+
+def open_graph(sources: list[str], platform: str | None = None) -> LayerGraph:
+    """Read every source's manifests and configs into one graph (layers with
+    the same diff_id become one node).  Layers are not indexed yet."""
+    layers: dict[str, Layer] = {}
+    images: list[Image] = []
+    for src in sources:
+        path, label = resolve_source(src)
+        c = open_container(path, label)
+        images.extend(read_container(c, layers, label))
+    if platform:
+        picked = [im for im in images if im.platform.matches(platform)]
+        if not picked:
+            have = ", ".join(sorted({str(im.platform) for im in images}))
+            raise ImageError(f"no image for platform {platform} (the archive has: {have})")
+        images = picked
+    used: dict[str, Layer] = {}
+    for im in images:
+        for layer in im.layers:
+            used[layer.key] = layer
+            if im not in layer.images:
+                layer.images.append(im)
+    return LayerGraph(images=images, layers=used, sources=list(sources))
+
+
+def split_spec(spec: str) -> tuple[str, str | None]:
+    """'ARCHIVE' or 'ARCHIVE@REF' -> (archive, ref or None)."""
+    if spec == "-" or "://" in spec.split("@", 1)[0] or os.path.exists(spec):
+        return spec, None
+    at = len(spec)
+    while True:
+        at = spec.rfind("@", 0, at)
+        if at <= 0:
+            return spec, None
+        if os.path.exists(spec[:at]):
+            ref = spec[at + 1:]
+            return spec[:at], (ref or None)
