@@ -91,7 +91,7 @@ SIZE = (160, 48)
 
 
 def _make_app(archive: str):
-    from layerscope.app import LayerscopeApp  # noqa: the app under test
+    from layerscope.app import LayerscopeApp  # the app under test
 
     sig = inspect.signature(LayerscopeApp)
     params = list(sig.parameters.values())
@@ -275,7 +275,7 @@ class Probe:
         return worst
 
 
-async def _settle(probe: "Probe", quiet: float = QUIET, timeout: float = 60.0) -> float:
+async def _settle(probe: Probe, quiet: float = QUIET, timeout: float = 60.0) -> float:
     """Wait until the app is quiet: nothing running, nothing painted and the event loop
     never stalled for the last `quiet` s.  Returns when the quiet period began."""
     start = time.perf_counter()
@@ -293,7 +293,7 @@ async def _settle(probe: "Probe", quiet: float = QUIET, timeout: float = 60.0) -
     return time.perf_counter()
 
 
-async def _key(probe: "Probe", key: str, results: dict, name: str | None = None) -> dict:
+async def _key(probe: Probe, key: str, results: dict, name: str | None = None) -> dict:
     """Send one key as the terminal driver would and time what follows (ms):
     response  key sent -> first screen update;
     stall     longest event-loop stall from the key until the app settled;
@@ -555,7 +555,8 @@ def _print_keys(summary: dict) -> None:
     def f(x):
         return "-" if x is None else f"{x:.0f}"
 
-    print(f"   {'key (worst of n presses, ms)':<28} {'n':>2} {'latency':>8} {'stall':>6} {'response':>9} {'final':>7} {'gc':>5}")
+    print(f"   {'key (worst of n presses, ms)':<28} {'n':>2} {'latency':>8} {'stall':>6} "
+          f"{'response':>9} {'final':>7} {'gc':>5}")
     for k, v in summary.items():
         if k == "expand_dir_entries":
             continue
@@ -649,7 +650,8 @@ def main() -> int:
     def f(x):
         return "-" if x is None else f"{x:.3f}"
 
-    print(f"{'archive':<20} {'screen s':>9} {'indexed s':>10} {'2nd screen':>11} {'2nd indexed':>12} {'import s':>9}  (seconds from process start)")
+    print(f"{'archive':<20} {'screen s':>9} {'indexed s':>10} {'2nd screen':>11} {'2nd indexed':>12} "
+          f"{'import s':>9}  (seconds from process start)")
     for s in results:
         print(f"{s['archive']:<20} {f(s['first_screen_s']):>9} {f(s['indexed_s']):>10} "
               f"{f(s['second_open_first_screen_s']):>11} {f(s['second_open_indexed_s']):>12} {f(s['app_import_s']):>9}")

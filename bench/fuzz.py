@@ -542,7 +542,7 @@ def run_tar(data: bytes, r: random.Random) -> None:
 
 
 def run_blob(data: bytes, r: random.Random, tmp: str) -> None:
-    path = os.path.join(tmp, "blob-%d" % r.randrange(1 << 30))
+    path = os.path.join(tmp, f"blob-{r.randrange(1 << 30)}")
     with open(path, "wb") as f:
         f.write(data)
     try:
@@ -553,7 +553,7 @@ def run_blob(data: bytes, r: random.Random, tmp: str) -> None:
                          (not bomb or entries.offsets[i] + entries.sizes[i] <= usize)})
         if sum(s for _, s in wanted) > 256 << 20:
             return
-        for off, chunks in contents.iter_ranges(ref, comp, wanted):
+        for _off, chunks in contents.iter_ranges(ref, comp, wanted):
             for c in chunks:
                 if len(c) > 4 << 20:
                     raise AssertionError("iter_ranges gave a chunk over 4 MiB")
@@ -571,7 +571,7 @@ def run_image(data: bytes, r: random.Random, tmp: str) -> None:
     from layerscope.views.jsondoc import entry_doc, report_doc
     from layerscope.views.text import render_report
 
-    path = os.path.join(tmp, "image-%d.tar" % r.randrange(1 << 30))
+    path = os.path.join(tmp, f"image-{r.randrange(1 << 30)}.tar")
     with open(path, "wb") as f:
         f.write(data)
     box = os.path.join(tmp, "box")
@@ -706,7 +706,7 @@ def main(argv=None) -> int:
             st["ok"] += 1
         except ALLOWED:
             st["rejected"] += 1
-        except (Hang, MemoryError, RecursionError, Exception) as e:  # noqa: B014 - named for clarity
+        except (Hang, MemoryError, RecursionError, Exception) as e:  # each named for clarity
             signal.setitimer(signal.ITIMER_REAL, 0)
             sig = signature(e)
             st["crashes"] += 1

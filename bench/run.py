@@ -358,7 +358,7 @@ def bench_archive(path: Path, args, ls_cmd: list[str], dive_exe: str | None, log
             env = {"LAYERSCOPE_CACHE": str(cache)}
             first = run_cmd(ls_cmd + ["report", "--json", str(path)], env=env, timeout=args.timeout)
             if ok_ls(first, "cache fill"):
-                for i in range(args.runs):
+                for _ in range(args.runs):
                     r = run_cmd(ls_cmd + ["report", "--json", str(path)], env=env, timeout=args.timeout)
                     if not ok_ls(r, "cached run"):
                         break
