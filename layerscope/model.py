@@ -12,7 +12,7 @@ quick to build, and pickles/caches as a handful of blobs.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator  # not typing: 2-3 ms and 0.6 MB to import
+from collections.abc import Callable, Iterator  # not typing: a start-up cost
 
 # ---------------------------------------------------------------------------
 # Entry types.  One byte per entry in LayerEntries.types.
@@ -50,7 +50,7 @@ def is_marker(t: int) -> bool:
 class Record:
     """Base of the small value classes: equality and repr by the fields named
     in `__slots__`, in order, as @dataclass gives them.  (Not dataclasses:
-    importing it loads inspect, ast, dis... -- ~9 ms and 1.7 MB at start-up.)
+    importing it loads inspect, ast, dis... at start-up.)
     Compared by value, so mutable records are unhashable, like a dataclass."""
 
     __slots__ = ()

@@ -1,9 +1,8 @@
 """The merged view at a layer as a lazy file tree: only the directories a
 viewer opens are materialised.
 
-`build_merged_tree` (tree.py) makes one node per visible path: 0.5 s for the
-190,000 paths of the 500,000-entry benchmark image at its top layer, for every
-layer the viewer looks at.  Here the per-entry work is done once per stack
+`build_merged_tree` (tree.py) makes one node per visible path, for every
+layer the viewer looks at: too slow for big images.  Here the per-entry work is done once per stack
 (`StackIndex`: the parent directory of every entry and, per directory and per
 layer, the bytes and entries grouped by the layer that hides them); the
 merged view at any layer N then costs a pass over those groups (thousands,
@@ -48,7 +47,7 @@ class Unsupported(Exception):
 
 class StackIndex:
     """What every merged view of a stack needs, computed in one pass over all
-    entries (0.3-0.6 s for 500,000 entries; run it in the background).
+    entries (seconds for big images: run it in the background).
 
     dir_id      directory path -> id (parents have smaller ids than children);
                 every path that is the parent of some entry, and "" (the root)

@@ -205,8 +205,8 @@ class FileTree:
         if got is not None:
             return got
         # Two stable sorts on plain keys instead of one on (key, name) tuples: the
-        # same order, but comparing tuples in C holds the GIL ~6x longer (a
-        # 50,000-entry directory: 115 ms, which froze the UI while a worker sorted).
+        # same order, but comparing tuples holds the GIL several times longer,
+        # which froze the UI while a worker sorted a big directory.
         by_name = self._sorted.get((n, ""))
         if by_name is None:
             by_name = self._sorted[(n, "")] = sorted(self.kids[n] or [], key=self.names.__getitem__)

@@ -154,8 +154,8 @@ class Waste:
     def ranked(self) -> "RankedWaste":
         """Every wasted path, biggest first, as a sequence whose rows (a
         PathWaste with its copies) are made when read: equal to paths(),
-        without making a few hundred thousand objects up front (2.4 s on
-        the 500,000-entry image; a viewer shows forty rows at a time)."""
+        without making hundreds of thousands of objects up front (a viewer
+        shows a screenful at a time)."""
         if self._ranked is None:
             by_path = self.wasted_by_path()
             order = sorted(by_path.items())  # by path, then (stable) biggest first: plain keys, in C

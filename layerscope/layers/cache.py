@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import marshal
 import os
-from _thread import get_ident  # threading's own; importing threading costs 1 ms
+from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
 from .blobs import fd_of
@@ -33,7 +33,7 @@ def cache_dir() -> str | None:
 
 def _hasher():
     """A cryptographic hash for the keys, without loading OpenSSL (hashlib
-    does: 3.5 MB of RSS and 7 ms) nor blake3 (0.7 MB; only images whose
+    does) nor blake3 (only images whose
     files are hashed need it): CPython's own BLAKE2b module."""
     try:
         from _blake2 import blake2b
@@ -50,7 +50,7 @@ _keys: dict[tuple, str] = {}  # what _key() computed in this process
 def _key(layer: Layer) -> str | None:
     """The layer's cache key: its identity (digest, diff_id, size) and 64 KiB
     of its blob's bytes at each end, read with pread (the mapped pages of a
-    layer just walked are gone; faulting them back cost 4 ms a run).  Kept
+    layer just walked are gone; faulting them back in would cost time).  Kept
     for the process, as long as the archive file is the same file, unchanged."""
     b = layer.blob
     if b is None:
@@ -198,7 +198,7 @@ def store_analysis(layers, state) -> None:
 def _write(sub: str, name: str, data: bytes) -> None:
     """Write sub/name atomically: a reader never sees a partial file."""
     # a name of our own rather than tempfile.mkstemp: importing tempfile
-    # (random, shutil...) costs 6 ms, a sixth of a small image's whole run
+    # (random, shutil...) is a start-up cost every small image would pay
     tmp = os.path.join(sub, f".{name}.{os.getpid()}.{get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
                  0o600)

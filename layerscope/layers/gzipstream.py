@@ -1,7 +1,7 @@
 """A gzip stream reader over a memoryview of a blob (multi-member, as
 pigz and eStargz write), built on ISA-L's raw inflate: isal.igzip, the
-library's own reader, imports the stdlib gzip, typing and re (11 ms in a
-fresh interpreter, a thirtieth of a one-layer image's whole report)."""
+library's own reader, imports the stdlib gzip, typing and re, a cost every
+small image's run would pay at start-up."""
 
 from __future__ import annotations
 
@@ -17,15 +17,12 @@ _GZIP_EOF = "Compressed file ended before the end-of-stream marker was reached"
 
 class GzipStream:
     """The decompressed bytes of a gzip blob held in a memoryview: `read(n)`
-    returns n bytes (fewer only at the end, b'' after it), as the
-    isal.igzip.IGzipFile it replaces did.  Importing isal.igzip (it imports
-    the stdlib gzip, typing and re) took 11 ms in a fresh interpreter, 2.3 ms
-    where typing and re were loaded anyway; isal.igzip_lib takes 0.9 ms.
-    This parses the member headers and trailers itself and has ISA-L inflate
+    returns n bytes (fewer only at the end, b'' after it), as
+    isal.igzip.IGzipFile does.  This parses the member headers and trailers itself and has ISA-L inflate
     the deflate data (and compute its CRC-32) through
     igzip_lib.IgzipDecompressor, which allocates each output at its final
-    size (isal_zlib's decompressobj grows it from 16 KiB: ~10 ms more per
-    170 MB) and releases the GIL while it decodes.  Behaves as isal's gzip
+    size (isal_zlib's decompressobj grows it from 16 KiB, copying as it
+    goes) and releases the GIL while it decodes.  Behaves as isal's gzip
     reader does:
 
     * members follow one another (pigz, eStargz); zero bytes between and
@@ -63,8 +60,8 @@ class GzipStream:
         # pread(buffer, offset) fills `buffer` with the blob's bytes at view
         # offset `offset` and returns the count: the deflate data then reaches
         # the decoder by copy from the page cache into one reused buffer,
-        # instead of through mapped pages (1.5 MB less peak RSS on a 63 MB
-        # layer, at the same speed); the headers are still read from `view`
+        # instead of through mapped pages, which would count in the process's
+        # memory; the headers are still read from `view`
         self.pread = pread
         self.inbuf = memoryview(bytearray(self.STEP)) if pread is not None else None
         self.released = 0

@@ -22,11 +22,8 @@ from .tarwalk import TarIndexer
 PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it saves
 # Uncompressed layers cost per entry, not per byte (a 160 MB layer of three
 # big files walks in a millisecond), so their size says little: they are
-# walked here first, and only what is left after this long goes to a pool.
-# 0.25 s rather than 0.1 s: a pool's two processes add 30 MB of RSS, and for
-# less than that much walking left they are not worth it (bloated.docker:
-# 0.49 s and 65 MB with 0.1 s, 0.47 s and 35 MB with 0.25 s; the 500k image
-# is as fast either way).
+# walked here first, and only what is left after this long goes to a pool
+# (a pool's processes cost memory that a little walking left does not repay).
 SEQUENTIAL_FIRST_S = 0.25
 
 Progress = Callable[[int, int, Layer], None]
@@ -198,8 +195,7 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
 def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:
     """Compressed layers: decoding (ISA-L, zstd) and hashing (BLAKE3) run in
     C with the GIL released, so threads use both cores as well as processes
-    do (measured: classic.oci 0.48 s threads, 0.50 s processes, 0.91 s one
-    at a time) without a second interpreter's memory."""
+    do, without a second interpreter's memory."""
     if workers < 2 or len(layers) < 2:
         for layer in layers:
             index_one(layer)
@@ -229,10 +225,9 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
         import time
 
         # smallest first here (a layer's bytes bound its entries: at least
-        # 512 bytes each), so that this stretch ends soon after its 0.25 s
+        # 512 bytes each), so that this stretch ends soon after its time
         # and the pool gets the big layers, biggest first (below); walking
-        # the biggest here would leave the other core idle meanwhile (the
-        # 500k image's first layer: 0.63 s)
+        # the biggest here would leave the other core idle meanwhile
         rest.sort(key=lambda l: l.compressed_size, reverse=True)
         t0 = time.perf_counter()
         while len(rest) > 1 and time.perf_counter() - t0 < SEQUENTIAL_FIRST_S:
