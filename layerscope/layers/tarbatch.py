@@ -24,7 +24,7 @@ can be done for a whole batch at once by C-level operations:
 For a header that `chain` does not take (a PAX or GNU record, an unusual
 type, the end of the archive, a truncated entry) the general walker reads
 that one entry and `chain` goes on after it.  Both paths give the same
-entries, warnings and errors; `tests/test_tarcolumns.py` compares them.
+entries, warnings and errors; `tests/layers/test_tarbatch.py` compares them.
 
 Header blocks are read with `pread` when the layer is in a file: a page
 fault per header costs as much as the system call, and the mapped pages

@@ -13,6 +13,8 @@ import pytest
 from layerscope.cli import main
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, classic_image, write_archive
 
+from tests.conftest import ROOT
+
 pytestmark = pytest.mark.skipif(shutil.which("umoci") is None or os.geteuid() != 0,
                                 reason="umoci (run as root) is needed for the reference union")
 
@@ -97,7 +99,7 @@ def test_top_view_equals_umoci_unpack(tmp_path, capsys, make, tag):
     assert diffs == {}
 
 
-BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench", "images")
+BENCH = str(ROOT / "bench" / "images")
 # the buildah-built ones (bench/build_images.sh), not the generated big ones
 REAL = sorted(f for f in (os.listdir(BENCH) if os.path.isdir(BENCH) else []) if f.endswith(".oci.tar")
               and f.split(".")[0] in ("base", "classic", "bloated"))

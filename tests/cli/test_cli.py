@@ -13,7 +13,7 @@ import pytest
 
 from layerscope import cli
 
-from .conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES
 
 SAMPLE = str(SAMPLES / "classic-docker.tar")
 

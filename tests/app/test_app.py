@@ -19,7 +19,7 @@ from layerscope.app.testing import mem_graph, screen_segments, screen_text  # no
 from layerscope.app.widgets import FileTreeView, LayerList, PreviewView, WasteList  # noqa: E402
 from layerscope.model import DIR, FILE  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(ROOT, "sample-images")
 CLASSIC = os.path.join(SAMPLES, "classic-docker.tar")
 OCI = os.path.join(SAMPLES, "classic-oci.tar")

@@ -26,7 +26,7 @@ from layerscope.model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SY
                               LayerEntries)
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
-from .conftest import ROOT, SAMPLES
+from tests.conftest import ROOT, SAMPLES
 
 COLUMNS = ("hidden_at", "hidden_by", "how", "prev_layer", "prev_index", "change")
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 from layerscope.analysis import analyse  # noqa: E402
 from layerscope.analysis.lazytree import LazyMergedTree, StackIndex, lazy_merged_tree  # noqa: E402

@@ -32,8 +32,7 @@ from layerscope.testing.synth import (
     write_archive,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample-images"
+from tests.conftest import ROOT, SAMPLES
 
 
 def sha(b: bytes) -> str:

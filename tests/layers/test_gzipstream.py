@@ -27,6 +27,8 @@ from layerscope.layers.gzipstream import GzipStream
 from layerscope.errors import LayerError
 from layerscope.model import BlobRef
 
+from tests.conftest import ROOT
+
 EOF_MSG = "Compressed file ended before the end-of-stream marker was reached"
 
 _rng = random.Random(1234)
@@ -367,8 +369,7 @@ def test_the_reader_does_not_import_gzip_or_igzip():
             f"s = compression.open_stream(memoryview({gzip.compress(b'abc', mtime=0)!r}), 'gzip'); "
             "assert s.read(10) == b'abc' and s.read(10) == b''; "
             "print(sorted(m for m in ('gzip', 'isal.igzip') if m in sys.modules))")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
 

@@ -21,8 +21,8 @@ from layerscope.errors import LayerError
 from layerscope.formats.source import open_graph
 from layerscope.layers.tarwalk import TarIndexer
 
-from .conftest import CORPUS, ROOT, SAMPLES
-from .test_fuzz import SEEDS, mutate, op
+from tests.conftest import CORPUS, ROOT, SAMPLES
+from tests.fuzz.test_fuzz import SEEDS, mutate, op
 
 PROPS = settings(max_examples=int(os.environ.get("LAYERSCOPE_FUZZ_EXAMPLES", "120")),
                  deadline=timedelta(seconds=10), database=None,

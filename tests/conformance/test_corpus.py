@@ -10,7 +10,7 @@ from layerscope.cli import main
 from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 
-from .conftest import CORPUS, corpus_file
+from tests.conftest import CORPUS, corpus_file
 
 NAMES = ["test-docker-image", "test-kaniko-image", "test-oci-gzip-image", "test-oci-zstd-image",
          "test-oci-uncompressed-image", "test-oci-estargz-image"]

@@ -19,7 +19,7 @@ from layerscope.app.screens import KEYS, CompareScreen, HelpScreen  # noqa: E402
 from layerscope.app.testing import screen_segments, screen_text  # noqa: E402
 from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive  # noqa: E402
 
-from tests.test_app import CLASSIC, OCI, SHARED, SIZE, layers, need, ready, tree, until  # noqa: E402
+from tests.app.test_app import CLASSIC, OCI, SHARED, SIZE, layers, need, ready, tree, until  # noqa: E402
 
 BASE = LayerSpec([
     F("etc", "dir"),
