@@ -81,7 +81,8 @@ def _norm_request(p: str) -> str:
     """A path the user asked for -> image path without leading '/' ('' = all)."""
     if "\0" in p:
         raise ExtractError(f"{p!r}: a path cannot contain a NUL byte")
-    n = posixpath.normpath("/" + p.strip()).lstrip("/")
+    # no strip(): "/etc/passwd " is another name than "/etc/passwd"
+    n = posixpath.normpath("/" + p).lstrip("/")
     return "" if n == "." else n
 
 
@@ -255,7 +256,10 @@ def _select(a, L: int, paths: list[str]) -> list[_Item]:
 
 
 def _not_found(a, view, p: str, L: int) -> str:
-    msg = f"/{p} is not in the image at layer {L}"
+    shown = "/" + p
+    if shown != shown.strip():  # quoted, so the spaces at its ends show
+        shown = repr(shown)
+    msg = f"{shown} is not in the image at layer {L}"
     parts = p.split("/")
     for k in range(1, len(parts)):
         ref = view.get("/".join(parts[:k]))
