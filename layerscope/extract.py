@@ -42,6 +42,9 @@ _KEEP_FDS = 16
 _KEEP_EVERY = 256
 _MAX_ANCHORS = 48
 _IMPLIED = -1
+# Hardlinks followed to find the real file: a longer chain (or a cycle) is
+# hostile, and the link is skipped rather than walked without end.
+_MAX_LINK_HOPS = 128
 
 
 class ExtractError(Exception):
@@ -81,7 +84,8 @@ def _norm_request(p: str) -> str:
     """A path the user asked for -> image path without leading '/' ('' = all)."""
     if "\0" in p:
         raise ExtractError(f"{p!r}: a path cannot contain a NUL byte")
-    n = posixpath.normpath("/" + p.strip()).lstrip("/")
+    # no strip(): "/etc/passwd " is another name than "/etc/passwd"
+    n = posixpath.normpath("/" + p).lstrip("/")
     return "" if n == "." else n
 
 
@@ -255,7 +259,10 @@ def _select(a, L: int, paths: list[str]) -> list[_Item]:
 
 
 def _not_found(a, view, p: str, L: int) -> str:
-    msg = f"/{p} is not in the image at layer {L}"
+    shown = "/" + p
+    if shown != shown.strip():  # quoted, so the spaces at its ends show
+        shown = repr(shown)
+    msg = f"{shown} is not in the image at layer {L}"
     parts = p.split("/")
     for k in range(1, len(parts)):
         ref = view.get("/".join(parts[:k]))
@@ -354,6 +361,9 @@ class _Writer:
         self.keep_setuid = keep_setuid
         self.res = res
         self.written: dict[str, tuple[int, int]] = {}  # path -> (layer, index) of files written
+        # (layer, index) of a regular file -> the path it was written at, so
+        # that every hardlink to it becomes a link to that one file
+        self.by_ref: dict[tuple[int, int], str] = {}
         self.dir_meta: list[tuple[str, int, int | None]] = []  # (path, mode, mtime)
 
     def skip(self, path: str, why: str) -> None:
@@ -460,6 +470,7 @@ class _Writer:
         else:
             self._finish_file(it, None)
         self.written[it.path] = (it.layer, i)
+        self.by_ref.setdefault((it.layer, i), it.path)
         self.res.files += 1
 
     def _replace(self, pfd: int, name: str, want_dir: bool, it: _Item) -> bool:
@@ -536,25 +547,26 @@ class _Writer:
         e = self._entry(it)
         target = e.links.get(it.index) or ""
         tgt = posixpath.normpath("/" + target).lstrip("/") if target else ""
-        src = self.written.get(tgt)
-        tname = tgt[tgt.rfind("/") + 1:]
-        if src is not None and not _bad_name(tgt):
-            pfd_t = os.dup(self.tree.parent(tgt))  # the next parent() may close it
+        ref = self._link_source(it)
+        if ref is None:
+            raise _Unsafe(f"hardlink to /{tgt}, which is not a regular file in the image; not extracted")
+        src = self.by_ref.get(ref)
+        if src is not None:
+            sname = src[src.rfind("/") + 1:]
+            pfd_t = os.dup(self.tree.parent(src))  # the next parent() may close it
             try:
                 pfd = self.tree.parent(it.path)
                 try:
-                    os.link(tname, it.name, src_dir_fd=pfd_t, dst_dir_fd=pfd, follow_symlinks=False)
+                    os.link(sname, it.name, src_dir_fd=pfd_t, dst_dir_fd=pfd, follow_symlinks=False)
                 except FileExistsError:
                     self._replace(pfd, it.name, False, it)
-                    os.link(tname, it.name, src_dir_fd=pfd_t, dst_dir_fd=pfd, follow_symlinks=False)
+                    os.link(sname, it.name, src_dir_fd=pfd_t, dst_dir_fd=pfd, follow_symlinks=False)
             finally:
                 os.close(pfd_t)
             self.res.links += 1
             return
-        # the target is not part of this extraction: write a copy of its contents
-        ref = self._link_source(it, tgt)
-        if ref is None:
-            raise _Unsafe(f"hardlink to /{tgt}, which is not a regular file in the image; not extracted")
+        # the real file is not part of this extraction: write a copy of its
+        # contents, which the other links to it then link to
         l, i = ref
         le = self.a.layers[l].entries
         copy = _Item(it.path, l, i, FILE)
@@ -562,6 +574,8 @@ class _Writer:
         fd = self._create(pfd, it.name, it)
         os.close(fd)
         self.res.files += 1
+        self.by_ref[ref] = it.path
+        self.written[it.path] = ref
         if le.sizes[i]:
             layer = self.a.layers[l]
             if layer.bomb and le.offsets[i] + le.sizes[i] > layer.uncompressed_size:
@@ -570,17 +584,38 @@ class _Writer:
         else:
             self._finish_file(copy, None)
 
-    def _link_source(self, it: _Item, tgt: str) -> tuple[int, int] | None:
-        """The regular file a hardlink names: in its own layer, else the
-        visible file at that path."""
-        e = self._entry(it)
-        for j in range(it.index - 1, -1, -1):
-            if e.paths[j] == tgt:
-                return (it.layer, j) if e.types[j] == FILE else None
-        ref = _visible(self.a, self.L).get(tgt)
-        if ref is None or ref[1] == _IMPLIED:
-            return None
-        return ref if self.a.layers[ref[0]].entries.types[ref[1]] == FILE else None
+    def _link_source(self, it: _Item) -> tuple[int, int] | None:
+        """The regular file a hardlink names, through hardlinks to hardlinks
+        (a bounded number, cycles refused): each target is an earlier entry
+        of the link's own layer, else the visible entry at that path."""
+        l, i = it.layer, it.index
+        seen = {(l, i)}
+        view = None
+        for _ in range(_MAX_LINK_HOPS):
+            e = self.a.layers[l].entries
+            target = e.links.get(i) or ""
+            if not target:
+                return None
+            tgt = posixpath.normpath("/" + target).lstrip("/")
+            ref = None
+            for j in range(i - 1, -1, -1):
+                if e.paths[j] == tgt:
+                    ref = (l, j)
+                    break
+            if ref is None:
+                if view is None:
+                    view = _visible(self.a, self.L)
+                ref = view.get(tgt)
+                if ref is None or ref[1] == _IMPLIED:
+                    return None
+            typ = self.a.layers[ref[0]].entries.types[ref[1]]
+            if typ == FILE:
+                return ref
+            if typ != HARDLINK or ref in seen:
+                return None
+            seen.add(ref)
+            l, i = ref
+        return None
 
     def _finish_dirs(self) -> None:
         """Exact modes and mtimes of directories, deepest first (after their

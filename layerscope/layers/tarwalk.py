@@ -6,7 +6,8 @@ they are read in big chunks and dropped (or hashed).
 `TarIndexer` reads runs of plain ustar headers a batch at a time with
 `tarcolumns`, and walks every other entry here, one header at a time, with
 the general rules: ustar (prefix field), GNU long names/links (`L`/`K`), PAX
-extended headers (`x`, `g`; path, linkpath, size, uid, gid, mtime), base-256
+extended headers (`x`: path, linkpath, size, uid, gid, mtime; `g` is ignored,
+as container runtimes ignore it), base-256
 numbers, old signed checksums.  Both give the same entries.
 """
 
@@ -186,6 +187,7 @@ class TarIndexer:
         self.limit = limit
         self.place = place
         self.warnings: list[str] = []
+        self.global_seen = False  # a PAX global header was met (warned about once)
         self._buf, self._base = buf, 0  # the general walker's window on the stream, where it left it
         self.bomb = False
         self.size = 0  # bytes of the tar stream consumed
@@ -401,7 +403,6 @@ class TarIndexer:
         pending_name: str | None = None
         pending_link: str | None = None
         pax: dict[str, str] = {}
-        gpax: dict[str, str] = {}
 
         def need(n: int) -> bool:
             """Make buf[pos:pos+n] available; False at end of stream."""
@@ -551,8 +552,16 @@ class TarIndexer:
                         if tf == b"x":
                             pax.update(recs)
                         else:
-                            gpax.update(recs)
-                            one = False  # it applies to every entry after it: read them all here
+                            # Go's archive/tar (Docker, containerd, Podman) returns a
+                            # global record as an entry of its own, which the runtimes
+                            # skip: it changes no later entry, and the records before
+                            # it are spent with it.
+                            pax = {}
+                            pending_name = pending_link = None
+                            if not self.global_seen:
+                                self.global_seen = True
+                                warn(f"the {self.what} carries a PAX global header (at byte {hstart}); "
+                                     "ignored, as container runtimes ignore it")
                     continue
 
                 data_off = base + pos
@@ -569,8 +578,6 @@ class TarIndexer:
                     name = pending_name
                 elif pax and "path" in pax:
                     name = pax["path"]
-                elif gpax and "path" in gpax:
-                    name = gpax["path"]
                 else:
                     z = name_b.find(0)
                     name = (name_b if z < 0 else name_b[:z]).decode("utf-8", "surrogateescape")
