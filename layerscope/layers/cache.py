@@ -3,9 +3,16 @@
 Where: $LAYERSCOPE_CACHE, else $XDG_CACHE_HOME/layerscope, else
 ~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Bounded in size
 (oldest files go first); a file that is corrupt, truncated or from another
-version is ignored and rebuilt.  The key hashes (BLAKE2b) the layer's digest, diff_id,
-stored size and the first and last 64 KiB of the blob, so an archive that
-lies about a digest cannot make another image show its entries.
+version is ignored and rebuilt.
+
+What the key guarantees: an entry is used for a layer only if the layer's
+stored blob has, byte for byte, the same BLAKE3 hash as the blob the entry was
+built from (the claimed digest, diff_id, media type and size are hashed in
+too, but are not relied on).  The hash of a blob is computed once per process
+and reused while the archive file keeps its device, inode, mtime and size, so
+a file rewritten in place within one process with all of those unchanged is
+not noticed.  Nothing authenticates the cache directory itself: whoever can
+write to it can make layerscope show anything.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from ..model import Layer, LayerEntries
 
 FORMAT = 2  # 2: per-file BLAKE3 digests and captured small files in the index
 MAX_BYTES = 1 << 30
-SAMPLE = 64 << 10
+CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 
 
 def cache_dir() -> str | None:
@@ -32,9 +39,8 @@ def cache_dir() -> str | None:
 
 
 def _hasher():
-    """A cryptographic hash for the keys, without loading OpenSSL (hashlib
-    does) nor blake3 (only images whose
-    files are hashed need it): CPython's own BLAKE2b module."""
+    """BLAKE2b for keys of small inputs, without loading OpenSSL (hashlib
+    does): CPython's own module."""
     try:
         from _blake2 import blake2b
     except ImportError:  # an interpreter built without it
@@ -44,37 +50,50 @@ def _hasher():
     return blake2b(digest_size=32)
 
 
-_keys: dict[tuple, str] = {}  # what _key() computed in this process
+_blob_hashes: dict[tuple, bytes] = {}  # what _hash_blob() computed in this process
+
+
+def _hash_blob(path: str, fd: int, offset: int, size: int, file_size: int) -> bytes:
+    """BLAKE3 of every byte of the blob, on several threads (it releases the GIL)."""
+    from blake3 import blake3
+
+    h = blake3(max_threads=blake3.AUTO)
+    if offset == 0 and size == file_size and size:
+        h.update_mmap(path)  # a whole file (an OCI layout's blob): mapped by blake3 itself
+        return h.digest()
+    buf = bytearray(min(size, CHUNK))
+    mv = memoryview(buf)
+    pos = 0
+    while pos < size:
+        n = os.preadv(fd, [mv[:min(CHUNK, size - pos)]], offset + pos)
+        if n <= 0:
+            raise OSError("the blob ended early")
+        h.update(mv[:n])
+        pos += n
+    return h.digest()
 
 
 def _key(layer: Layer) -> str | None:
-    """The layer's cache key: its identity (digest, diff_id, size) and 64 KiB
-    of its blob's bytes at each end, read with pread (the mapped pages of a
-    layer just walked are gone; faulting them back in would cost time).  Kept
-    for the process, as long as the archive file is the same file, unchanged."""
+    """The layer's cache key: a hash of every byte of its stored blob, plus
+    what the archive claims about it.  The blob's hash is kept for the process
+    as long as the archive file is the same file, unchanged."""
     b = layer.blob
     if b is None:
         return None
     try:
         st = os.stat(b.file)
-        memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size, layer.digest,
-                layer.diff_id)
-        key = _keys.get(memo)
-        if key is not None:
-            return key
-        if b.offset + b.size > st.st_size:
-            return None  # a truncated blob: nothing to cache
-        fd = fd_of(b.file)
-        head = os.pread(fd, min(SAMPLE, b.size), b.offset)
-        tail = os.pread(fd, SAMPLE, b.offset + b.size - SAMPLE) if b.size > SAMPLE else b""
+        memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size)
+        blob_hash = _blob_hashes.get(memo)
+        if blob_hash is None:
+            if b.offset < 0 or b.size < 0 or b.offset + b.size > st.st_size:
+                return None  # a truncated blob: nothing to cache
+            blob_hash = _blob_hashes[memo] = _hash_blob(b.file, fd_of(b.file), b.offset, b.size, st.st_size)
     except Exception:
         return None
     h = _hasher()
-    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{b.size}\0".encode())
-    h.update(head)
-    h.update(tail)
-    key = _keys[memo] = h.hexdigest()
-    return key
+    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0{b.size}\0".encode())
+    h.update(blob_hash)
+    return h.hexdigest()
 
 
 def load(layer: Layer) -> bool:
