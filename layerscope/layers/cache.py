@@ -1,9 +1,10 @@
-"""On-disk cache of layer indexes, keyed by the layer's blob.
+"""On-disk cache of layer indexes and analysis results, keyed by the layer's blob.
 
 Where: $LAYERSCOPE_CACHE, else $XDG_CACHE_HOME/layerscope, else
-~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Bounded in size
-(oldest files go first); a file that is corrupt, truncated or from another
-version is ignored and rebuilt.
+~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Every file lives in
+the subdirectory `layerscope-cache-v<FORMAT>` of that directory.  Bounded in
+size, least recently used first, trimmed once per process; only files in that
+subdirectory with the cache's own names and header are ever deleted.
 
 What the key guarantees: an entry is used for a layer only if the layer's
 stored blob has, byte for byte, the same BLAKE3 hash as the blob the entry was
@@ -12,22 +13,30 @@ too, but are not relied on).  The hash of a blob is computed once per process
 and reused while the archive file keeps its device, inode, mtime and size, so
 a file rewritten in place within one process with all of those unchanged is
 not noticed.  Nothing authenticates the cache directory itself: whoever can
-write to it can make layerscope show anything.
+write to it can make layerscope show anything.  A file whose header, checksum or
+version do not check out is ignored and rebuilt.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+import stat
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
 from .blobs import fd_of
 from ..model import Layer, LayerEntries
 
-FORMAT = 2  # 2: per-file BLAKE3 digests and captured small files in the index
+FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
+SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
+MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s"}
+HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
+_HEX = frozenset("0123456789abcdef")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def cache_dir() -> str | None:
@@ -38,9 +47,39 @@ def cache_dir() -> str | None:
     return os.path.join(base, "layerscope")
 
 
+def _own_dir(create: bool) -> str | None:
+    """The cache's own subdirectory, or None when there is none we can trust
+    (a symlink or someone else's directory could send writes elsewhere)."""
+    d = cache_dir()
+    if not d:
+        return None
+    sub = os.path.join(d, SUBDIR)
+    try:
+        st = os.lstat(sub)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            os.makedirs(d, exist_ok=True)
+            os.mkdir(sub, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        try:
+            st = os.lstat(sub)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+        return None
+    return sub
+
+
 def _hasher():
-    """BLAKE2b for keys of small inputs, without loading OpenSSL (hashlib
-    does): CPython's own module."""
+    """BLAKE2b for keys and checksums of small inputs, without loading OpenSSL
+    (hashlib does): CPython's own module."""
     try:
         from _blake2 import blake2b
     except ImportError:  # an interpreter built without it
@@ -96,76 +135,90 @@ def _key(layer: Layer) -> str | None:
     return h.hexdigest()
 
 
-def load(layer: Layer) -> bool:
-    d = cache_dir()
-    key = _key(layer) if d else None
-    if not key:
-        return False
-    path = os.path.join(d, key[:2], key)
+# -- files: a header (magic, kind, checksum) then a marshal payload ---------
+def _read(key: str, kind: str):
+    """The payload stored under key, or None when absent or not intact."""
+    sub = _own_dir(False)
+    if not sub:
+        return None
+    path = os.path.join(sub, f"{key}.{kind}")
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
             data = f.read()
-        magic, version, fmt, state, comp, usize, warnings = marshal.loads(data)
-        if magic != "layerscope-index" or version != __version__ or fmt != FORMAT:
-            return False
-        entries = LayerEntries.from_state(state)
+        if data[:len(MAGIC)] != MAGIC or data[len(MAGIC):len(MAGIC) + 1] != KINDS[kind]:
+            return None
+        payload = memoryview(data)[HEADER:]
+        h = _hasher()
+        h.update(payload)
+        if h.digest() != data[len(MAGIC) + 1:HEADER]:
+            return None  # a torn or altered file
+        version, value = marshal.loads(payload)
+        if version != __version__:
+            return None
     except Exception:  # missing, corrupt, truncated, foreign: rebuild
+        return None
+    try:
+        os.utime(path)  # the trim removes the least recently used first
+    except OSError:
+        pass
+    return value
+
+
+def _store(key: str, kind: str, value) -> None:
+    sub = _own_dir(True)
+    if not sub:
+        return
+    try:
+        payload = marshal.dumps((__version__, value))
+        h = _hasher()
+        h.update(payload)
+        _write(sub, f"{key}.{kind}", MAGIC + KINDS[kind] + h.digest() + payload)
+    except (OSError, ValueError):
+        pass  # a read-only or full cache never stops the tool
+
+
+def load(layer: Layer) -> bool:
+    key = _key(layer) if cache_dir() else None
+    value = _read(key, "index") if key else None
+    if value is None:
+        return False
+    try:
+        state, comp, usize, warnings = value
+        entries = LayerEntries.from_state(state)
+    except Exception:
         return False
     layer.entries = entries
     layer.compression = comp
     layer.uncompressed_size = usize
     layer.warnings = list(warnings)
-    try:
-        os.utime(path)
-    except OSError:
-        pass
     return True
 
 
 def store(layer: Layer) -> None:
-    d = cache_dir()
-    key = _key(layer) if d else None
+    key = _key(layer) if cache_dir() else None
     if not key or layer.entries is None:
         return
-    sub = os.path.join(d, key[:2])
-    try:
-        os.makedirs(sub, exist_ok=True)
-        data = marshal.dumps(("layerscope-index", __version__, FORMAT, layer.entries.to_state(),
-                              layer.compression, layer.uncompressed_size, list(layer.warnings)))
-        _write(sub, key, data)
-        _trim(d)
-    except OSError:
-        pass  # a read-only or full cache never stops the tool
+    _store(key, "index", (layer.entries.to_state(), layer.compression, layer.uncompressed_size,
+                          list(layer.warnings)))
 
 
 def load_digests(layer: Layer) -> dict[int, str]:
     """Content digests computed on an earlier open: {offset in the layer
     stream: sha256 hex}.  Empty when absent, corrupt or disabled."""
-    d = cache_dir()
-    key = _key(layer) if d else None
-    if not key:
-        return {}
+    key = _key(layer) if cache_dir() else None
+    pairs = _read(key, "digests") if key else None
     try:
-        with open(os.path.join(d, key[:2], key + ".digests"), "rb") as f:
-            magic, version, pairs = marshal.loads(f.read())
-        if magic != "layerscope-digests" or version != __version__:
-            return {}
         return {int(o): str(h) for o, h in pairs}
     except Exception:
         return {}
 
 
 def store_digests(layer: Layer, digests: dict[int, str]) -> None:
-    d = cache_dir()
-    key = _key(layer) if d else None
+    key = _key(layer) if cache_dir() else None
     if not key or not digests:
         return
-    sub = os.path.join(d, key[:2])
-    try:
-        os.makedirs(sub, exist_ok=True)
-        _write(sub, key + ".digests", marshal.dumps(("layerscope-digests", __version__, sorted(digests.items()))))
-    except OSError:
-        pass
+    _store(key, "digests", sorted(digests.items()))
 
 
 ANALYSIS_MIN_ENTRIES = 20_000  # below this the pass is quicker than reading a file
@@ -182,36 +235,21 @@ def _stack_key(layers) -> str | None:
 
 def load_analysis(layers):
     """The cached (stack state, change kinds) of this ordered stack, or None."""
-    d = cache_dir()
-    if not d or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
+    if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return None
     key = _stack_key(layers)
-    if not key:
-        return None
-    try:
-        with open(os.path.join(d, key[:2], key + ".stack"), "rb") as f:
-            magic, version, state = marshal.loads(f.read())
-        if magic != "layerscope-stack" or version != __version__:
-            return None
-        return state
-    except Exception:
-        return None
+    value = _read(key, "stack") if key else None
+    return value
 
 
 def store_analysis(layers, state) -> None:
-    d = cache_dir()
-    if not d or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
+    if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return
     key = _stack_key(layers)
     if not key:
         return
-    sub = os.path.join(d, key[:2])
-    try:
-        os.makedirs(sub, exist_ok=True)
-        _write(sub, key + ".stack", marshal.dumps(("layerscope-stack", __version__, state)))
-        _trim(d)
-    except (OSError, ValueError):
-        pass
+    _store(key, "stack", state)
+    trim()
 
 
 def _write(sub: str, name: str, data: bytes) -> None:
@@ -219,8 +257,7 @@ def _write(sub: str, name: str, data: bytes) -> None:
     # a name of our own rather than tempfile.mkstemp: importing tempfile
     # (random, shutil...) is a start-up cost every small image would pay
     tmp = os.path.join(sub, f".{name}.{os.getpid()}.{get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -233,26 +270,73 @@ def _write(sub: str, name: str, data: bytes) -> None:
         raise
 
 
-def _trim(d: str) -> None:
-    files = []
-    total = 0
-    for root, _, names in os.walk(d):
-        for n in names:
-            p = os.path.join(root, n)
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue
-            files.append((st.st_mtime, st.st_size, p))
-            total += st.st_size
-    if total <= MAX_BYTES:
+# -- trimming: once per process, only the cache's own files -----------------
+def _own_name(name: str) -> bool:
+    key, dot, kind = name.partition(".")
+    return dot == "." and kind in KINDS and len(key) == 64 and _HEX.issuperset(key)
+
+
+def _own_file(name: str, dfd: int) -> bool:
+    """Whether name (in the directory dfd) is a regular file that starts with
+    the cache's header; opened without following a symlink."""
+    try:
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=dfd)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.pread(fd, len(MAGIC) + 1, 0) == MAGIC + KINDS[name.partition(".")[2]]
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+_trimmed: set[str] = set()  # the cache directories trimmed by this process
+
+
+def trim() -> None:
+    """Keep the cache under MAX_BYTES, oldest files first: one scandir of the
+    cache's own subdirectory, at most once per process."""
+    d = cache_dir()
+    if not d or d in _trimmed:
         return
-    files.sort()
-    for _, size, p in files:
-        if total <= MAX_BYTES * 0.8:
-            break
-        try:
-            os.unlink(p)
-            total -= size
-        except OSError:
-            pass
+    _trimmed.add(d)
+    sub = _own_dir(False)
+    if not sub:
+        return
+    try:
+        dfd = os.open(sub, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
+    except OSError:
+        return
+    try:
+        files = []
+        total = 0
+        with os.scandir(dfd) as it:
+            for e in it:
+                if not _own_name(e.name):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    files.append((st.st_mtime_ns, st.st_size, e.name))
+                    total += st.st_size
+        if total <= MAX_BYTES:
+            return
+        files.sort()
+        for _, size, name in files:
+            if total <= MAX_BYTES * 0.8:
+                break
+            if _own_file(name, dfd):
+                try:
+                    os.unlink(name, dir_fd=dfd)
+                    total -= size
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
