@@ -13,8 +13,8 @@ too, but are not relied on).  The hash of a blob is computed once per process
 and reused while the archive file keeps its device, inode, mtime and size, so
 a file rewritten in place within one process with all of those unchanged is
 not noticed.  Nothing authenticates the cache directory itself: whoever can
-write to it can make layerscope show anything.  A file whose header, checksum or
-version do not check out is ignored and rebuilt.
+write to it can make layerscope show anything.  A file whose header, checksum,
+version or contents do not check out is ignored and rebuilt.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from __future__ import annotations
 import marshal
 import os
 import stat
+from array import array
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
 from .blobs import fd_of
-from ..model import Layer, LayerEntries
+from .compression import BOMB_FLOOR, BOMB_RATIO
+from ..model import DIGEST_SIZE, TYPE_NAMES, Layer, LayerEntries
 
 FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
 SUBDIR = f"layerscope-cache-v{FORMAT}"
@@ -178,14 +180,51 @@ def _store(key: str, kind: str, value) -> None:
         pass  # a read-only or full cache never stops the tool
 
 
+# -- checks of what was loaded: anything unexpected is a miss ----------------
+_TYPE_CODES = bytes(sorted(TYPE_NAMES))
+_COMPRESSIONS = ("none", "gzip", "zstd")  # what compression.sniff lets indexing through
+
+
+def _entries_of(value, blob_size: int):
+    """(entries, compression, uncompressed size, warnings) from a cached index,
+    or a ValueError/TypeError when it is not one this version could have written."""
+    state, comp, usize, warnings = value
+    if not (isinstance(state, tuple) and len(state) == 11 and comp in _COMPRESSIONS and type(usize) is int
+            and isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        raise ValueError("not an index")
+    # what indexing could have found in this blob: a tar no larger than it, or what a stream below the bomb limit holds
+    if not 0 <= usize <= (blob_size if comp == "none" else max(BOMB_FLOOR, blob_size * BOMB_RATIO)):
+        raise ValueError("an uncompressed size the blob cannot have")
+    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured = state
+    if not (isinstance(paths, str) and all(isinstance(x, bytes) for x in (types, sizes, modes, uids, gids, mtimes,
+                                                                         offsets, digests))
+            and isinstance(links, list) and isinstance(captured, list)):
+        raise ValueError("not an index")
+    e = LayerEntries.from_state(state)
+    n = len(e)
+    if not (len(e.uids) == len(e.gids) == len(e.mtimes) == n) or len(e.digests) not in (0, DIGEST_SIZE * n):
+        raise ValueError("columns of different lengths")
+    if e.types.translate(None, _TYPE_CODES):
+        raise ValueError("unknown entry type")
+    if n and (min(e.sizes) < 0 or min(e.offsets) < 0 or max(e.modes) > 0o7777
+              or max(map(int.__add__, e.offsets, e.sizes)) > usize):
+        raise ValueError("an entry outside the layer")
+    for i, link in e.links.items():
+        if type(i) is not int or not 0 <= i < n or not isinstance(link, str):
+            raise ValueError("a bad link")
+    for i, content in e.captured.items():
+        if type(i) is not int or not 0 <= i < n or not isinstance(content, bytes) or len(content) > e.sizes[i]:
+            raise ValueError("a bad captured file")
+    return e, comp, usize, warnings
+
+
 def load(layer: Layer) -> bool:
     key = _key(layer) if cache_dir() else None
     value = _read(key, "index") if key else None
     if value is None:
         return False
     try:
-        state, comp, usize, warnings = value
-        entries = LayerEntries.from_state(state)
+        entries, comp, usize, warnings = _entries_of(value, layer.blob.size)
     except Exception:
         return False
     layer.entries = entries
@@ -208,10 +247,19 @@ def load_digests(layer: Layer) -> dict[int, str]:
     stream: sha256 hex}.  Empty when absent, corrupt or disabled."""
     key = _key(layer) if cache_dir() else None
     pairs = _read(key, "digests") if key else None
-    try:
-        return {int(o): str(h) for o, h in pairs}
-    except Exception:
+    if not isinstance(pairs, list):
         return {}
+    usize = layer.uncompressed_size
+    out = {}
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            return {}
+        o, h = pair
+        if type(o) is not int or not 0 <= o <= usize or not isinstance(h, str) or len(h) != 64 \
+                or not _HEX.issuperset(h):
+            return {}
+        out[o] = h
+    return out
 
 
 def store_digests(layer: Layer, digests: dict[int, str]) -> None:
@@ -233,12 +281,71 @@ def _stack_key(layers) -> str | None:
     return h.hexdigest()
 
 
+def _check_stack(layers, value) -> None:
+    """Raise ValueError unless value is a (stack state, change kinds) that fits
+    these layers: every index points at an entry that exists."""
+    from ..analysis.changes import CONTENT, METADATA, SAME
+    from ..analysis.stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, UNCHANGED, VISIBLE)
+
+    n = len(layers)
+    sizes = [len(l.entries) for l in layers]
+    state, kinds = value
+    ha, hb, how, pl, pi, ch, dels, implied = state
+    cols = (ha, hb, how, pl, pi, ch, dels, kinds)
+    if not all(isinstance(c, list) and len(c) == n for c in cols) or not isinstance(implied, list):
+        raise ValueError("stack state does not fit the layers")
+    how_codes = bytes([0, *HOW_NAMES])
+    change_codes = bytes([0, ADDED, MODIFIED, UNCHANGED, DELETES, NOOP])
+    kind_codes = bytes([0, CONTENT, METADATA, SAME])
+
+    def ints(b) -> array:
+        if not isinstance(b, bytes):
+            raise ValueError("not an int column")
+        a = array("i")
+        a.frombytes(b)
+        return a
+
+    def entry(L, i) -> bool:
+        return type(L) is int and type(i) is int and 0 <= L < n and (i == IMPLIED or 0 <= i < sizes[L])
+
+    for L in range(n):
+        m = sizes[L]
+        for b, codes in ((how[L], how_codes), (ch[L], change_codes), (kinds[L], kind_codes)):
+            if not isinstance(b, bytes) or len(b) != m or b.translate(None, codes):
+                raise ValueError("unknown codes")
+        a_ha, a_hb, a_pl, a_pi = ints(ha[L]), ints(hb[L]), ints(pl[L]), ints(pi[L])
+        if not len(a_ha) == len(a_hb) == len(a_pl) == len(a_pi) == m:
+            raise ValueError("stack state does not fit the layers")
+        for x, y in zip(a_ha, a_hb):
+            if x != VISIBLE and not entry(x, y):
+                raise ValueError("hidden by an entry that does not exist")
+        for x, y in zip(a_pl, a_pi):
+            if x != -1 and not entry(x, y):
+                raise ValueError("replaces an entry that does not exist")
+        if not isinstance(dels[L], list):
+            raise ValueError("bad deletions")
+        for d in dels[L]:
+            if not (isinstance(d, tuple) and len(d) == 6 and isinstance(d[0], str) and entry(d[1], d[2])
+                    and d[3] in HOW_NAMES and entry(d[4], d[5])):
+                raise ValueError("bad deletion")
+    for imp in implied:
+        if not (isinstance(imp, tuple) and len(imp) == 3 and isinstance(imp[0], str) and type(imp[1]) is int
+                and 0 <= imp[1] < n and type(imp[2]) is int and (imp[2] == VISIBLE or 0 <= imp[2] < n)):
+            raise ValueError("bad implied directory")
+
+
 def load_analysis(layers):
     """The cached (stack state, change kinds) of this ordered stack, or None."""
     if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return None
     key = _stack_key(layers)
     value = _read(key, "stack") if key else None
+    if value is None:
+        return None
+    try:
+        _check_stack(layers, value)
+    except Exception:
+        return None
     return value
 
 
