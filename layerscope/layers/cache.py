@@ -1,26 +1,44 @@
-"""On-disk cache of layer indexes, keyed by the layer's blob.
+"""On-disk cache of layer indexes and analysis results, keyed by the layer's blob.
 
 Where: $LAYERSCOPE_CACHE, else $XDG_CACHE_HOME/layerscope, else
-~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Bounded in size
-(oldest files go first); a file that is corrupt, truncated or from another
-version is ignored and rebuilt.  The key hashes (BLAKE2b) the layer's digest, diff_id,
-stored size and the first and last 64 KiB of the blob, so an archive that
-lies about a digest cannot make another image show its entries.
+~/.cache/layerscope.  LAYERSCOPE_CACHE=off disables it.  Every file lives in
+the subdirectory `layerscope-cache-v<FORMAT>` of that directory.  Bounded in
+size, least recently used first, trimmed once per process; only files in that
+subdirectory with the cache's own names and header are ever deleted.
+
+What the key guarantees: an entry is used for a layer only if the layer's
+stored blob has, byte for byte, the same BLAKE3 hash as the blob the entry was
+built from (the claimed digest, diff_id, media type and size are hashed in
+too, but are not relied on).  The hash of a blob is computed once per process
+and reused while the archive file keeps its device, inode, mtime and size, so
+a file rewritten in place within one process with all of those unchanged is
+not noticed.  Nothing authenticates the cache directory itself: whoever can
+write to it can make layerscope show anything.  A file whose header, checksum,
+version or contents do not check out is ignored and rebuilt.
 """
 
 from __future__ import annotations
 
 import marshal
 import os
+import stat
+from array import array
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
 from .blobs import fd_of
-from ..model import Layer, LayerEntries
+from .compression import BOMB_FLOOR, BOMB_RATIO
+from ..model import DIGEST_SIZE, TYPE_NAMES, Layer, LayerEntries
 
-FORMAT = 2  # 2: per-file BLAKE3 digests and captured small files in the index
+FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
+SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
-SAMPLE = 64 << 10
+MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s"}
+HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
+CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
+_HEX = frozenset("0123456789abcdef")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def cache_dir() -> str | None:
@@ -31,10 +49,39 @@ def cache_dir() -> str | None:
     return os.path.join(base, "layerscope")
 
 
+def _own_dir(create: bool) -> str | None:
+    """The cache's own subdirectory, or None when there is none we can trust
+    (a symlink or someone else's directory could send writes elsewhere)."""
+    d = cache_dir()
+    if not d:
+        return None
+    sub = os.path.join(d, SUBDIR)
+    try:
+        st = os.lstat(sub)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            os.makedirs(d, exist_ok=True)
+            os.mkdir(sub, 0o700)
+        except FileExistsError:
+            pass
+        except OSError:
+            return None
+        try:
+            st = os.lstat(sub)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "geteuid") and st.st_uid != os.geteuid()):
+        return None
+    return sub
+
+
 def _hasher():
-    """A cryptographic hash for the keys, without loading OpenSSL (hashlib
-    does) nor blake3 (only images whose
-    files are hashed need it): CPython's own BLAKE2b module."""
+    """BLAKE2b for keys and checksums of small inputs, without loading OpenSSL
+    (hashlib does): CPython's own module."""
     try:
         from _blake2 import blake2b
     except ImportError:  # an interpreter built without it
@@ -44,109 +91,182 @@ def _hasher():
     return blake2b(digest_size=32)
 
 
-_keys: dict[tuple, str] = {}  # what _key() computed in this process
+_blob_hashes: dict[tuple, bytes] = {}  # what _hash_blob() computed in this process
+
+
+def _hash_blob(path: str, fd: int, offset: int, size: int, file_size: int) -> bytes:
+    """BLAKE3 of every byte of the blob, on several threads (it releases the GIL)."""
+    from blake3 import blake3
+
+    h = blake3(max_threads=blake3.AUTO)
+    if offset == 0 and size == file_size and size:
+        h.update_mmap(path)  # a whole file (an OCI layout's blob): mapped by blake3 itself
+        return h.digest()
+    buf = bytearray(min(size, CHUNK))
+    mv = memoryview(buf)
+    pos = 0
+    while pos < size:
+        n = os.preadv(fd, [mv[:min(CHUNK, size - pos)]], offset + pos)
+        if n <= 0:
+            raise OSError("the blob ended early")
+        h.update(mv[:n])
+        pos += n
+    return h.digest()
 
 
 def _key(layer: Layer) -> str | None:
-    """The layer's cache key: its identity (digest, diff_id, size) and 64 KiB
-    of its blob's bytes at each end, read with pread (the mapped pages of a
-    layer just walked are gone; faulting them back in would cost time).  Kept
-    for the process, as long as the archive file is the same file, unchanged."""
+    """The layer's cache key: a hash of every byte of its stored blob, plus
+    what the archive claims about it.  The blob's hash is kept for the process
+    as long as the archive file is the same file, unchanged."""
     b = layer.blob
     if b is None:
         return None
     try:
         st = os.stat(b.file)
-        memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size, layer.digest,
-                layer.diff_id)
-        key = _keys.get(memo)
-        if key is not None:
-            return key
-        if b.offset + b.size > st.st_size:
-            return None  # a truncated blob: nothing to cache
-        fd = fd_of(b.file)
-        head = os.pread(fd, min(SAMPLE, b.size), b.offset)
-        tail = os.pread(fd, SAMPLE, b.offset + b.size - SAMPLE) if b.size > SAMPLE else b""
+        memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size)
+        blob_hash = _blob_hashes.get(memo)
+        if blob_hash is None:
+            if b.offset < 0 or b.size < 0 or b.offset + b.size > st.st_size:
+                return None  # a truncated blob: nothing to cache
+            blob_hash = _blob_hashes[memo] = _hash_blob(b.file, fd_of(b.file), b.offset, b.size, st.st_size)
     except Exception:
         return None
     h = _hasher()
-    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{b.size}\0".encode())
-    h.update(head)
-    h.update(tail)
-    key = _keys[memo] = h.hexdigest()
-    return key
+    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0{b.size}\0".encode())
+    h.update(blob_hash)
+    return h.hexdigest()
+
+
+# -- files: a header (magic, kind, checksum) then a marshal payload ---------
+def _read(key: str, kind: str):
+    """The payload stored under key, or None when absent or not intact."""
+    sub = _own_dir(False)
+    if not sub:
+        return None
+    path = os.path.join(sub, f"{key}.{kind}")
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read()
+        if data[:len(MAGIC)] != MAGIC or data[len(MAGIC):len(MAGIC) + 1] != KINDS[kind]:
+            return None
+        payload = memoryview(data)[HEADER:]
+        h = _hasher()
+        h.update(payload)
+        if h.digest() != data[len(MAGIC) + 1:HEADER]:
+            return None  # a torn or altered file
+        version, value = marshal.loads(payload)
+        if version != __version__:
+            return None
+    except Exception:  # missing, corrupt, truncated, foreign: rebuild
+        return None
+    try:
+        os.utime(path)  # the trim removes the least recently used first
+    except OSError:
+        pass
+    return value
+
+
+def _store(key: str, kind: str, value) -> None:
+    sub = _own_dir(True)
+    if not sub:
+        return
+    try:
+        payload = marshal.dumps((__version__, value))
+        h = _hasher()
+        h.update(payload)
+        _write(sub, f"{key}.{kind}", MAGIC + KINDS[kind] + h.digest() + payload)
+    except (OSError, ValueError):
+        pass  # a read-only or full cache never stops the tool
+
+
+# -- checks of what was loaded: anything unexpected is a miss ----------------
+_TYPE_CODES = bytes(sorted(TYPE_NAMES))
+_COMPRESSIONS = ("none", "gzip", "zstd")  # what compression.sniff lets indexing through
+
+
+def _entries_of(value, blob_size: int):
+    """(entries, compression, uncompressed size, warnings) from a cached index,
+    or a ValueError/TypeError when it is not one this version could have written."""
+    state, comp, usize, warnings = value
+    if not (isinstance(state, tuple) and len(state) == 11 and comp in _COMPRESSIONS and type(usize) is int
+            and isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        raise ValueError("not an index")
+    # what indexing could have found in this blob: a tar no larger than it, or what a stream below the bomb limit holds
+    if not 0 <= usize <= (blob_size if comp == "none" else max(BOMB_FLOOR, blob_size * BOMB_RATIO)):
+        raise ValueError("an uncompressed size the blob cannot have")
+    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured = state
+    if not (isinstance(paths, str) and all(isinstance(x, bytes) for x in (types, sizes, modes, uids, gids, mtimes,
+                                                                         offsets, digests))
+            and isinstance(links, list) and isinstance(captured, list)):
+        raise ValueError("not an index")
+    e = LayerEntries.from_state(state)
+    n = len(e)
+    if not (len(e.uids) == len(e.gids) == len(e.mtimes) == n) or len(e.digests) not in (0, DIGEST_SIZE * n):
+        raise ValueError("columns of different lengths")
+    if e.types.translate(None, _TYPE_CODES):
+        raise ValueError("unknown entry type")
+    if n and (min(e.sizes) < 0 or min(e.offsets) < 0 or max(e.modes) > 0o7777
+              or max(map(int.__add__, e.offsets, e.sizes)) > usize):
+        raise ValueError("an entry outside the layer")
+    for i, link in e.links.items():
+        if type(i) is not int or not 0 <= i < n or not isinstance(link, str):
+            raise ValueError("a bad link")
+    for i, content in e.captured.items():
+        if type(i) is not int or not 0 <= i < n or not isinstance(content, bytes) or len(content) > e.sizes[i]:
+            raise ValueError("a bad captured file")
+    return e, comp, usize, warnings
 
 
 def load(layer: Layer) -> bool:
-    d = cache_dir()
-    key = _key(layer) if d else None
-    if not key:
+    key = _key(layer) if cache_dir() else None
+    value = _read(key, "index") if key else None
+    if value is None:
         return False
-    path = os.path.join(d, key[:2], key)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
-        magic, version, fmt, state, comp, usize, warnings = marshal.loads(data)
-        if magic != "layerscope-index" or version != __version__ or fmt != FORMAT:
-            return False
-        entries = LayerEntries.from_state(state)
-    except Exception:  # missing, corrupt, truncated, foreign: rebuild
+        entries, comp, usize, warnings = _entries_of(value, layer.blob.size)
+    except Exception:
         return False
     layer.entries = entries
     layer.compression = comp
     layer.uncompressed_size = usize
     layer.warnings = list(warnings)
-    try:
-        os.utime(path)
-    except OSError:
-        pass
     return True
 
 
 def store(layer: Layer) -> None:
-    d = cache_dir()
-    key = _key(layer) if d else None
+    key = _key(layer) if cache_dir() else None
     if not key or layer.entries is None:
         return
-    sub = os.path.join(d, key[:2])
-    try:
-        os.makedirs(sub, exist_ok=True)
-        data = marshal.dumps(("layerscope-index", __version__, FORMAT, layer.entries.to_state(),
-                              layer.compression, layer.uncompressed_size, list(layer.warnings)))
-        _write(sub, key, data)
-        _trim(d)
-    except OSError:
-        pass  # a read-only or full cache never stops the tool
+    _store(key, "index", (layer.entries.to_state(), layer.compression, layer.uncompressed_size,
+                          list(layer.warnings)))
 
 
 def load_digests(layer: Layer) -> dict[int, str]:
     """Content digests computed on an earlier open: {offset in the layer
     stream: sha256 hex}.  Empty when absent, corrupt or disabled."""
-    d = cache_dir()
-    key = _key(layer) if d else None
-    if not key:
+    key = _key(layer) if cache_dir() else None
+    pairs = _read(key, "digests") if key else None
+    if not isinstance(pairs, list):
         return {}
-    try:
-        with open(os.path.join(d, key[:2], key + ".digests"), "rb") as f:
-            magic, version, pairs = marshal.loads(f.read())
-        if magic != "layerscope-digests" or version != __version__:
+    usize = layer.uncompressed_size
+    out = {}
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
             return {}
-        return {int(o): str(h) for o, h in pairs}
-    except Exception:
-        return {}
+        o, h = pair
+        if type(o) is not int or not 0 <= o <= usize or not isinstance(h, str) or len(h) != 64 \
+                or not _HEX.issuperset(h):
+            return {}
+        out[o] = h
+    return out
 
 
 def store_digests(layer: Layer, digests: dict[int, str]) -> None:
-    d = cache_dir()
-    key = _key(layer) if d else None
+    key = _key(layer) if cache_dir() else None
     if not key or not digests:
         return
-    sub = os.path.join(d, key[:2])
-    try:
-        os.makedirs(sub, exist_ok=True)
-        _write(sub, key + ".digests", marshal.dumps(("layerscope-digests", __version__, sorted(digests.items()))))
-    except OSError:
-        pass
+    _store(key, "digests", sorted(digests.items()))
 
 
 ANALYSIS_MIN_ENTRIES = 20_000  # below this the pass is quicker than reading a file
@@ -161,38 +281,82 @@ def _stack_key(layers) -> str | None:
     return h.hexdigest()
 
 
+def _check_stack(layers, value) -> None:
+    """Raise ValueError unless value is a (stack state, change kinds) that fits
+    these layers: every index points at an entry that exists."""
+    from ..analysis.changes import CONTENT, METADATA, SAME
+    from ..analysis.stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, UNCHANGED, VISIBLE)
+
+    n = len(layers)
+    sizes = [len(l.entries) for l in layers]
+    state, kinds = value
+    ha, hb, how, pl, pi, ch, dels, implied = state
+    cols = (ha, hb, how, pl, pi, ch, dels, kinds)
+    if not all(isinstance(c, list) and len(c) == n for c in cols) or not isinstance(implied, list):
+        raise ValueError("stack state does not fit the layers")
+    how_codes = bytes([0, *HOW_NAMES])
+    change_codes = bytes([0, ADDED, MODIFIED, UNCHANGED, DELETES, NOOP])
+    kind_codes = bytes([0, CONTENT, METADATA, SAME])
+
+    def ints(b) -> array:
+        if not isinstance(b, bytes):
+            raise ValueError("not an int column")
+        a = array("i")
+        a.frombytes(b)
+        return a
+
+    def entry(L, i) -> bool:
+        return type(L) is int and type(i) is int and 0 <= L < n and (i == IMPLIED or 0 <= i < sizes[L])
+
+    for L in range(n):
+        m = sizes[L]
+        for b, codes in ((how[L], how_codes), (ch[L], change_codes), (kinds[L], kind_codes)):
+            if not isinstance(b, bytes) or len(b) != m or b.translate(None, codes):
+                raise ValueError("unknown codes")
+        a_ha, a_hb, a_pl, a_pi = ints(ha[L]), ints(hb[L]), ints(pl[L]), ints(pi[L])
+        if not len(a_ha) == len(a_hb) == len(a_pl) == len(a_pi) == m:
+            raise ValueError("stack state does not fit the layers")
+        for x, y in zip(a_ha, a_hb):
+            if x != VISIBLE and not entry(x, y):
+                raise ValueError("hidden by an entry that does not exist")
+        for x, y in zip(a_pl, a_pi):
+            if x != -1 and not entry(x, y):
+                raise ValueError("replaces an entry that does not exist")
+        if not isinstance(dels[L], list):
+            raise ValueError("bad deletions")
+        for d in dels[L]:
+            if not (isinstance(d, tuple) and len(d) == 6 and isinstance(d[0], str) and entry(d[1], d[2])
+                    and d[3] in HOW_NAMES and entry(d[4], d[5])):
+                raise ValueError("bad deletion")
+    for imp in implied:
+        if not (isinstance(imp, tuple) and len(imp) == 3 and isinstance(imp[0], str) and type(imp[1]) is int
+                and 0 <= imp[1] < n and type(imp[2]) is int and (imp[2] == VISIBLE or 0 <= imp[2] < n)):
+            raise ValueError("bad implied directory")
+
+
 def load_analysis(layers):
     """The cached (stack state, change kinds) of this ordered stack, or None."""
-    d = cache_dir()
-    if not d or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
+    if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return None
     key = _stack_key(layers)
-    if not key:
+    value = _read(key, "stack") if key else None
+    if value is None:
         return None
     try:
-        with open(os.path.join(d, key[:2], key + ".stack"), "rb") as f:
-            magic, version, state = marshal.loads(f.read())
-        if magic != "layerscope-stack" or version != __version__:
-            return None
-        return state
+        _check_stack(layers, value)
     except Exception:
         return None
+    return value
 
 
 def store_analysis(layers, state) -> None:
-    d = cache_dir()
-    if not d or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
+    if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return
     key = _stack_key(layers)
     if not key:
         return
-    sub = os.path.join(d, key[:2])
-    try:
-        os.makedirs(sub, exist_ok=True)
-        _write(sub, key + ".stack", marshal.dumps(("layerscope-stack", __version__, state)))
-        _trim(d)
-    except (OSError, ValueError):
-        pass
+    _store(key, "stack", state)
+    trim()
 
 
 def _write(sub: str, name: str, data: bytes) -> None:
@@ -200,8 +364,7 @@ def _write(sub: str, name: str, data: bytes) -> None:
     # a name of our own rather than tempfile.mkstemp: importing tempfile
     # (random, shutil...) is a start-up cost every small image would pay
     tmp = os.path.join(sub, f".{name}.{os.getpid()}.{get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -214,26 +377,73 @@ def _write(sub: str, name: str, data: bytes) -> None:
         raise
 
 
-def _trim(d: str) -> None:
-    files = []
-    total = 0
-    for root, _, names in os.walk(d):
-        for n in names:
-            p = os.path.join(root, n)
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue
-            files.append((st.st_mtime, st.st_size, p))
-            total += st.st_size
-    if total <= MAX_BYTES:
+# -- trimming: once per process, only the cache's own files -----------------
+def _own_name(name: str) -> bool:
+    key, dot, kind = name.partition(".")
+    return dot == "." and kind in KINDS and len(key) == 64 and _HEX.issuperset(key)
+
+
+def _own_file(name: str, dfd: int) -> bool:
+    """Whether name (in the directory dfd) is a regular file that starts with
+    the cache's header; opened without following a symlink."""
+    try:
+        fd = os.open(name, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0), dir_fd=dfd)
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        return os.pread(fd, len(MAGIC) + 1, 0) == MAGIC + KINDS[name.partition(".")[2]]
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+_trimmed: set[str] = set()  # the cache directories trimmed by this process
+
+
+def trim() -> None:
+    """Keep the cache under MAX_BYTES, oldest files first: one scandir of the
+    cache's own subdirectory, at most once per process."""
+    d = cache_dir()
+    if not d or d in _trimmed:
         return
-    files.sort()
-    for _, size, p in files:
-        if total <= MAX_BYTES * 0.8:
-            break
-        try:
-            os.unlink(p)
-            total -= size
-        except OSError:
-            pass
+    _trimmed.add(d)
+    sub = _own_dir(False)
+    if not sub:
+        return
+    try:
+        dfd = os.open(sub, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
+    except OSError:
+        return
+    try:
+        files = []
+        total = 0
+        with os.scandir(dfd) as it:
+            for e in it:
+                if not _own_name(e.name):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    files.append((st.st_mtime_ns, st.st_size, e.name))
+                    total += st.st_size
+        if total <= MAX_BYTES:
+            return
+        files.sort()
+        for _, size, name in files:
+            if total <= MAX_BYTES * 0.8:
+                break
+            if _own_file(name, dfd):
+                try:
+                    os.unlink(name, dir_fd=dfd)
+                    total -= size
+                except OSError:
+                    pass
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)

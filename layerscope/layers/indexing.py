@@ -190,6 +190,8 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
         rest = [l for l in rest if id(l) not in done_ids]
     if rest:
         _index_uncompressed(rest, workers, tick)
+    if use_cache:
+        cache.trim()  # once, after the last store: trimming after every layer made deep images quadratic
 
 
 def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:
