@@ -160,7 +160,8 @@ def index_one(layer: Layer) -> None:
 
 def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: int | None = None,
                  use_cache: bool = True, layers: Iterable[Layer] | None = None) -> None:
-    todo = [l for l in (layers if layers is not None else graph.layers.values()) if not l.indexed]
+    # an image may list one layer many times: each distinct node is walked once
+    todo = [l for l in dict.fromkeys(layers if layers is not None else graph.layers.values()) if not l.indexed]
     total = len(todo)
     done = 0
 

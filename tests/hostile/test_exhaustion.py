@@ -1,0 +1,127 @@
+"""Hostile archives that cost time or memory out of proportion to their size:
+a layer referenced many times, a manifest listed many times, paths nested
+absurdly deep.  Each must end quickly, in bounded memory, with a clear result.
+
+Archives are built here with the standard library (small helpers copied on
+purpose: the older hostile test module is being split)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import resource
+import tarfile
+import time
+import tracemalloc
+
+import pytest
+
+from layerscope.cli import main
+from layerscope.formats.source import open_graph
+from layerscope.layers import indexing
+from layerscope.layers.indexing import index_layers
+
+
+def sha(b: bytes) -> str:
+    return "sha256:" + hashlib.sha256(b).hexdigest()
+
+
+def tar_of(members) -> bytes:
+    """members: (name, bytes) for files, (name, None) for directories."""
+    bio = io.BytesIO()
+    with tarfile.open(fileobj=bio, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            if data is None:
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                t.addfile(ti)
+            else:
+                ti.size = len(data)
+                ti.mode = 0o644
+                t.addfile(ti, io.BytesIO(data))
+    return bio.getvalue()
+
+
+def config_for(diff_ids: list[str]) -> bytes:
+    return json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                       "rootfs": {"type": "layers", "diff_ids": diff_ids},
+                       "history": [{"created_by": f"step {i}"} for i in range(len(diff_ids))]}).encode()
+
+
+def docker_repeated(path, layer: bytes, times: int) -> str:
+    """A docker-save archive whose one manifest lists the same layer `times` times."""
+    cfg = config_for([sha(layer)] * times)
+    cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+    man = json.dumps([{"Config": cfg_name, "RepoTags": ["rep:1"], "Layers": ["l0/layer.tar"] * times}]).encode()
+    with open(path, "wb") as f:
+        f.write(tar_of([("l0/layer.tar", layer), (cfg_name, cfg), ("manifest.json", man)]))
+    return str(path)
+
+
+def cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+# ---------------------------------------------------------------------------
+# a layer listed many times in one manifest
+
+def test_repeated_layer_is_indexed_once(tmp_path, monkeypatch):
+    layer = tar_of([("etc", None)] + [(f"etc/f{i}", b"x") for i in range(50)])
+    path = docker_repeated(tmp_path / "rep.tar", layer, 64)
+    calls = []
+    real = indexing.index_blob
+
+    def counting(ref, *a, **kw):
+        calls.append(ref.name)
+        return real(ref, *a, **kw)
+
+    monkeypatch.setattr(indexing, "index_blob", counting)
+    graph = open_graph([path])
+    image = graph.pick()
+    assert len(image.layers) == 64 and len({id(l) for l in image.layers}) == 1
+    # the CLI passes the image's layer list, duplicates and all
+    index_layers(graph, layers=image.layers, use_cache=False, workers=1)
+    assert calls == ["l0/layer.tar"]
+    assert image.layers[0].error is None and len(image.layers[0].entries) == 51
+
+
+def test_repeated_layer_progress_counts_distinct_layers(tmp_path):
+    layer = tar_of([(f"f{i}", b"x") for i in range(5)])
+    path = docker_repeated(tmp_path / "rep.tar", layer, 8)
+    graph = open_graph([path])
+    image = graph.pick()
+    seen = []
+    index_layers(graph, layers=image.layers, use_cache=False, workers=1,
+                 progress=lambda done, total, l: seen.append((done, total)))
+    assert seen == [(1, 1)]
+
+
+def test_repeated_layer_merged_view_is_that_layer(tmp_path):
+    from layerscope.analysis.stack import MODIFIED, UNCHANGED, VISIBLE, Stack
+
+    layer = tar_of([("d", None), ("d/a", b"1"), ("e/b", b"22")])  # e is implied
+    path = docker_repeated(tmp_path / "rep.tar", layer, 3)
+    graph = open_graph([path])
+    image = graph.pick()
+    index_layers(graph, layers=image.layers, use_cache=False, workers=1)
+    st = Stack(image)
+    assert sorted(st.top_view) == ["d", "d/a", "e", "e/b"]
+    # each copy hides the one below it; the top copy is what is visible
+    assert all(st.top_view[p][0] == 2 for p in ("d", "d/a", "e/b"))
+    for L in (0, 1):
+        assert list(st.hidden_at[L]) == [L + 1] * 3
+    assert list(st.hidden_at[2]) == [VISIBLE] * 3
+    assert st.change[1][0] == UNCHANGED and st.change[1][1] == MODIFIED
+
+
+def test_repeated_layer_report_bounded(tmp_path, capsys):
+    layer = tar_of([("d", None)] + [(f"d/f{i}", b"x") for i in range(200)])
+    path = docker_repeated(tmp_path / "rep.tar", layer, 512)
+    t0 = cpu_seconds()
+    rc = main(["report", path])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert cpu_seconds() - t0 < 60
