@@ -125,3 +125,80 @@ def test_repeated_layer_report_bounded(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert rc == 0, err
     assert cpu_seconds() - t0 < 60
+
+
+# ---------------------------------------------------------------------------
+# an OCI index listing one big manifest many times
+
+def oci_index_repeating(path, n_layers: int, times: int, *, distinct: bool = False) -> str:
+    """An oci-archive whose index lists a manifest of `n_layers` layers
+    `times` times (the same digest, or `distinct` manifests that differ only
+    in an annotation)."""
+    layer = tar_of([("f", b"x")])
+    cfg = config_for([sha(layer)] * n_layers)
+    mans = []
+    for k in range(times if distinct else 1):
+        mans.append(json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg), "size": len(cfg)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer),
+                        "size": len(layer)}] * n_layers,
+            "annotations": {"k": str(k)}}).encode())
+    descs = [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(mans[k % len(mans)]),
+              "size": len(mans[k % len(mans)]), "annotations": {"org.opencontainers.image.ref.name": f"t{k}"}}
+             for k in range(times)]
+    idx = json.dumps({"schemaVersion": 2, "manifests": descs}).encode()
+    members = [("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'), ("index.json", idx)]
+    for b in [cfg, layer, *mans]:
+        members.append(("blobs/sha256/" + hashlib.sha256(b).hexdigest(), b))
+    with open(path, "wb") as f:
+        f.write(tar_of(members))
+    return str(path)
+
+
+def test_same_manifest_listed_many_times_is_one_image(tmp_path):
+    path = oci_index_repeating(tmp_path / "idx.tar", 256, 512)
+    tracemalloc.start()
+    try:
+        t0 = cpu_seconds()
+        graph = open_graph([path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert cpu_seconds() - t0 < 30
+    assert len(graph.images) == 1
+    image = graph.images[0]
+    assert len(image.layers) == 256
+    # every name the index gives it still picks it
+    assert image.refs[:3] == ["t0", "t1", "t2"] and len(image.refs) == 512
+    assert graph.pick("t511") is image
+    assert peak < 40 << 20, f"{peak:,} bytes traced while loading"
+
+
+def test_many_manifests_times_layers_refused_clearly(tmp_path, monkeypatch, capsys):
+    from layerscope.formats import oci
+
+    monkeypatch.setattr(oci, "MAX_LAYER_REFS", 1000)
+    path = oci_index_repeating(tmp_path / "idx.tar", 256, 8, distinct=True)
+    rc = main(["report", path])
+    out, err = capsys.readouterr()
+    assert rc == 2, err
+    assert err.count("\n") == 1 and err.startswith("layerscope: error: ")
+    assert "more than 1,000 layers in all" in err, err
+
+
+def test_docker_manifest_entries_times_layers_refused_clearly(tmp_path, monkeypatch, capsys):
+    from layerscope.formats import oci
+
+    monkeypatch.setattr(oci, "MAX_LAYER_REFS", 1000)
+    layer = tar_of([("f", b"x")])
+    cfg = config_for([sha(layer)] * 300)
+    cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+    man = json.dumps([{"Config": cfg_name, "RepoTags": [f"r:{k}"], "Layers": ["l0/layer.tar"] * 300}
+                      for k in range(4)]).encode()
+    path = tmp_path / "d.tar"
+    path.write_bytes(tar_of([("l0/layer.tar", layer), (cfg_name, cfg), ("manifest.json", man)]))
+    rc = main(["report", str(path)])
+    out, err = capsys.readouterr()
+    assert rc == 2, err
+    assert err.count("\n") == 1 and "more than 1,000 layers in all" in err, err
