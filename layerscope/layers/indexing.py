@@ -26,6 +26,14 @@ PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it s
 # (a pool's processes cost memory that a little walking left does not repay).
 SEQUENTIAL_FIRST_S = 0.25
 
+# Every parent directory a layer does not list is implied, and each is a path
+# string of its own, so one deep path costs the square of its depth: the
+# implied parents of one layer are refused past this many characters in all.
+MAX_IMPLIED_CHARS = 1 << 27
+# Paths this short imply parents costing at most a small multiple of their own
+# tar headers, so only longer ones are walked for the check.
+SHORT_PATH = 256
+
 Progress = Callable[[int, int, Layer], None]
 ProcessPoolExecutor = None  # concurrent.futures' class, imported on first parallel use
 
@@ -94,6 +102,35 @@ def _compressed(layer: Layer) -> bool:
         return False
 
 
+def implied_too_costly(entries: LayerEntries, budget: int | None = None) -> bool:
+    """Whether the parents that long paths imply (not listed as entries)
+    would take more than `budget` characters of path strings.  The walk stops
+    at the budget, so the check costs at most what it allows."""
+    budget = MAX_IMPLIED_CHARS if budget is None else budget
+    paths = entries.paths
+    long = [p for p in paths if len(p) > SHORT_PATH]
+    if not long:
+        return False
+    listed = set(paths)
+    implied: set[int] = set()  # hashes, so the check keeps no copy of the strings it counts
+    cost = 0
+    for p in long:
+        end = p.rfind("/")
+        while end > 0:
+            q = p[:end]
+            if q in listed:
+                break
+            h = hash(q)
+            if h in implied:
+                break
+            implied.add(h)
+            cost += end
+            if cost > budget:
+                return True
+            end = p.rfind("/", 0, end)
+    return False
+
+
 def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, hash_files: bool = False):
     """Index a layer blob.  Returns (entries, compression, uncompressed_size,
     warnings, bomb).  Raises LayerError when the blob cannot be read.
@@ -136,6 +173,9 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         entries = ix.run()
     finally:
         release(ref)
+    if implied_too_costly(entries):
+        raise LayerError(f"paths nested too deeply: the directories they imply would take more than "
+                         f"{MAX_IMPLIED_CHARS:,} characters of paths (deeper than a file system allows)", place)
     if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * len(view):
         ix.warnings.append(
             f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "

@@ -202,3 +202,78 @@ def test_docker_manifest_entries_times_layers_refused_clearly(tmp_path, monkeypa
     out, err = capsys.readouterr()
     assert rc == 2, err
     assert err.count("\n") == 1 and "more than 1,000 layers in all" in err, err
+
+
+# ---------------------------------------------------------------------------
+# paths nested absurdly deep: each implied parent is a path string of its own,
+# so their cost grows with the square of the depth
+
+def docker_one_layer(path, layer: bytes) -> str:
+    cfg = config_for([sha(layer)])
+    cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+    man = json.dumps([{"Config": cfg_name, "RepoTags": ["deep:1"], "Layers": ["l0/layer.tar"]}]).encode()
+    with open(path, "wb") as f:
+        f.write(tar_of([("l0/layer.tar", layer), (cfg_name, cfg), ("manifest.json", man)]))
+    return str(path)
+
+
+def test_deep_path_refused_at_index_time(tmp_path):
+    path = docker_one_layer(tmp_path / "deep.tar", tar_of([("a/" * 20_000 + "f", b"x")]))
+    graph = open_graph([path])
+    image = graph.pick()
+    tracemalloc.start()
+    try:
+        index_layers(graph, layers=image.layers, use_cache=False, workers=1)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    err = image.layers[0].error
+    assert err and "nested too deeply" in err, err
+    assert "layer 0" in err
+    assert peak < 64 << 20, f"{peak:,} bytes traced while indexing"
+
+
+def test_many_deep_chains_refused(tmp_path):
+    # each chain alone is acceptable; together they would cost as much as one huge one
+    members = [(f"x{i}/" + "a/" * 4_000 + "f", b"x") for i in range(40)]
+    path = docker_one_layer(tmp_path / "chains.tar", tar_of(members))
+    graph = open_graph([path])
+    image = graph.pick()
+    index_layers(graph, layers=image.layers, use_cache=False, workers=1)
+    assert "nested too deeply" in (image.layers[0].error or "")
+
+
+def test_deep_but_listed_parents_are_not_refused(tmp_path):
+    # every parent listed as an entry: nothing is implied, nothing to refuse
+    members, p = [], ""
+    for _ in range(300):
+        p = p + "d" * 50 + "/"
+        members.append((p.rstrip("/"), None))
+    members.append((p + "f", b"x"))
+    path = docker_one_layer(tmp_path / "listed.tar", tar_of(members))
+    graph = open_graph([path])
+    image = graph.pick()
+    index_layers(graph, layers=image.layers, use_cache=False, workers=1)
+    assert image.layers[0].error is None
+    assert len(image.layers[0].entries) == 301
+
+
+def test_deep_path_cli_one_line_error_bounded(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = docker_one_layer(tmp_path / "deep.tar", tar_of([("a/" * 40_000 + "f", b"x")]))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = ("import sys\nfrom layerscope.cli import main\nrc = main(sys.argv[1:])\n"
+            "hwm = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+            "print('@@rss=' + hwm, file=sys.stderr)\nsys.exit(rc)\n")
+    env = dict(os.environ, LAYERSCOPE_CACHE="off", PYTHONPATH=root)
+    r = subprocess.run([sys.executable, "-c", code, "report", path], capture_output=True, text=True,
+                       timeout=300, env=env, cwd=root)
+    lines = r.stderr.splitlines()
+    rss_mb = int([l for l in lines if l.startswith("@@rss=")][-1][6:]) // 1024
+    err = [l for l in lines if not l.startswith("@@rss=")]
+    assert r.returncode == 2, r.stderr
+    assert len(err) == 1 and err[0].startswith("layerscope: error: ") and "nested too deeply" in err[0], err
+    assert rss_mb < 400, f"peak RSS {rss_mb} MB"
