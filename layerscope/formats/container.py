@@ -13,7 +13,7 @@ import json
 import os
 import posixpath
 
-from ..layers.blobs import file_view
+from ..layers.blobs import file_view, pread_exact, require
 from ..errors import ImageError, LayerError
 from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
 from ..layers.tarwalk import TarIndexer, normalise
@@ -40,7 +40,10 @@ class Container:
         ref = self.blob(name)
         if ref.size > MAX_JSON:
             raise ImageError(f"{what} {name!r} is {ref.size} bytes, too large to be one", self.label)
-        data = bytes(file_view(ref.file)[ref.offset:ref.offset + ref.size])
+        try:
+            data = pread_exact(ref.file, ref.offset, ref.size, name)  # pread: a shrunk file is an error, not SIGBUS
+        except LayerError as e:
+            raise ImageError(f"{what} {name!r}: {e.message}", self.label) from None
         if data.count(b",") + data.count(b":") + data.count(b"[") > MAX_JSON_VALUES:
             raise ImageError(f"{what} {name!r} holds more than {MAX_JSON_VALUES:,} JSON values, "
                              "too many to be one", self.label)
@@ -134,6 +137,10 @@ class TarContainer(Container):
         ref = BlobRef(self.path, e.offsets[i], e.sizes[i], name)
         if ref.offset + ref.size > len(file_view(self.path)):
             raise ImageError(f"{name!r} is truncated", self.label)
+        try:
+            require(self.path, ref.offset + ref.size, name)
+        except LayerError as e:
+            raise ImageError(e.message, self.label) from None
         return ref
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from ..errors import LayerError
 from ..model import BlobRef, Layer, LayerEntries, LayerGraph
 from . import cache
-from .blobs import blob_view, fd_of, release, release_range
+from .blobs import CHANGED, blob_view, fd_of, pread_exact, release, release_range, require, shrunk
 from .compression import BOMB_FLOOR, BOMB_RATIO, NOTE_MIN_BYTES, NOTE_RATIO, decode_error, open_stream, sniff, \
     zstd_truncation
 from .tarwalk import TarIndexer
@@ -97,7 +97,8 @@ def _compressed(layer: Layer) -> bool:
     if layer.blob is None:
         return False
     try:
-        return sniff(bytes(blob_view(layer.blob)[:512])) in ("gzip", "zstd")
+        b = layer.blob
+        return sniff(pread_exact(b.file, b.offset, min(512, b.size), b.name)) in ("gzip", "zstd")
     except Exception:
         return False
 
@@ -140,8 +141,9 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
     place = place or ref.name
     if "encrypted" in media_type:
         raise LayerError("the layer is encrypted (ocicrypt); it cannot be read without its key", place)
+    require(ref.file, ref.offset + ref.size, place)  # before any mapped page is touched
     view = blob_view(ref)
-    comp = sniff(bytes(view[:512]))
+    comp = sniff(pread_exact(ref.file, ref.offset, min(512, ref.size), place))
     if comp in ("bzip2", "xz"):
         raise LayerError(f"{comp}-compressed layers are not supported", place)
     if comp == "unknown":
@@ -171,8 +173,15 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         ix = TarIndexer(b"", read, limit, place, hash_files=hash_files)
     try:
         entries = ix.run()
+    except LayerError as e:
+        # a read that came up short because the file shrank: say that, not "corrupt"
+        if shrunk(ref.file):
+            raise LayerError(CHANGED, place) from None
+        raise e
     finally:
         release(ref)
+    if shrunk(ref.file):  # reads past the new end just stop: what was indexed is not the layer
+        raise LayerError(CHANGED, place)
     if implied_too_costly(entries):
         raise LayerError(f"paths nested too deeply: the directories they imply would take more than "
                          f"{MAX_IMPLIED_CHARS:,} characters of paths (deeper than a file system allows)", place)
