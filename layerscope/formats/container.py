@@ -13,7 +13,7 @@ import json
 import os
 import posixpath
 
-from ..layers.blobs import file_view, pread_exact, require
+from ..layers.blobs import CHANGED, fd_of, file_view, pread_exact, require, shrunk
 from ..errors import ImageError, LayerError
 from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
 from ..layers.tarwalk import TarIndexer, normalise
@@ -78,7 +78,7 @@ class TarContainer(Container):
         view = file_view(path)
         if len(view) == 0:
             raise ImageError("the file is empty", self.label)
-        head = bytes(view[:512])
+        head = pread_exact(path, 0, min(512, len(view)), self.label)
         from ..layers.compression import sniff
 
         kind = sniff(head)
@@ -88,10 +88,15 @@ class TarContainer(Container):
         if kind != "none" or len(view) < 512:
             raise ImageError("not an image archive (not a tar file)", self.label)
         try:
-            ix = TarIndexer(view, None, None, self.label, what="archive")
+            # plain headers with pread: fewer mapped pages touched while another process may cut the file
+            ix = TarIndexer(view, None, None, self.label, what="archive", pread_from=(fd_of(path), 0))
             self.entries = ix.run()
         except LayerError as e:
+            if shrunk(path):
+                raise ImageError(CHANGED, self.label) from None
             raise ImageError(f"not a readable tar archive: {e.message}", self.label) from None
+        if shrunk(path):
+            raise ImageError(CHANGED, self.label)
         self.index = {p: i for i, p in enumerate(self.entries.paths)}
 
     def names(self) -> list[str]:

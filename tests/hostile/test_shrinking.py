@@ -81,6 +81,15 @@ elif mode == "json":
         print("ERROR:", None)
     except Exception as e:
         print("ERROR:", e)
+elif mode == "open":
+    from layerscope.layers.blobs import file_view
+    file_view(path)  # mapped first (as a second source naming the same file would)
+    os.truncate(path, cut)
+    try:
+        open_container(path)
+        print("ERROR:", None)
+    except Exception as e:
+        print("ERROR:", e)
 elif mode == "cli":
     from layerscope.cli import main
     real = indexing.index_layers
@@ -141,3 +150,12 @@ def test_cli_report_of_a_shrinking_archive_one_line(tmp_path, kind):
     assert "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("layerscope: error: "), r.stderr
     assert CHANGED in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("cut", [0, 700])
+def test_archive_cut_after_it_was_mapped(tmp_path, cut):
+    blob, raw = layer_of("none")
+    path, off, size = docker_archive(tmp_path / "a.tar", blob, sha(raw))
+    r = child("open", path, cut)
+    assert r.returncode != -signal.SIGBUS, "killed by SIGBUS"
+    assert CHANGED in r.stdout, r.stdout + r.stderr
