@@ -78,10 +78,15 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
         history, mapped = history_of(cfg, len(img_layers))
         rt = m.get("RepoTags")
         refs = [t for t in rt if isinstance(t, str)] if isinstance(rt, list) else []
-        cfg_digest = _digest_from_path(cfg_name) or ("sha256:" + cfg_name.split("/")[-1].removesuffix(".json"))
+        named = _digest_from_path(cfg_name)
+        stem = cfg_name.split("/")[-1].removesuffix(".json")
+        if not named and len(stem) == 64 and all(ch in "0123456789abcdef" for ch in stem):
+            named = "sha256:" + stem  # docker <=24 names the config by its digest: <hex>.json
+        cfg_digest = named or ("sha256:" + cfg_name.split("/")[-1].removesuffix(".json"))
         img = Image(refs=refs, digest=cfg_digest, config_digest=cfg_digest, platform=platform_of(cfg),
                     config=run_config(cfg), raw_config=cfg, layers=img_layers, history=history,
-                    history_mapped=mapped, source=source)
+                    history_mapped=mapped, source=source,
+                    blobs=[("image config", named, c.blob(cfg_name))] if named else [])
         images.append(img)
     del repos_tags
     return images

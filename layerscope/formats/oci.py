@@ -85,7 +85,7 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
     configs: dict[str, dict] = {}
     refs_total = [0]
 
-    def walk(idx: dict, depth: int, parents: list[dict], where: str) -> None:
+    def walk(idx: dict, depth: int, parents: list[dict], where: str, chain: tuple = ()) -> None:
         descs = idx.get("manifests")
         if descs is None:
             descs = []
@@ -111,7 +111,7 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
                 sub = c.read_json(path, "image index")
                 if not isinstance(sub, dict):
                     raise ImageError(f"image index {digest} is not an object", c.label)
-                walk(sub, depth + 1, [desc, *parents], digest)
+                walk(sub, depth + 1, [desc, *parents], digest, (*chain, ("image index", digest, c.blob(path))))
                 seen.discard(digest)
                 continue
             if mt and mt not in MANIFEST_TYPES:
@@ -129,13 +129,14 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
                 if digest in seen:
                     raise ImageError(f"image index {digest} refers to itself (a cycle)", c.label)
                 seen.add(digest)
-                walk(man, depth + 1, [desc, *parents], digest)
+                walk(man, depth + 1, [desc, *parents], digest, (*chain, ("image index", digest, c.blob(path))))
                 seen.discard(digest)
                 continue
             ldescs = man.get("layers")
             refs_total[0] += len(ldescs) if isinstance(ldescs, list) else 0
             check_layer_refs(refs_total[0], c.label)
             im = _image(c, man, desc, parents, digest, layers, source, configs)
+            im.blobs[:0] = [*chain, ("manifest", digest, c.blob(path))]
             by_digest[digest] = im
             images.append(im)
 
@@ -196,4 +197,5 @@ def _image(c: Container, man: dict, desc: dict, parents: list[dict], digest: str
             ann.update({str(k): str(v) for k, v in a.items()})
     return Image(refs=_ref_names(desc, parents), digest=digest, config_digest=cfg_digest, platform=plat,
                  config=run_config(cfg), raw_config=cfg, layers=img_layers, history=history,
-                 history_mapped=mapped, annotations=ann, source=source)
+                 history_mapped=mapped, annotations=ann, source=source,
+                 blobs=[("image config", cfg_digest, c.blob(cfg_path))])
