@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 
+from ..errors import ImageError
+from ..model import BlobRef, Image, Layer, LayerGraph
 from . import contents
 from .blobs import blob_view, fd_of, require
 from .compression import open_stream
-from ..errors import ImageError
-from ..model import BlobRef, Image, Layer, LayerGraph
 
 # the algorithms the OCI image spec registers; any other is an error, never a skip
 ALGORITHMS = {"sha256": 64, "sha512": 128}

@@ -12,10 +12,7 @@ import io
 import json
 import resource
 import tarfile
-import time
 import tracemalloc
-
-import pytest
 
 from layerscope.cli import main
 from layerscope.formats.source import open_graph
