@@ -34,6 +34,9 @@ MAX_IMPLIED_CHARS = 1 << 27
 # tar headers, so only longer ones are walked for the check.
 SHORT_PATH = 256
 
+DEEP = (f"paths nested too deeply: the directories they imply would take more than {MAX_IMPLIED_CHARS:,} "
+        "characters of paths (deeper than a file system allows)")
+
 Progress = Callable[[int, int, Layer], None]
 ProcessPoolExecutor = None  # concurrent.futures' class, imported on first parallel use
 
@@ -183,8 +186,7 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
     if shrunk(ref.file):  # reads past the new end just stop: what was indexed is not the layer
         raise LayerError(CHANGED, place)
     if implied_too_costly(entries):
-        raise LayerError(f"paths nested too deeply: the directories they imply would take more than "
-                         f"{MAX_IMPLIED_CHARS:,} characters of paths (deeper than a file system allows)", place)
+        raise LayerError(DEEP, place)
     if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * len(view):
         ix.warnings.append(
             f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "
@@ -225,6 +227,8 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
     rest = []
     for layer in todo:
         if use_cache and cache.load(layer):
+            if implied_too_costly(layer.entries):  # stored by a version that did not refuse it
+                _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
             done += 1
             if progress:
                 progress(done, total, layer)

@@ -274,3 +274,22 @@ def test_deep_path_cli_one_line_error_bounded(tmp_path):
     assert r.returncode == 2, r.stderr
     assert len(err) == 1 and err[0].startswith("layerscope: error: ") and "nested too deeply" in err[0], err
     assert rss_mb < 400, f"peak RSS {rss_mb} MB"
+
+
+def test_deep_path_from_an_old_cache_entry_refused(tmp_path, monkeypatch):
+    # a cache written before layers were refused for depth must not bring one back
+    from layerscope.layers import cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    path = docker_one_layer(tmp_path / "deep.tar", tar_of([("a/" * 20_000 + "f", b"x")]))
+    monkeypatch.setattr(indexing, "implied_too_costly", lambda entries, budget=None: False)
+    graph = open_graph([path])
+    index_layers(graph, use_cache=True, workers=1)
+    layer = graph.pick().layers[0]
+    assert layer.error is None
+    cache.store(layer)
+    monkeypatch.undo()
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    graph = open_graph([path])
+    index_layers(graph, use_cache=True, workers=1)
+    assert "nested too deeply" in (graph.pick().layers[0].error or "")
