@@ -353,11 +353,12 @@ class Image:
     """One image of an archive.  Compared by identity."""
 
     __slots__ = ("refs", "digest", "config_digest", "platform", "config", "raw_config", "layers", "history",
-                 "history_mapped", "annotations", "source")
+                 "history_mapped", "annotations", "source", "blobs")
 
     def __init__(self, refs: list[str], digest: str, config_digest: str, platform: Platform, config: dict,
                  raw_config: dict, layers: list[Layer], history: list[HistoryStep], history_mapped: bool,
-                 annotations: dict | None = None, source: str = "") -> None:
+                 annotations: dict | None = None, source: str = "",
+                 blobs: list[tuple[str, str, BlobRef]] | None = None) -> None:
         self.refs = refs  # repo tags / ref names; may be empty
         self.digest = digest  # manifest digest when known, else config digest
         self.config_digest = config_digest
@@ -369,6 +370,10 @@ class Image:
         self.history_mapped = history_mapped  # False when history and layer counts disagree
         self.annotations: dict = {} if annotations is None else annotations
         self.source = source  # the archive it came from
+        # (what, digest its descriptor names, where its bytes are) for each JSON
+        # blob read to make this image (indexes on the way, manifest, config),
+        # so that --verify can check every blob read, not only the layers
+        self.blobs: list[tuple[str, str, BlobRef]] = [] if blobs is None else blobs
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Image({self.name!r}, {self.platform}, {len(self.layers)} layers)"

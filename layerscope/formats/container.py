@@ -13,7 +13,7 @@ import json
 import os
 import posixpath
 
-from ..layers.blobs import file_view
+from ..layers.blobs import CHANGED, fd_of, file_view, pread_exact, require, shrunk
 from ..errors import ImageError, LayerError
 from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
 from ..layers.tarwalk import TarIndexer, normalise
@@ -40,7 +40,10 @@ class Container:
         ref = self.blob(name)
         if ref.size > MAX_JSON:
             raise ImageError(f"{what} {name!r} is {ref.size} bytes, too large to be one", self.label)
-        data = bytes(file_view(ref.file)[ref.offset:ref.offset + ref.size])
+        try:
+            data = pread_exact(ref.file, ref.offset, ref.size, name)  # pread: a shrunk file is an error, not SIGBUS
+        except LayerError as e:
+            raise ImageError(f"{what} {name!r}: {e.message}", self.label) from None
         if data.count(b",") + data.count(b":") + data.count(b"[") > MAX_JSON_VALUES:
             raise ImageError(f"{what} {name!r} holds more than {MAX_JSON_VALUES:,} JSON values, "
                              "too many to be one", self.label)
@@ -75,7 +78,7 @@ class TarContainer(Container):
         view = file_view(path)
         if len(view) == 0:
             raise ImageError("the file is empty", self.label)
-        head = bytes(view[:512])
+        head = pread_exact(path, 0, min(512, len(view)), self.label)
         from ..layers.compression import sniff
 
         kind = sniff(head)
@@ -85,10 +88,15 @@ class TarContainer(Container):
         if kind != "none" or len(view) < 512:
             raise ImageError("not an image archive (not a tar file)", self.label)
         try:
-            ix = TarIndexer(view, None, None, self.label, what="archive")
+            # plain headers with pread: fewer mapped pages touched while another process may cut the file
+            ix = TarIndexer(view, None, None, self.label, what="archive", pread_from=(fd_of(path), 0))
             self.entries = ix.run()
         except LayerError as e:
+            if shrunk(path):
+                raise ImageError(CHANGED, self.label) from None
             raise ImageError(f"not a readable tar archive: {e.message}", self.label) from None
+        if shrunk(path):
+            raise ImageError(CHANGED, self.label)
         self.index = {p: i for i, p in enumerate(self.entries.paths)}
 
     def names(self) -> list[str]:
@@ -134,6 +142,10 @@ class TarContainer(Container):
         ref = BlobRef(self.path, e.offsets[i], e.sizes[i], name)
         if ref.offset + ref.size > len(file_view(self.path)):
             raise ImageError(f"{name!r} is truncated", self.label)
+        try:
+            require(self.path, ref.offset + ref.size, name)
+        except LayerError as e:
+            raise ImageError(e.message, self.label) from None
         return ref
 
 

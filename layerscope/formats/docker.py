@@ -12,7 +12,7 @@ from ..errors import ImageError
 from ..model import Image, Layer
 from .config import DIGEST_RE, diff_ids_of, plural, history_of, platform_of, run_config
 from .container import Container
-from .oci import MAX_LAYERS
+from .oci import MAX_LAYERS, check_layer_refs
 
 
 def _digest_from_path(name: str) -> str:
@@ -33,6 +33,8 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
         raise ImageError("manifest.json lists no images", c.label)
     repos_tags: dict[str, list[str]] = {}
     images: list[Image] = []
+    configs: dict[str, dict] = {}  # entries may share a config: parsed once
+    refs_total = 0
     for n, m in enumerate(manifest):
         if not isinstance(m, dict):
             raise ImageError(f"manifest.json entry {n} is not an object", c.label)
@@ -44,7 +46,13 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
         if len(layer_names) > MAX_LAYERS:
             raise ImageError(f"manifest.json entry {n} lists {len(layer_names)} layers (more than {MAX_LAYERS})",
                              c.label)
-        cfg = c.read_json(cfg_name, "image config")
+        refs_total += len(layer_names)
+        check_layer_refs(refs_total, c.label)
+        cfg = configs.get(cfg_name)
+        if cfg is None:
+            cfg = c.read_json(cfg_name, "image config")
+            if isinstance(cfg, dict):
+                configs[cfg_name] = cfg
         if not isinstance(cfg, dict):
             raise ImageError(f"image config {cfg_name!r} is not an object", c.label)
         place = f"{c.label}: {cfg_name}"
@@ -70,10 +78,15 @@ def read_docker_archive(c: Container, layers: dict[str, Layer], source: str) -> 
         history, mapped = history_of(cfg, len(img_layers))
         rt = m.get("RepoTags")
         refs = [t for t in rt if isinstance(t, str)] if isinstance(rt, list) else []
-        cfg_digest = _digest_from_path(cfg_name) or ("sha256:" + cfg_name.split("/")[-1].removesuffix(".json"))
+        named = _digest_from_path(cfg_name)
+        stem = cfg_name.split("/")[-1].removesuffix(".json")
+        if not named and len(stem) == 64 and all(ch in "0123456789abcdef" for ch in stem):
+            named = "sha256:" + stem  # docker <=24 names the config by its digest: <hex>.json
+        cfg_digest = named or ("sha256:" + cfg_name.split("/")[-1].removesuffix(".json"))
         img = Image(refs=refs, digest=cfg_digest, config_digest=cfg_digest, platform=platform_of(cfg),
                     config=run_config(cfg), raw_config=cfg, layers=img_layers, history=history,
-                    history_mapped=mapped, source=source)
+                    history_mapped=mapped, source=source,
+                    blobs=[("image config", named, c.blob(cfg_name))] if named else [])
         images.append(img)
     del repos_tags
     return images

@@ -18,6 +18,16 @@ from .container import Container
 MAX_DEPTH = 8
 MAX_MANIFESTS = 4096
 MAX_LAYERS = 4096
+# Layers summed over every image of one archive: each reference costs a few
+# objects, so manifests x layers must be bounded, not only each factor.
+MAX_LAYER_REFS = 1 << 17
+
+
+def check_layer_refs(total: int, label: str) -> None:
+    """Refuse an archive whose images list more layers in all than any real
+    one (the same blob may be listed many times: each listing costs memory)."""
+    if total > MAX_LAYER_REFS:
+        raise ImageError(f"the images list more than {MAX_LAYER_REFS:,} layers in all: refusing to go on", label)
 
 INDEX_TYPES = {"application/vnd.oci.image.index.v1+json",
                "application/vnd.docker.distribution.manifest.list.v2+json"}
@@ -69,8 +79,13 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
     images: list[Image] = []
     seen: set[str] = set()
     count = [0]
+    # a manifest digest listed again (another tag, or a hostile index that
+    # repeats one big manifest) is the same image: parsed once, its names merged
+    by_digest: dict[str, Image] = {}
+    configs: dict[str, dict] = {}
+    refs_total = [0]
 
-    def walk(idx: dict, depth: int, parents: list[dict], where: str) -> None:
+    def walk(idx: dict, depth: int, parents: list[dict], where: str, chain: tuple = ()) -> None:
         descs = idx.get("manifests")
         if descs is None:
             descs = []
@@ -96,11 +111,15 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
                 sub = c.read_json(path, "image index")
                 if not isinstance(sub, dict):
                     raise ImageError(f"image index {digest} is not an object", c.label)
-                walk(sub, depth + 1, [desc, *parents], digest)
+                walk(sub, depth + 1, [desc, *parents], digest, (*chain, ("image index", digest, c.blob(path))))
                 seen.discard(digest)
                 continue
             if mt and mt not in MANIFEST_TYPES:
                 continue  # an artifact (signature, SBOM...): not an image
+            known = by_digest.get(digest)
+            if known is not None:
+                known.refs.extend(r for r in _ref_names(desc, parents) if r not in known.refs)
+                continue
             man = c.read_json(path, "manifest")
             if not isinstance(man, dict):
                 raise ImageError(f"manifest {digest} is not an object", c.label)
@@ -110,23 +129,34 @@ def read_oci_layout(c: Container, layers: dict[str, Layer], source: str) -> list
                 if digest in seen:
                     raise ImageError(f"image index {digest} refers to itself (a cycle)", c.label)
                 seen.add(digest)
-                walk(man, depth + 1, [desc, *parents], digest)
+                walk(man, depth + 1, [desc, *parents], digest, (*chain, ("image index", digest, c.blob(path))))
                 seen.discard(digest)
                 continue
-            images.append(_image(c, man, desc, parents, digest, layers, source))
+            ldescs = man.get("layers")
+            refs_total[0] += len(ldescs) if isinstance(ldescs, list) else 0
+            check_layer_refs(refs_total[0], c.label)
+            im = _image(c, man, desc, parents, digest, layers, source, configs)
+            im.blobs[:0] = [*chain, ("manifest", digest, c.blob(path))]
+            by_digest[digest] = im
+            images.append(im)
 
     walk(index, 0, [], "index.json")
     return images
 
 
 def _image(c: Container, man: dict, desc: dict, parents: list[dict], digest: str,
-           layers: dict[str, Layer], source: str) -> Image:
+           layers: dict[str, Layer], source: str, configs: dict[str, dict] | None = None) -> Image:
     place = f"{c.label}: manifest {digest}"
     cdesc = man.get("config")
     if not isinstance(cdesc, dict):
         raise ImageError("the manifest has no config", place)
     cfg_digest = cdesc.get("digest", "")
-    cfg = c.read_json(blob_path(cfg_digest, place), "image config")
+    cfg_path = blob_path(cfg_digest, place)
+    cfg = configs.get(cfg_path) if configs is not None else None
+    if cfg is None:
+        cfg = c.read_json(cfg_path, "image config")
+        if configs is not None and isinstance(cfg, dict):
+            configs[cfg_path] = cfg
     if not isinstance(cfg, dict):
         raise ImageError("the image config is not an object", place)
     ldescs = man.get("layers")
@@ -167,4 +197,5 @@ def _image(c: Container, man: dict, desc: dict, parents: list[dict], digest: str
             ann.update({str(k): str(v) for k, v in a.items()})
     return Image(refs=_ref_names(desc, parents), digest=digest, config_digest=cfg_digest, platform=plat,
                  config=run_config(cfg), raw_config=cfg, layers=img_layers, history=history,
-                 history_mapped=mapped, annotations=ann, source=source)
+                 history_mapped=mapped, annotations=ann, source=source,
+                 blobs=[("image config", cfg_digest, c.blob(cfg_path))])

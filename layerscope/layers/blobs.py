@@ -19,17 +19,73 @@ _maps_lock = allocate_lock()
 
 _fds: dict[str, int] = {}
 
+# Touching a mapped page past the end of a file that shrank after it was
+# mapped raises SIGBUS, which Python cannot catch: readers check the size
+# (or read with pread) and raise this instead.
+CHANGED = "the archive changed while it was read"
+
 
 def file_view(path: str) -> memoryview:
     """A read-only view of a whole file, mmapped once per process."""
     with _maps_lock:
         m = _maps.get(path)
         if m is None:
-            with open(path, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            try:
+                size = os.fstat(fd).st_size
+                m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ) if size else b""
+            except BaseException:
+                os.close(fd)
+                raise
             _maps[path] = m
+            # pread and fstat go through the descriptor of the file that was
+            # mapped, not whatever the name points to by then
+            old = _fds.setdefault(path, fd)
+            if old != fd:
+                os.close(fd)
     return memoryview(m)
+
+
+def shrunk(path: str) -> bool:
+    """Whether the file is now shorter than when it was mapped."""
+    m = _maps.get(path)
+    if m is None:
+        return False
+    try:
+        return os.fstat(fd_of(path)).st_size < len(m)
+    except OSError:
+        return True
+
+
+def require(file: str, end: int, place: str) -> None:
+    """Raise LayerError (CHANGED) unless the first `end` bytes of the mapped
+    file are still in the file: checked before mapped pages are touched."""
+    try:
+        size = os.fstat(fd_of(file)).st_size
+    except OSError:
+        raise LayerError(CHANGED + " (it can no longer be read)", place) from None
+    m = _maps.get(file)
+    if size < end or (m is not None and size < len(m)):
+        raise LayerError(f"{CHANGED} (it is now {size:,} bytes)", place)
+
+
+def pread_exact(file: str, offset: int, size: int, place: str) -> bytes:
+    """`size` bytes at `offset`, read with pread (never through mapped pages,
+    so a file that shrank meanwhile is an error, not SIGBUS)."""
+    fd = fd_of(file)
+    parts = []
+    got = 0
+    while got < size:
+        b = os.pread(fd, size - got, offset + got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    if got < size:
+        if shrunk(file):
+            raise LayerError(CHANGED, place)
+        raise LayerError(f"truncated ({got} of {size} bytes present)", place)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def forget(path: str) -> None:
@@ -90,6 +146,7 @@ def blob_view(ref: BlobRef) -> memoryview:
     end = ref.offset + ref.size
     if end > len(view):
         raise LayerError(f"blob is truncated ({len(view) - ref.offset} of {ref.size} bytes present)", ref.name)
+    require(ref.file, end, ref.name)
     return view[ref.offset:end]
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from ..errors import LayerError
 from ..model import BlobRef, Layer, LayerEntries, LayerGraph
 from . import cache
-from .blobs import blob_view, fd_of, release, release_range
+from .blobs import CHANGED, blob_view, fd_of, pread_exact, release, release_range, require, shrunk
 from .compression import BOMB_FLOOR, BOMB_RATIO, NOTE_MIN_BYTES, NOTE_RATIO, decode_error, open_stream, sniff, \
     zstd_truncation
 from .tarwalk import TarIndexer
@@ -25,6 +25,17 @@ PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it s
 # walked here first, and only what is left after this long goes to a pool
 # (a pool's processes cost memory that a little walking left does not repay).
 SEQUENTIAL_FIRST_S = 0.25
+
+# Every parent directory a layer does not list is implied, and each is a path
+# string of its own, so one deep path costs the square of its depth: the
+# implied parents of one layer are refused past this many characters in all.
+MAX_IMPLIED_CHARS = 1 << 27
+# Paths this short imply parents costing at most a small multiple of their own
+# tar headers, so only longer ones are walked for the check.
+SHORT_PATH = 256
+
+DEEP = (f"paths nested too deeply: the directories they imply would take more than {MAX_IMPLIED_CHARS:,} "
+        "characters of paths (deeper than a file system allows)")
 
 Progress = Callable[[int, int, Layer], None]
 ProcessPoolExecutor = None  # concurrent.futures' class, imported on first parallel use
@@ -89,9 +100,39 @@ def _compressed(layer: Layer) -> bool:
     if layer.blob is None:
         return False
     try:
-        return sniff(bytes(blob_view(layer.blob)[:512])) in ("gzip", "zstd")
+        b = layer.blob
+        return sniff(pread_exact(b.file, b.offset, min(512, b.size), b.name)) in ("gzip", "zstd")
     except Exception:
         return False
+
+
+def implied_too_costly(entries: LayerEntries, budget: int | None = None) -> bool:
+    """Whether the parents that long paths imply (not listed as entries)
+    would take more than `budget` characters of path strings.  The walk stops
+    at the budget, so the check costs at most what it allows."""
+    budget = MAX_IMPLIED_CHARS if budget is None else budget
+    paths = entries.paths
+    long = [p for p in paths if len(p) > SHORT_PATH]
+    if not long:
+        return False
+    listed = set(paths)
+    implied: set[int] = set()  # hashes, so the check keeps no copy of the strings it counts
+    cost = 0
+    for p in long:
+        end = p.rfind("/")
+        while end > 0:
+            q = p[:end]
+            if q in listed:
+                break
+            h = hash(q)
+            if h in implied:
+                break
+            implied.add(h)
+            cost += end
+            if cost > budget:
+                return True
+            end = p.rfind("/", 0, end)
+    return False
 
 
 def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, hash_files: bool = False):
@@ -103,8 +144,9 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
     place = place or ref.name
     if "encrypted" in media_type:
         raise LayerError("the layer is encrypted (ocicrypt); it cannot be read without its key", place)
+    require(ref.file, ref.offset + ref.size, place)  # before any mapped page is touched
     view = blob_view(ref)
-    comp = sniff(bytes(view[:512]))
+    comp = sniff(pread_exact(ref.file, ref.offset, min(512, ref.size), place))
     if comp in ("bzip2", "xz"):
         raise LayerError(f"{comp}-compressed layers are not supported", place)
     if comp == "unknown":
@@ -134,8 +176,17 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         ix = TarIndexer(b"", read, limit, place, hash_files=hash_files)
     try:
         entries = ix.run()
+    except LayerError as e:
+        # a read that came up short because the file shrank: say that, not "corrupt"
+        if shrunk(ref.file):
+            raise LayerError(CHANGED, place) from None
+        raise e
     finally:
         release(ref)
+    if shrunk(ref.file):  # reads past the new end just stop: what was indexed is not the layer
+        raise LayerError(CHANGED, place)
+    if implied_too_costly(entries):
+        raise LayerError(DEEP, place)
     if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * len(view):
         ix.warnings.append(
             f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "
@@ -160,7 +211,8 @@ def index_one(layer: Layer) -> None:
 
 def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: int | None = None,
                  use_cache: bool = True, layers: Iterable[Layer] | None = None) -> None:
-    todo = [l for l in (layers if layers is not None else graph.layers.values()) if not l.indexed]
+    # an image may list one layer many times: each distinct node is walked once
+    todo = [l for l in dict.fromkeys(layers if layers is not None else graph.layers.values()) if not l.indexed]
     total = len(todo)
     done = 0
 
@@ -175,6 +227,8 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
     rest = []
     for layer in todo:
         if use_cache and cache.load(layer):
+            if implied_too_costly(layer.entries):  # stored by a version that did not refuse it
+                _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
             done += 1
             if progress:
                 progress(done, total, layer)
