@@ -18,7 +18,7 @@ def run(args) -> int:
     if args.json:
         doc = report_doc(graph, a, args.top if args.top is not None else 100)
         if several:
-            from ..analysis.sharing import sharing_doc
+            from ..views.sharing import sharing_doc
             from ..layers.indexing import index_layers
 
             index_layers(graph, use_cache=not args.no_cache)  # sharing counts every image's layer sizes
@@ -32,7 +32,7 @@ def run(args) -> int:
         con = console()
         render_report(con, graph, a, args.top if args.top is not None else 10)
         if several:
-            from ..analysis.sharing import render_sharing
+            from ..views.sharing import render_sharing
             from ..layers.indexing import index_layers
 
             index_layers(graph, use_cache=not args.no_cache)
