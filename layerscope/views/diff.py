@@ -141,16 +141,16 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .text import safe
+    from .text import plain_text
 
     head = Text()
     for label, im, size in (("A", d.a_image, d.size_a), ("B", d.b_image, d.size_b)):
         head.append(f"{label}  ", "bold")
-        head.append_text(safe(im.refs[0] if im.refs else im.name))
+        head.append_text(plain_text(im.refs[0] if im.refs else im.name))
         head.append(f"  {im.platform}  {len(im.layers)} layers  {human(size)}", "dim")
         if im.source:
             head.append("  ")
-            head.append_text(safe(im.source, "dim"))
+            head.append_text(plain_text(im.source, "dim"))
         head.append("\n")
     head.append("=  " if d.identical else "≠  ", "bold green" if d.identical else "bold yellow")
     head.append(summary_line(d), "green" if d.identical else "yellow")
@@ -183,7 +183,7 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
         for side, items, style in (("A", lc.only_a, "red"), ("B", lc.only_b, "green")):
             for o in items:
                 t.add_row(Text(side, style), str(o.index), o.diff_id.split(":", 1)[-1][:12], human(o.size),
-                          safe(pretty_step(o.created_by) or "(unknown step)"))
+                          plain_text(pretty_step(o.created_by) or "(unknown step)"))
         console.print(t)
 
     if d.config:
@@ -195,8 +195,8 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
         t.add_column("A", overflow="fold")
         t.add_column("B", overflow="fold")
         for c in d.config:
-            t.add_row(c.field, safe(c.key or ""), safe(_value(c.a), "red" if c.a is not None else "dim"),
-                      safe(_value(c.b), "green" if c.b is not None else "dim"))
+            t.add_row(c.field, plain_text(c.key or ""), plain_text(_value(c.a), "red" if c.a is not None else "dim"),
+                      plain_text(_value(c.b), "green" if c.b is not None else "dim"))
         console.print(t)
 
     if d.history:
@@ -205,7 +205,7 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
         for h in d.history[:max(top, 0)]:
             line = Text("  - " if h.change == REMOVED else "  + ", "red" if h.change == REMOVED else "green")
             line.append(f"A#{h.index} " if h.change == REMOVED else f"B#{h.index} ", "dim")
-            line.append_text(safe(pretty_step(h.created_by) or "(no created_by)"))
+            line.append_text(plain_text(pretty_step(h.created_by) or "(no created_by)"))
             console.print(line)
         if len(d.history) > top:
             console.print(Text(f"  … {len(d.history) - top} more", "dim"))
@@ -227,10 +227,10 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
                     what += f" {c.a.uid}:{c.a.gid}→{c.b.uid}:{c.b.gid}"
             if c.kind == TYPE and c.a and c.b:
                 what += f" {c.a.type_name}→{c.b.type_name}"
-            path = safe("/" + c.path + ("/" if c.is_dir else ""))
+            path = plain_text("/" + c.path + ("/" if c.is_dir else ""))
             if c.kind == CONTENT and c.b is not None and c.b.type == SYMLINK:
                 path.append(" -> ", "dim")
-                path.append_text(safe(c.b.link or ""))
+                path.append_text(plain_text(c.b.link or ""))
             t.add_row(Text(what, styles[c.change]), human(c.size_a) if c.a else "",
                       human(c.size_b) if c.b else "", _signed(c.delta), path)
         console.print(t)
@@ -243,10 +243,10 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
             for col, just in (("Δ", "right"), ("+", "right"), ("-", "right"), ("~", "right"), ("Directory", "left")):
                 t.add_column(col, justify=just, no_wrap=col != "Directory", overflow="fold")
             for x in dirs:
-                t.add_row(_signed(x.delta), str(x.added), str(x.removed), str(x.changed), safe("/" + x.path + "/"))
+                t.add_row(_signed(x.delta), str(x.added), str(x.removed), str(x.changed), plain_text("/" + x.path + "/"))
             console.print(t)
 
     if d.warnings:
         console.print()
         for w in d.warnings[:50]:
-            console.print(safe("warning: " + w, "yellow"))
+            console.print(plain_text("warning: " + w, "yellow"))

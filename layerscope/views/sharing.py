@@ -72,7 +72,7 @@ def render_sharing(console, graph: LayerGraph) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .text import safe
+    from .text import plain_text
 
     s = sharing(graph)
     head = Text("Layer sharing", "bold")
@@ -81,11 +81,11 @@ def render_sharing(console, graph: LayerGraph) -> None:
     console.print(head)
     for k, sh in enumerate(s.images):
         line = Text(f"  [{k + 1}] ", "bold cyan")
-        line.append_text(safe(sh.label))
+        line.append_text(plain_text(sh.label))
         line.append(f"  {sh.image.platform}", "dim")
         if sh.image.source:
             line.append("  ")
-            line.append_text(safe(sh.image.source, "dim"))
+            line.append_text(plain_text(sh.image.source, "dim"))
         console.print(line)
 
     t = Table(show_edge=False, pad_edge=False, header_style="bold")
@@ -102,7 +102,7 @@ def render_sharing(console, graph: LayerGraph) -> None:
         marks = [Text(f"● {p}" if p is not None else "·", "bold" if p is not None and r.shared else
                       ("" if p is not None else "dim")) for p in r.positions]
         t.add_row(ident, human(r.size), human(r.compressed_size), *marks,
-                  safe(pretty_step(r.created_by) or "(unknown step)", "" if r.created_by else "dim"))
+                  plain_text(pretty_step(r.created_by) or "(unknown step)", "" if r.created_by else "dim"))
     console.print(t)
     console.print(Text("  ● N: used by the image as its layer N; shared layers (magenta) are stored once", "dim"))
     console.print()
@@ -113,7 +113,7 @@ def render_sharing(console, graph: LayerGraph) -> None:
         ft.add_column(col, justify="right", no_wrap=True)
     for k, sh in enumerate(s.images):
         label = Text(f"[{k + 1}] ", "cyan")
-        label.append_text(safe(sh.label))
+        label.append_text(plain_text(sh.label))
         ft.add_row(label, str(sh.layers), human(sh.size), human(sh.shared_bytes), human(sh.unique_bytes),
                    human(sh.compressed_size))
     console.print(ft)
