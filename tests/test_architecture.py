@@ -259,3 +259,32 @@ def test_import_rule(sources, forbidden, except_in, rule):
     bad = _offending(sources, forbidden, except_in)
     if bad:
         pytest.fail(_report(rule, bad), pytrace=False)
+
+
+def _literal(module: str, name: str):
+    tree = ast.parse(MODULES[module][0].read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{module} has no {name} = ...")
+
+
+def test_the_dispatcher_imports_a_command_only_when_it_runs():
+    """`layerscope.cli` maps each command to its module under cli/ and imports
+    it when that command runs: neither the dispatcher nor cli/common.py (which
+    it imports for UsageError) imports a command module at module level, and
+    every command module defines run(args)."""
+    commands = _literal("layerscope.cli", "COMMANDS")
+    modules = _literal("layerscope.cli", "_COMMAND_MODULES")
+    assert set(modules) == set(commands)
+    on_disk = {m.rsplit(".", 1)[1] for m in MODULES if m.startswith("layerscope.cli.")} - {"common"}
+    assert set(modules.values()) == on_disk, "a command module without a command, or a command without its module"
+    for name in on_disk:
+        tree = ast.parse(MODULES[f"layerscope.cli.{name}"][0].read_text(encoding="utf-8"))
+        assert any(isinstance(n, ast.FunctionDef) and n.name == "run" for n in tree.body), f"cli/{name}.py has no run()"
+    eager = [imp for imp in IMPORTS if imp.source in ("layerscope.cli", "layerscope.cli.common")
+             and not imp.in_function and imp.target.startswith("layerscope.")
+             and imp.target not in ("layerscope.errors", "layerscope.cli.common")]
+    if eager:
+        pytest.fail(_report("the dispatcher loads only errors and cli.common before a command runs", eager),
+                    pytrace=False)
