@@ -288,3 +288,8 @@ def test_the_dispatcher_imports_a_command_only_when_it_runs():
     if eager:
         pytest.fail(_report("the dispatcher loads only errors and cli.common before a command runs", eager),
                     pytrace=False)
+    commands_mods = {f"layerscope.cli.{m}" for m in on_disk}
+    crossed = [imp for imp in IMPORTS if imp.source in commands_mods and imp.target in commands_mods]
+    if crossed:
+        pytest.fail(_report("a command module shares code through cli/common.py, not another command", crossed),
+                    pytrace=False)

@@ -10,6 +10,9 @@ import sys
 
 from ..errors import ImageError
 
+# an entry type's letter in the mode column, as `ls -l` writes it
+TYPE_CHARS = {"dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p"}
+
 
 class UsageError(Exception):
     """A bad command line: reported as a usage error, exit status 2."""

@@ -7,8 +7,7 @@ import json
 import sys
 
 from ..errors import ImageError, one_line
-from .common import analyse_image, load
-from .ls import TYPE_CHARS
+from .common import TYPE_CHARS, analyse_image, load
 
 
 def run(args) -> int:

@@ -7,10 +7,7 @@ import json
 import sys
 
 from ..errors import one_line
-from .common import analyse_image, layer_arg, load
-
-# the type letter of `ls -l`
-TYPE_CHARS = {"dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p"}
+from .common import TYPE_CHARS, analyse_image, layer_arg, load
 
 
 def run(args) -> int:
