@@ -242,8 +242,11 @@ def test_no_cycle_between_areas():
 
 @pytest.mark.parametrize("sources, forbidden, except_in, rule", [
     ("layerscope.analysis",
-     ("layerscope.cli", "layerscope.views", "layerscope.app", "layerscope.formats.source"), (),
+     ("layerscope.cli", "layerscope.views", "layerscope.app", "layerscope.formats.source", "argparse", "rich",
+      "textual"), (),
      "analysis computes: it does not load sources, render or parse command lines"),
+    ("layerscope.views", ("layerscope.cli", "layerscope.app", "layerscope.formats.source", "argparse"), (),
+     "views render what analysis computed: they neither load images nor parse command lines"),
     ("layerscope.layers", ("layerscope.analysis", "layerscope.views", "layerscope.cli", "layerscope.app"), (),
      "layers reads layers: it knows nothing above it"),
     ("layerscope.formats", ("layerscope.analysis", "layerscope.views", "layerscope.cli", "layerscope.app"), (),
@@ -254,7 +257,7 @@ def test_no_cycle_between_areas():
      "rich is imported only by layerscope/views/, layerscope/cli/ and layerscope/app/"),
     ("layerscope", ("layerscope.testing",), ("layerscope.testing",),
      "layerscope.testing (synthetic archives) is for tests: the package itself does not import it"),
-], ids=["analysis", "layers", "formats", "textual", "rich", "testing"])
+], ids=["analysis", "views", "layers", "formats", "textual", "rich", "testing"])
 def test_import_rule(sources, forbidden, except_in, rule):
     bad = _offending(sources, forbidden, except_in)
     if bad:
@@ -293,3 +296,16 @@ def test_the_dispatcher_imports_a_command_only_when_it_runs():
     if crossed:
         pytest.fail(_report("a command module shares code through cli/common.py, not another command", crossed),
                     pytrace=False)
+
+
+def test_analysis_prints_nothing():
+    """Output is the views' and the front ends': a print() in analysis/ would
+    write into a `--json` document or over the explorer's screen."""
+    bad = []
+    for module, (path, _) in MODULES.items():
+        if _within(module, "layerscope.analysis"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+                    bad.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: print()")
+    if bad:
+        pytest.fail("analysis/ prints:\n  " + "\n  ".join(bad), pytrace=False)
