@@ -88,7 +88,8 @@ def _within(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-def _offending(sources: str | tuple[str, ...], targets: tuple[str, ...], except_in: tuple[str, ...] = ()) -> list[Import]:
+def _offending(sources: str | tuple[str, ...], targets: tuple[str, ...],
+               except_in: tuple[str, ...] = ()) -> list[Import]:
     sources = (sources,) if isinstance(sources, str) else sources
     return [imp for imp in IMPORTS
             if any(_within(imp.source, s) for s in sources)
