@@ -1,5 +1,6 @@
 """Human-readable CLI output, rendered with rich.  Every name from an archive
-goes through `safe()` into a `Text`: never markup, never a terminal escape."""
+goes through `plain_text()` into a `Text`: never markup, never a terminal
+escape."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from ..model import LayerGraph, pretty_step
 from ..units import human
 
 
-def safe(s: str, style: str = "") -> Text:
+def plain_text(s: str, style: str = "") -> Text:
+    """`s` as a rich Text of one line: rich reads no markup in a Text, and
+    one_line() escapes control characters, so an archive's names cannot
+    style or drive the terminal."""
     return Text(one_line(s, 100_000), style=style)
 
 
@@ -23,18 +27,18 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     osr = a.os_release() or {}
     head = Text()
     head.append("Image     ", "bold")
-    head.append_text(safe(im.refs[0] if im.refs else im.name))
+    head.append_text(plain_text(im.refs[0] if im.refs else im.name))
     head.append("\nPlatform  ", "bold")
-    head.append_text(safe(str(im.platform)))
+    head.append_text(plain_text(str(im.platform)))
     head.append("\nOS        ", "bold")
-    head.append_text(safe(osr.get("PRETTY_NAME", "unknown (no /etc/os-release)")))
+    head.append_text(plain_text(osr.get("PRETTY_NAME", "unknown (no /etc/os-release)")))
     head.append("  (an image carries no kernel; containers use the host's)", "dim")
     head.append("\nDigest    ", "bold")
-    head.append_text(safe(im.digest or "-"))
+    head.append_text(plain_text(im.digest or "-"))
     if len(graph.images) > 1:
         head.append("\nArchive   ", "bold")
         head.append(f"{len(graph.images)} images: ")
-        head.append_text(safe(", ".join(o.name for o in graph.images)))
+        head.append_text(plain_text(", ".join(o.name for o in graph.images)))
         head.append("  (pick one with --image)", "dim")
     console.print(head)
     console.print()
@@ -45,7 +49,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
         table.add_column(col, justify=just, no_wrap=(col != "Build step"), overflow="fold")
     for row in a.layer_rows():
         if row.index is None:
-            table.add_row("·", "(no layer)", "", "", "", "", "", "", safe(pretty_step(row.created_by)), style="dim")
+            table.add_row("·", "(no layer)", "", "", "", "", "", "", plain_text(pretty_step(row.created_by)), style="dim")
             continue
         layer = row.layer
         ident = Text(layer.short_id)
@@ -57,7 +61,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
             ident.append(" ERROR", "bold red")
         table.add_row(str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added),
                       str(row.modified), str(row.deleted), human(row.wasted) if row.wasted else "",
-                      safe(pretty_step(row.created_by) or "(unknown step)"))
+                      plain_text(pretty_step(row.created_by) or "(unknown step)"))
     console.print(table)
     console.print()
 
@@ -87,14 +91,14 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
                     copies.append(", ")
                 style = "green" if c.state == "visible" else "red"
                 copies.append(f"{c.layer}: {human(c.size)} {c.state} {c.kind}", style)
-            wt.add_row(human(pw.wasted_bytes), safe(pw.path), copies)
+            wt.add_row(human(pw.wasted_bytes), plain_text(pw.path), copies)
         console.print(wt)
     warnings = [f"layer {L}: {w}" for L, l in enumerate(a.layers) for w in l.warnings]
     warnings += [f"layer {L}: {l.error}" for L, l in enumerate(a.layers) if l.error]
     if warnings:
         console.print()
         for w in warnings[:50]:
-            console.print(safe("warning: " + w, "yellow"))
+            console.print(plain_text("warning: " + w, "yellow"))
 
 
 def render_images(console: Console, graph: LayerGraph) -> None:
@@ -104,7 +108,7 @@ def render_images(console: Console, graph: LayerGraph) -> None:
     table.add_column("Layers", justify="right")
     table.add_column("Digest")
     for im in graph.images:
-        table.add_row(safe(", ".join(im.refs) or "(untagged)"), safe(str(im.platform)), str(len(im.layers)),
-                      safe((im.digest or "")[:19]))
+        table.add_row(plain_text(", ".join(im.refs) or "(untagged)"), plain_text(str(im.platform)), str(len(im.layers)),
+                      plain_text((im.digest or "")[:19]))
     console.print(table)
     console.print(Group())

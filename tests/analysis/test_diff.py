@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from layerscope.analysis.diff import (CHANGED, CONTENT, METADATA, REMOVED, TYPE, ADDED, diff_doc, diff_images,
-                                      load_sides)
+from layerscope.analysis.diff import CHANGED, CONTENT, METADATA, REMOVED, TYPE, ADDED, diff_images
+from layerscope.cli.common import load_sides
+from layerscope.views.diff import diff_doc
 from layerscope.analysis.difftree import diff_tree
 from layerscope.formats.source import split_spec
 from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED

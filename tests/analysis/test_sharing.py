@@ -7,11 +7,12 @@ import json
 import pytest
 from rich.console import Console
 
-from layerscope.analysis.sharing import image_labels, render_sharing, sharing, sharing_doc, sharing_rows
+from layerscope.analysis.sharing import image_labels, sharing, sharing_rows
 from layerscope.cli import main
 from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
+from layerscope.views.sharing import render_sharing, sharing_doc
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,8 @@
 """Command line: `layerscope [IMAGE...]` opens the explorer; `report`, `ls`,
-`check`, `diff`, `extract` are the scriptable commands.
+`history`, `check`, `diff`, `extract` are the scriptable commands.
+
+This module is the dispatcher: it builds the parser of the command about to
+run and imports that command's module (layerscope.cli.<module>) only then.
 
 Exit status: 0 ok, 1 a check failed / images differ, 2 an error (one line on
 stderr, never a traceback; LAYERSCOPE_DEBUG=1 shows one for bug reports).
@@ -8,21 +11,15 @@ stderr, never a traceback; LAYERSCOPE_DEBUG=1 shows one for bug reports).
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import os
 import sys
 
-from . import __version__
-from .errors import ImageError, one_line
-
-# the bundled demo image, opened when no IMAGE is given
-DEMO_IMAGE = os.path.join(os.path.dirname(__file__), "data", "classic-docker.tar")
+from .. import __version__
+from ..errors import ImageError, one_line
+from .common import UsageError
 
 COMMANDS = ("report", "ls", "history", "check", "diff", "extract", "app")
-
-
-class UsageError(Exception):
-    pass
 
 
 def _columns() -> int:
@@ -159,8 +156,8 @@ _COMMAND_PARSERS = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for every command, or, given the command about to run, for
-    that one alone: a parser with all seven costs 3 ms of a small image's
-    70 (an ArgumentParser and a gettext lookup per command and argument)."""
+    that one alone: every command's parser is an ArgumentParser and a gettext
+    lookup per argument, a visible share of a short run's start-up."""
     p = _Parser(prog="layerscope",
                 description="Explore container images: what each layer added, changed and deleted, the merged "
                             "view, shadowed files and wasted bytes.  Without a command, opens the explorer "
@@ -177,241 +174,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return p
 
 
-# -- loading -------------------------------------------------------------
-def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = False, use_cache: bool = True):
-    from .formats.source import open_graph
-    from .layers.indexing import index_layers
-
-    graph = open_graph(archives, plat)
-    image = graph.pick(ref)
-    index_layers(graph, layers=image.layers, use_cache=use_cache and not verify)
-    for L, layer in enumerate(image.layers):
-        if layer.error:
-            raise ImageError(layer.error)
-    if verify:
-        from .layers.verify import verify_layers
-
-        problems = verify_layers(image.layers)
-        if problems:
-            raise ImageError("verification failed: " + "; ".join(problems))
-    return graph, image
-
-
-def analyse_image(graph, image, base):
-    from .analysis import analyse
-
-    if base is not None and base < 0:
-        raise UsageError("--base must be 0 or more")
-    return analyse(graph, image, base)
-
-
-# -- commands ------------------------------------------------------------
-def _console():
-    from rich.console import Console
-
-    import shutil
-
-    width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((140, 40)).columns, 140)
-    return Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)
-
-
-def cmd_report(args) -> int:
-    from .views.jsondoc import report_doc
-
-    graph, image = load(args.archives, args.image, args.platform, args.verify, not args.no_cache)
-    a = analyse_image(graph, image, args.base)
-    if args.json:
-        doc = report_doc(graph, a, args.top if args.top is not None else 100)
-        if len(graph.images) > 1 or len(args.archives) > 1:
-            from .analysis.sharing import sharing_doc
-            from .layers.indexing import index_layers
-
-            index_layers(graph, use_cache=not args.no_cache)
-            doc["sharing"] = sharing_doc(graph)
-        json.dump(doc, sys.stdout, ensure_ascii=True)
-        sys.stdout.write("\n")
-    else:
-        from .views.text import render_report
-
-        con = _console()
-        render_report(con, graph, a, args.top if args.top is not None else 10)
-        if len(graph.images) > 1 or len(args.archives) > 1:
-            from .analysis.sharing import render_sharing
-            from .layers.indexing import index_layers
-
-            index_layers(graph, use_cache=not args.no_cache)
-            con.print()
-            render_sharing(con, graph)
-    return 0
-
-
-def _layer_arg(n: int | None, count: int) -> int:
-    if n is None:
-        return count - 1
-    L = n + count if n < 0 else n
-    if not 0 <= L < count:
-        raise UsageError(f"--layer {n} is out of range: the image has {count} layers (0 to {count - 1})")
-    return L
-
-
-def cmd_ls(args) -> int:
-    from .analysis.tree import S_DELETED, build_changes_tree
-    from .errors import one_line as esc
-    from .units import human, mode_string
-    from .views.jsondoc import entry_doc, status_change
-
-    graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
-    a = analyse_image(graph, image, args.base)
-    L = _layer_arg(args.layer, a.stack.n)
-    out = sys.stdout
-    rows = []
-    if args.changes:
-        t = build_changes_tree(a.stack, a.kinds, L)
-        for n in range(1, len(t)):
-            change, kind = status_change(t.status[n])
-            ref = t.ref(n)
-            p = t.path(n).lstrip("/")
-            if ref is None and a.stack.implied.get(p, (None,))[0] == L:
-                change = "added"  # a parent directory this layer implied into existence
-            if change == "unchanged":
-                continue  # a directory listed again, or an implied parent that existed: not a change
-            if ref is None:
-                d = entry_doc(a, p, L, -1, change)
-            else:
-                d = entry_doc(a, p, ref[0], ref[1], change)
-                if t.status[n] == S_DELETED:
-                    d["layer"] = L
-                    d["deleted_layer"] = ref[0]
-            if kind:
-                d["kind"] = kind
-            rows.append(d)
-        rows.sort(key=lambda d: d["path"])
-    else:
-        items = sorted(a.stack.visible_at(L))
-        rows = [entry_doc(a, p, l, i) for p, l, i in items]
-    if args.json:
-        for d in rows:
-            out.write(json.dumps(d, ensure_ascii=True))
-            out.write("\n")
-        return 0
-    tchar = {"dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p"}
-    for d in rows:
-        mode = mode_string(d["mode"], tchar.get(d["type"], "-"))
-        line = f"{mode} {d['uid']:>5}:{d['gid']:<5} {human(d['size']):>9}  L{d['layer']:<3} "
-        if args.changes:
-            ch = d["change"] + ("/" + d["kind"] if d.get("kind") else "")
-            line += f"{ch:<22} "
-        line += esc(d["path"], 100_000)
-        if d.get("link"):
-            line += (" -> " if d["type"] == "symlink" else " link to ") + esc(d["link"], 100_000)
-        out.write(line + "\n")
-    return 0
-
-
-def cmd_history(args) -> int:
-    from .units import human, mode_string
-    from .views.jsondoc import entry_brief
-
-    graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
-    a = analyse_image(graph, image, args.base)
-    path = "/" + args.path.strip("/")
-    events = a.history(path)
-    shadows = a.shadows(path)
-    ref = a.visible_ref(path)
-    if not events and ref is None:
-        raise ImageError(f"no layer of the image touches {path!r}")
-    visible = entry_brief(a.layers[ref[0]].entries.entry(ref[1]), ref[0]) if ref else None
-    if args.json:
-        json.dump({
-            "path": path,
-            "visible": visible,
-            "events": [{"layer": ev.layer, "action": ev.action, "detail": ev.detail or None,
-                        "created_by": a.created_by(ev.layer) or None,
-                        "entry": entry_brief(ev.entry, ev.layer) if ev.entry else None} for ev in events],
-            "hidden": [{"layer": sh.layer, "hidden_at": sh.hidden_at, "how": sh.how, "wasted_bytes": sh.bytes,
-                        "entry": entry_brief(sh.entry, sh.layer)} for sh in shadows],
-        }, sys.stdout, ensure_ascii=True)
-        sys.stdout.write("\n")
-        return 0
-    from .model import pretty_step
-
-    out = sys.stdout
-    out.write(one_line(path, 100_000) + "\n")
-    for ev in events:
-        line = f"  layer {ev.layer:<3} {ev.action:<14}"
-        if ev.entry is not None:
-            e = ev.entry
-            tc = {"dir": "d", "symlink": "l", "hardlink": "h", "char": "c", "block": "b", "fifo": "p"}
-            line += f" {mode_string(e.mode, tc.get(e.type_name, '-'))} {e.uid}:{e.gid} {human(e.size):>9} {e.type_name}"
-        if ev.detail:
-            line += f" ({ev.detail})"
-        step = pretty_step(a.created_by(ev.layer))
-        if step:
-            line += "  ← " + one_line(step, 200)
-        out.write(line + "\n")
-    if ref:
-        out.write(f"  visible: the copy from layer {ref[0]}\n")
-    else:
-        out.write("  not in the final image\n")
-    for sh in shadows:
-        out.write(f"  hidden:  layer {sh.layer}'s copy, {sh.how} by layer {sh.hidden_at}"
-                  f"{', wastes ' + human(sh.bytes) if sh.bytes else ''}\n")
-    return 0
-
-
-def cmd_check(args) -> int:
-    from .dive_ci import evaluate, load_rules
-
-    rules = load_rules(args)
-    graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
-    a = analyse_image(graph, image, args.base)
-    results = evaluate(rules, a)
-    failed = any(r["status"] == "FAIL" for r in results)
-    if args.json:
-        json.dump({"image": image.name, "results": results, "passed": not failed}, sys.stdout)
-        sys.stdout.write("\n")
-    else:
-        for r in results:
-            print(f"  {r['status']:<5} {r['rule']}: {r['message']}")
-        print(f"Result: {'FAIL' if failed else 'PASS'} "
-              f"[Total: {len(results)}] "
-              f"[Passed: {sum(r['status'] == 'PASS' for r in results)}] "
-              f"[Failed: {sum(r['status'] == 'FAIL' for r in results)}] "
-              f"[Skipped: {sum(r['status'] == 'SKIP' for r in results)}]")
-    return 1 if failed else 0
-
-
-def cmd_diff(args) -> int:
-    from .analysis.diff import run_diff
-
-    return run_diff(args)
-
-
-def cmd_extract(args) -> int:
-    from .extract import ExtractError, extract_paths
-
-    graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
-    a = analyse_image(graph, image, args.base)
-    L = _layer_arg(args.layer, a.stack.n)
-    try:
-        result = extract_paths(a, L, args.paths, args.output, overwrite=args.force, keep_setuid=args.keep_setuid)
-    except ExtractError as e:
-        raise ImageError(str(e)) from None
-    print(f"extracted {result.files} files, {result.dirs} directories, {result.links} links "
-          f"({result.bytes:,} bytes) into {one_line(args.output)}")
-    for w in result.skipped[:50]:
-        print(one_line("skipped: " + w), file=sys.stderr)
-    return 0
-
-
-def cmd_app(args) -> int:
-    from .app import run_app
-
-    archives = list(args.archives)
-    if not archives:
-
-        archives = [DEMO_IMAGE]
-    return run_app(archives, image=args.image, platform=args.platform, base=args.base)
+# command -> the module under layerscope.cli that runs it, imported only
+# when that command runs (start-up time is part of every scripted call)
+_COMMAND_MODULES = {"report": "report", "ls": "ls", "history": "history", "check": "check", "diff": "diff",
+                    "extract": "extract", "app": "explore"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -422,9 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv[0] if argv[0] in COMMANDS else None).parse_args(argv)
         if getattr(args, "no_cache", False):
             os.environ["LAYERSCOPE_CACHE"] = "off"
-        handler = {"report": cmd_report, "ls": cmd_ls, "history": cmd_history, "check": cmd_check, "diff": cmd_diff,
-                   "extract": cmd_extract, "app": cmd_app}[args.command]
-        return handler(args)
+        module = importlib.import_module(f"{__name__}.{_COMMAND_MODULES[args.command]}")
+        return module.run(args)
     except UsageError as e:
         print(f"layerscope: usage error: {one_line(str(e))} (see layerscope --help)", file=sys.stderr)
         return 2
@@ -450,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
               "(set LAYERSCOPE_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
     finally:
-        from .formats.source import cleanup_spooled
+        from ..formats.source import cleanup_spooled
 
         cleanup_spooled()
 
@@ -458,8 +223,8 @@ def main(argv: list[str] | None = None) -> int:
 def run() -> None:
     """The `layerscope` command: main(), then exit without tearing the
     interpreter down.  Freeing every object of a big index one by one is work
-    nobody waits for (5 ms of a one-layer image's 85, seconds after the
-    explorer has shown a million entries): everything this process wrote is
+    nobody waits for (seconds after the explorer has shown a million
+    entries): everything this process wrote is
     already closed -- cache files are renamed into place, worker pools are
     shut down, spooled input is removed in main() -- so only the standard
     streams need flushing."""

@@ -1,0 +1,62 @@
+"""`layerscope ls`: the merged view at a layer, or (--changes) what that
+layer added, modified and deleted; text or JSON lines."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..errors import one_line
+from .common import TYPE_CHARS, analyse_image, layer_arg, load
+
+
+def run(args) -> int:
+    from ..analysis.tree import S_DELETED, build_changes_tree
+    from ..units import human, mode_string
+    from ..views.jsondoc import entry_doc, status_change
+
+    graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
+    a = analyse_image(graph, image, args.base)
+    L = layer_arg(args.layer, a.stack.n)
+    out = sys.stdout
+    rows = []
+    if args.changes:
+        t = build_changes_tree(a.stack, a.kinds, L)
+        for n in range(1, len(t)):
+            change, kind = status_change(t.status[n])
+            ref = t.ref(n)
+            p = t.path(n).lstrip("/")
+            if ref is None and a.stack.implied.get(p, (None,))[0] == L:
+                change = "added"  # a parent directory this layer implied into existence
+            if change == "unchanged":
+                continue  # a directory listed again, or an implied parent that existed: not a change
+            if ref is None:
+                d = entry_doc(a, p, L, -1, change)
+            else:
+                d = entry_doc(a, p, ref[0], ref[1], change)
+                if t.status[n] == S_DELETED:
+                    d["layer"] = L
+                    d["deleted_layer"] = ref[0]
+            if kind:
+                d["kind"] = kind
+            rows.append(d)
+        rows.sort(key=lambda d: d["path"])
+    else:
+        items = sorted(a.stack.visible_at(L))
+        rows = [entry_doc(a, p, l, i) for p, l, i in items]
+    if args.json:
+        for d in rows:
+            out.write(json.dumps(d, ensure_ascii=True))
+            out.write("\n")
+        return 0
+    for d in rows:
+        mode = mode_string(d["mode"], TYPE_CHARS.get(d["type"], "-"))
+        line = f"{mode} {d['uid']:>5}:{d['gid']:<5} {human(d['size']):>9}  L{d['layer']:<3} "
+        if args.changes:
+            ch = d["change"] + ("/" + d["kind"] if d.get("kind") else "")
+            line += f"{ch:<22} "
+        line += one_line(d["path"], 100_000)
+        if d.get("link"):
+            line += (" -> " if d["type"] == "symlink" else " link to ") + one_line(d["link"], 100_000)
+        out.write(line + "\n")
+    return 0

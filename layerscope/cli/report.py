@@ -1,0 +1,41 @@
+"""`layerscope report`: one row per build step, totals and the biggest
+wasted paths; with several images, how they share layers."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import analyse_image, load
+
+
+def run(args) -> int:
+    from ..views.jsondoc import report_doc
+
+    graph, image = load(args.archives, args.image, args.platform, args.verify, not args.no_cache)
+    a = analyse_image(graph, image, args.base)
+    several = len(graph.images) > 1 or len(args.archives) > 1
+    if args.json:
+        doc = report_doc(graph, a, args.top if args.top is not None else 100)
+        if several:
+            from ..views.sharing import sharing_doc
+            from ..layers.indexing import index_layers
+
+            index_layers(graph, use_cache=not args.no_cache)  # sharing counts every image's layer sizes
+            doc["sharing"] = sharing_doc(graph)
+        json.dump(doc, sys.stdout, ensure_ascii=True)
+        sys.stdout.write("\n")
+    else:
+        from ..views.text import render_report
+        from .common import console
+
+        con = console()
+        render_report(con, graph, a, args.top if args.top is not None else 10)
+        if several:
+            from ..views.sharing import render_sharing
+            from ..layers.indexing import index_layers
+
+            index_layers(graph, use_cache=not args.no_cache)
+            con.print()
+            render_sharing(con, graph)
+    return 0
