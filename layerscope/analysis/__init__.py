@@ -4,6 +4,8 @@ neither recomputes anything this package computes."""
 
 from __future__ import annotations
 
+from array import array
+
 from ..layers.contents import read_range
 from ..model import (DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph,
                      Record)
@@ -272,7 +274,7 @@ def _stack_and_kinds(image: Image, hash_contents: bool) -> tuple[Stack, ChangeKi
     from ..layers import cache
 
     cacheable = hash_contents and all(l.error is None and not l.bomb for l in image.layers)
-    state = cache.load_analysis(image.layers) if cacheable else None
+    state = cache.load_analysis(image.layers, _check_cached_state) if cacheable else None
     if state is not None:
         try:
             stack = Stack(image, state=state[0])
@@ -292,3 +294,56 @@ def analyse(graph: LayerGraph, image: Image, base_layers: int | None = None,
 
 
 __all__ = ["ImageAnalysis", "LayerRow", "HistoryEvent", "Shadow", "analyse", "TYPE_NAMES", "DIR"]
+
+
+def _check_cached_state(layers, value) -> None:
+    """Raise ValueError unless value is a (stack state, change kinds) that fits
+    these layers: every index points at an entry that exists."""
+    from .changes import CONTENT, METADATA, SAME
+    from .stack import ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, UNCHANGED, VISIBLE
+
+    n = len(layers)
+    sizes = [len(l.entries) for l in layers]
+    state, kinds = value
+    ha, hb, how, pl, pi, ch, dels, implied = state
+    cols = (ha, hb, how, pl, pi, ch, dels, kinds)
+    if not all(isinstance(c, list) and len(c) == n for c in cols) or not isinstance(implied, list):
+        raise ValueError("stack state does not fit the layers")
+    how_codes = bytes([0, *HOW_NAMES])
+    change_codes = bytes([0, ADDED, MODIFIED, UNCHANGED, DELETES, NOOP])
+    kind_codes = bytes([0, CONTENT, METADATA, SAME])
+
+    def ints(b) -> array:
+        if not isinstance(b, bytes):
+            raise ValueError("not an int column")
+        a = array("i")
+        a.frombytes(b)
+        return a
+
+    def entry(L, i) -> bool:
+        return type(L) is int and type(i) is int and 0 <= L < n and (i == IMPLIED or 0 <= i < sizes[L])
+
+    for L in range(n):
+        m = sizes[L]
+        for b, codes in ((how[L], how_codes), (ch[L], change_codes), (kinds[L], kind_codes)):
+            if not isinstance(b, bytes) or len(b) != m or b.translate(None, codes):
+                raise ValueError("unknown codes")
+        a_ha, a_hb, a_pl, a_pi = ints(ha[L]), ints(hb[L]), ints(pl[L]), ints(pi[L])
+        if not len(a_ha) == len(a_hb) == len(a_pl) == len(a_pi) == m:
+            raise ValueError("stack state does not fit the layers")
+        for x, y in zip(a_ha, a_hb):
+            if x != VISIBLE and not entry(x, y):
+                raise ValueError("hidden by an entry that does not exist")
+        for x, y in zip(a_pl, a_pi):
+            if x != -1 and not entry(x, y):
+                raise ValueError("replaces an entry that does not exist")
+        if not isinstance(dels[L], list):
+            raise ValueError("bad deletions")
+        for d in dels[L]:
+            if not (isinstance(d, tuple) and len(d) == 6 and isinstance(d[0], str) and entry(d[1], d[2])
+                    and d[3] in HOW_NAMES and entry(d[4], d[5])):
+                raise ValueError("bad deletion")
+    for imp in implied:
+        if not (isinstance(imp, tuple) and len(imp) == 3 and isinstance(imp[0], str) and type(imp[1]) is int
+                and 0 <= imp[1] < n and type(imp[2]) is int and (imp[2] == VISIBLE or 0 <= imp[2] < n)):
+            raise ValueError("bad implied directory")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import marshal
 import os
 import stat
-from array import array
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
@@ -281,61 +280,10 @@ def _stack_key(layers) -> str | None:
     return h.hexdigest()
 
 
-def _check_stack(layers, value) -> None:
-    """Raise ValueError unless value is a (stack state, change kinds) that fits
-    these layers: every index points at an entry that exists."""
-    from ..analysis.changes import CONTENT, METADATA, SAME
-    from ..analysis.stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, NOOP, UNCHANGED, VISIBLE)
-
-    n = len(layers)
-    sizes = [len(l.entries) for l in layers]
-    state, kinds = value
-    ha, hb, how, pl, pi, ch, dels, implied = state
-    cols = (ha, hb, how, pl, pi, ch, dels, kinds)
-    if not all(isinstance(c, list) and len(c) == n for c in cols) or not isinstance(implied, list):
-        raise ValueError("stack state does not fit the layers")
-    how_codes = bytes([0, *HOW_NAMES])
-    change_codes = bytes([0, ADDED, MODIFIED, UNCHANGED, DELETES, NOOP])
-    kind_codes = bytes([0, CONTENT, METADATA, SAME])
-
-    def ints(b) -> array:
-        if not isinstance(b, bytes):
-            raise ValueError("not an int column")
-        a = array("i")
-        a.frombytes(b)
-        return a
-
-    def entry(L, i) -> bool:
-        return type(L) is int and type(i) is int and 0 <= L < n and (i == IMPLIED or 0 <= i < sizes[L])
-
-    for L in range(n):
-        m = sizes[L]
-        for b, codes in ((how[L], how_codes), (ch[L], change_codes), (kinds[L], kind_codes)):
-            if not isinstance(b, bytes) or len(b) != m or b.translate(None, codes):
-                raise ValueError("unknown codes")
-        a_ha, a_hb, a_pl, a_pi = ints(ha[L]), ints(hb[L]), ints(pl[L]), ints(pi[L])
-        if not len(a_ha) == len(a_hb) == len(a_pl) == len(a_pi) == m:
-            raise ValueError("stack state does not fit the layers")
-        for x, y in zip(a_ha, a_hb):
-            if x != VISIBLE and not entry(x, y):
-                raise ValueError("hidden by an entry that does not exist")
-        for x, y in zip(a_pl, a_pi):
-            if x != -1 and not entry(x, y):
-                raise ValueError("replaces an entry that does not exist")
-        if not isinstance(dels[L], list):
-            raise ValueError("bad deletions")
-        for d in dels[L]:
-            if not (isinstance(d, tuple) and len(d) == 6 and isinstance(d[0], str) and entry(d[1], d[2])
-                    and d[3] in HOW_NAMES and entry(d[4], d[5])):
-                raise ValueError("bad deletion")
-    for imp in implied:
-        if not (isinstance(imp, tuple) and len(imp) == 3 and isinstance(imp[0], str) and type(imp[1]) is int
-                and 0 <= imp[1] < n and type(imp[2]) is int and (imp[2] == VISIBLE or 0 <= imp[2] < n)):
-            raise ValueError("bad implied directory")
-
-
-def load_analysis(layers):
-    """The cached (stack state, change kinds) of this ordered stack, or None."""
+def load_analysis(layers, check):
+    """The cached (stack state, change kinds) of this ordered stack, or None.
+    `check(layers, value)` raises unless the value fits these layers: the
+    analysis knows its own state's shape, the cache does not."""
     if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return None
     key = _stack_key(layers)
@@ -343,7 +291,7 @@ def load_analysis(layers):
     if value is None:
         return None
     try:
-        _check_stack(layers, value)
+        check(layers, value)
     except Exception:
         return None
     return value
