@@ -113,9 +113,8 @@ class LayerscopeApp(App):
         return self.layer_view
 
     def on_mount(self) -> None:
-        # Loading, trees and details run in threads.  While one computes, the
-        # event loop waits up to the GIL switch interval each time it gives
-        # way (5 ms by default, many times a frame): 1 ms keeps the UI ahead.
+        # Loading, trees and details run in threads: a short GIL switch
+        # interval lets the event loop back in quickly while one computes.
         sys.setswitchinterval(SWITCH_INTERVAL)
 
     def on_ready(self) -> None:

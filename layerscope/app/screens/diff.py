@@ -489,7 +489,7 @@ class DiffScreen(FilterBoxMixin, Screen):
                 with TabPane("Config", id="diff-config-tab"):
                     with VerticalScroll(id="diff-config-scroll"):
                         yield Static(Text("comparing…", style="dim"), id="diff-config")
-        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._mounted = True

@@ -173,7 +173,7 @@ class GraphScreen(Screen):
             yield Static("", id="graph-header")
             yield SharingList(id="graph-list")
         yield Static("", id="graph-details")
-        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
+        yield KeyBar()
 
     def on_mount(self) -> None:
         pane = self.query_one("#graph-pane")

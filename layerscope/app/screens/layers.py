@@ -129,7 +129,7 @@ class LayersScreen(FilterBoxMixin, Screen):
                 with TabPane("Image", id="image-tab"):
                     with VerticalScroll(id="image-scroll"):
                         yield Static(Text("reading…", style="dim"), id="image-info")
-        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
+        yield KeyBar()
 
     # ------------------------------------------------------------ image level
     @property
@@ -162,9 +162,8 @@ class LayersScreen(FilterBoxMixin, Screen):
 
     def _fill_waste(self, a) -> None:
         """The waste list of analysis `a`: its wasted paths, biggest first.
-        Ranking them takes a while on a big image (0.4 s alone on the
-        500,000-entry one, more while the first tree is being built), so it
-        runs in a worker after the analysis is shown, not before."""
+        Ranking them takes a while on a big image, so it runs in a worker
+        after the analysis is shown, not before."""
         waste = self.query_one("#waste", WasteList)
         if a is None:
             waste.set_items([])

@@ -13,9 +13,9 @@ from ..fmt import CONTAINS_CHANGES, NAME_STYLE, OPAQUE_MARK, STATUS, SIZE_W, TBA
 from .cursorlist import CursorList
 from ..treemodel import TreeRows
 
-# row changes bigger than this run in a thread worker (about 1-3 us a node: ~15 ms of UI)
+# row changes bigger than these run in a thread worker, so that the UI keeps answering
 BIG_DIR = 5000  # children of one directory
-BIG_TREE = 3000  # nodes of a tree, for expand-all (9,600 on classic: 40 ms)
+BIG_TREE = 3000  # nodes of a tree, for expand-all
 
 
 class FileTreeView(CursorList):
