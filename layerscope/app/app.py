@@ -495,38 +495,11 @@ class LayerscopeApp(App):
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if _is_screen(screen, "diff", "DiffScreen"):
-            for title, help, cb in [
-                ("Sort by name / size / Δ", "Sort the comparison tree (s)", screen.action_sort),
-                ("Show only changed paths", "Only changes, or every path of A and B (c)",
-                 screen.action_toggle_changed),
-                ("Filter paths", "Glob (*.so, usr/lib/*) or re:REGEX (f)", screen.action_filter),
-                ("Clear filter", "Show every path again (escape)", screen.clear_filter),
-                ("Expand all", "Open every directory of the tree (E)",
-                 lambda: screen.query_one("#diff-tree").action_expand_all()),
-                ("Collapse all", "Close every directory of the tree (C)",
-                 lambda: screen.query_one("#diff-tree").action_collapse_all()),
-                ("Path details", "The selected path: A against B (d)", lambda: screen.action_tab("diff-path-tab")),
-                ("Layer comparison", "Layers in common, where the stacks diverge (t)",
-                 lambda: screen.action_tab("diff-layers-tab")),
-                ("Config and history changes", "Env, Cmd, labels, ports, build steps (t)",
-                 lambda: screen.action_tab("diff-config-tab")),
-                ("Layer view of A", "Back to the layers of A, at the selected path (a)",
-                 lambda: screen.action_open_side("a")),
-                ("Layer view of B", "The layers of B, at the selected path (b)", lambda: screen.action_open_side("b")),
-                ("Swap A and B", "Compare the other way round (r)", screen.action_swap),
-                ("Layer graph", "Which layers the two images share (g)", self.action_graph),
-                ("Back to the layer view", "Leave the comparison (escape)", screen.action_back),
-                ("Show keys", "Every key binding (?)", self.action_help),
-            ]:
-                yield SystemCommand(title, help, cb)
-            return
-        if _is_screen(screen, "graph", "GraphScreen"):
-            yield SystemCommand("Back to the layer view", "Leave the layer graph (escape)", screen.action_back)
-            yield SystemCommand("Show keys", "Every key binding (?)", self.action_help)
-            return
-        if self.layer_view is not None:  # the layer view, or a dialog over it
-            for title, help, cb in self.layer_view.system_commands():
+        own = getattr(screen, "system_commands", None)  # a view's commands (a dialog has none)
+        if own is None and self.layer_view is not None:
+            own = self.layer_view.system_commands  # a dialog: the commands of the layer view under it
+        if own is not None:
+            for title, help, cb in own():
                 yield SystemCommand(title, help, cb)
 
 

@@ -680,6 +680,32 @@ class DiffScreen(FilterBoxMixin, Screen):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self._filter_entered(event)
 
+    def system_commands(self) -> list[tuple]:
+        """(title, help, callback) of the palette's commands for this view."""
+        return [
+            ("Sort by name / size / Δ", "Sort the comparison tree (s)", self.action_sort),
+            ("Show only changed paths", "Only changes, or every path of A and B (c)",
+             self.action_toggle_changed),
+            ("Filter paths", "Glob (*.so, usr/lib/*) or re:REGEX (f)", self.action_filter),
+            ("Clear filter", "Show every path again (escape)", self.clear_filter),
+            ("Expand all", "Open every directory of the tree (E)",
+             lambda: self.query_one("#diff-tree").action_expand_all()),
+            ("Collapse all", "Close every directory of the tree (C)",
+             lambda: self.query_one("#diff-tree").action_collapse_all()),
+            ("Path details", "The selected path: A against B (d)", lambda: self.action_tab("diff-path-tab")),
+            ("Layer comparison", "Layers in common, where the stacks diverge (t)",
+             lambda: self.action_tab("diff-layers-tab")),
+            ("Config and history changes", "Env, Cmd, labels, ports, build steps (t)",
+             lambda: self.action_tab("diff-config-tab")),
+            ("Layer view of A", "Back to the layers of A, at the selected path (a)",
+             lambda: self.action_open_side("a")),
+            ("Layer view of B", "The layers of B, at the selected path (b)", lambda: self.action_open_side("b")),
+            ("Swap A and B", "Compare the other way round (r)", self.action_swap),
+            ("Layer graph", "Which layers the two images share (g)", self.app.action_graph),
+            ("Back to the layer view", "Leave the comparison (escape)", self.action_back),
+            ("Show keys", "Every key binding (?)", self.app.action_help),
+        ]
+
     def action_back(self) -> None:
         f = self.query_one("#diff-filter", Input)
         if self.focused is f or f.has_class("active"):

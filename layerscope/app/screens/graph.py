@@ -236,6 +236,13 @@ class GraphScreen(Screen):
             k = next(k for k, p in enumerate(r.positions) if p is not None)
         self.app.show_in_layer_view(images[k], None, r.positions[k])
 
+    def system_commands(self) -> list[tuple]:
+        """(title, help, callback) of the palette's commands for this view."""
+        return [
+            ("Back to the layer view", "Leave the layer graph (escape)", self.action_back),
+            ("Show keys", "Every key binding (?)", self.app.action_help),
+        ]
+
     def action_back(self) -> None:
         if self.maximized is not None:
             self.minimize()
