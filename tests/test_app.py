@@ -567,12 +567,16 @@ async def test_help_lists_every_key_and_palette_has_every_action():
         listed = {tok.strip("()") for _, rows in KEYS for k, _ in rows for tok in k.split()}
         names = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]",
                  "right": "→", "left": "←"}
-        for b in LayerscopeApp.BINDINGS + FileTreeView.BINDINGS:
+        from layerscope.app.screens.layers import LayersScreen
+
+        view_bindings = LayerscopeApp.BINDINGS + LayersScreen.BINDINGS
+        assert len(view_bindings) >= 20  # the app's keys and the layer view's
+        for b in view_bindings + FileTreeView.BINDINGS:
             for key in b.key.split(","):
                 k = names.get(key, key)
                 assert k in listed, f"key {key} missing from help"
         for banned in ("ctrl+m", "ctrl+i", "ctrl+space"):
-            assert all(banned not in b.key for b in LayerscopeApp.BINDINGS)
+            assert all(banned not in b.key for b in view_bindings)
         assert "legend" in help_text.lower()
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)

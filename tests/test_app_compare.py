@@ -331,7 +331,10 @@ async def test_pick_second_image_of_an_archive_opens_the_diff():
         help_text = str(app.screen.query_one("#help-text").render())
         assert "layerscope A B" in help_text and "Layer graph" in help_text
         listed = {tok.strip("()") for _, rows in KEYS for k, _ in rows for tok in k.split()}
-        for b in DiffScreen.BINDINGS + GraphScreen.BINDINGS + DiffTreeView.BINDINGS + LayerscopeApp.BINDINGS:
+        from layerscope.app.screens.layers import LayersScreen
+
+        for b in (DiffScreen.BINDINGS + GraphScreen.BINDINGS + DiffTreeView.BINDINGS + LayerscopeApp.BINDINGS
+                  + LayersScreen.BINDINGS):
             for key in b.key.split(","):
                 assert key in listed or key in ("question_mark", "slash", "left_square_bracket",
                                                 "right_square_bracket"), f"key {key} missing from help"
