@@ -64,7 +64,7 @@ def tree_ready(app) -> bool:
 def waste_ready(app) -> bool:
     """The wasted paths ranked (in a worker after the analysis) and listed."""
     a = app.analysis
-    return (a is not None and a.waste.is_ranked
+    return (a is not None and a.waste.is_ranked and id(a) not in app.state.ranking
             and not any(w.group == "rank" and w.is_running for w in app.workers))
 
 

@@ -1,5 +1,5 @@
-"""What the app's loading workers report, as messages posted to the app
-(thread-safe, handled in order on the event loop)."""
+"""What the workers report, as messages posted to the app (loading) or to the
+layer view (its own workers): thread-safe, handled in order on the event loop."""
 
 from __future__ import annotations
 
@@ -75,3 +75,28 @@ class Notice(_Report):
     def __init__(self, text: str, **kw) -> None:
         super().__init__()
         self.text, self.kw = text, kw
+
+
+# -- what the layer view's own workers report to it ----------------------------
+class WasteRanked(_Report):
+    """The wasted paths of `analysis` are ranked (or ranking failed: `error`)."""
+
+    def __init__(self, analysis, error: str | None = None) -> None:
+        super().__init__()
+        self.analysis, self.error = analysis, error
+
+
+class PathDetailed(_Report):
+    """The details of `node` of `tree`, from `worker` (stale once it is cancelled)."""
+
+    def __init__(self, tree, node: int, text, worker) -> None:
+        super().__init__()
+        self.tree, self.node, self.text, self.worker = tree, node, text, worker
+
+
+class PreviewRendered(_Report):
+    """The preview's lines, from `worker` (stale once it is cancelled)."""
+
+    def __init__(self, lines: list, worker) -> None:
+        super().__init__()
+        self.lines, self.worker = lines, worker

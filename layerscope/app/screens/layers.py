@@ -22,6 +22,7 @@ from ...errors import one_line
 from ...model import FILE, HARDLINK
 from .. import details as D
 from .. import gcfreeze
+from .. import messages as M
 from .. import preview as P
 from ..filterbox import FilterBoxMixin
 from ..fmt import human, legend_text, pct, clean_text
@@ -190,17 +191,17 @@ class LayersScreen(FilterBoxMixin, Screen):
         try:
             a.waste.ranked()
         except Exception as e:  # a bug: say so in the view rather than stop silently
-            self.app.call_from_thread(self.app.notify, note(f"ranking the wasted paths failed: {type(e).__name__}: {e}"),
-                                  severity="error", timeout=10)
-            self.app.call_from_thread(self.state.ranking.discard, id(a))
+            self.post_message(M.WasteRanked(a, f"ranking the wasted paths failed: {type(e).__name__}: {e}"))
             return
-        self.app.call_from_thread(self._ranked, a)
+        self.post_message(M.WasteRanked(a))
 
     @ui
-    def _ranked(self, a) -> None:
-        self.state.ranking.discard(id(a))
-        if self.analysis is a:
-            self._fill_waste(a)
+    def on_waste_ranked(self, m: M.WasteRanked) -> None:
+        self.state.ranking.discard(id(m.analysis))
+        if m.error is not None:
+            self.app.notify(note(m.error), severity="error", timeout=10)
+        elif self.analysis is m.analysis:
+            self._fill_waste(m.analysis)
 
     def _fit_layers_pane(self) -> None:
         n = self.query_one("#layers", LayerList).row_count()
@@ -534,11 +535,14 @@ class LayersScreen(FilterBoxMixin, Screen):
         except Exception as e:
             text = Text(f"cannot show details: {type(e).__name__}: {e}", style="red")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._set_path_details, t, node, text)
+            self.post_message(M.PathDetailed(t, node, text, worker))
 
     @ui
-    def _set_path_details(self, t, node, text: Text) -> None:
-        self.query_one("#details", Static).update(text)
+    def on_path_detailed(self, m: M.PathDetailed) -> None:
+        if m.worker.is_cancelled:
+            return
+        t, node = m.tree, m.node
+        self.query_one("#details", Static).update(m.text)
         self.query_one("#details-scroll").scroll_home(animate=False)
         self._side_title("Details: " + clean_text(t.name(node), 60))
 
@@ -711,7 +715,12 @@ class LayersScreen(FilterBoxMixin, Screen):
         except Exception as e:
             lines = [Text(f"cannot read: {type(e).__name__}: {clean_text(str(e), 300)}", style="red")]
         if not worker.is_cancelled:
-            self.app.call_from_thread(self.query_one("#preview", PreviewView).set_lines, lines)
+            self.post_message(M.PreviewRendered(lines, worker))
+
+    @ui
+    def on_preview_rendered(self, m: M.PreviewRendered) -> None:
+        if not m.worker.is_cancelled:
+            self.query_one("#preview", PreviewView).set_lines(m.lines)
 
     # -- waste and jump --------------------------------------------------------
     @on(CursorList.Selected, "#waste")
