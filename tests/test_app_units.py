@@ -259,3 +259,12 @@ def test_extract_conflict_is_recognised():
     assert not in_the_way(ExtractError("x exists (use --force)"), NS(ExtractConflict=ExtractConflict))
     assert in_the_way(ExtractError("x exists (use --force to overwrite)"), NS())  # before the core had it
     assert not in_the_way(ExtractError("outside the folder"), NS())
+
+
+def test_the_loaded_state_needs_no_textual():
+    """state.py is the explorer's model: importable, and testable, without Textual."""
+    import subprocess
+
+    code = "import sys, layerscope.app.state; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -22,10 +22,10 @@ from textual.screen import Screen
 from ..errors import ImageError
 from . import gcfreeze
 from . import messages as M
-from .fmt import clean_text, human
+from .fmt import clean_text, human, note
 from .keys import bindings
 from .screens.dialogs import CompareScreen, ConfirmScreen, HelpScreen
-from .screens.layers import LayersScreen, note
+from .screens.layers import LayersScreen
 from .state import LoadedState
 
 SWITCH_INTERVAL = 0.001  # s, see on_mount

@@ -19,7 +19,7 @@ from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
 from ..units import human, mode_string
 
 __all__ = ["human", "clean_text", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
-           "legend_text", "type_char", "signed", "diff_legend_text", "picker_labels",
+           "legend_text", "type_char", "signed", "diff_legend_text", "picker_labels", "note",
            "SIZE_W", "TBAR_W"]
 
 # glyph, style, legend label for each tree status
@@ -54,6 +54,13 @@ TBAR_W = 8  # the bar column of the file trees
 def clean_text(text: str, limit: int = 600) -> str:
     """Display-safe one-line form of any name or command from the image."""
     return one_line(text, limit)
+
+
+def note(text: str) -> str:
+    """A message for notify(): markup-escaped and on one safe line."""
+    from rich.markup import escape
+
+    return escape(one_line(text))
 
 
 def signed(n: int) -> str:

@@ -25,7 +25,7 @@ from .. import gcfreeze
 from .. import messages as M
 from .. import preview as P
 from ..filterbox import FilterBoxMixin
-from ..fmt import human, legend_text, pct, clean_text
+from ..fmt import clean_text, human, legend_text, note, pct
 from ..keys import bindings
 from ..widgets.cursorlist import CursorList
 from ..treemodel import TreeRows, compile_filter, shown_mask
@@ -36,13 +36,6 @@ AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
 TREE_DEBOUNCE = 0.05  # s the layer cursor rests before a tree that is not cached is built
 KEEP_EXPANDED_MAX = 5000
 KERNEL_NOTE = "an image carries no kernel: containers share the host's"
-
-
-def note(text: str) -> str:
-    """A message for notify(): markup-escaped and on one safe line."""
-    from rich.markup import escape
-
-    return escape(one_line(text))
 
 
 def ui(fn):
