@@ -58,6 +58,7 @@ def tree_ready(app) -> bool:
     t = tree(app)
     return (app.analysis is not None and t.model is not None and t.model.tree.mode == app.layer_view.mode
             and not app.layer_view._waiting_tree and app.layer_view._tree_timer is None
+            and not app.layer_view.tree_pending
             and not any(w.group == "tree" and w.is_running for w in app.workers))
 
 

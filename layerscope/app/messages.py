@@ -100,3 +100,13 @@ class PreviewRendered(_Report):
     def __init__(self, lines: list, worker) -> None:
         super().__init__()
         self.lines, self.worker = lines, worker
+
+
+class TreeBuilt(_Report):
+    """The rows of the tree asked for as `token` (`rows` None: the build failed, `error`)."""
+
+    def __init__(self, token: int, rows=None, changes=None, cursor: int = 0, matches=None,
+                 opaque=frozenset(), error: str | None = None) -> None:
+        super().__init__()
+        self.token, self.rows, self.changes, self.cursor = token, rows, changes, cursor
+        self.matches, self.opaque, self.error = matches, opaque, error

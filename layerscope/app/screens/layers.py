@@ -68,7 +68,8 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.filter_text = ""
         self.expanded_paths: set[str] = set()
         self.cursor_path: str | None = None
-        self._tree_token = 0
+        self._tree_token = 0  # of the tree last asked for: results of older requests are dropped
+        self._tree_building: int | None = None  # the token whose build is running
         self._tree_timer = None
         self._details_timer = None
         self._filter_timer = None
@@ -391,6 +392,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             tree.placeholder = "building the tree…"
             tree.refresh()
         self.workers.cancel_group(self, "prefetch")  # this tree first
+        self._tree_building = self._tree_token
         self._build_tree(self._tree_token, self.image, a, N, self.mode, self.sort, self.only_changed, pred,
                          bool(self.filter_text), set(self.expanded_paths), self.cursor_path)
 
@@ -443,17 +445,27 @@ class LayersScreen(FilterBoxMixin, Screen):
         except Cancelled:
             return
         except Exception as e:
-            self.app.call_from_thread(self.app.notify, note(f"cannot build the tree: {type(e).__name__}: {e}"),
-                                  severity="error")
+            self.post_message(M.TreeBuilt(token, error=f"cannot build the tree: {type(e).__name__}: {e}"))
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._install_tree, token, rows, changes if mode == "merged" else None,
-                                  cursor, matches, opaque)
+            self.post_message(M.TreeBuilt(token, rows, changes if mode == "merged" else None, cursor, matches,
+                                          opaque))
+
+    @property
+    def tree_pending(self) -> bool:
+        """Is the tree last asked for still to be built and shown?"""
+        return self._tree_building == self._tree_token
 
     @ui
-    def _install_tree(self, token, rows: TreeRows, changes, cursor: int, matches, opaque=frozenset()) -> None:
-        if token != self._tree_token:
+    def on_tree_built(self, m: M.TreeBuilt) -> None:
+        if m.token == self._tree_building:
+            self._tree_building = None
+        if m.error is not None:
+            self.app.notify(note(m.error), severity="error")
             return
+        if m.token != self._tree_token:
+            return
+        rows, changes, cursor, matches, opaque = m.rows, m.changes, m.cursor, m.matches, m.opaque
         gcfreeze.settle()
         tree = self.query_one("#tree", FileTreeView)
         if not rows.rows:
