@@ -29,11 +29,10 @@ from ...analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
 from ...analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
 from ...errors import one_line
 from ...model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES
-from ..fmt import CONTAINS_CHANGES, NAME_STYLE, STATUS, bar, diff_legend_text, human, mode_text, clean_text, \
-    short_command, signed
+from ..fmt import CONTAINS_CHANGES, NAME_STYLE, SIZE_W, STATUS, TBAR_W, bar, clean_text, diff_legend_text, human, \
+    mode_text, short_command, signed
 from ..widgets.cursorlist import CursorList
 from ..treemodel import TreeRows, compile_filter, shown_mask
-from ..fmt import SIZE_W, TBAR_W
 from ..widgets import FileTreeView, Pane
 
 DELTA_W = 10

@@ -16,9 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from ..widgets.keybar import KeyBar
-from ..fmt import human, picker_labels, pct, clean_text, short_command
+from ..fmt import SIZE_W, clean_text, human, pct, picker_labels, short_command
 from ..widgets.cursorlist import CursorList
-from ..fmt import SIZE_W
 from ..widgets import Pane
 
 ID_W = 12
@@ -150,7 +149,8 @@ def layer_text(s, r, labels: list[str]) -> Text:
     parts = [f"[{k + 1}] {clean_text(labels[k], 80)} as layer {p}" for k, p in enumerate(r.positions) if p is not None]
     t.append("; ".join(parts))
     t.append("\n")
-    t.append(clean_text(r.created_by, 4000) if r.created_by else "(no build step recorded)", "" if r.created_by else "dim")
+    t.append(clean_text(r.created_by, 4000) if r.created_by else "(no build step recorded)",
+             "" if r.created_by else "dim")
     return t
 
 

@@ -94,7 +94,8 @@ class LayersScreen(FilterBoxMixin, Screen):
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
         with Horizontal(id="summary-row"):
-            yield Static(Text("opening " + ", ".join(clean_text(s, 200) for s in self.app.sources) + " …"), id="summary")
+            opening = ", ".join(clean_text(s, 200) for s in self.app.sources)
+            yield Static(Text(f"opening {opening} …"), id="summary")
         with Horizontal(id="picker-row"):
             yield Label("image:", id="picker-label")
             yield Select([], prompt="image", id="image-picker", allow_blank=True, compact=True)
@@ -224,7 +225,8 @@ class LayersScreen(FilterBoxMixin, Screen):
         if a is not None:
             osr = a.os_release() or {}
             os_name = osr.get("PRETTY_NAME") or osr.get("NAME") or ""
-            t.append(clean_text(os_name, 80) if os_name else "unknown (no /etc/os-release)", "bold" if os_name else "dim")
+            t.append(clean_text(os_name, 80) if os_name else "unknown (no /etc/os-release)",
+                     "bold" if os_name else "dim")
         else:
             t.append("…", "dim")
         t.append(f"  ({KERNEL_NOTE})", "dim italic")
@@ -512,7 +514,8 @@ class LayersScreen(FilterBoxMixin, Screen):
             self._preview = None
             msg = "a directory: select a file to preview it" if t.is_dir(node) else \
                 "deleted at this layer: pick a lower layer, or [ ] on a copy"
-            self.query_one("#preview-title", Static).update(Text(clean_text(t.path(node), 300) + "\n" + msg, style="dim"))
+            self.query_one("#preview-title", Static).update(
+                Text(clean_text(t.path(node), 300) + "\n" + msg, style="dim"))
             self.query_one("#preview", PreviewView).set_lines([])
             return
         self.action_preview(quiet=True)
