@@ -295,10 +295,6 @@ class LayerscopeApp(App):
         self.notify(m.text, **m.kw)
 
     # ------------------------------------------------------------- routing
-    def switch_image(self, im) -> bool:
-        """Show `im` in the layer view; False when it is already shown."""
-        return self.layer_view.switch_image(im)
-
     def show_in_layer_view(self, im, path: str | None = None, layer: int | None = None) -> None:
         """Back on the layer view: image `im`, at `layer` (its top layer by
         default), with `path` selected in the tree when given."""

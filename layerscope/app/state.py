@@ -51,10 +51,6 @@ class LoadedState:
     def analysis(self):
         return self.analyses.get(id(self.image)) if self.image is not None else None
 
-    @property
-    def multi(self) -> bool:
-        return self.graph is not None and len(self.graph.images) > 1
-
     def rows_for(self, image, a) -> list[LayerRow]:
         """The layer list's rows: the build steps once analysed (or when the
         history maps onto the layers), else one row per layer."""
