@@ -128,6 +128,8 @@ class LayerscopeApp(App):
         self._leaving = True
 
     def shutting_down(self) -> bool:
+        """Is the app leaving (so a late worker result or timer has nowhere to
+        go)?  Textual's own flags for this are private: the app keeps its own."""
         lv = self.layer_view
         return self._leaving or not self.is_running or lv is None or not lv.is_attached
 
