@@ -1,5 +1,5 @@
 """Text for the details pane: a path (in a tree) or a build step.  Built in a
-thread worker from what the core computed; every name goes through safe()."""
+thread worker from what the core computed; every name goes through clean_text()."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from rich.text import Text
 
 from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES
-from .fmt import STATUS, human, mode_text, safe, short_command
+from .fmt import STATUS, human, mode_text, clean_text, short_command
 
 KEY_W = 12
 MAX_HISTORY = 200
@@ -34,7 +34,7 @@ def _entry_line(e) -> str:
     bits.append(mode_text(e.mode, e.type))
     bits.append(f"{e.uid}:{e.gid}")
     if e.link is not None and e.type in (SYMLINK, HARDLINK):
-        bits.append(("→ " if e.type == SYMLINK else "⇒ ") + safe(e.link, 200))
+        bits.append(("→ " if e.type == SYMLINK else "⇒ ") + clean_text(e.link, 200))
     return "  ".join(bits)
 
 
@@ -45,7 +45,7 @@ def path_details(tree, node: int, a=None, image=None) -> Text:
     path = tree.path(node)
     N = tree.layer
     status = tree.status[node]
-    t.append(safe(path, 2000), "bold")
+    t.append(clean_text(path, 2000), "bold")
     t.append("\n")
     glyph, gstyle, label = STATUS[status]
     ref0 = tree.ref(node)
@@ -77,7 +77,7 @@ def path_details(tree, node: int, a=None, image=None) -> Text:
         _kv(t, "mode", f"{mode_text(e.mode, e.type)}  ({e.mode:04o})")
         _kv(t, "owner", f"uid {e.uid}, gid {e.gid}")
         if e.link is not None and e.type in (SYMLINK, HARDLINK):
-            _kv(t, "link", ("→ " if e.type == SYMLINK else "⇒ (hardlink) ") + safe(e.link, 2000))
+            _kv(t, "link", ("→ " if e.type == SYMLINK else "⇒ (hardlink) ") + clean_text(e.link, 2000))
     else:
         _kv(t, "type", "dir (implied: a layer lists files in it but not the dir itself)")
         _kv(t, "size", f"{human(tree.size(node))} in {tree.count(node):,} entries (recursive)")
@@ -165,10 +165,10 @@ def layer_details(row, a=None, image=None, multi: bool = False) -> Text:
             t.append("B base-image layer\n", "bold blue")
         if layer is not None:
             if layer.error:
-                t.append("error: " + safe(layer.error, 2000) + "\n", "bold red")
-            _kv(t, "diff id", safe(layer.diff_id or "?"))
+                t.append("error: " + clean_text(layer.error, 2000) + "\n", "bold red")
+            _kv(t, "diff id", clean_text(layer.diff_id or "?"))
             if layer.digest and layer.digest != layer.diff_id:
-                _kv(t, "blob", safe(layer.digest))
+                _kv(t, "blob", clean_text(layer.digest))
             comp = f" ({layer.compression})" if layer.compression and layer.compression != "none" else ""
             _kv(t, "stored", human(layer.compressed_size) + comp)
         if a is not None:
@@ -182,37 +182,37 @@ def layer_details(row, a=None, image=None, multi: bool = False) -> Text:
             _kv(t, "wasted", human(row.wasted) + (" (bytes later hidden by an upper layer)" if row.wasted else ""),
                 "bold red" if row.wasted else "")
         if layer is not None and multi:
-            names = [safe(im.name, 200) for im in layer.images]
+            names = [clean_text(im.name, 200) for im in layer.images]
             _kv(t, "used by", f"{len(names)} image(s): " + ", ".join(names), "magenta")
         if layer is not None:
             for w in layer.warnings[:20]:
-                t.append("warning: " + safe(w, 1000) + "\n", "yellow")
+                t.append("warning: " + clean_text(w, 1000) + "\n", "yellow")
         t.append("\n")
     t.append("command\n", "bold underline")
     cmd = row.created_by or "(no command recorded in the image history)"
     for ln in cmd.split("\n"):
-        t.append(safe(ln, 100000) + "\n")
+        t.append(clean_text(ln, 100000) + "\n")
     return t
 
 
 def image_details(image, a=None) -> Text:
     t = Text()
-    t.append(safe(image.name, 400) + "\n", "bold")
-    _kv(t, "refs", ", ".join(safe(r, 200) for r in image.refs) or "(untagged)")
-    _kv(t, "digest", safe(image.digest or "?"))
-    _kv(t, "platform", safe(str(image.platform)))
+    t.append(clean_text(image.name, 400) + "\n", "bold")
+    _kv(t, "refs", ", ".join(clean_text(r, 200) for r in image.refs) or "(untagged)")
+    _kv(t, "digest", clean_text(image.digest or "?"))
+    _kv(t, "platform", clean_text(str(image.platform)))
     if a is not None:
         osr = a.os_release() or {}
-        _kv(t, "OS", safe(osr.get("PRETTY_NAME") or osr.get("NAME") or "unknown (no /etc/os-release)"))
+        _kv(t, "OS", clean_text(osr.get("PRETTY_NAME") or osr.get("NAME") or "unknown (no /etc/os-release)"))
     t.append("(an image carries no kernel: containers share the host's)\n", "dim italic")
     cfg = image.config or {}
 
     def val(v) -> str:
         if isinstance(v, list):
-            return " ".join(safe(str(x), 400) for x in v)
+            return " ".join(clean_text(str(x), 400) for x in v)
         if isinstance(v, dict):
-            return ", ".join(safe(str(k), 200) for k in v)
-        return safe(str(v), 2000)
+            return ", ".join(clean_text(str(k), 200) for k in v)
+        return clean_text(str(v), 2000)
 
     for key in ("Entrypoint", "Cmd", "WorkingDir", "User", "ExposedPorts", "StopSignal"):
         if cfg.get(key):
@@ -221,10 +221,10 @@ def image_details(image, a=None) -> Text:
     if env:
         t.append("\nEnv\n", "bold underline")
         for v in env[:500]:
-            t.append("  " + safe(str(v), 2000) + "\n")
+            t.append("  " + clean_text(str(v), 2000) + "\n")
     labels = cfg.get("Labels") or {}
     if isinstance(labels, dict) and labels:
         t.append("\nLabels\n", "bold underline")
         for k, v in list(labels.items())[:500]:
-            t.append("  " + safe(str(k), 400) + " = " + safe(str(v), 2000) + "\n")
+            t.append("  " + clean_text(str(k), 400) + " = " + clean_text(str(v), 2000) + "\n")
     return t

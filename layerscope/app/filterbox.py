@@ -16,17 +16,12 @@ class FilterBoxMixin:
     FILTER_INPUT = "#filter"
     FILTER_TREE = "#tree"
 
-    def _fq(self, selector: str, expect_type=None):
-        """Find a widget of this view (the app overrides it: its widgets live
-        on the main screen whatever is on top)."""
-        return self.query_one(selector, expect_type) if expect_type else self.query_one(selector)
-
     def _filter_live(self) -> bool:
         """False while the view cannot rebuild its tree (nothing loaded yet)."""
         return True
 
     def action_filter(self) -> None:
-        f = self._fq(self.FILTER_INPUT, Input)
+        f = self.query_one(self.FILTER_INPUT, Input)
         f.add_class("active")
         f.focus()
 
@@ -48,10 +43,10 @@ class FilterBoxMixin:
         self._apply_filter(event.value)
         if not event.value.strip():
             event.input.remove_class("active")
-        self._fq(self.FILTER_TREE).focus()
+        self.query_one(self.FILTER_TREE).focus()
 
     def clear_filter(self) -> None:
-        f = self._fq(self.FILTER_INPUT, Input)
+        f = self.query_one(self.FILTER_INPUT, Input)
         if self._filter_timer is not None:
             self._filter_timer.stop()
         f.value = ""

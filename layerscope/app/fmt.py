@@ -1,7 +1,7 @@
 """Small pure helpers for the app: sizes, bars, glyphs and safe text.
 
 Everything a user sees that came from the image (file names, commands, link
-targets) goes through `safe()` so that control characters, escape sequences
+targets) goes through `clean_text()` so that control characters, escape sequences
 and invalid UTF-8 show as visible escapes and never reach the terminal.
 """
 
@@ -18,8 +18,9 @@ from ..errors import one_line
 from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
 from ..units import human, mode_string
 
-__all__ = ["human", "safe", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
-           "legend_text", "type_char", "signed", "diff_legend_text", "image_labels"]
+__all__ = ["human", "clean_text", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
+           "legend_text", "type_char", "signed", "diff_legend_text", "picker_labels", "note",
+           "SIZE_W", "TBAR_W"]
 
 # glyph, style, legend label for each tree status
 STATUS: dict[int, tuple[str, str, str]] = {
@@ -46,10 +47,20 @@ LEGEND = [S_ADDED, S_MODIFIED, S_METADATA, S_SAME, S_DELETED]
 
 _BLOCKS = " ▏▎▍▌▋▊▉█"
 
+SIZE_W = 9  # the size column of the lists
+TBAR_W = 8  # the bar column of the file trees
 
-def safe(text: str, limit: int = 600) -> str:
+
+def clean_text(text: str, limit: int = 600) -> str:
     """Display-safe one-line form of any name or command from the image."""
     return one_line(text, limit)
+
+
+def note(text: str) -> str:
+    """A message for notify(): markup-escaped and on one safe line."""
+    from rich.markup import escape
+
+    return escape(one_line(text))
 
 
 def signed(n: int) -> str:
@@ -59,10 +70,10 @@ def signed(n: int) -> str:
     return ("+" if n > 0 else "-") + human(abs(n))
 
 
-def image_labels(images) -> list[str]:
+def picker_labels(images) -> list[str]:
     """A short label per image that tells them apart: the name, plus the
     platform when the images differ in platform, plus the archive's file name
-    when they come from several archives.  Raw text: display it with safe()."""
+    when they come from several archives.  Raw text: display it with clean_text()."""
     multi_plat = len({str(im.platform) for im in images}) > 1
     multi_src = len({im.source for im in images}) > 1
     out = []
@@ -145,4 +156,4 @@ def short_command(created_by: str) -> str:
     elif _SH.match(c):
         c = "RUN " + _SH.sub("", c)
     c = _HASH.sub(r"\1…", _WS.sub(" ", c))
-    return safe(c, 2000) if c else "(no command recorded)"
+    return clean_text(c, 2000) if c else "(no command recorded)"

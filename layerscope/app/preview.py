@@ -47,7 +47,7 @@ def text_lines(data: bytes, name: str, theme: str = "monokai") -> list[Text]:
     code = "\n".join(_CTRL.sub(_escape, ln.rstrip("\r"))[:MAX_LINE] for ln in code.split("\n"))
     if code.endswith("\n"):
         code = code[:-1]
-    from rich.syntax import Syntax  # here: it loads pygments, 10 ms of the explorer's start otherwise
+    from rich.syntax import Syntax  # here, on first use: it loads pygments, slow to import
 
     try:
         lexer = Syntax.guess_lexer(name, code[:4096])

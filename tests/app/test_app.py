@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from layerscope.analysis.tree import S_DELETED  # noqa: E402
 from layerscope.app import LayerscopeApp  # noqa: E402
-from layerscope.app.screens import KEYS, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen  # noqa: E402
+from layerscope.app.screens.dialogs import KEYS, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen  # noqa: E402
 from layerscope.app.testing import mem_graph, screen_segments, screen_text  # noqa: E402
 from layerscope.app.widgets import FileTreeView, LayerList, PreviewView, WasteList  # noqa: E402
 from layerscope.model import DIR, FILE  # noqa: E402
@@ -56,15 +56,16 @@ def layers(app) -> LayerList:
 
 def tree_ready(app) -> bool:
     t = tree(app)
-    return (app.analysis is not None and t.model is not None and t.model.tree.mode == app.mode
-            and not app._waiting_tree and app._tree_timer is None
+    return (app.analysis is not None and t.model is not None and t.model.tree.mode == app.layer_view.mode
+            and not app.layer_view._waiting_tree and app.layer_view._tree_timer is None
+            and not app.layer_view.tree_pending
             and not any(w.group == "tree" and w.is_running for w in app.workers))
 
 
 def waste_ready(app) -> bool:
     """The wasted paths ranked (in a worker after the analysis) and listed."""
     a = app.analysis
-    return (a is not None and a.waste.is_ranked
+    return (a is not None and a.waste.is_ranked and id(a) not in app.state.ranking
             and not any(w.group == "rank" and w.is_running for w in app.workers))
 
 
@@ -361,7 +362,7 @@ async def test_filter_glob_regex_and_escape():
         # escape clears
         await pilot.press("f", "escape")
         await ready(pilot)
-        assert app.filter_text == "" and not inp.has_class("active")
+        assert app.layer_view.filter_text == "" and not inp.has_class("active")
         assert "/bin" in tree_paths(app)
 
 
@@ -397,13 +398,15 @@ async def test_no_tree_before_the_analysis_once_all_is_indexed(monkeypatch):
     running the same merge pass beside it and being built again after."""
     need(CLASSIC)
     calls = []
-    real = LayerscopeApp._cached_tree
+    from layerscope.app.state import LoadedState
+
+    real = LoadedState.tree
 
     def spy(self, image, a, *args, **kw):
         calls.append(a is not None)
         return real(self, image, a, *args, **kw)
 
-    monkeypatch.setattr(LayerscopeApp, "_cached_tree", spy)
+    monkeypatch.setattr(LoadedState, "tree", spy)
     app = LayerscopeApp([CLASSIC])
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
@@ -435,7 +438,7 @@ async def test_analysis_shown_before_waste_is_ranked(monkeypatch):
         assert "efficiency" in screen_text(app)
         title = str(app.query_one("#waste-title").render())
         assert "ranking the wasted paths" in title
-        app._show_image(keep_row=True)  # shown again while ranking: still one ranking worker
+        app.layer_view._show_image(keep_row=True)  # shown again while ranking: still one ranking worker
         assert sum(1 for w in app.workers if w.group == "rank") == 1
         go.set()
         await until(pilot, lambda: waste_ready(app), what="the ranking")
@@ -565,12 +568,16 @@ async def test_help_lists_every_key_and_palette_has_every_action():
         listed = {tok.strip("()") for _, rows in KEYS for k, _ in rows for tok in k.split()}
         names = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]",
                  "right": "→", "left": "←"}
-        for b in LayerscopeApp.BINDINGS + FileTreeView.BINDINGS:
+        from layerscope.app.screens.layers import LayersScreen
+
+        view_bindings = LayerscopeApp.BINDINGS + LayersScreen.BINDINGS
+        assert len(view_bindings) >= 20  # the app's keys and the layer view's
+        for b in view_bindings + FileTreeView.BINDINGS:
             for key in b.key.split(","):
                 k = names.get(key, key)
                 assert k in listed, f"key {key} missing from help"
         for banned in ("ctrl+m", "ctrl+i", "ctrl+space"):
-            assert all(banned not in b.key for b in LayerscopeApp.BINDINGS)
+            assert all(banned not in b.key for b in view_bindings)
         assert "legend" in help_text.lower()
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -591,7 +598,7 @@ async def test_help_lists_every_key_and_palette_has_every_action():
         await pilot.pause(0.3)
         await pilot.press("enter")
         await ready(pilot)
-        assert app.mode == "merged"
+        assert app.layer_view.mode == "merged"
 
 
 async def test_image_picker_and_shared_layers():
@@ -611,7 +618,7 @@ async def test_image_picker_and_shared_layers():
         await until(pilot, lambda: app.image is not first and tree_ready(app), what="second image")
         assert app.image is app.graph.images[1]
         assert app.image.name in screen_text(app)
-        assert len(app.analyses) == 2
+        assert len(app.state.analyses) == 2
         ll = layers(app)
         ll.focus()
         ll.cursor = 0
@@ -749,7 +756,7 @@ def eager_rows(a, N, sort="name", only_changed=False):
 
 
 def index_ready(app) -> bool:
-    return app.analysis is not None and app._stack_index.get(id(app.analysis)) is not None
+    return app.analysis is not None and app.state.stack_index.get(id(app.analysis)) is not None
 
 
 async def test_merged_view_is_lazy_and_shows_what_the_eager_tree_shows():
@@ -803,12 +810,12 @@ async def test_a_filter_on_the_merged_view_matches_the_eager_filter():
         await pilot.press("f")
         await pilot.press(*"nginx")
         await pilot.press("enter")
-        await until(pilot, lambda: app.filter_text == "nginx" and tree_ready(app), what="the filter applied")
+        await until(pilot, lambda: app.layer_view.filter_text == "nginx" and tree_ready(app), what="the filter applied")
         paths = tree_paths(app)
         assert paths and all("nginx" in p or any(q.startswith(p + "/") and "nginx" in q for q in paths)
                              for p in paths)
         await pilot.press("escape")
-        await until(pilot, lambda: not app.filter_text and tree_ready(app), what="the filter cleared")
+        await until(pilot, lambda: not app.layer_view.filter_text and tree_ready(app), what="the filter cleared")
         from layerscope.analysis.lazytree import LazyMergedTree
         assert isinstance(tree(app).model.tree, LazyMergedTree)
 
@@ -853,7 +860,7 @@ async def test_big_directories_open_in_a_worker_and_stale_layer_builds_are_dropp
 
 
 async def test_key_bar_follows_the_focus_and_runs_a_clicked_key():
-    from layerscope.app.keybar import KeyBar
+    from layerscope.app.widgets.keybar import KeyBar
 
     need(CLASSIC)
     app = LayerscopeApp([CLASSIC])

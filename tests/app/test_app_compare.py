@@ -13,9 +13,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED  # noqa: E402
 from layerscope.app import LayerscopeApp  # noqa: E402
-from layerscope.app.diffview import DiffScreen, DiffTreeView  # noqa: E402
-from layerscope.app.graphview import GraphScreen, SharingList  # noqa: E402
-from layerscope.app.screens import KEYS, CompareScreen, HelpScreen  # noqa: E402
+from layerscope.app.screens.diff import DiffScreen, DiffTreeView  # noqa: E402
+from layerscope.app.screens.graph import GraphScreen, SharingList  # noqa: E402
+from layerscope.app.screens.dialogs import KEYS, CompareScreen, HelpScreen  # noqa: E402
 from layerscope.app.testing import screen_segments, screen_text  # noqa: E402
 from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive  # noqa: E402
 
@@ -164,7 +164,7 @@ async def test_two_archives_open_the_diff(pair):
         await pilot.press("t", "enter")  # enter on a file: back to its details, nothing else moves
         assert isinstance(app.screen, DiffScreen)
         assert scr.query_one("#diff-side").active == "diff-path-tab"
-        assert app._main_screen.query_one("#side").active == "details-tab"
+        assert app.layer_view.query_one("#side").active == "details-tab"
         await select_diff_path(pilot, "/opt/app/b.dat")
         assert "removed: only in A" in scr.details_plain()
         # layers and config tabs
@@ -242,7 +242,7 @@ async def test_diff_controls_sort_filter_everything_and_back(pair):
         # b: the layer view of B at the layer that provides the path
         await select_diff_path(pilot, "/bin/new")
         await pilot.press("b")
-        await until(pilot, lambda: app.screen is app._main_screen and app.image is scr.b, what="layer view of B")
+        await until(pilot, lambda: app.screen is app.layer_view and app.image is scr.b, what="layer view of B")
         await ready(pilot)
         assert tree(app).model.tree.layer == 1
         assert tree(app).model.tree.path(tree(app).node) == "/bin/new"
@@ -256,10 +256,10 @@ async def test_diff_controls_sort_filter_everything_and_back(pair):
         await diff_shown(pilot)
         assert diff_screen(app).a is scr.a
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is app._main_screen, what="layer view")
+        await until(pilot, lambda: app.screen is app.layer_view, what="layer view")
         # the layer view's keys work again; the diff screen's are gone
         await pilot.press("m")
-        assert app.mode == "merged"
+        assert app.layer_view.mode == "merged"
 
 
 async def test_identical_images_say_identical():
@@ -291,7 +291,7 @@ async def test_identical_images_say_identical():
         await until(pilot, lambda: isinstance(app.screen, DiffScreen), what="back to the comparison")
         # the layer view of each image is reachable
         await pilot.press("a")
-        await until(pilot, lambda: app.screen is app._main_screen, what="layer view")
+        await until(pilot, lambda: app.screen is app.layer_view, what="layer view")
         await ready(pilot)
         assert app.image is scr.a and app.image.source == CLASSIC
         assert len(app.graph.images) == 2  # both archives, one graph: the picker switches
@@ -303,7 +303,7 @@ async def test_pick_second_image_of_an_archive_opens_the_diff():
     app = LayerscopeApp([SHARED])
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.screen is app._main_screen  # one archive: the layer view first
+        assert app.screen is app.layer_view  # one archive: the layer view first
         first = app.image
         await pilot.press("v")
         await until(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare picker")
@@ -324,20 +324,23 @@ async def test_pick_second_image_of_an_archive_opens_the_diff():
         assert "Swap A and B" in titles and "Toggle changes / merged view" not in titles
         # the layer view's keys do nothing here
         await pilot.press("m", "w")
-        assert app.mode == "changes" and isinstance(app.screen, DiffScreen)
+        assert app.layer_view.mode == "changes" and isinstance(app.screen, DiffScreen)
         # the help tells how to compare and lists this screen's keys
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         help_text = str(app.screen.query_one("#help-text").render())
         assert "layerscope A B" in help_text and "Layer graph" in help_text
         listed = {tok.strip("()") for _, rows in KEYS for k, _ in rows for tok in k.split()}
-        for b in DiffScreen.BINDINGS + GraphScreen.BINDINGS + DiffTreeView.BINDINGS + LayerscopeApp.BINDINGS:
+        from layerscope.app.screens.layers import LayersScreen
+
+        for b in (DiffScreen.BINDINGS + GraphScreen.BINDINGS + DiffTreeView.BINDINGS + LayerscopeApp.BINDINGS
+                  + LayersScreen.BINDINGS):
             for key in b.key.split(","):
                 assert key in listed or key in ("question_mark", "slash", "left_square_bracket",
                                                 "right_square_bracket"), f"key {key} missing from help"
         await pilot.press("escape")
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is app._main_screen)
+        await until(pilot, lambda: app.screen is app.layer_view)
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Compare with another image…" in titles and "Layer graph" in titles
 
@@ -402,7 +405,7 @@ async def test_graph_view_shares_layers_once():
         lst.focus()
         await pilot.press("down", "down")
         await pilot.press("enter")
-        await until(pilot, lambda: app.screen is app._main_screen, what="layer view")
+        await until(pilot, lambda: app.screen is app.layer_view, what="layer view")
         assert app.image is app.graph.images[1]
         assert layers(app).rows[layers(app).cursor].index == 1
         await ready(pilot)
@@ -412,7 +415,7 @@ async def test_graph_view_multiplatform_and_across_archives(pair):
     app = LayerscopeApp([pair["multi"], pair["a"], pair["b"]])  # three archives: the layer view
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        assert app.screen is app._main_screen and len(app.graph.images) == 4
+        assert app.screen is app.layer_view and len(app.graph.images) == 4
         await pilot.press("g")
         await until(pilot, lambda: isinstance(app.screen, GraphScreen), what="graph")
         scr = app.screen
@@ -425,4 +428,4 @@ async def test_graph_view_multiplatform_and_across_archives(pair):
         assert "4 images" in text and "[4]" in text and "multi:1  linux/arm64/v8  multi.tar" in text
         assert "RUN change things [red]loud[/red]" in text  # a build step is data, not markup
         await pilot.press("escape")
-        await until(pilot, lambda: app.screen is app._main_screen)
+        await until(pilot, lambda: app.screen is app.layer_view)

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from layerscope.analysis import analyse  # noqa: E402
 from layerscope.analysis.tree import S_ADDED, build_changes_tree, build_merged_tree  # noqa: E402
 from layerscope.app.fmt import bar, legend_text, mode_text, short_command  # noqa: E402
-from layerscope.app.fuzzy import PathIndex  # noqa: E402
+from layerscope.app.pathsearch import PathSearch  # noqa: E402
 from layerscope.app.preview import hex_lines, is_binary, render  # noqa: E402
 from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, filter_mask  # noqa: E402
 from layerscope.model import DIR, FILE, SYMLINK  # noqa: E402
@@ -115,7 +115,7 @@ def test_expanding_50000_entries_is_fast():
 
 def test_fuzzy_index():
     g, a = small()
-    idx = PathIndex(g.images[0].layers)
+    idx = PathSearch(g.images[0].layers)
     assert idx.search("passwd")[0] == "etc/passwd"
     assert idx.search("usr bin ls")[0] == "usr/bin/ls"
     assert "opt/app/main.py" in idx.search("oapmain")  # subsequence
@@ -171,7 +171,7 @@ def _two_sides():
 
 
 def test_diff_texts():
-    from layerscope.app.diffview import config_text, layers_text, path_details, summary_text
+    from layerscope.app.screens.diff import config_text, layers_text, path_comparison, summary_text
 
     d, t = _two_sides()
     s = summary_text(d.a_image, d.b_image, d).plain
@@ -187,7 +187,7 @@ def test_diff_texts():
     import io
 
     con = Console(width=100, file=io.StringIO(), color_system=None)
-    con.print(path_details(t, t.find("/etc/a")))
+    con.print(path_comparison(t, t.find("/etc/a")))
     out = con.file.getvalue()
     assert "changed: content" in out and "10 B (10 B)" in out and "11 B (11 B)" in out and "Δ size +1 B" in out
 
@@ -199,7 +199,7 @@ def diff_images_same(d):
 
 
 def test_diff_tree_rows_render_escaped():
-    from layerscope.app.diffview import DiffTreeView
+    from layerscope.app.screens.diff import DiffTreeView
 
     d, t = _two_sides()
     keep = bytearray(map(bool, t.changed))
@@ -219,21 +219,21 @@ def test_diff_tree_rows_render_escaped():
 def test_image_labels_and_signed():
     from types import SimpleNamespace as NS
 
-    from layerscope.app.fmt import image_labels, signed
+    from layerscope.app.fmt import picker_labels, signed
     from layerscope.model import Platform
 
     amd, arm = Platform("linux", "amd64"), Platform("linux", "arm64")
     ims = [NS(name="a:1", platform=amd, source="/x/one.tar"), NS(name="a:1", platform=arm, source="/x/one.tar")]
-    assert image_labels(ims) == ["a:1  linux/amd64", "a:1  linux/arm64"]
+    assert picker_labels(ims) == ["a:1  linux/amd64", "a:1  linux/arm64"]
     ims = [NS(name="a:1", platform=amd, source="/x/one.tar"), NS(name="a:1", platform=amd, source="/y/two/")]
-    assert image_labels(ims) == ["a:1  one.tar", "a:1  two"]
+    assert picker_labels(ims) == ["a:1  one.tar", "a:1  two"]
     assert signed(0) == "0 B" and signed(1500) == "+1.5 kB" and signed(-3) == "-3 B"
 
 
 def test_sharing_marks():
     from types import SimpleNamespace as NS
 
-    from layerscope.app.graphview import SharingList
+    from layerscope.app.screens.graph import SharingList
 
     rows = [NS(positions=[0, 0, None]), NS(positions=[1, None, None]), NS(positions=[None, 1, None]),
             NS(positions=[2, None, 0])]
@@ -259,3 +259,12 @@ def test_extract_conflict_is_recognised():
     assert not in_the_way(ExtractError("x exists (use --force)"), NS(ExtractConflict=ExtractConflict))
     assert in_the_way(ExtractError("x exists (use --force to overwrite)"), NS())  # before the core had it
     assert not in_the_way(ExtractError("outside the folder"), NS())
+
+
+def test_the_loaded_state_needs_no_textual():
+    """state.py is the explorer's model: importable, and testable, without Textual."""
+    import subprocess
+
+    code = "import sys, layerscope.app.state; print('textual' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -141,4 +141,4 @@ def test_the_explorer_imports_previews_and_comparisons_when_used():
                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
     loaded = set(r.stdout.split()) - _at_start()
     assert "textual.app" in loaded
-    assert not {"rich.syntax", "pygments", "layerscope.app.diffview", "layerscope.app.graphview"} & loaded
+    assert not {"rich.syntax", "pygments", "layerscope.app.screens.diff", "layerscope.app.screens.graph"} & loaded

@@ -14,66 +14,11 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from .fmt import diff_legend_text, legend_text, safe
+from ..fmt import diff_legend_text, legend_text, clean_text
+from ..keys import help_sections
 
-# (key, what) by pane; the help screen and its test read this table.
-KEYS: list[tuple[str, list[tuple[str, str]]]] = [
-    ("Everywhere", [
-        ("q", "quit"),
-        ("?", "this help"),
-        ("tab / shift+tab", "next / previous pane"),
-        ("1 2 3", "focus layers / files / the right-hand pane"),
-        ("/", "jump to a path (fuzzy, across every layer)"),
-        ("m", "file tree: changes of the layer ⇄ merged view at the layer"),
-        ("s", "sort files by name ⇄ size"),
-        ("c", "show only changed entries (on/off)"),
-        ("f", "filter files by glob or regex (re:EXPR); escape clears"),
-        ("d", "details of the selection"),
-        ("p", "preview the selected file (then [ and ] for hidden copies)"),
-        ("w", "waste view: paths that cost hidden bytes"),
-        ("i", "image config (and the image picker when the archive has several)"),
-        ("v", "compare this image with another loaded image (diff view)"),
-        ("g", "layer graph: which layers the loaded images share, what sharing saves"),
-        ("x", "extract the selected file or directory to a folder"),
-        ("z", "zoom the focused pane (again to restore)"),
-        ("ctrl+p", "command palette: every action by name"),
-    ]),
-    ("Layers", [
-        ("↑ ↓ pgup pgdn home end", "choose the build step; the tree follows"),
-        ("enter", "go to its files"),
-    ]),
-    ("Files", [
-        ("↑ ↓ (k j) pgup pgdn home end", "move"),
-        ("enter / space", "open or close a directory; on a file: preview"),
-        ("→ / ← (l / h)", "expand / collapse (← on a file: go to its directory)"),
-        ("E / C", "expand all / collapse all"),
-        ("mouse", "click a row; click the ▸ arrow to open it"),
-    ]),
-    ("Waste", [
-        ("enter", "show the file in the tree (at the layer of its last copy)"),
-    ]),
-    ("Preview", [
-        ("[ / ]", "previous / next copy of the file (hidden copies in lower layers)"),
-        ("arrows, pgup/pgdn", "scroll"),
-    ]),
-    ("Compare  (layerscope A B, or A@REF B@REF; v in the layer view)", [
-        ("s", "sort by name ⇄ size ⇄ Δ (biggest size change first)"),
-        ("c", "only changed paths ⇄ every path of A and B"),
-        ("f", "filter paths (glob or re:EXPR); escape clears"),
-        ("enter / → ← / E C", "open and close directories, as in the layer view"),
-        ("t", "side tabs: the selected path (A against B) / layers / config and history"),
-        ("a / b", "the layer view of A / B, at the layer that provides the selected path"),
-        ("r", "swap A and B"),
-        ("g", "the layer graph of both images (which layers they share)"),
-        ("escape", "back to the layer view (v brings the comparison back)"),
-    ]),
-    ("Layer graph (g)", [
-        ("↑ ↓", "choose a layer: its size, blob, build step and the images using it"),
-        ("enter", "open the layer in the layer view (of an image that uses it)"),
-        ("escape", "back to the view it was opened from"),
-    ]),
-]
-
+# (key, what) by pane, from the key table; the help screen and its test read this.
+KEYS: list[tuple[str, list[tuple[str, str]]]] = help_sections()
 
 COLUMNS = [
     ("layers: size", "bytes of the files the layer stores; the bar is scaled to the largest layer"),
@@ -213,7 +158,7 @@ class ExtractScreen(ModalScreen[tuple[str, bool] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="extract-box"):
             t = Text("Extract ", style="bold")
-            t.append(safe(self.what, 400), "bold cyan")
+            t.append(clean_text(self.what, 400), "bold cyan")
             t.append(f" as it is at layer {self.at_layer}", "bold")
             yield Label(t)
             yield Label(Text("into this folder (its path inside the image is kept below it):", style="dim"))
@@ -287,7 +232,7 @@ class CompareScreen(ModalScreen[int | None]):
         with Vertical(id="compare-box"):
             t = Text("Compare ", style="bold")
             t.append("A ", "bold red")
-            t.append(safe(self.labels[cur], 200), "bold")
+            t.append(clean_text(self.labels[cur], 200), "bold")
             t.append(" with B:", "bold")
             yield Label(t)
             opts = []
@@ -297,7 +242,7 @@ class CompareScreen(ModalScreen[int | None]):
                     continue
                 lab = Text(no_wrap=True, overflow="ellipsis")
                 lab.append(f"[{k + 1}] ", "bold cyan")
-                lab.append(safe(self.labels[k], 200))
+                lab.append(clean_text(self.labels[k], 200))
                 shared = sum(1 for l in im.layers if l.key in mine)
                 lab.append(f"  {len(im.layers)} layers, {shared} shared with A", "dim")
                 opts.append(Option(lab, id=str(k)))

@@ -9,7 +9,7 @@ import re
 from ..model import OPAQUE
 
 
-class PathIndex:
+class PathSearch:
     def __init__(self, layers) -> None:
         where: dict[str, int] = {}
         for L, layer in enumerate(layers):

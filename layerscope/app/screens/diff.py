@@ -4,7 +4,7 @@ view), and for the selection the A side against the B side; tabs for the
 layer stacks and the config/history changes.
 
 The core computes (`analysis.diff`); this module only renders.  Every name
-from an image goes through safe()."""
+from an image goes through clean_text()."""
 
 from __future__ import annotations
 
@@ -22,18 +22,18 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from .keybar import KeyBar
-from .filterbox import FilterBoxMixin
-from . import gcfreeze
-from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
-from ..analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
-from ..errors import one_line
-from ..model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES
-from .fmt import CONTAINS_CHANGES, NAME_STYLE, STATUS, bar, diff_legend_text, human, mode_text, safe, \
-    short_command, signed
-from .lines import CursorList
-from .treemodel import TreeRows, compile_filter, shown_mask
-from .widgets import SIZE_W, TBAR_W, FileTreeView, Pane
+from ..widgets.keybar import KeyBar
+from ..filterbox import FilterBoxMixin
+from .. import gcfreeze
+from ...analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
+from ...analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
+from ...errors import one_line
+from ...model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES
+from ..fmt import CONTAINS_CHANGES, NAME_STYLE, SIZE_W, STATUS, TBAR_W, bar, clean_text, diff_legend_text, human, \
+    mode_text, short_command, signed
+from ..widgets.cursorlist import CursorList
+from ..treemodel import TreeRows, compile_filter, shown_mask
+from ..widgets import FileTreeView, Pane
 
 DELTA_W = 10
 NARROW = 60  # a tree narrower than this shows no bars
@@ -46,16 +46,16 @@ TABS = ("diff-path-tab", "diff-layers-tab", "diff-config-tab")
 def image_line(label: str, im, style: str) -> Text:
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(f"{label} ", f"bold {style}")
-    t.append(safe(im.name, 120), "bold")
+    t.append(clean_text(im.name, 120), "bold")
     if len(im.refs) > 1:
         t.append(f" (+{len(im.refs) - 1} tags)", "dim")
-    t.append("  " + safe(str(im.platform), 60), "cyan")
+    t.append("  " + clean_text(str(im.platform), 60), "cyan")
     t.append(f"  {len(im.layers)} layers", "dim")
     digest = (im.digest or "").split(":", 1)[-1][:12]
     if digest:
         t.append(f"  {digest}", "dim")
     if im.source:
-        t.append("  " + safe(im.source, 200), "dim")
+        t.append("  " + clean_text(im.source, 200), "dim")
     return t
 
 
@@ -117,7 +117,7 @@ def summary_text(a, b, d=None, note: str = "") -> Text:
         t.append(" · only B ")
         t.append(str(len(lc.only_b)), "bold green")
     for w in d.warnings[:2]:
-        t.append("\nwarning: " + safe(w, 300), "yellow")
+        t.append("\nwarning: " + clean_text(w, 300), "yellow")
     return t
 
 
@@ -180,16 +180,16 @@ def config_text(d) -> Text:
     else:
         t.append(f"Config: {len(d.config)} change{'s' if len(d.config) != 1 else ''}\n", "bold")
         for c in d.config:
-            t.append(safe(c.field, 100), "bold")
+            t.append(clean_text(c.field, 100), "bold")
             if c.key:
-                t.append(" " + safe(c.key, 300), "bold cyan")
+                t.append(" " + clean_text(c.key, 300), "bold cyan")
             t.append(f"  {c.change}\n", {"added": "green", "removed": "red"}.get(c.change, "yellow"))
             if c.a is not None:
                 t.append("  A ", "bold red")
-                t.append(safe(_value(c.a), 4000) + "\n")
+                t.append(clean_text(_value(c.a), 4000) + "\n")
             if c.b is not None:
                 t.append("  B ", "bold green")
-                t.append(safe(_value(c.b), 4000) + "\n")
+                t.append(clean_text(_value(c.b), 4000) + "\n")
     t.append("\n")
     if not d.history:
         t.append("History: the same build steps\n", "bold green")
@@ -226,14 +226,14 @@ def _cell(s: str, style: str = "") -> Text:
     return Text(s, style=style, overflow="fold")
 
 
-def path_details(t, n: int) -> Group:
+def path_comparison(t, n: int) -> Group:
     """The selected path of the diff tree: the A side against the B side."""
     d = t.diff
     path = t.path(n)
     status = t.status[n]
     change = t.change(n)
     head = Text()
-    head.append(safe(path, 2000), "bold")
+    head.append(clean_text(path, 2000), "bold")
     head.append("\n")
     glyph, gstyle, _ = STATUS[status]
     if status == S_ADDED:
@@ -302,7 +302,7 @@ def path_details(t, n: int) -> Group:
         if s is None:
             return None
         if e is not None and e.link is not None and e.type in (SYMLINK, HARDLINK):
-            return ("→ " if e.type == SYMLINK else "⇒ ") + safe(e.link, 2000)
+            return ("→ " if e.type == SYMLINK else "⇒ ") + clean_text(e.link, 2000)
         return ""
 
     row("mode", mode(sa, ea), mode(sb, eb))
@@ -383,7 +383,7 @@ class DiffTreeView(FileTreeView):
             out.append("▾ " if m.is_expanded(node) else "▸ ", "bold")
         else:
             out.append("  ")
-        name = safe(t_.name(node), 300)
+        name = clean_text(t_.name(node), 300)
         style = NAME_STYLE.get(status, "")
         change = t_.change(node)
         if is_dir:
@@ -401,7 +401,7 @@ class DiffTreeView(FileTreeView):
             e = t_.entry(node)
             if e is not None and e.link is not None and e.type in (SYMLINK, HARDLINK):
                 out.append(" → " if e.type == SYMLINK else " ⇒ ", "dim")
-                out.append(safe(e.link, 200), "dim")
+                out.append(clean_text(e.link, 200), "dim")
         if removed:
             if p <= 0 or t_.status[p] != S_DELETED:  # the root of what was removed
                 out.append("  only in A", "red dim")
@@ -410,7 +410,7 @@ class DiffTreeView(FileTreeView):
             if change.kind == TYPE:
                 out.append(f"  {a.type_name} → {b.type_name}", "yellow")
             elif change.kind == CONTENT and a.type == SYMLINK and a.link != b.link:
-                out.append("  was → " + safe(a.link or "", 120), "yellow dim")
+                out.append("  was → " + clean_text(a.link or "", 120), "yellow dim")
             elif change.kind == CONTENT and change.meta_changed:
                 out.append("  and mode/owner", "cyan dim")
             if change.kind == METADATA or (change.kind == CONTENT and change.meta_changed):
@@ -488,7 +488,7 @@ class DiffScreen(FilterBoxMixin, Screen):
                 with TabPane("Config", id="diff-config-tab"):
                     with VerticalScroll(id="diff-config-scroll"):
                         yield Static(Text("comparing…", style="dim"), id="diff-config")
-        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._mounted = True
@@ -522,7 +522,7 @@ class DiffScreen(FilterBoxMixin, Screen):
             return
         t = summary_text(self.a, self.b, None, " ")
         t.append("error: ", "bold red")
-        t.append(safe(msg, 1000), "red")
+        t.append(clean_text(msg, 1000), "red")
         self.query_one("#diff-summary", Static).update(t)
         self.query_one("#diff-tree", DiffTreeView).set_model(None, placeholder="cannot compare (see above)")
 
@@ -553,7 +553,7 @@ class DiffScreen(FilterBoxMixin, Screen):
         if self.only_changed:
             bits.append("only changed")
         if self.filter_text:
-            bits.append("filter: " + safe(self.filter_text, 40))
+            bits.append("filter: " + clean_text(self.filter_text, 40))
         if extra:
             bits.append(extra)
         pane.border_subtitle = " · ".join(bits)
@@ -636,9 +636,9 @@ class DiffScreen(FilterBoxMixin, Screen):
         t, n = tree.model.tree, tree.node
         self.cursor_path = t.path(n)
         try:
-            body = path_details(t, n)
+            body = path_comparison(t, n)
         except Exception as e:
-            body = Text(f"cannot show details: {type(e).__name__}: {safe(str(e), 300)}", style="red")
+            body = Text(f"cannot show details: {type(e).__name__}: {clean_text(str(e), 300)}", style="red")
         self._details_body = body
         self.query_one("#diff-details", Static).update(body)
         self.query_one("#diff-details-scroll").scroll_home(animate=False)
@@ -678,6 +678,32 @@ class DiffScreen(FilterBoxMixin, Screen):
     @on(Input.Submitted, "#diff-filter")
     def _filter_submitted(self, event: Input.Submitted) -> None:
         self._filter_entered(event)
+
+    def system_commands(self) -> list[tuple]:
+        """(title, help, callback) of the palette's commands for this view."""
+        return [
+            ("Sort by name / size / Δ", "Sort the comparison tree (s)", self.action_sort),
+            ("Show only changed paths", "Only changes, or every path of A and B (c)",
+             self.action_toggle_changed),
+            ("Filter paths", "Glob (*.so, usr/lib/*) or re:REGEX (f)", self.action_filter),
+            ("Clear filter", "Show every path again (escape)", self.clear_filter),
+            ("Expand all", "Open every directory of the tree (E)",
+             lambda: self.query_one("#diff-tree").action_expand_all()),
+            ("Collapse all", "Close every directory of the tree (C)",
+             lambda: self.query_one("#diff-tree").action_collapse_all()),
+            ("Path details", "The selected path: A against B (d)", lambda: self.action_tab("diff-path-tab")),
+            ("Layer comparison", "Layers in common, where the stacks diverge (t)",
+             lambda: self.action_tab("diff-layers-tab")),
+            ("Config and history changes", "Env, Cmd, labels, ports, build steps (t)",
+             lambda: self.action_tab("diff-config-tab")),
+            ("Layer view of A", "Back to the layers of A, at the selected path (a)",
+             lambda: self.action_open_side("a")),
+            ("Layer view of B", "The layers of B, at the selected path (b)", lambda: self.action_open_side("b")),
+            ("Swap A and B", "Compare the other way round (r)", self.action_swap),
+            ("Layer graph", "Which layers the two images share (g)", self.app.action_graph),
+            ("Back to the layer view", "Leave the comparison (escape)", self.action_back),
+            ("Show keys", "Every key binding (?)", self.app.action_help),
+        ]
 
     def action_back(self) -> None:
         f = self.query_one("#diff-filter", Input)

@@ -15,10 +15,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from .keybar import KeyBar
-from .fmt import human, image_labels, pct, safe, short_command
-from .lines import CursorList
-from .widgets import SIZE_W, Pane
+from ..widgets.keybar import KeyBar
+from ..fmt import SIZE_W, clean_text, human, pct, picker_labels, short_command
+from ..widgets.cursorlist import CursorList
+from ..widgets import Pane
 
 ID_W = 12
 USED = "●"
@@ -109,12 +109,12 @@ def figures_text(s, labels: list[str], n_layers_note: str = "") -> Text:
     if n_layers_note:
         t.append("  " + n_layers_note, "dim italic")
     t.append("\n")
-    lw = min(48, max((len(safe(x, 200)) for x in labels), default=10))
+    lw = min(48, max((len(clean_text(x, 200)) for x in labels), default=10))
     t.append("     " + "image".ljust(lw) + "layers".rjust(8) + "alone".rjust(SIZE_W + 1) + "shared".rjust(SIZE_W + 1)
              + "its own".rjust(SIZE_W + 1) + "blobs".rjust(SIZE_W + 1) + "\n", "bold")
     for k, sh in enumerate(s.images):
         t.append(f"[{k + 1}] ".rjust(5), "bold cyan")
-        t.append(safe(labels[k], lw).ljust(lw), "bold")
+        t.append(clean_text(labels[k], lw).ljust(lw), "bold")
         t.append(f"{sh.layers:>8}")
         t.append(human(sh.size).rjust(SIZE_W + 1), "bold")
         t.append(human(sh.shared_bytes).rjust(SIZE_W + 1), "magenta" if sh.shared_bytes else "dim")
@@ -138,18 +138,19 @@ def layer_text(s, r, labels: list[str]) -> Text:
     """Details of one row: the layer, its sizes, the images using it."""
     t = Text()
     t.append("layer ", "bold")
-    t.append(safe(r.layer.diff_id or r.layer.digest or r.key, 200), "magenta" if r.shared else "")
+    t.append(clean_text(r.layer.diff_id or r.layer.digest or r.key, 200), "magenta" if r.shared else "")
     t.append("\n")
     t.append(human(r.size) if r.indexed else "… (not indexed yet)", "bold")
     t.append(" of files · ")
     c = getattr(r.layer, "compression", None)
-    comp = f" ({safe(c, 20)})" if c and c != "none" else ""
+    comp = f" ({clean_text(c, 20)})" if c and c != "none" else ""
     t.append(f"{human(r.compressed_size)} blob{comp}")
     t.append(f" · used by {r.users} image{'s' if r.users != 1 else ''}: ", "bold magenta" if r.shared else "bold")
-    parts = [f"[{k + 1}] {safe(labels[k], 80)} as layer {p}" for k, p in enumerate(r.positions) if p is not None]
+    parts = [f"[{k + 1}] {clean_text(labels[k], 80)} as layer {p}" for k, p in enumerate(r.positions) if p is not None]
     t.append("; ".join(parts))
     t.append("\n")
-    t.append(safe(r.created_by, 4000) if r.created_by else "(no build step recorded)", "" if r.created_by else "dim")
+    t.append(clean_text(r.created_by, 4000) if r.created_by else "(no build step recorded)",
+             "" if r.created_by else "dim")
     return t
 
 
@@ -172,7 +173,7 @@ class GraphScreen(Screen):
             yield Static("", id="graph-header")
             yield SharingList(id="graph-list")
         yield Static("", id="graph-details")
-        yield KeyBar()  # Textual's Footer rebuilt a dozen widgets on every focus move
+        yield KeyBar()
 
     def on_mount(self) -> None:
         pane = self.query_one("#graph-pane")
@@ -184,7 +185,7 @@ class GraphScreen(Screen):
 
     def refresh_data(self) -> None:
         """(Re)compute the figures: sizes fill in as layers are indexed."""
-        from ..analysis.sharing import sharing
+        from ...analysis.sharing import sharing
 
         graph = self.app.graph
         if graph is None or not self.is_attached:
@@ -195,7 +196,7 @@ class GraphScreen(Screen):
         if len(s.images) < 2:
             note = (note + " · " if note else "") + "one image: nothing to share (open several, or an archive " \
                                                     "that holds several)"
-        self.labels = image_labels(graph.images)
+        self.labels = picker_labels(graph.images)
         self.query_one("#graph-figures", Static).update(figures_text(s, self.labels, note))
         lst = self.query_one("#graph-list", SharingList)
         lst.set_rows(s.rows, len(s.images))
@@ -234,6 +235,13 @@ class GraphScreen(Screen):
         if k is None:
             k = next(k for k, p in enumerate(r.positions) if p is not None)
         self.app.show_in_layer_view(images[k], None, r.positions[k])
+
+    def system_commands(self) -> list[tuple]:
+        """(title, help, callback) of the palette's commands for this view."""
+        return [
+            ("Back to the layer view", "Leave the layer graph (escape)", self.action_back),
+            ("Show keys", "Every key binding (?)", self.app.action_help),
+        ]
 
     def action_back(self) -> None:
         if self.maximized is not None:

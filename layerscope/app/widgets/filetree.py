@@ -1,171 +1,21 @@
-"""The app's list widgets, all on the Line API (see lines.CursorList)."""
+"""The file tree of one layer (its changes, or the merged view at it)."""
 
 from __future__ import annotations
 
-from rich.segment import Segment
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
-from textual.color import Color
-from textual.containers import Vertical
-from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 
-from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
-from ..model import SYMLINK, HARDLINK
-from .fmt import CONTAINS_CHANGES, OPAQUE_MARK, NAME_STYLE, STATUS, bar, human, safe, short_command
-from .lines import CursorList
-from .treemodel import TreeRows
+from ...analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
+from ...model import HARDLINK, SYMLINK
+from ..fmt import CONTAINS_CHANGES, NAME_STYLE, OPAQUE_MARK, STATUS, SIZE_W, TBAR_W, bar, human, clean_text
+from .cursorlist import CursorList
+from ..treemodel import TreeRows
 
-class Pane(Vertical):
-    """A bordered pane that `z` can zoom to the whole screen; its border and
-    title take the accent colour while the focus is inside it.
-
-    That used to be a `:focus-within` CSS rule, but a pseudo-class change makes
-    Textual restyle the pane's whole subtree and repaint the screen: every Tab
-    or click into another pane cost 30-65 ms.  The same look as inline styles
-    on the pane alone costs about half."""
-
-    ALLOW_MAXIMIZE = True
-    _LIT_RULES = ("border_top", "border_right", "border_bottom", "border_left",
-                  "border_title_color", "auto_border_title_color", "border_title_style")
-
-    _lit_on = False
-
-    def on_mount(self) -> None:
-        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
-
-    def on_unmount(self) -> None:
-        self.app.theme_changed_signal.unsubscribe(self)
-
-    def _theme_changed(self, _theme) -> None:
-        if self._lit_on:
-            self._lit(True, force=True)
-
-    def on_descendant_focus(self, event) -> None:
-        self._lit(True)
-
-    def on_descendant_blur(self, event) -> None:
-        # the focus may move to another widget of this pane: look once it has
-        self.call_after_refresh(lambda: self._lit(self.has_focus_within))
-
-    def _lit(self, on: bool, force: bool = False) -> None:
-        if on == self._lit_on and not force:
-            return
-        self._lit_on = on
-        st = self.styles.inline
-        if on:
-            accent = Color.parse(self.app.theme_variables["accent"])
-            st.border = ("round", accent)
-            st.border_title_color = accent
-            st.auto_border_title_color = False  # ($text-muted in the stylesheet is "auto")
-            st.border_title_style = "bold"
-        else:  # back to the stylesheet's look
-            for rule in self._LIT_RULES:
-                st.clear_rule(rule)
-        self.refresh()
-
-
-# ---------------------------------------------------------------------------
-SIZE_W = 9
-LBAR_W = 10
-CNT_W = 7
-
-
-class LayerList(CursorList):
-    """Every build step of the image, empty steps dimmed."""
-
-    BINDINGS = [Binding("enter", "select", "Files", show=True)]
-    placeholder = "reading the image…"
-
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
-        self.rows: list = []  # LayerRow-like objects
-        self.analysed = False
-        self.multi = False  # several images in the archive
-        self.max_size = 0
-
-    def row_count(self) -> int:
-        return len(self.rows)
-
-    def set_rows(self, rows: list, analysed: bool, multi: bool) -> None:
-        self.rows = rows
-        self.analysed = analysed
-        self.multi = multi
-        self.max_size = max((r.size for r in rows if r.index is not None), default=0)
-        self.rows_changed()
-
-    def row_of_layer(self, L: int) -> int | None:
-        for i, r in enumerate(self.rows):
-            if r.index == L:
-                return i
-        return None
-
-    @staticmethod
-    def header(multi: bool) -> Text:
-        t = Text(no_wrap=True, overflow="ellipsis", style="bold")
-        t.append("    #  ")
-        t.append("size".rjust(SIZE_W))
-        t.append(" " + "".ljust(LBAR_W))
-        t.append("  " + "+add".rjust(CNT_W) + "~mod".rjust(CNT_W) + "-del".rjust(CNT_W))
-        t.append("wasted".rjust(SIZE_W + 1))
-        if multi:
-            t.append("  imgs")
-        t.append("  command")
-        return t
-
-    def render_row(self, i: int, width: int) -> Text:
-        r = self.rows[i]
-        t = Text(no_wrap=True, overflow="ellipsis")
-        if r.index is None:  # an empty step: only config changed
-            t.append("    ·  ", "dim")
-            t.append("(no layer)".rjust(SIZE_W) + " " + "".ljust(LBAR_W) + "  " + "".rjust(3 * CNT_W), "dim")
-            t.append("".rjust(SIZE_W + 1))
-            if self.multi:
-                t.append("      ")
-            t.append("  " + short_command(r.created_by), "dim italic")
-            return t
-        layer = r.layer
-        st = "error" if layer is not None and layer.error else \
-            "done" if layer is not None and layer.indexed else "pending"
-        if layer is not None and layer.error:
-            t.append("!", "bold red")
-        elif r.is_base:
-            t.append("B", "bold blue")
-        else:
-            t.append(" ")
-        t.append(" ")
-        t.append(f"{r.index:>3}  ", "bold" if not r.is_base else "blue")
-        if self.analysed:
-            t.append(human(r.size).rjust(SIZE_W))
-            frac = r.size / self.max_size if self.max_size else 0
-            t.append(" ")
-            t.append(bar(frac, LBAR_W), "blue" if r.is_base else "green")
-            t.append("  ")
-            t.append(f"{r.added:>{CNT_W}}", "green" if r.added else "dim")
-            t.append(f"{r.modified:>{CNT_W}}", "yellow" if r.modified else "dim")
-            t.append(f"{r.deleted:>{CNT_W}}", "red" if r.deleted else "dim")
-            t.append((human(r.wasted) if r.wasted else "·").rjust(SIZE_W + 1),
-                     "bold red" if r.wasted else "dim")
-        else:
-            label = {"pending": "indexing…", "done": "indexed", "error": "error"}.get(st, st)
-            t.append(label.rjust(SIZE_W), "red" if st == "error" else "dim")
-            t.append(" " + "".ljust(LBAR_W) + "  " + "".rjust(3 * CNT_W) + "".rjust(SIZE_W + 1))
-        if self.multi:
-            n = len(layer.images) if layer is not None else 1
-            t.append(f"  {n:>2}", "bold magenta" if n > 1 else "dim")
-            t.append("⧉ " if n > 1 else "  ", "magenta")
-        t.append("  " + short_command(r.created_by))
-        return t
-
-
-# ---------------------------------------------------------------------------
-TBAR_W = 8
-# row changes bigger than this run in a thread worker (about 1-3 us a node: ~15 ms of UI)
+# row changes bigger than these run in a thread worker, so that the UI keeps answering
 BIG_DIR = 5000  # children of one directory
-BIG_TREE = 3000  # nodes of a tree, for expand-all (9,600 on classic: 40 ms)
+BIG_TREE = 3000  # nodes of a tree, for expand-all
 
 
 class FileTreeView(CursorList):
@@ -307,7 +157,7 @@ class FileTreeView(CursorList):
             out.append("▾ " if m.is_expanded(node) else "▸ ", "bold")
         else:
             out.append("  ")
-        name = safe(t_.name(node), 300)
+        name = clean_text(t_.name(node), 300)
         style = NAME_STYLE.get(status, "")
         if is_dir:
             out.append(name + "/", (style + " bold").strip())
@@ -318,7 +168,7 @@ class FileTreeView(CursorList):
             e = t_.entry(node) if not ghost else None
             if e is not None and e.link is not None and e.type in (SYMLINK, HARDLINK):
                 out.append(" → " if e.type == SYMLINK else " ⇒ ", "dim")
-                out.append(safe(e.link, 200), "dim")
+                out.append(clean_text(e.link, 200), "dim")
         if ghost:
             out.append("  deleted" + (f", hid {human(size)}" if size else ""), "red dim")
         elif node in self.opaque:
@@ -426,87 +276,3 @@ class FileTreeView(CursorList):
         self.set_reactive(CursorList.cursor, row)
         self._after_change()
         return True
-
-
-# ---------------------------------------------------------------------------
-class WasteList(CursorList):
-    """Paths that cost hidden bytes, biggest first."""
-
-    BINDINGS = [Binding("enter", "select", "Show in tree", show=True)]
-    placeholder = "the waste view fills in once every layer is indexed"
-
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
-        self.items: list = []
-
-    def row_count(self) -> int:
-        return len(self.items)
-
-    def set_items(self, items: list) -> None:
-        self.items = items
-        if not items:
-            self.placeholder = "no wasted bytes: every file's bytes are visible in the final image"
-        self.rows_changed(keep_cursor=False)
-
-    def render_row(self, i: int, width: int) -> Text:
-        w = self.items[i]
-        t = Text(no_wrap=True, overflow="ellipsis")
-        t.append(human(w.wasted_bytes).rjust(SIZE_W), "bold red")
-        t.append(f" {len(w.copies)}×", "dim")
-        t.append(" " + safe(w.path, 400))
-        parts = []
-        for c in w.copies:
-            parts.append(f"L{c.layer} {c.kind}, {c.state}")
-        t.append("  " + "; ".join(parts), "dim")
-        return t
-
-
-# ---------------------------------------------------------------------------
-class PreviewView(ScrollView, can_focus=True):
-    """Pre-rendered lines (highlighted text or a hex dump), drawn on demand."""
-
-    DEFAULT_CSS = """
-    PreviewView { overflow: auto; scrollbar-size-vertical: 1; scrollbar-size-horizontal: 1; }
-    """
-    BINDINGS = [
-        Binding("up,k", "scroll_up", "Up", show=False),
-        Binding("down,j", "scroll_down", "Down", show=False),
-        Binding("left", "scroll_left", "Left", show=False),
-        Binding("right", "scroll_right", "Right", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home", "scroll_home", "Top", show=False),
-        Binding("end", "scroll_end", "Bottom", show=False),
-    ]
-
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
-        self.lines: list[Text] = []
-        self._cache: dict[int, Strip] = {}
-
-    def set_lines(self, lines: list[Text]) -> None:
-        self.lines = lines
-        self._cache.clear()
-        width = max((ln.cell_len for ln in lines), default=0)
-        self.virtual_size = Size(width, len(lines))
-        self.scroll_to(0, 0, animate=False, immediate=True)
-        self.refresh()
-
-    def plain(self) -> str:
-        return "\n".join(ln.plain for ln in self.lines)
-
-    def render_line(self, y: int) -> Strip:
-        sx, sy = self.scroll_offset
-        width = self.scrollable_content_region.width or self.size.width
-        i = sy + y
-        base = self.rich_style
-        if i >= len(self.lines):
-            return Strip.blank(width, base)
-        strip = self._cache.get(i)
-        if strip is None:
-            if len(self._cache) > 4000:
-                self._cache.clear()
-            segs = [Segment(s.text, base + s.style if s.style else base)
-                    for s in self.lines[i].render(self.app.console) if s.text != "\n"]
-            strip = self._cache[i] = Strip(segs)
-        return strip.crop_extend(sx, sx + width, base)

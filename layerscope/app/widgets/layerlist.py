@@ -1,0 +1,99 @@
+"""The layer list: every build step of the image, with its sizes and waste."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ..fmt import SIZE_W, bar, human, short_command
+from .cursorlist import CursorList
+
+LBAR_W = 10
+CNT_W = 7
+
+
+class LayerList(CursorList):
+    """Every build step of the image, empty steps dimmed."""
+
+    BINDINGS = [Binding("enter", "select", "Files", show=True)]
+    placeholder = "reading the image…"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.rows: list = []  # LayerRow-like objects
+        self.analysed = False
+        self.multi = False  # several images in the archive
+        self.max_size = 0
+
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def set_rows(self, rows: list, analysed: bool, multi: bool) -> None:
+        self.rows = rows
+        self.analysed = analysed
+        self.multi = multi
+        self.max_size = max((r.size for r in rows if r.index is not None), default=0)
+        self.rows_changed()
+
+    def row_of_layer(self, L: int) -> int | None:
+        for i, r in enumerate(self.rows):
+            if r.index == L:
+                return i
+        return None
+
+    @staticmethod
+    def header(multi: bool) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis", style="bold")
+        t.append("    #  ")
+        t.append("size".rjust(SIZE_W))
+        t.append(" " + "".ljust(LBAR_W))
+        t.append("  " + "+add".rjust(CNT_W) + "~mod".rjust(CNT_W) + "-del".rjust(CNT_W))
+        t.append("wasted".rjust(SIZE_W + 1))
+        if multi:
+            t.append("  imgs")
+        t.append("  command")
+        return t
+
+    def render_row(self, i: int, width: int) -> Text:
+        r = self.rows[i]
+        t = Text(no_wrap=True, overflow="ellipsis")
+        if r.index is None:  # an empty step: only config changed
+            t.append("    ·  ", "dim")
+            t.append("(no layer)".rjust(SIZE_W) + " " + "".ljust(LBAR_W) + "  " + "".rjust(3 * CNT_W), "dim")
+            t.append("".rjust(SIZE_W + 1))
+            if self.multi:
+                t.append("      ")
+            t.append("  " + short_command(r.created_by), "dim italic")
+            return t
+        layer = r.layer
+        st = "error" if layer is not None and layer.error else \
+            "done" if layer is not None and layer.indexed else "pending"
+        if layer is not None and layer.error:
+            t.append("!", "bold red")
+        elif r.is_base:
+            t.append("B", "bold blue")
+        else:
+            t.append(" ")
+        t.append(" ")
+        t.append(f"{r.index:>3}  ", "bold" if not r.is_base else "blue")
+        if self.analysed:
+            t.append(human(r.size).rjust(SIZE_W))
+            frac = r.size / self.max_size if self.max_size else 0
+            t.append(" ")
+            t.append(bar(frac, LBAR_W), "blue" if r.is_base else "green")
+            t.append("  ")
+            t.append(f"{r.added:>{CNT_W}}", "green" if r.added else "dim")
+            t.append(f"{r.modified:>{CNT_W}}", "yellow" if r.modified else "dim")
+            t.append(f"{r.deleted:>{CNT_W}}", "red" if r.deleted else "dim")
+            t.append((human(r.wasted) if r.wasted else "·").rjust(SIZE_W + 1),
+                     "bold red" if r.wasted else "dim")
+        else:
+            label = {"pending": "indexing…", "done": "indexed", "error": "error"}.get(st, st)
+            t.append(label.rjust(SIZE_W), "red" if st == "error" else "dim")
+            t.append(" " + "".ljust(LBAR_W) + "  " + "".rjust(3 * CNT_W) + "".rjust(SIZE_W + 1))
+        if self.multi:
+            n = len(layer.images) if layer is not None else 1
+            t.append(f"  {n:>2}", "bold magenta" if n > 1 else "dim")
+            t.append("⧉ " if n > 1 else "  ", "magenta")
+        t.append("  " + short_command(r.created_by))
+        return t

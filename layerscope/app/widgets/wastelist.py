@@ -1,0 +1,40 @@
+"""The waste list: paths that cost hidden bytes, biggest first."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ..fmt import SIZE_W, human, clean_text
+from .cursorlist import CursorList
+
+class WasteList(CursorList):
+    """Paths that cost hidden bytes, biggest first."""
+
+    BINDINGS = [Binding("enter", "select", "Show in tree", show=True)]
+    placeholder = "the waste view fills in once every layer is indexed"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.items: list = []
+
+    def row_count(self) -> int:
+        return len(self.items)
+
+    def set_items(self, items: list) -> None:
+        self.items = items
+        if not items:
+            self.placeholder = "no wasted bytes: every file's bytes are visible in the final image"
+        self.rows_changed(keep_cursor=False)
+
+    def render_row(self, i: int, width: int) -> Text:
+        w = self.items[i]
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(human(w.wasted_bytes).rjust(SIZE_W), "bold red")
+        t.append(f" {len(w.copies)}×", "dim")
+        t.append(" " + clean_text(w.path, 400))
+        parts = []
+        for c in w.copies:
+            parts.append(f"L{c.layer} {c.kind}, {c.state}")
+        t.append("  " + "; ".join(parts), "dim")
+        return t
