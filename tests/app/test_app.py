@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from layerscope.analysis.tree import S_DELETED  # noqa: E402
 from layerscope.app import LayerscopeApp  # noqa: E402

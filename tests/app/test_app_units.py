@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from layerscope.analysis import analyse  # noqa: E402
 from layerscope.analysis.tree import S_ADDED, build_changes_tree, build_merged_tree  # noqa: E402

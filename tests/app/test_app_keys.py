@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+
+from tests.conftest import ROOT
 
 pytest.importorskip("textual")
 
 from layerscope.app.keys import KEYS, bindings, help_sections  # noqa: E402
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = ROOT / "README.md"
 _NAMES = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]"}
 
 
