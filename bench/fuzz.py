@@ -49,11 +49,11 @@ sys.path.insert(0, ROOT)
 
 import zstandard  # noqa: E402
 
-from layerscope.layers import blobs, compression, contents, indexing  # noqa: E402
 from layerscope.errors import ImageError  # noqa: E402
 from layerscope.extract import ExtractError, extract_paths  # noqa: E402
-from layerscope.model import FILE, OPAQUE, BlobRef  # noqa: E402
+from layerscope.layers import blobs, compression, contents, indexing  # noqa: E402
 from layerscope.layers.tarwalk import TarIndexer  # noqa: E402
+from layerscope.model import FILE, OPAQUE, BlobRef  # noqa: E402
 
 ALLOWED = (ImageError, ExtractError)
 OUT = os.path.join(ROOT, "bench", "out", "fuzz-crashes")

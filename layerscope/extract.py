@@ -27,8 +27,8 @@ import posixpath
 import stat
 from dataclasses import dataclass, field
 
-from .layers.contents import iter_ranges
 from .errors import ImageError, one_line
+from .layers.contents import iter_ranges
 from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
 
 # Errors that stop the whole extraction (the target cannot take more data).
@@ -215,7 +215,7 @@ class _Tree:
             st = os.stat(name, dir_fd=pfd, follow_symlinks=False)
             what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
             if not self.overwrite or key in self.made:
-                raise _Unsafe(f"/{key} is {what} in the target; not followed")
+                raise _Unsafe(f"/{key} is {what} in the target; not followed") from None
             if not self.create:
                 return None  # would be replaced
             os.unlink(name, dir_fd=pfd)  # the link itself, never what it points to
@@ -288,7 +288,7 @@ def _check_conflicts(items: list[_Item], root_fd: int, overwrite: bool, dest: st
             try:
                 pfd = tree.parent(it.path)
             except _Unsafe as e:
-                raise ExtractConflict(f"{dest}: {e} (use --force to replace it); nothing was extracted")
+                raise ExtractConflict(f"{dest}: {e} (use --force to replace it); nothing was extracted") from None
             except OSError:
                 continue  # reported when writing
             if pfd is None:
@@ -322,7 +322,7 @@ def _remove_existing(pfd: int, name: str, want_dir: bool) -> bool:
         try:
             os.rmdir(name, dir_fd=pfd)
         except OSError:
-            raise _Unsafe("a non-empty directory is in the way in the target")
+            raise _Unsafe("a non-empty directory is in the way in the target") from None
         return False
     os.unlink(name, dir_fd=pfd)
     return False

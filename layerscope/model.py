@@ -127,7 +127,7 @@ class LayerEntries:
     def link(self, i: int) -> str | None:
         return self.links.get(i)
 
-    def entry(self, i: int) -> "Entry":
+    def entry(self, i: int) -> Entry:
         return Entry(self.paths[i], self.types[i], self.sizes[i], self.modes[i],
                      self.uids[i], self.gids[i], self.links.get(i), self.mtimes[i])
 
@@ -140,7 +140,7 @@ class LayerEntries:
                 total += sizes[i]
         return total
 
-    def dedupe(self) -> "LayerEntries":
+    def dedupe(self) -> LayerEntries:
         """Drop earlier duplicates of the same (path, record kind): the last
         one wins.  A whiteout, an opaque marker and an entry for the same path
         are different records and are all kept."""
@@ -174,7 +174,7 @@ class LayerEntries:
                 list(self.captured.items()))
 
     @classmethod
-    def from_state(cls, st: tuple) -> "LayerEntries":
+    def from_state(cls, st: tuple) -> LayerEntries:
         paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured = st
         e = cls()
         e.paths = paths.split("\0") if paths else []

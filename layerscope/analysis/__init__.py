@@ -7,11 +7,9 @@ from __future__ import annotations
 from array import array
 
 from ..layers.contents import read_range
-from ..model import (DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph,
-                     Record)
+from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph, Record
 from .changes import KIND_NAMES, ChangeKinds
-from .stack import (ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, OVERWRITTEN, UNCHANGED, VISIBLE,
-                    Stack)
+from .stack import ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, OVERWRITTEN, UNCHANGED, VISIBLE, Stack
 from .waste import Waste
 
 MAX_OS_RELEASE = 64 << 10

@@ -27,8 +27,8 @@ import difflib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..layers.contents import digest_ranges
 from ..errors import ImageError
+from ..layers.contents import digest_ranges
 from ..model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES, Image, Layer, LayerGraph
 from .stack import IMPLIED, Stack
 

@@ -29,8 +29,7 @@ from array import array
 
 from ..model import DIR, FILE, OPAQUE, WHITEOUT
 from .stack import ADDED, IMPLIED, MODIFIED, OVERWRITTEN, VISIBLE, Stack
-from .tree import (CHECK_EVERY, S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled, FileTree, _status_of,
-                   add_to_root)
+from .tree import CHECK_EVERY, S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled, FileTree, _status_of, add_to_root
 
 SHIFT = 32
 LOW = (1 << SHIFT) - 1
@@ -194,7 +193,7 @@ class LazyMask:
     layer or a directory with one below it.  `total()`: how many nodes (of the
     whole view, materialised or not) are 1."""
 
-    def __init__(self, tree: "LazyMergedTree", marked: bytearray, total: int):
+    def __init__(self, tree: LazyMergedTree, marked: bytearray, total: int):
         self.tree = tree
         self.marked = marked
         self._total = total

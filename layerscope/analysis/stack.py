@@ -152,7 +152,7 @@ class Stack:
     def _apply_all(self) -> None:
         cur: dict[str, tuple[int, int]] = {}  # path -> (layer, index) of the visible entry
         kids: dict[str, set[str]] = {"": set()}  # dir path -> child paths (may be stale)
-        for L, layer in enumerate(self.layers):
+        for layer in self.layers:
             e = layer.entries
             m = len(e)
             self.hidden_at.append(array("i", [VISIBLE]) * m)

@@ -151,7 +151,7 @@ class Waste:
         """Whether ranked() has been computed (and is now instant)."""
         return self._ranked is not None
 
-    def ranked(self) -> "RankedWaste":
+    def ranked(self) -> RankedWaste:
         """Every wasted path, biggest first, as a sequence whose rows (a
         PathWaste with its copies) are made when read: equal to paths(),
         without making hundreds of thousands of objects up front (a viewer

@@ -7,7 +7,7 @@ from rich.text import Text
 
 from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES
-from .fmt import STATUS, human, mode_text, clean_text, short_command
+from .fmt import STATUS, clean_text, human, mode_text, short_command
 
 KEY_W = 12
 MAX_HISTORY = 200

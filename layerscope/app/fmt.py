@@ -12,8 +12,7 @@ import re
 
 from rich.text import Text
 
-from ..analysis.tree import (S_ADDED, S_DELETED, S_IMPLIED, S_METADATA, S_MODIFIED, S_SAME,
-                             S_UNCHANGED)
+from ..analysis.tree import S_ADDED, S_DELETED, S_IMPLIED, S_METADATA, S_MODIFIED, S_SAME, S_UNCHANGED
 from ..errors import one_line
 from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
 from ..units import human, mode_string

@@ -34,7 +34,7 @@ def _escape(m: re.Match) -> str:
     o = ord(m.group())
     if 0xDC80 <= o <= 0xDCFF:
         o -= 0xDC00
-    return f"\\x{o:02x}" if o < 0x100 else "\\u%04x" % o
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
 
 
 def _fg_only(style) -> Style:

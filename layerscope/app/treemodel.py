@@ -119,7 +119,7 @@ class TreeRows:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def copy(self) -> "TreeRows":
+    def copy(self) -> TreeRows:
         """The same rows over the same tree (for changing them in a worker)."""
         c = TreeRows.__new__(TreeRows)
         c.tree, c.sort, c.keep = self.tree, self.sort, self.keep

@@ -85,9 +85,9 @@ def console():
     """A rich console for the text reports: never markup or emoji from
     names in an archive, and a wide fixed width when piped so that scripts
     get whole lines."""
-    from rich.console import Console
-
     import shutil
+
+    from rich.console import Console
 
     width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((140, 40)).columns, 140)
     return Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)

@@ -18,8 +18,8 @@ def run(args) -> int:
     if args.json:
         doc = report_doc(graph, a, args.top if args.top is not None else 100)
         if several:
-            from ..views.sharing import sharing_doc
             from ..layers.indexing import index_layers
+            from ..views.sharing import sharing_doc
 
             index_layers(graph, use_cache=not args.no_cache)  # sharing counts every image's layer sizes
             doc["sharing"] = sharing_doc(graph)
@@ -32,8 +32,8 @@ def run(args) -> int:
         con = console()
         render_report(con, graph, a, args.top if args.top is not None else 10)
         if several:
-            from ..views.sharing import render_sharing
             from ..layers.indexing import index_layers
+            from ..views.sharing import render_sharing
 
             index_layers(graph, use_cache=not args.no_cache)
             con.print()

@@ -10,6 +10,7 @@ from .container import Container
 from .docker import read_docker_archive
 from .oci import read_oci_layout
 
+
 def read_container(c: Container, layers: dict[str, Layer], source: str) -> list[Image]:
     has_index = c.exists("index.json")
     has_manifest = c.exists("manifest.json")

@@ -13,10 +13,10 @@ import json
 import os
 import posixpath
 
-from ..layers.blobs import CHANGED, fd_of, file_view, pread_exact, require, shrunk
 from ..errors import ImageError, LayerError
-from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
+from ..layers.blobs import CHANGED, fd_of, file_view, pread_exact, require, shrunk
 from ..layers.tarwalk import TarIndexer, normalise
+from ..model import DIR, FILE, HARDLINK, SYMLINK, BlobRef
 
 MAX_JSON = 64 << 20  # manifests and configs are small; refuse absurd ones
 # ... and bound what parsing costs: every JSON value is a Python object (an

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..errors import ImageError
 from ..model import Image, Layer
-from .config import DIGEST_RE, diff_ids_of, plural, history_of, platform_of, run_config
+from .config import DIGEST_RE, diff_ids_of, history_of, platform_of, plural, run_config
 from .container import Container
 from .oci import MAX_LAYERS, check_layer_refs
 

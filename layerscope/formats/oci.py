@@ -12,7 +12,7 @@ import re
 
 from ..errors import ImageError
 from ..model import Image, Layer
-from .config import diff_ids_of, history_of, plural, platform_field, platform_of, run_config
+from .config import diff_ids_of, history_of, platform_field, platform_of, plural, run_config
 from .container import Container
 
 MAX_DEPTH = 8

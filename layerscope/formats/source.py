@@ -49,7 +49,7 @@ def _engine_save(engine: str, ref: str) -> str:
     args = [exe, "save", "-o", path, ref]
     if engine == "podman":
         args[2:2] = ["--format", "docker-archive"]
-    r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True)
     if r.returncode != 0:
         msg = (r.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
         raise ImageError(f"`{engine} save {ref}` failed: {msg}")

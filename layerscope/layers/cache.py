@@ -25,9 +25,9 @@ import stat
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
+from ..model import DIGEST_SIZE, TYPE_NAMES, Layer, LayerEntries
 from .blobs import fd_of
 from .compression import BOMB_FLOOR, BOMB_RATIO
-from ..model import DIGEST_SIZE, TYPE_NAMES, Layer, LayerEntries
 
 FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
 SUBDIR = f"layerscope-cache-v{FORMAT}"

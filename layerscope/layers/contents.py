@@ -14,6 +14,7 @@ from ..model import DIGEST_SIZE, BlobRef
 from .blobs import blob_view, fd_of, mapped
 from .compression import open_stream
 
+
 # -- reading contents on demand ----------------------------------------------
 def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int | None = None) -> bytes:
     """Bytes [offset, offset+size) of the uncompressed layer stream (at most

@@ -15,8 +15,16 @@ from ..errors import LayerError
 from ..model import BlobRef, Layer, LayerEntries, LayerGraph
 from . import cache
 from .blobs import CHANGED, blob_view, fd_of, pread_exact, release, release_range, require, shrunk
-from .compression import BOMB_FLOOR, BOMB_RATIO, NOTE_MIN_BYTES, NOTE_RATIO, decode_error, open_stream, sniff, \
-    zstd_truncation
+from .compression import (
+    BOMB_FLOOR,
+    BOMB_RATIO,
+    NOTE_MIN_BYTES,
+    NOTE_RATIO,
+    decode_error,
+    open_stream,
+    sniff,
+    zstd_truncation,
+)
 from .tarwalk import TarIndexer
 
 PARALLEL_MIN_BYTES = 48 << 20  # below this, a process pool costs more than it saves

@@ -108,7 +108,7 @@ def _parse_pax(data: bytes) -> dict[str, str]:
         try:
             length = int(data[pos:sp])
         except ValueError:
-            raise ValueError("bad PAX record length")
+            raise ValueError("bad PAX record length") from None
         if length <= 0 or pos + length > n:
             raise ValueError("bad PAX record length")
         rec = data[sp + 1: pos + length - 1]  # drop trailing newline
@@ -529,7 +529,7 @@ class TarIndexer:
                     try:
                         size = num(size11 + size_t)
                     except ValueError:
-                        raise LayerError(f"corrupt tar header at byte {hstart} (bad size field)", self.place)
+                        raise LayerError(f"corrupt tar header at byte {hstart} (bad size field)", self.place) from None
                 if size < 0:
                     raise LayerError(f"corrupt tar header at byte {hstart} (negative size)", self.place)
                 padded = (size + 511) & ~511
@@ -548,7 +548,7 @@ class TarIndexer:
                         try:
                             recs = _parse_pax(data)
                         except ValueError:
-                            raise LayerError(f"corrupt PAX header at byte {hstart}", self.place)
+                            raise LayerError(f"corrupt PAX header at byte {hstart}", self.place) from None
                         if tf == b"x":
                             pax.update(recs)
                         else:
@@ -570,7 +570,7 @@ class TarIndexer:
                         size = int(pax["size"])
                         padded = (size + 511) & ~511
                     except ValueError:
-                        raise LayerError(f"corrupt PAX size at byte {hstart}", self.place)
+                        raise LayerError(f"corrupt PAX size at byte {hstart}", self.place) from None
                     if size < 0:
                         raise LayerError(f"corrupt PAX size at byte {hstart}", self.place)
                 # name
@@ -623,7 +623,7 @@ class TarIndexer:
                         mt = pax.get("mtime") if pax else None
                         mtime = int(float(mt)) if mt else num(mtime11 + mtime_t)
                     except (ValueError, OverflowError):
-                        raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place)
+                        raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place) from None
                 if not MIN_TIME <= mtime <= MAX_TIME:  # base-256 / PAX: any size; stored in 64 bits
                     mtime = MAX_TIME if mtime > 0 else MIN_TIME
                 if pending_name is not None or pending_link is not None:

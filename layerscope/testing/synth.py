@@ -55,9 +55,8 @@ import struct
 import tempfile
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Union
 
 try:  # isal is much faster; zlib gives the same format
     from isal import isal_zlib as _deflate
@@ -160,7 +159,7 @@ class EmptyStep:
 
 @dataclass
 class ImageSpec:
-    layers: list[Union[LayerSpec, EmptyStep]]
+    layers: list[LayerSpec | EmptyStep]
     repo_tags: list[str] = field(default_factory=lambda: ["example:latest"])
     os: str = "linux"
     architecture: str = "amd64"
@@ -483,7 +482,7 @@ _TOC_TYPE = {"file": "reg", "whiteout": "reg", "opaque": "reg", "dir": "dir", "s
 
 
 def _rfc3339(t: int) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _toc_entry(f: F, size: int) -> dict:
@@ -1067,7 +1066,7 @@ def _layer_compression(layout: str, compression: str) -> str:
     return compression
 
 
-def write_archive(path, images: Union[list[ImageSpec], ImageSpec], layout: str, **opts) -> None:
+def write_archive(path, images: list[ImageSpec] | ImageSpec, layout: str, **opts) -> None:
     """Write `images` to `path` in `layout` (see the module docstring).
 
     Options: shared_as_symlink (docker-legacy, default True); directory,

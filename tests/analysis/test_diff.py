@@ -7,15 +7,15 @@ import json
 
 import pytest
 
-from layerscope.analysis.diff import CHANGED, CONTENT, METADATA, REMOVED, TYPE, ADDED, diff_images
-from layerscope.cli.common import load_sides
-from layerscope.views.diff import diff_doc
+from layerscope.analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE, diff_images
 from layerscope.analysis.difftree import diff_tree
-from layerscope.formats.source import split_spec
 from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED
 from layerscope.cli import main
+from layerscope.cli.common import load_sides
 from layerscope.errors import ImageError
+from layerscope.formats.source import split_spec
 from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, classic_image, write_archive
+from layerscope.views.diff import diff_doc
 
 
 @pytest.fixture(autouse=True)

@@ -15,15 +15,15 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from layerscope.analysis import analyse  # noqa: E402
-from layerscope.analysis.lazytree import LazyMergedTree, StackIndex, lazy_merged_tree  # noqa: E402
-from layerscope.analysis.tree import Cancelled, build_merged_tree  # noqa: E402
-from layerscope.app.testing import mem_graph  # noqa: E402
-from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, shown_mask  # noqa: E402
-from layerscope.formats.source import open_graph  # noqa: E402
-from layerscope.layers.indexing import index_layers  # noqa: E402
-from layerscope.model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT  # noqa: E402
-from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive  # noqa: E402
+from layerscope.analysis import analyse
+from layerscope.analysis.lazytree import LazyMergedTree, StackIndex, lazy_merged_tree
+from layerscope.analysis.tree import Cancelled, build_merged_tree
+from layerscope.app.testing import mem_graph
+from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, shown_mask
+from layerscope.formats.source import open_graph
+from layerscope.layers.indexing import index_layers
+from layerscope.model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
 
 @pytest.fixture(autouse=True)

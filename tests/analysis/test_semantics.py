@@ -54,7 +54,7 @@ def test_whiteout_removes_file_and_directory_subtree(tmp_path):
     assert (added, modified, deleted) == (0, 0, 2)  # the no-op marker deletes nothing
     assert a.totals()["wasted_bytes"] == 20 + 1
     st = a.stack
-    from layerscope.analysis.stack import NOOP, DELETES
+    from layerscope.analysis.stack import DELETES, NOOP
     e1 = a.layers[1].entries
     changes = {e1.paths[i]: st.change[1][i] for i in range(len(e1))}
     assert changes == {"a/sub": DELETES, "keep": DELETES, "never-existed": NOOP}

@@ -22,10 +22,8 @@ from layerscope.analysis.stack import Stack
 from layerscope.app.testing import mem_graph
 from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
-from layerscope.model import (BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image,
-                              LayerEntries)
+from layerscope.model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Image, LayerEntries
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
-
 from tests.conftest import ROOT, SAMPLES
 
 COLUMNS = ("hidden_at", "hidden_by", "how", "prev_layer", "prev_index", "change")
@@ -221,7 +219,7 @@ def test_kids_are_filled_in_the_loops_order():
     probe.change = [bytearray(len(l.entries)) for l in im.layers]
     cur, kids = probe._bottom(True)
     expect: dict[str, set[str]] = {"": set()}
-    for p, t in rows:
+    for p, _t in rows:
         expect.setdefault(p.rpartition("/")[0], set()).add(p)
     assert {k: list(v) for k, v in kids.items()} == {k: list(v) for k, v in expect.items()}
     assert probe._bottom(False)[1] == {"": set()}

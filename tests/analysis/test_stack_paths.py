@@ -2,7 +2,6 @@
 
 from layerscope.analysis import analyse
 from layerscope.testing.synth import classic_image, write_archive
-
 from tests.helpers import loaded
 
 

@@ -4,19 +4,17 @@ each interaction, asserting on what the widgets hold and what the screen shows."
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 
 import pytest
 
-
-from layerscope.analysis.tree import S_DELETED  # noqa: E402
-from layerscope.app import LayerscopeApp  # noqa: E402
-from layerscope.app.screens.dialogs import KEYS, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen  # noqa: E402
-from layerscope.app.testing import mem_graph, screen_segments, screen_text  # noqa: E402
-from layerscope.app.widgets import FileTreeView, LayerList, PreviewView, WasteList  # noqa: E402
-from layerscope.model import DIR, FILE  # noqa: E402
+from layerscope.analysis.tree import S_DELETED
+from layerscope.app import LayerscopeApp
+from layerscope.app.screens.dialogs import KEYS, ConfirmScreen, ExtractScreen, HelpScreen, JumpScreen
+from layerscope.app.testing import mem_graph, screen_segments, screen_text
+from layerscope.app.widgets import FileTreeView, LayerList, PreviewView, WasteList
+from layerscope.model import DIR, FILE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(ROOT, "sample-images")

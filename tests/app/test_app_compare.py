@@ -4,21 +4,16 @@ multi-image archive can be picked, the graph draws shared layers once."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-
-from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED  # noqa: E402
-from layerscope.app import LayerscopeApp  # noqa: E402
-from layerscope.app.screens.diff import DiffScreen, DiffTreeView  # noqa: E402
-from layerscope.app.screens.graph import GraphScreen, SharingList  # noqa: E402
-from layerscope.app.screens.dialogs import KEYS, CompareScreen, HelpScreen  # noqa: E402
-from layerscope.app.testing import screen_segments, screen_text  # noqa: E402
-from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive  # noqa: E402
-
-from tests.app.test_app import CLASSIC, OCI, SHARED, SIZE, layers, need, ready, tree, until  # noqa: E402
+from layerscope.analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_MODIFIED, S_UNCHANGED
+from layerscope.app import LayerscopeApp
+from layerscope.app.screens.dialogs import KEYS, CompareScreen, HelpScreen
+from layerscope.app.screens.diff import DiffScreen, DiffTreeView
+from layerscope.app.screens.graph import GraphScreen, SharingList
+from layerscope.app.testing import screen_segments, screen_text
+from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
+from tests.app.test_app import CLASSIC, OCI, SHARED, SIZE, layers, need, ready, tree, until
 
 BASE = LayerSpec([
     F("etc", "dir"),

@@ -10,7 +10,7 @@ from tests.conftest import ROOT
 
 pytest.importorskip("textual")
 
-from layerscope.app.keys import KEYS, bindings, help_sections  # noqa: E402
+from layerscope.app.keys import KEYS, bindings, help_sections
 
 README = ROOT / "README.md"
 _NAMES = {"question_mark": "?", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]"}

@@ -3,22 +3,19 @@ search, preview rendering, safe text."""
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 import pytest
 
-
-from layerscope.analysis import analyse  # noqa: E402
-from layerscope.analysis.tree import S_ADDED, build_changes_tree, build_merged_tree  # noqa: E402
-from layerscope.app.fmt import bar, legend_text, mode_text, short_command  # noqa: E402
-from layerscope.app.pathsearch import PathSearch  # noqa: E402
-from layerscope.app.preview import hex_lines, is_binary, render  # noqa: E402
-from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, filter_mask  # noqa: E402
-from layerscope.model import DIR, FILE, SYMLINK  # noqa: E402
-
-from layerscope.app.testing import mem_graph  # noqa: E402
+from layerscope.analysis import analyse
+from layerscope.analysis.tree import S_ADDED, build_changes_tree, build_merged_tree
+from layerscope.app.fmt import bar, legend_text, mode_text, short_command
+from layerscope.app.pathsearch import PathSearch
+from layerscope.app.preview import hex_lines, is_binary, render
+from layerscope.app.testing import mem_graph
+from layerscope.app.treemodel import TreeRows, change_mask, compile_filter, filter_mask
+from layerscope.model import DIR, FILE, SYMLINK
 
 
 @pytest.fixture(autouse=True)
@@ -182,8 +179,9 @@ def test_diff_texts():
     assert "- A0" in lt and "+ B0" in lt and "the stacks diverge here" in lt
     ct = config_text(d).plain
     assert "Cmd" in ct and 'B ["run"]' in ct
-    from rich.console import Console
     import io
+
+    from rich.console import Console
 
     con = Console(width=100, file=io.StringIO(), color_system=None)
     con.print(path_comparison(t, t.find("/etc/a")))

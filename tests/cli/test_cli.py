@@ -12,7 +12,6 @@ import sys
 import pytest
 
 from layerscope import cli
-
 from tests.conftest import ROOT, SAMPLES
 
 SAMPLE = str(SAMPLES / "classic-docker.tar")

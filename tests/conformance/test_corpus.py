@@ -9,7 +9,6 @@ from layerscope.analysis import analyse
 from layerscope.cli import main
 from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
-
 from tests.conftest import CORPUS, corpus_file
 
 NAMES = ["test-docker-image", "test-kaniko-image", "test-oci-gzip-image", "test-oci-zstd-image",

@@ -12,7 +12,6 @@ import pytest
 
 from layerscope.cli import main
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, classic_image, write_archive
-
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.skipif(shutil.which("umoci") is None or os.geteuid() != 0,
@@ -71,8 +70,10 @@ def our_view(archive, capsys):
 
 
 def tricky_image():
-    d = lambda p, **k: F(p, "dir", **k)
-    f = lambda p, data=b"x", **k: F(p, "file", data=data, **k)
+    def d(p, **k):
+        return F(p, "dir", **k)
+    def f(p, data=b"x", **k):
+        return F(p, "file", data=data, **k)
     return ImageSpec([
         LayerSpec([d("etc"), f("etc/a.conf", b"aaa"), d("etc/app"), f("etc/app/1", b"1"), d("etc/app/sub"),
                    f("etc/app/sub/2", b"22"), d("var"), d("var/cache"), f("var/cache/big", b"b" * 5000),

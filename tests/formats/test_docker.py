@@ -3,7 +3,6 @@
 import tarfile
 
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
-
 from tests.helpers import loaded
 
 

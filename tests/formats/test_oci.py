@@ -4,7 +4,6 @@ import json
 
 from layerscope.cli import main
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
-
 from tests.helpers import loaded
 
 

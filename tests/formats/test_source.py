@@ -14,7 +14,6 @@ import pytest
 from layerscope.analysis import analyse
 from layerscope.cli import main
 from layerscope.testing.synth import classic_image, classic_pair, write_archive
-
 from tests.helpers import loaded
 
 

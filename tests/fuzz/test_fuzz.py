@@ -24,13 +24,13 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerscope.layers import blobs, indexing
 from layerscope.errors import ImageError, LayerError
 from layerscope.formats.source import open_graph
+from layerscope.layers import blobs, indexing
 from layerscope.layers.indexing import index_layers
+from layerscope.layers.tarwalk import TarIndexer
 from layerscope.model import OPAQUE, BlobRef
 from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, layer_tar_bytes, write_archive
-from layerscope.layers.tarwalk import TarIndexer
 
 FUZZ = settings(max_examples=int(os.environ.get("LAYERSCOPE_FUZZ_EXAMPLES", "120")),
                 deadline=timedelta(seconds=10), database=None, derandomize=False,

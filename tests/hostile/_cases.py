@@ -13,7 +13,15 @@ import tarfile
 import zstandard
 
 from tests.hostile._helpers import (
-    sha, ti_link, tar_of, layer_tar, config_for, docker_archive, oci_archive, gzip_of, _fix_checksum,
+    _fix_checksum,
+    config_for,
+    docker_archive,
+    gzip_of,
+    layer_tar,
+    oci_archive,
+    sha,
+    tar_of,
+    ti_link,
 )
 
 
@@ -297,7 +305,7 @@ def case_index_blob_is_symlink_to_index(tmp):
 def case_index_nest_100(tmp):
     extra = []
     child = None
-    for n in range(100):
+    for _n in range(100):
         manifests = [] if child is None else [{"mediaType": "application/vnd.oci.image.index.v1+json",
                                                 "digest": sha(child), "size": len(child)}]
         body = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",

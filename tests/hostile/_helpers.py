@@ -15,7 +15,6 @@ import sys
 import tarfile
 
 from layerscope.cli import main
-
 from tests import conftest
 
 ROOT = str(conftest.ROOT)

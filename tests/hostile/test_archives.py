@@ -15,13 +15,19 @@ import pytest
 from layerscope.errors import ImageError
 from layerscope.formats.source import open_graph
 from layerscope.layers.indexing import index_layers
-
-from tests.hostile._helpers import ROOT, docker_archive, cli, assert_one_error, run_subprocess
 from tests.hostile._cases import (
-    case_empty, case_random, case_plain_tar, case_truncated_in_layer_header, case_gzip_ends_early,
-    case_zstd_bad_checksum, case_manifest_path_dotdot, case_layer_header_absurd_size, case_index_nest_100,
     CASES,
+    case_empty,
+    case_gzip_ends_early,
+    case_index_nest_100,
+    case_layer_header_absurd_size,
+    case_manifest_path_dotdot,
+    case_plain_tar,
+    case_random,
+    case_truncated_in_layer_header,
+    case_zstd_bad_checksum,
 )
+from tests.hostile._helpers import ROOT, assert_one_error, cli, docker_archive, run_subprocess
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__[5:] for c in CASES])

@@ -9,10 +9,18 @@ import json
 import tarfile
 
 from tests.hostile._helpers import (
-    CONTROL, sha, ti_file, tar_of, layer_tar, config_for, docker_archive, _fix_checksum, cli,
-    assert_one_error, run_subprocess,
+    CONTROL,
+    _fix_checksum,
+    assert_one_error,
+    cli,
+    config_for,
+    docker_archive,
+    layer_tar,
+    run_subprocess,
+    sha,
+    tar_of,
+    ti_file,
 )
-
 
 NASTY = {
     "markup": "etc/[bold]x[/]",

@@ -14,14 +14,21 @@ import zlib
 import pytest
 import zstandard
 
-from layerscope.layers import compression
 from layerscope.formats.container import MAX_JSON
+from layerscope.layers import compression
 from layerscope.layers.tarwalk import TarIndexer
-
+from tests.hostile._cases import case_docker_10000_layers, case_huge_manifest_sparse, case_oci_10000_layers
 from tests.hostile._helpers import (
-    sha, ti_file, tar_of, config_for, docker_archive, cli, assert_one_error, run_subprocess, measured,
+    assert_one_error,
+    cli,
+    config_for,
+    docker_archive,
+    measured,
+    run_subprocess,
+    sha,
+    tar_of,
+    ti_file,
 )
-from tests.hostile._cases import case_oci_10000_layers, case_docker_10000_layers, case_huge_manifest_sparse
 
 
 def test_huge_manifest_refused_without_reading(tmp_path):

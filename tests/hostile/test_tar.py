@@ -13,8 +13,7 @@ import pytest
 
 from layerscope.errors import LayerError
 from layerscope.layers.tarwalk import TarIndexer
-
-from tests.hostile._helpers import ti_file, ti_link, tar_of, _fix_checksum
+from tests.hostile._helpers import _fix_checksum, tar_of, ti_file, ti_link
 
 
 def test_stream_ending_inside_a_hashed_file(tmp_path):

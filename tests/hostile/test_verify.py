@@ -8,9 +8,15 @@ import json
 import random
 
 from layerscope.layers import contents
-
 from tests.hostile._helpers import (
-    sha, layer_tar, config_for, docker_archive, oci_archive, gzip_of, cli, assert_one_error,
+    assert_one_error,
+    cli,
+    config_for,
+    docker_archive,
+    gzip_of,
+    layer_tar,
+    oci_archive,
+    sha,
 )
 
 

@@ -62,8 +62,8 @@ def test_content_digests_are_cached_for_compressed_layers(tmp_path, monkeypatch)
 
 
 def test_whole_analysis_is_cached_and_identical(tmp_path, monkeypatch):
-    from layerscope.layers import cache
     from layerscope.analysis.stack import Stack
+    from layerscope.layers import cache
 
     monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(cache, "ANALYSIS_MIN_ENTRIES", 0)

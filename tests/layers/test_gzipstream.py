@@ -22,11 +22,10 @@ import zlib
 
 import pytest
 
+from layerscope.errors import LayerError
 from layerscope.layers import blobs, compression, contents, indexing
 from layerscope.layers.gzipstream import GzipStream
-from layerscope.errors import LayerError
 from layerscope.model import BlobRef
-
 from tests.conftest import ROOT
 
 EOF_MSG = "Compressed file ended before the end-of-stream marker was reached"

@@ -5,7 +5,6 @@ from layerscope.formats.source import open_graph
 from layerscope.layers import indexing as index_mod
 from layerscope.layers.indexing import index_layers
 from layerscope.testing.synth import classic_image, write_archive
-
 from tests.helpers import loaded
 
 

@@ -16,11 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layerscope.layers import blobs, compression, indexing, tarbatch, tarwalk
 from layerscope.errors import LayerError
 from layerscope.formats.source import open_graph
+from layerscope.layers import blobs, compression, indexing, tarbatch, tarwalk
 from layerscope.layers.tarwalk import TarIndexer
-
 from tests.conftest import CORPUS, ROOT, SAMPLES
 from tests.fuzz.test_fuzz import SEEDS, mutate, op
 

@@ -5,7 +5,6 @@ import io
 import tarfile
 
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
-
 from tests.helpers import loaded
 
 

@@ -31,7 +31,6 @@ from layerscope.testing.synth import (
     layer_tar_bytes,
     write_archive,
 )
-
 from tests.conftest import ROOT, SAMPLES
 
 

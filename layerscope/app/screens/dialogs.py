@@ -14,7 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
-from ..fmt import diff_legend_text, legend_text, clean_text
+from ..fmt import clean_text, diff_legend_text, legend_text
 from ..keys import help_sections
 
 # (key, what) by pane, from the key table; the help screen and its test read this.

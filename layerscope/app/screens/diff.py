@@ -22,18 +22,30 @@ from textual.screen import Screen
 from textual.widgets import Input, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 
-from ..widgets.keybar import KeyBar
-from ..filterbox import FilterBoxMixin
-from .. import gcfreeze
 from ...analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
 from ...analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
 from ...errors import one_line
 from ...model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES
-from ..fmt import CONTAINS_CHANGES, NAME_STYLE, SIZE_W, STATUS, TBAR_W, bar, clean_text, diff_legend_text, human, \
-    mode_text, short_command, signed
-from ..widgets.cursorlist import CursorList
+from .. import gcfreeze
+from ..filterbox import FilterBoxMixin
+from ..fmt import (
+    CONTAINS_CHANGES,
+    NAME_STYLE,
+    SIZE_W,
+    STATUS,
+    TBAR_W,
+    bar,
+    clean_text,
+    diff_legend_text,
+    human,
+    mode_text,
+    short_command,
+    signed,
+)
 from ..treemodel import TreeRows, compile_filter, shown_mask
 from ..widgets import FileTreeView, Pane
+from ..widgets.cursorlist import CursorList
+from ..widgets.keybar import KeyBar
 
 DELTA_W = 10
 NARROW = 60  # a tree narrower than this shows no bars

@@ -15,10 +15,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ..widgets.keybar import KeyBar
 from ..fmt import SIZE_W, clean_text, human, pct, picker_labels, short_command
-from ..widgets.cursorlist import CursorList
 from ..widgets import Pane
+from ..widgets.cursorlist import CursorList
+from ..widgets.keybar import KeyBar
 
 ID_W = 12
 USED = "●"
@@ -90,7 +90,7 @@ class SharingList(CursorList):
             t.append("…".rjust(SIZE_W), "dim")
         t.append(human(r.compressed_size).rjust(SIZE_W + 1), "dim")
         t.append("  ")
-        for k, m in enumerate(self.marks(i)):
+        for _k, m in enumerate(self.marks(i)):
             if m.startswith(USED):
                 t.append(m.ljust(w), "bold magenta" if r.shared else "bold green")
             else:

@@ -27,9 +27,9 @@ from .. import preview as P
 from ..filterbox import FilterBoxMixin
 from ..fmt import clean_text, human, legend_text, note, pct
 from ..keys import bindings
-from ..widgets.cursorlist import CursorList
 from ..treemodel import TreeRows, compile_filter, shown_mask
 from ..widgets import FileTreeView, KeyBar, LayerList, Pane, PreviewView, WasteList
+from ..widgets.cursorlist import CursorList
 from .dialogs import ExtractScreen, JumpScreen
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
@@ -782,8 +782,8 @@ class LayersScreen(FilterBoxMixin, Screen):
                 lab = Text(no_wrap=True, overflow="ellipsis")
                 lab.append("/" + clean_text(p, 300))
                 gone = a is not None and a.stack.top_view.get(p) is None
-                lab.append(("   layers " if len(layers) > 1 else "   layer ") + ",".join(map(str, layers[-8:])) + ("…" if len(layers) > 8 else ""),
-                           "dim")
+                shown = ",".join(map(str, layers[-8:])) + ("…" if len(layers) > 8 else "")
+                lab.append(("   layers " if len(layers) > 1 else "   layer ") + shown, "dim")
                 if gone:
                     lab.append("  not in the final image", "yellow dim")
                 out.append((p, lab))

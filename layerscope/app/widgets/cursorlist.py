@@ -41,13 +41,13 @@ class CursorList(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
     class Highlighted(Message):
-        def __init__(self, widget: "CursorList", index: int) -> None:
+        def __init__(self, widget: CursorList, index: int) -> None:
             self.widget = widget
             self.index = index
             super().__init__()
 
         @property
-        def control(self) -> "CursorList":
+        def control(self) -> CursorList:
             return self.widget
 
     class Selected(Highlighted):

@@ -9,9 +9,9 @@ from textual.message import Message
 
 from ...analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
 from ...model import HARDLINK, SYMLINK
-from ..fmt import CONTAINS_CHANGES, NAME_STYLE, OPAQUE_MARK, STATUS, SIZE_W, TBAR_W, bar, human, clean_text
-from .cursorlist import CursorList
+from ..fmt import CONTAINS_CHANGES, NAME_STYLE, OPAQUE_MARK, SIZE_W, STATUS, TBAR_W, bar, clean_text, human
 from ..treemodel import TreeRows
+from .cursorlist import CursorList
 
 # row changes bigger than these run in a thread worker, so that the UI keeps answering
 BIG_DIR = 5000  # children of one directory
@@ -33,13 +33,13 @@ class FileTreeView(CursorList):
     class FileActivated(Message):
         """Enter on a file (not a directory)."""
 
-        def __init__(self, node: int, tree: "FileTreeView | None" = None) -> None:
+        def __init__(self, node: int, tree: FileTreeView | None = None) -> None:
             self.node = node
             self.tree = tree
             super().__init__()
 
         @property
-        def control(self) -> "FileTreeView | None":
+        def control(self) -> FileTreeView | None:
             return self.tree
 
     def __init__(self, **kw) -> None:

@@ -15,7 +15,6 @@ from rich.text import Text
 from textual import events
 from textual.widget import Widget
 
-
 _ENABLED = Style()
 _DISABLED = Style(dim=True)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from ..fmt import SIZE_W, human, clean_text
+from ..fmt import SIZE_W, clean_text, human
 from .cursorlist import CursorList
+
 
 class WasteList(CursorList):
     """Paths that cost hidden bytes, biggest first."""
