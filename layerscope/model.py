@@ -353,7 +353,7 @@ class Image:
     """One image of an archive.  Compared by identity."""
 
     __slots__ = ("refs", "digest", "config_digest", "platform", "config", "raw_config", "layers", "history",
-                 "history_mapped", "annotations", "source", "blobs")
+                 "history_mapped", "annotations", "source", "blobs", "verified")
 
     def __init__(self, refs: list[str], digest: str, config_digest: str, platform: Platform, config: dict,
                  raw_config: dict, layers: list[Layer], history: list[HistoryStep], history_mapped: bool,
@@ -374,6 +374,7 @@ class Image:
         # blob read to make this image (indexes on the way, manifest, config),
         # so that --verify can check every blob read, not only the layers
         self.blobs: list[tuple[str, str, BlobRef]] = [] if blobs is None else blobs
+        self.verified = False  # True once --verify has checked every blob of it
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Image({self.name!r}, {self.platform}, {len(self.layers)} layers)"

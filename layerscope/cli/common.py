@@ -31,11 +31,12 @@ def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = 
         if layer.error:
             raise ImageError(layer.error)
     if verify:
-        from ..layers.verify import verify_layers
+        from ..layers.verify import verify_image
 
-        problems = verify_layers(image.layers)
+        problems = verify_image(graph, image)
         if problems:
             raise ImageError("verification failed: " + "; ".join(problems))
+        image.verified = True
     return graph, image
 
 

@@ -20,6 +20,7 @@ def image_doc(im: Image, a: ImageAnalysis | None = None) -> dict:
         "os": (osr or {}).get("PRETTY_NAME") if osr else None,
         "source": im.source,
         "layers": len(im.layers),
+        "verified": im.verified,
     }
 
 

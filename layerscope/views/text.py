@@ -35,6 +35,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     head.append("  (an image carries no kernel; containers use the host's)", "dim")
     head.append("\nDigest    ", "bold")
     head.append_text(plain_text(im.digest or "-"))
+    head.append("  (verified)" if im.verified else "  (unverified: as the archive claims; --verify checks it)", "dim")
     if len(graph.images) > 1:
         head.append("\nArchive   ", "bold")
         head.append(f"{len(graph.images)} images: ")

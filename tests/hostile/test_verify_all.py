@@ -141,3 +141,23 @@ def test_verify_layers_still_works(tmp_path):
     image = graph.pick()
     index_layers(graph, layers=image.layers, use_cache=False, workers=1)
     assert len(verify_layers(image.layers)) == 2
+
+
+def test_cli_verify_checks_every_blob_and_says_so(tmp_path, capsys):
+    """`report --verify` fails on a swapped manifest, config or layer, and the
+    digest a report shows is labelled verified only after --verify."""
+    from layerscope.cli import main
+
+    for part in ("manifest", "config", "layer"):
+        rc = main(["report", "--verify", build(tmp_path, tamper=(part,))])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("layerscope: error: verification failed"), (part, err)
+    good = build(tmp_path)
+    assert main(["report", "--json", good]) == 0
+    assert json.loads(capsys.readouterr().out)["image"]["verified"] is False
+    assert main(["report", "--json", "--verify", good]) == 0
+    assert json.loads(capsys.readouterr().out)["image"]["verified"] is True
+    assert main(["report", good]) == 0
+    assert "(unverified" in capsys.readouterr().out
+    assert main(["report", "--verify", good]) == 0
+    assert "(verified)" in capsys.readouterr().out
