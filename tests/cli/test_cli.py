@@ -112,7 +112,7 @@ print(rc, " ".join(sorted(sys.modules)))
 
 @pytest.mark.parametrize("argv, absent", [
     # a run over an uncompressed image: every millisecond of start-up is a
-    # visible share of it (these cost 1-10 ms each to import)
+    # visible share of it (each costs start-up time)
     (["report", "--json", SAMPLE], {"threading", "weakref", "typing", "dataclasses", "tempfile",
                                    "hashlib", "shutil", "textual", "rich", "blake3", "multiprocessing",
                                    "concurrent", "platform"}),
