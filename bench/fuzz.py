@@ -16,6 +16,12 @@ Targets (each execution picks one; weights in TARGETS):
            into symlinks, layers mutated) -> open_graph, index_layers,
            analyse, the text and JSON reports, `ls` rows, the display trees,
            and extract_paths into a sandbox (nothing may appear outside it).
+  cache    a cache file of a seed image's layer (its index, content digests
+           or merge result), damaged byte-wise -> the report read through
+           that cache must equal the report made without it; or altered
+           structurally with its checksum made right -> no crash.
+  diveci   a (mutated) .dive-ci YAML file -> load_rules and evaluate: a clear
+           ImageError or rules, never another exception.
 
 The only exceptions allowed are ImageError (LayerError) and ExtractError.
 Any other exception, a hang (--timeout seconds per input) or a MemoryError
@@ -613,6 +619,172 @@ def run_image(data: bytes, r: random.Random, tmp: str) -> None:
         _forget(path)
 
 
+DIVE_CI_SEEDS = [
+    b"rules:\n  lowestEfficiency: 0.95\n  highestWastedBytes: 20MB\n  highestUserWastedPercent: 0.20\n",
+    b"rules:\n  lowestEfficiency: disabled\n  highestWastedBytes: 1.5GiB\n",
+    b"plugins: [a, b]\nrules: {lowestEfficiency: '0.5', highestUserWastedPercent: 1}\n",
+    b"a: &x [1, 2]\nb: *x\nrules:\n  highestWastedBytes: 300\n",
+]
+YAML_TOKENS = [b"&a ", b"*a", b"[", b"]", b"{", b"}", b"- ", b": ", b"\n", b"  ", b"!!python/object:os.system ",
+               b"'", b'"', b"9" * 40, b"1e309", b"-1", b"nan", b"rules:", b"highestWastedBytes: ", b"\x00", b"\xff"]
+
+
+def mutate_dive_ci(r: random.Random, data: bytes) -> bytes:
+    b = bytearray(data)
+    for _ in range(r.randint(1, 8)):
+        op = r.random()
+        pos = r.randint(0, len(b))
+        if op < 0.4:
+            b[pos:pos] = r.choice(YAML_TOKENS) * r.choice((1, 1, 2, 50))
+        elif op < 0.6 and b:
+            del b[pos:pos + r.randint(1, 8)]
+        elif op < 0.8 and b:
+            b[min(pos, len(b) - 1)] = r.randrange(256)
+        else:
+            b[pos:pos] = bytes(b[: r.randint(0, len(b))])  # repeat a prefix: nesting, aliases
+    return bytes(b)
+
+
+def run_dive_ci(data: bytes, r: random.Random, tmp: str) -> None:
+    from types import SimpleNamespace
+
+    from layerscope import dive_ci
+
+    path = os.path.join(tmp, f"dive-ci-{r.randrange(1 << 30)}")
+    with open(path, "wb") as f:
+        f.write(data)
+    try:
+        args = SimpleNamespace(ci_config=path, lowest_efficiency=None, highest_wasted_bytes=None,
+                               highest_user_wasted_percent=None)
+        rules = dive_ci.load_rules(args)
+        totals = {"efficiency": 0.5, "wasted_bytes": 1 << 20, "user_wasted_percent": 0.1}
+        dive_ci.evaluate(rules, SimpleNamespace(totals=lambda: totals))
+    finally:
+        os.unlink(path)
+
+
+_CACHE_SEED: dict = {}
+
+
+def _cache_seed(tmp: str):
+    """A small multi-layer image, its uncached report and a cache dir of its own."""
+    if not _CACHE_SEED:
+        from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
+
+        path = os.path.join(tmp, "cache-seed.tar")
+        spec = ImageSpec([LayerSpec([F("etc", "dir"), F("etc/a", data=b"a" * 700), F("bin", "dir"),
+                                     F("bin/sh", data=b"sh" * 300, mode=0o755)], compression="gzip"),
+                          LayerSpec([F("etc", "dir"), F("etc/a", data=b"b" * 700), F("etc/b", "whiteout"),
+                                     F("bin/sh", data=b"sh" * 300, mode=0o4755)], compression="gzip")])
+        write_archive(path, [spec], "oci")
+        _CACHE_SEED.update(path=path, report=_report_of(path, None))
+    return _CACHE_SEED
+
+
+def _report_of(path: str, cache: str | None) -> str:
+    from layerscope.analysis import analyse
+    from layerscope.formats.source import open_graph
+    from layerscope.layers.indexing import index_layers
+    from layerscope.views.jsondoc import report_doc
+
+    os.environ["LAYERSCOPE_CACHE"] = cache or "off"
+    try:
+        graph = open_graph([path])
+        image = graph.pick()
+        index_layers(graph, layers=image.layers, use_cache=cache is not None, workers=1)
+        return json.dumps(report_doc(graph, analyse(graph, image), 100), sort_keys=True)
+    finally:
+        os.environ["LAYERSCOPE_CACHE"] = "off"
+        blobs.forget(path)
+
+
+def _mutate_value(r: random.Random, v, depth: int = 0):
+    """A structurally altered copy of a marshalled cache value."""
+    choices = [0, -1, 1 << 40, "x", b"\xff" * 3, None, (), [], 1.5]
+    if isinstance(v, (list, tuple)) and v and depth < 6:
+        items = list(v)
+        i = r.randrange(len(items))
+        op = r.random()
+        if op < 0.6:
+            items[i] = _mutate_value(r, items[i], depth + 1)
+        elif op < 0.8:
+            del items[i]
+        else:
+            items.insert(i, r.choice(choices))
+        return type(v)(items)
+    if isinstance(v, bytes) and v:
+        b = bytearray(v)
+        op = r.random()
+        if op < 0.5:
+            b[r.randrange(len(b))] = r.randrange(256)
+        elif op < 0.75:
+            del b[r.randrange(len(b)):]
+        else:
+            b += os.urandom(r.randint(1, 8))
+        return bytes(b)
+    if isinstance(v, int) and r.random() < 0.7:
+        return r.choice([v + 1, v - 1, -v, v * 1000, 1 << 62])
+    if isinstance(v, str) and r.random() < 0.7:
+        return r.choice(["", v + "/..", "../" + v, v[::-1], "a" * 300])
+    return r.choice(choices)
+
+
+def _resealed(r: random.Random, data: bytes) -> bytes:
+    """The cache file with its payload altered and its checksum made right again."""
+    import marshal
+
+    from layerscope.layers import cache
+
+    if len(data) < cache.HEADER or data[:len(cache.MAGIC)] != cache.MAGIC:
+        return data
+    try:
+        version, value = marshal.loads(data[cache.HEADER:])
+    except Exception:
+        return data
+    payload = marshal.dumps((version, _mutate_value(r, value)))
+    h = cache._hasher()
+    h.update(payload)
+    return data[:len(cache.MAGIC) + 1] + h.digest() + payload
+
+
+def run_cache(r: random.Random, tmp: str) -> None:
+    seed = _cache_seed(tmp)
+    cdir = os.path.join(tmp, f"cache-{r.randrange(1 << 30)}")
+    try:
+        _report_of(seed["path"], cdir)  # fills the cache
+        files = sorted(os.path.join(d, f) for d, _, fs in os.walk(cdir) for f in fs)
+        resealed = False
+        for victim in r.sample(files, min(len(files), r.randint(1, 2))):
+            with open(victim, "rb") as f:
+                data = bytearray(f.read())
+            if r.random() < 0.6:
+                with open(victim, "wb") as f:
+                    f.write(_resealed(r, bytes(data)))  # well-formed, checksum right, contents wrong
+                resealed = True
+                continue
+            for _ in range(r.randint(1, 6)):
+                if not data:
+                    break
+                op = r.random()
+                pos = r.randrange(len(data))
+                if op < 0.5:
+                    data[pos] = r.randrange(256)
+                elif op < 0.75:
+                    del data[pos:pos + r.randint(1, 64)]
+                else:
+                    data[pos:pos] = os.urandom(r.randint(1, 64))
+            with open(victim, "wb") as f:
+                f.write(data)
+        got = _report_of(seed["path"], cdir)
+        # A damaged file must be rebuilt.  A resealed one (only someone who can
+        # write the cache directory can make one) may change values that no
+        # check can tell from real ones, such as a mode; it must never crash.
+        if not resealed and got != seed["report"]:
+            raise AssertionError("a damaged cache file changed the report")
+    finally:
+        shutil.rmtree(cdir, ignore_errors=True)
+
+
 def _forget(path: str) -> None:
     blobs.forget(path)
     try:
@@ -638,7 +810,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per input before it counts as a hang")
     ap.add_argument("--memory-mb", type=int, default=3072, help="address-space cap (RLIMIT_AS)")
-    ap.add_argument("--targets", default="tar,blob,image")
+    ap.add_argument("--targets", default="tar,blob,image,cache,diveci")
     ap.add_argument("--out", default=OUT)
     ap.add_argument("--replay", nargs="*", help="run saved inputs (target-*.bin) once and show what happens")
     args = ap.parse_args(argv)
@@ -658,6 +830,10 @@ def main(argv=None) -> int:
             run_tar(data, r)
         elif target == "blob":
             run_blob(data, r, tmp)
+        elif target == "cache":
+            run_cache(r, tmp)
+        elif target == "diveci":
+            run_dive_ci(data, r, tmp)
         else:
             run_image(data, r, tmp)
 
@@ -680,7 +856,7 @@ def main(argv=None) -> int:
         return rc
 
     targets = [t for t in args.targets.split(",") if t]
-    weights = {"tar": 5, "blob": 3, "image": 4}
+    weights = {"tar": 5, "blob": 3, "image": 4, "cache": 2, "diveci": 2}
     os.makedirs(args.out, exist_ok=True)
     stats = {t: {"execs": 0, "ok": 0, "rejected": 0, "crashes": 0} for t in targets}
     sigs: dict[str, int] = {}
@@ -695,6 +871,10 @@ def main(argv=None) -> int:
             data = mutate_tar(r, r.choice(tars))
         elif target == "blob":
             data = mutate_blob(r, r.choice(blob_seeds))
+        elif target == "cache":
+            data = b""  # the cache target mutates the files it makes
+        elif target == "diveci":
+            data = mutate_dive_ci(r, r.choice(DIVE_CI_SEEDS))
         else:
             data = mutate_image(r, r.choice(images))
         st = stats[target]
