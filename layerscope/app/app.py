@@ -490,6 +490,11 @@ class LayerscopeApp(App):
 
         self.push_screen(ConfirmScreen(text), confirmed)
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        # Messages name files and images: plain text, whoever calls (screens and widgets end here too).
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     # -- command palette ---------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -56,10 +56,8 @@ def clean_text(text: str, limit: int = 600) -> str:
 
 
 def note(text: str) -> str:
-    """A message for notify(): markup-escaped and on one safe line."""
-    from rich.markup import escape
-
-    return escape(one_line(text))
+    """A message for notify() on one safe line (the app never parses a notification as markup)."""
+    return one_line(text)
 
 
 def signed(n: int) -> str:

@@ -62,8 +62,8 @@ class HelpScreen(ModalScreen[None]):
             t.append(f"  {k:<30}", "bold")
             t.append(what + "\n")
         with VerticalScroll(id="help-box"):
-            yield Static(t, id="help-text")
-            yield Static(Text("escape to close", style="dim"))
+            yield Static(t, id="help-text", markup=False)
+            yield Static(Text("escape to close", style="dim"), markup=False)
 
     def action_dismiss(self, result=None) -> None:
         self.dismiss(None)
@@ -85,10 +85,10 @@ class JumpScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="jump-box"):
-            yield Label(Text("Jump to a path in any layer (fuzzy); enter to go, escape to cancel", style="bold"))
+            yield Label(Text("Jump to a path in any layer (fuzzy); enter to go, escape to cancel", style="bold"), markup=False)
             yield Input(placeholder="e.g. os-release, usr bin python, /etc/pas", id="jump-input")
-            yield OptionList(id="jump-results")
-            yield Static("", id="jump-status")
+            yield OptionList(id="jump-results", markup=False)
+            yield Static("", id="jump-status", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#jump-input", Input).focus()
@@ -160,8 +160,8 @@ class ExtractScreen(ModalScreen[tuple[str, bool] | None]):
             t = Text("Extract ", style="bold")
             t.append(clean_text(self.what, 400), "bold cyan")
             t.append(f" as it is at layer {self.at_layer}", "bold")
-            yield Label(t)
-            yield Label(Text("into this folder (its path inside the image is kept below it):", style="dim"))
+            yield Label(t, markup=False)
+            yield Label(Text("into this folder (its path inside the image is kept below it):", style="dim"), markup=False)
             yield Input(value=self.default, id="extract-dest")
             yield Checkbox("keep setuid/setgid bits", value=False, id="extract-setuid")
             with Horizontal(id="extract-buttons"):
@@ -200,7 +200,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
-            yield Static(self.message)
+            yield Static(self.message, markup=False)
             with Horizontal(id="confirm-buttons"):
                 yield Button("Overwrite (y)", variant="error", id="confirm-yes")
                 yield Button("Cancel (n)", id="confirm-no")
@@ -234,7 +234,7 @@ class CompareScreen(ModalScreen[int | None]):
             t.append("A ", "bold red")
             t.append(clean_text(self.labels[cur], 200), "bold")
             t.append(" with B:", "bold")
-            yield Label(t)
+            yield Label(t, markup=False)
             opts = []
             mine = {l.key for l in self.current.layers}
             for k, im in enumerate(self.images):
@@ -246,8 +246,8 @@ class CompareScreen(ModalScreen[int | None]):
                 shared = sum(1 for l in im.layers if l.key in mine)
                 lab.append(f"  {len(im.layers)} layers, {shared} shared with A", "dim")
                 opts.append(Option(lab, id=str(k)))
-            yield OptionList(*opts, id="compare-list")
-            yield Static(Text("enter compares · escape cancels", style="dim"))
+            yield OptionList(*opts, id="compare-list", markup=False)
+            yield Static(Text("enter compares · escape cancels", style="dim"), markup=False)
 
     def on_mount(self) -> None:
         ol = self.query_one("#compare-list", OptionList)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 
 from rich.console import Group
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -483,23 +482,23 @@ class DiffScreen(FilterBoxMixin, Screen):
         self._mounted = False
 
     def compose(self) -> ComposeResult:
-        yield Static(summary_text(self.a, self.b), id="diff-summary")
+        yield Static(summary_text(self.a, self.b), id="diff-summary", markup=False)
         with Horizontal(id="diff-main"):
             with Pane(id="diff-files-pane"):
                 yield DiffTreeView(id="diff-tree")
                 yield Input(placeholder="filter: glob like *.so or usr/lib/*, or re:REGEX; escape clears",
                             id="diff-filter", compact=True)
-                yield Static(diff_legend_text(), id="diff-legend")
+                yield Static(diff_legend_text(), id="diff-legend", markup=False)
             with Pane(id="diff-side-pane"), TabbedContent(id="diff-side", initial="diff-path-tab"):
                 with TabPane("Path", id="diff-path-tab"):
                     with VerticalScroll(id="diff-details-scroll"):
-                        yield Static(Text("select a path in the tree", style="dim"), id="diff-details")
+                        yield Static(Text("select a path in the tree", style="dim"), id="diff-details", markup=False)
                 with TabPane("Layers", id="diff-layers-tab"):
                     with VerticalScroll(id="diff-layers-scroll"):
-                        yield Static(Text("comparing…", style="dim"), id="diff-layers")
+                        yield Static(Text("comparing…", style="dim"), id="diff-layers", markup=False)
                 with TabPane("Config", id="diff-config-tab"):
                     with VerticalScroll(id="diff-config-scroll"):
-                        yield Static(Text("comparing…", style="dim"), id="diff-config")
+                        yield Static(Text("comparing…", style="dim"), id="diff-config", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -587,7 +586,7 @@ class DiffScreen(FilterBoxMixin, Screen):
         except ValueError as e:
             pred = None
             inp.add_class("error")
-            self.notify(escape(one_line(str(e))), severity="error", timeout=4)
+            self.notify(one_line(str(e)), severity="error", timeout=4)
         self._token += 1
         self._build(self._token, self.dtree, self.sort, self.only_changed, pred, bool(self.filter_text),
                     set(self.expanded_paths), self.cursor_path)
@@ -603,7 +602,7 @@ class DiffScreen(FilterBoxMixin, Screen):
                 rows.expand_all()
             cursor = rows.reveal_path(cursor_path)
         except Exception as e:  # never a traceback
-            self.app.call_from_thread(self.notify, escape(one_line(f"cannot build the tree: {type(e).__name__}: {e}")),
+            self.app.call_from_thread(self.notify, one_line(f"cannot build the tree: {type(e).__name__}: {e}"),
                                       severity="error")
             return
         if not worker.is_cancelled:

@@ -168,11 +168,11 @@ class GraphScreen(Screen):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="graph-head"):
-            yield Static(Text("reading…", style="dim"), id="graph-figures")
+            yield Static(Text("reading…", style="dim"), id="graph-figures", markup=False)
         with Pane(id="graph-pane"):
-            yield Static("", id="graph-header")
+            yield Static("", id="graph-header", markup=False)
             yield SharingList(id="graph-list")
-        yield Static("", id="graph-details")
+        yield Static("", id="graph-details", markup=False)
         yield KeyBar()
 
     def on_mount(self) -> None:

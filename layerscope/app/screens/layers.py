@@ -95,36 +95,36 @@ class LayersScreen(FilterBoxMixin, Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="summary-row"):
             opening = ", ".join(clean_text(s, 200) for s in self.app.sources)
-            yield Static(Text(f"opening {opening} …"), id="summary")
+            yield Static(Text(f"opening {opening} …"), id="summary", markup=False)
         with Horizontal(id="picker-row"):
-            yield Label("image:", id="picker-label")
+            yield Label("image:", id="picker-label", markup=False)
             yield Select([], prompt="image", id="image-picker", allow_blank=True, compact=True)
-            yield Label("", id="picker-note")
+            yield Label("", id="picker-note", markup=False)
         with Horizontal(id="progress-row"):
-            yield Label("indexing layers", id="progress-label")
+            yield Label("indexing layers", id="progress-label", markup=False)
             yield ProgressBar(total=None, id="progress", show_eta=False)
         with Pane(id="layers-pane"):
-            yield Static(LayerList.header(False), id="layers-header")
+            yield Static(LayerList.header(False), id="layers-header", markup=False)
             yield LayerList(id="layers")
         with Horizontal(id="bottom"):
             with Pane(id="files-pane"):
                 yield FileTreeView(id="tree")
                 yield Input(placeholder="filter: glob like *.so or usr/lib/*, or re:REGEX; escape clears",
                             id="filter", compact=True)
-                yield Static(legend_text(False), id="legend")
+                yield Static(legend_text(False), id="legend", markup=False)
             with Pane(id="side-pane"), TabbedContent(id="side", initial="details-tab"):
                 with TabPane("Details", id="details-tab"):
                     with VerticalScroll(id="details-scroll"):
-                        yield Static(Text("select a layer or a file", style="dim"), id="details")
+                        yield Static(Text("select a layer or a file", style="dim"), id="details", markup=False)
                 with TabPane("Preview", id="preview-tab"):
-                    yield Static(Text("p on a file shows its content here", style="dim"), id="preview-title")
+                    yield Static(Text("p on a file shows its content here", style="dim"), id="preview-title", markup=False)
                     yield PreviewView(id="preview")
                 with TabPane("Waste", id="waste-tab"):
-                    yield Static(Text("", style="dim"), id="waste-title")
+                    yield Static(Text("", style="dim"), id="waste-title", markup=False)
                     yield WasteList(id="waste")
                 with TabPane("Image", id="image-tab"):
                     with VerticalScroll(id="image-scroll"):
-                        yield Static(Text("reading…", style="dim"), id="image-info")
+                        yield Static(Text("reading…", style="dim"), id="image-info", markup=False)
         yield KeyBar()
 
     # ------------------------------------------------------------ image level

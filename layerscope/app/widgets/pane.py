@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.color import Color
 from textual.containers import Vertical
+from textual.content import Content
 
 
 class Pane(Vertical):
@@ -19,6 +20,10 @@ class Pane(Vertical):
                   "border_title_color", "auto_border_title_color", "border_title_style")
 
     _lit_on = False
+
+    def render_str(self, text_content: str | Content) -> Content:
+        # Titles name files, tags and typed filters: a str is plain text here, never markup.
+        return text_content if isinstance(text_content, Content) else Content(text_content)
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
