@@ -4,16 +4,14 @@ untrusted, so control characters are shown escaped, never sent to the terminal."
 
 from __future__ import annotations
 
-import re
-
 from rich.style import Style
 from rich.text import Span, Text
+
+from ..errors import UNSAFE, escaped
 
 PREVIEW_CAP = 256 << 10  # bytes read for a preview
 HEX_CAP = 64 << 10  # bytes shown as hex (4096 lines)
 MAX_LINE = 2000  # cells shown of one text line
-
-_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def is_binary(data: bytes) -> bool:
@@ -30,13 +28,6 @@ def is_binary(data: bytes) -> bool:
     return ctrl > max(8, len(head) // 10)
 
 
-def _escape(m: re.Match) -> str:
-    o = ord(m.group())
-    if 0xDC80 <= o <= 0xDCFF:
-        o -= 0xDC00
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
-
-
 def _fg_only(style) -> Style:
     st = Style.parse(style) if isinstance(style, str) else style
     return Style(color=st.color, bold=st.bold, italic=st.italic, underline=st.underline)
@@ -44,7 +35,7 @@ def _fg_only(style) -> Style:
 
 def text_lines(data: bytes, name: str, theme: str = "monokai") -> list[Text]:
     code = data.decode("utf-8", "surrogateescape").expandtabs(4)
-    code = "\n".join(_CTRL.sub(_escape, ln.rstrip("\r"))[:MAX_LINE] for ln in code.split("\n"))
+    code = "\n".join(UNSAFE.sub(escaped, ln.rstrip("\r"))[:MAX_LINE] for ln in code.split("\n"))
     if code.endswith("\n"):
         code = code[:-1]
     from rich.syntax import Syntax  # here, on first use: it loads pygments, slow to import

@@ -197,11 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"layerscope: error: {e.line()}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
-        return 0
+        return _closed_pipe()
     except KeyboardInterrupt:
         print("layerscope: interrupted", file=sys.stderr)
         return 130
@@ -220,6 +216,21 @@ def main(argv: list[str] | None = None) -> int:
         cleanup_spooled()
 
 
+CLOSED_PIPE = 141  # what a shell reports for a command that SIGPIPE ended: never one of our results
+
+
+def _closed_pipe() -> int:
+    """The reader of stdout went away: nothing more can be said there, and
+    the status must not be one that means a result."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())  # the unflushed rest goes nowhere, quietly
+        os.close(fd)
+    except (OSError, ValueError):
+        pass
+    return CLOSED_PIPE
+
+
 def run() -> None:
     """The `layerscope` command: main(), then exit without tearing the
     interpreter down.  Freeing every object of a big index one by one is work
@@ -229,11 +240,16 @@ def run() -> None:
     shut down, spooled input is removed in main() -- so only the standard
     streams need flushing."""
     rc = main()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: main() reported what it could
-            pass
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the output was still buffered when the reader left
+        rc = _closed_pipe()
+    except (OSError, ValueError):
+        pass
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     os._exit(rc if isinstance(rc, int) else 1)
 
 

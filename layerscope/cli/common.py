@@ -90,5 +90,10 @@ def console():
 
     from rich.console import Console
 
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here, which for `diff` means "the images differ": let main() say "closed pipe"
+            raise BrokenPipeError
+
     width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((140, 40)).columns, 140)
-    return Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)
+    return _Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)
