@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .errors import ImageError, one_line
 from .layers.contents import iter_ranges
-from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK
+from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, typed_path
 
 # Errors that stop the whole extraction (the target cannot take more data).
 _FATAL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
@@ -84,9 +84,7 @@ def _norm_request(p: str) -> str:
     """A path the user asked for -> image path without leading '/' ('' = all)."""
     if "\0" in p:
         raise ExtractError(f"{p!r}: a path cannot contain a NUL byte")
-    # no strip(): "/etc/passwd " is another name than "/etc/passwd"
-    n = posixpath.normpath("/" + p).lstrip("/")
-    return "" if n == "." else n
+    return typed_path(p)
 
 
 def _bad_name(path: str) -> str | None:

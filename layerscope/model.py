@@ -43,6 +43,16 @@ DIGEST_SIZE = 16
 NO_DIGEST = bytes(DIGEST_SIZE)
 
 
+def typed_path(p: str) -> str:
+    """An image path from what a user typed, resolved the way member names
+    are ('.', '..' and '//' components; '..' stops at the root), without the
+    leading '/': '' is the root.  Spaces are part of a name, never trimmed."""
+    import posixpath
+
+    n = posixpath.normpath("/" + p).lstrip("/")
+    return "" if n == "." else n
+
+
 def is_marker(t: int) -> bool:
     return t == WHITEOUT or t == OPAQUE
 

@@ -11,7 +11,6 @@ Both sides may name the same archive: it is then read once.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .common import load_sides
@@ -24,8 +23,9 @@ def run(args) -> int:
     d = diff_images(a_graph, a_image, b_graph, b_image)
     if args.json:
         from ..views.diff import diff_doc
+        from ..views.jsondoc import dumps
 
-        json.dump(diff_doc(d), sys.stdout, ensure_ascii=True)
+        sys.stdout.write(dumps(diff_doc(d)))
         sys.stdout.write("\n")
     else:
         from ..views.diff import render_diff

@@ -3,7 +3,6 @@ visible at the top, and the hidden copies with what they cost."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import ImageError, one_line
@@ -11,12 +10,15 @@ from .common import TYPE_CHARS, analyse_image, load
 
 
 def run(args) -> int:
+    from ..model import typed_path
     from ..units import human, mode_string
-    from ..views.jsondoc import entry_brief
+    from ..views.jsondoc import dumps, entry_brief
 
     graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
-    path = "/" + args.path.strip("/")
+    if "\0" in args.path:
+        raise ImageError(f"{args.path!r}: a path cannot contain a NUL byte")
+    path = "/" + typed_path(args.path)
     events = a.history(path)
     shadows = a.shadows(path)
     ref = a.visible_ref(path)
@@ -24,7 +26,7 @@ def run(args) -> int:
         raise ImageError(f"no layer of the image touches {path!r}")
     visible = entry_brief(a.layers[ref[0]].entries.entry(ref[1]), ref[0]) if ref else None
     if args.json:
-        json.dump({
+        sys.stdout.write(dumps({
             "path": path,
             "visible": visible,
             "events": [{"layer": ev.layer, "action": ev.action, "detail": ev.detail or None,
@@ -32,7 +34,7 @@ def run(args) -> int:
                         "entry": entry_brief(ev.entry, ev.layer) if ev.entry else None} for ev in events],
             "hidden": [{"layer": sh.layer, "hidden_at": sh.hidden_at, "how": sh.how, "wasted_bytes": sh.bytes,
                         "entry": entry_brief(sh.entry, sh.layer)} for sh in shadows],
-        }, sys.stdout, ensure_ascii=True)
+        }))
         sys.stdout.write("\n")
         return 0
     from ..model import pretty_step

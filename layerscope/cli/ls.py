@@ -3,7 +3,6 @@ layer added, modified and deleted; text or JSON lines."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 from ..errors import one_line
@@ -13,7 +12,7 @@ from .common import TYPE_CHARS, analyse_image, layer_arg, load
 def run(args) -> int:
     from ..analysis.tree import S_DELETED, build_changes_tree
     from ..units import human, mode_string
-    from ..views.jsondoc import entry_doc, status_change
+    from ..views.jsondoc import dumps, entry_doc, status_change
 
     graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
@@ -46,7 +45,7 @@ def run(args) -> int:
         rows = [entry_doc(a, p, l, i) for p, l, i in items]
     if args.json:
         for d in rows:
-            out.write(json.dumps(d, ensure_ascii=True))
+            out.write(dumps(d))
             out.write("\n")
         return 0
     for d in rows:

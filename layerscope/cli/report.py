@@ -3,14 +3,13 @@ wasted paths; with several images, how they share layers."""
 
 from __future__ import annotations
 
-import json
 import sys
 
 from .common import analyse_image, load
 
 
 def run(args) -> int:
-    from ..views.jsondoc import report_doc
+    from ..views.jsondoc import dumps, report_doc
 
     graph, image = load(args.archives, args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
@@ -23,7 +22,7 @@ def run(args) -> int:
 
             index_layers(graph, use_cache=not args.no_cache)  # sharing counts every image's layer sizes
             doc["sharing"] = sharing_doc(graph)
-        json.dump(doc, sys.stdout, ensure_ascii=True)
+        sys.stdout.write(dumps(doc))
         sys.stdout.write("\n")
     else:
         from ..views.text import render_report

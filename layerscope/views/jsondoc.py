@@ -3,6 +3,10 @@ This is a contract: README.md documents every key; add keys, never rename."""
 
 from __future__ import annotations
 
+import base64
+import json
+import re
+
 from .. import __version__
 from ..analysis import ImageAnalysis
 from ..analysis.stack import IMPLIED
@@ -134,3 +138,38 @@ def entry_brief(e, layer: int) -> dict:
         link = "/" + link
     return {"path": "/" + e.path, "type": TYPE_NAMES[e.type], "size": e.size, "mode": e.mode, "uid": e.uid,
             "gid": e.gid, "link": link, "layer": layer}
+
+
+# Tar names are bytes; a name that is not UTF-8 reaches here with each bad byte as a surrogate escape.
+_BAD_BYTE = re.compile("[\udc80-\udcff]")
+NAME_KEYS = ("path", "link")
+
+
+def encode_names(doc):
+    """`doc` with every name that is not valid UTF-8 in one reversible form:
+    "path"/"link" hold it with each invalid byte as U+FFFD, and "path_bytes"/
+    "link_bytes" hold its exact bytes in base64.  Valid names are untouched
+    (and get no *_bytes key)."""
+    if isinstance(doc, list):
+        return [encode_names(v) for v in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out = {}
+    for k, v in doc.items():
+        if isinstance(v, str):
+            if k in NAME_KEYS and _BAD_BYTE.search(v):
+                raw = v.encode("utf-8", "surrogateescape")
+                out[k] = raw.decode("utf-8", "replace")
+                out[k + "_bytes"] = base64.b64encode(raw).decode("ascii")
+                continue
+            out[k] = v
+        elif isinstance(v, (dict, list)):
+            out[k] = encode_names(v)
+        else:
+            out[k] = v
+    return out
+
+
+def dumps(doc) -> str:
+    """The JSON text of a document: ASCII only (a lone surrogate from a config stays a \\u escape, as it came)."""
+    return json.dumps(encode_names(doc), ensure_ascii=True)

@@ -653,7 +653,8 @@ async def test_error_is_shown_not_raised(tmp_path):
 async def test_hostile_names_are_shown_escaped(tmp_path):
     from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 
-    names = ["[bold]x", "[reverse]z[", "esc\x1b[31mred\x1b[0m", "new\nline", "tab\there"]
+    names = ["[bold]x", "[reverse]z[", "esc\x1b[31mred\x1b[0m", "new\nline", "tab\there", "rlo\u202eexe.txt",
+             "zero\u200bwidth"]
     entries = [F("etc/", "dir"), F("etc/os-release", data=b"PRETTY_NAME=\"\x1b[2Jevil\"\n")]
     entries += [F("d/", "dir")] + [F("d/" + n, data=b"x") for n in names]
     entries += [F("d/bad", raw_name=b"d/bad\xff\xfename", data=b"y")]
@@ -672,11 +673,12 @@ async def test_hostile_names_are_shown_escaped(tmp_path):
         assert "esc\\x1b[31mred\\x1b[0m" in text
         assert "new\\x0aline" in text
         assert "tab\\x09here" in text
+        assert "rlo\\u202eexe.txt" in text and "zero\\u200bwidth" in text  # bidi and zero-width: visible
         assert "bad\\xff\\xfename" in text
         assert "[red]hi[/red]" in text and "\\x1b]0;title\\x07" in text
         assert "\\x1b[2Jevil" in text  # the OS name from the image is data too
         for seg in screen_segments(app):
-            assert "\x1b" not in seg.text and "\n" not in seg.text and "\x07" not in seg.text
+            assert not {"\x1b", "\n", "\x07", "\u202e", "\u200b"} & set(seg.text)
         # the details and a notification with such a name stay literal
         await move_to(pilot, "/d/[bold]x")
         assert "[bold]x" in details_text(app)

@@ -4,6 +4,7 @@ history, OS and platform fields, layer ids."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import tarfile
@@ -99,8 +100,46 @@ def test_names_ls_json_round_trip(tmp_path, capsys):
     rc, out, err = cli(capsys, "ls", "--json", p)
     assert rc == 0, err
     assert out.isascii() and not (set(out) - {"\n"}) & CONTROL
-    paths = {json.loads(l)["path"] for l in out.splitlines()}
+    docs = [json.loads(l) for l in out.splitlines()]
+    # a name that is not UTF-8: U+FFFD in "path", its exact bytes in "path_bytes"
+    paths = {base64.b64decode(d["path_bytes"]).decode("utf-8", "surrogateescape") if "path_bytes" in d
+             else d["path"] for d in docs}
     assert paths == _expected_paths()
+    bad = [d for d in docs if "path_bytes" in d]
+    assert [d["path"] for d in bad] == ["/etc/bad\ufffd\ufffd\ufffd("]
+    assert base64.b64decode(bad[0]["path_bytes"]) == b"/" + BAD_UTF8
+    assert all("\udc80" > c or c > "\udcff" for d in docs for c in d["path"])  # no lone surrogates for jq
+
+
+def test_names_not_utf8_stay_distinct_in_json(tmp_path, capsys):
+    """Two names that differ only in invalid bytes look alike as text; their
+    bytes keep them apart, in ls, history and report."""
+    names = [b"etc/x\xff", b"etc/x\xfe"]
+    blocks = b""
+    for n in names:
+        ti = tarfile.TarInfo("placeholder")
+        ti.size = 1
+        hb = bytearray(ti.tobuf(tarfile.USTAR_FORMAT))
+        hb[0:100] = n.ljust(100, b"\0")
+        _fix_checksum(hb, 0)
+        blocks += bytes(hb) + b"z" + bytes(511)
+    hl = tarfile.TarInfo("etc/link")
+    hl.type = tarfile.LNKTYPE
+    hb = bytearray(hl.tobuf(tarfile.USTAR_FORMAT))
+    hb[157:257] = names[0].ljust(100, b"\0")
+    _fix_checksum(hb, 0)
+    blocks += bytes(hb)
+    p = docker_archive(tmp_path / "bytes.tar", [blocks + bytes(1024)])
+    rc, out, err = cli(capsys, "ls", "--json", p)
+    assert rc == 0, err
+    docs = {d["path"] + "|" + d.get("path_bytes", ""): d for d in map(json.loads, out.splitlines())}
+    got = sorted(base64.b64decode(d["path_bytes"]) for d in docs.values() if "path_bytes" in d)
+    assert got == sorted(b"/" + n for n in names)
+    link = next(d for d in docs.values() if d["path"] == "/etc/link")
+    assert link["link"] == "/etc/x\ufffd" and base64.b64decode(link["link_bytes"]) == b"/" + names[0]
+    rc, out, err = cli(capsys, "history", "--json", p, "/etc/link")
+    assert rc == 0, err
+    assert base64.b64decode(json.loads(out)["visible"]["link_bytes"]) == b"/" + names[0]
 
 
 def test_names_report_no_control_chars_and_dotdot_warning(tmp_path, capsys):
@@ -165,3 +204,60 @@ def test_hostile_blob_names_not_shown_raw(tmp_path, capsys):
     rc, out, err = cli(capsys, "report", p)
     assert rc == 0, err
     assert "\x1b" not in out
+
+
+def test_lone_surrogates_in_config_and_tags_are_shown_escaped(tmp_path):
+    """JSON may spell a lone surrogate (\\ud800): shown escaped by report, diff and
+    history, kept as the same \\u escape in --json, never an internal error."""
+    lt = layer_tar()
+    cfg = config_for([sha(lt)], history=[{"created_by": "RUN echo \ud800 end"}],
+                     config={"Env": ["A=\udfff"], "Labels": {"k\ud800": "v"}, "Cmd": ["\ud800"]})
+    cfg_b = json.dumps(cfg).encode()
+    man = [{"Config": hashlib.sha256(cfg_b).hexdigest() + ".json", "RepoTags": ["t\ud800g:latest"],
+            "Layers": ["l0/layer.tar"]}]
+    p = docker_archive(tmp_path / "sur.tar", [lt], config=cfg_b, manifest=man)
+    other = docker_archive(tmp_path / "other.tar", [layer_tar({"etc/": None, "etc/hello": b"other\n"})])
+    for argv, rc in [(["report", p], 0), (["history", p, "/etc/hello"], 0), (["diff", p, other], 1),
+                     (["ls", p], 0)]:
+        r = run_subprocess(*argv)
+        assert r.returncode == rc and r.stderr == "", (argv, r.stderr)
+        if argv[0] != "ls":
+            assert "RUN echo \\ud800 end" in r.stdout, argv
+    assert "t\\ud800g:latest" in run_subprocess("report", p).stdout
+    assert "\\ud800" in run_subprocess("diff", p, other).stdout  # the Cmd and label rows
+    r = run_subprocess("report", "--json", p)
+    assert r.returncode == 0 and "\\ud800" in r.stdout  # the same JSON escape it came as
+    assert json.loads(r.stdout)["layers"][0]["created_by"] == "RUN echo \ud800 end"
+
+
+INVISIBLE = {"rlo": "etc/evil\u202egnp.exe", "zwsp": "etc/zero\u200bwidth", "lsep": "etc/line\u2028sep",
+             "bom": "etc/\ufeffbom", "tag": "etc/tag\U000e0041"}
+
+
+def test_bidi_overrides_and_zero_width_characters_are_escaped(tmp_path, capsys):
+    lt = tar_of([ti_file(n, k.encode()) for k, n in INVISIBLE.items()])
+    p = docker_archive(tmp_path / "bidi.tar", [lt],
+                       config=config_for([sha(lt)], history=[{"created_by": "RUN echo \u202eevil\u202c"}]))
+    rc, out, err = cli(capsys, "ls", p)
+    assert rc == 0, err
+    for shown in ["etc/evil\\u202egnp.exe", "etc/zero\\u200bwidth", "etc/line\\u2028sep", "etc/\\ufeffbom",
+                  "etc/tag\\U000e0041"]:
+        assert any(l.endswith(shown) for l in out.splitlines()), shown
+    rc, out, err = cli(capsys, "report", p)
+    assert rc == 0, err
+    assert "RUN echo \\u202eevil\\u202c" in out
+    assert not {"\u202e", "\u202c", "\u200b", "\u2028", "\ufeff"} & set(out)
+    rc, out, err = cli(capsys, "ls", "--json", p)
+    assert {json.loads(l)["path"] for l in out.splitlines()} >= {"/" + n for n in INVISIBLE.values()}
+
+
+def test_history_resolves_dot_dot_as_the_tree_does(tmp_path, capsys):
+    p = docker_archive(tmp_path / "h.tar", [layer_tar({"etc/": None, "etc/hello": b"hi\n"})])
+    for typed in ["/etc/hello", "etc/hello", "/etc/../etc/hello", "./etc//hello", "/../../etc/./hello"]:
+        rc, out, err = cli(capsys, "history", p, typed)
+        assert rc == 0, (typed, err)
+        assert out.splitlines()[0] == "/etc/hello", typed
+        rc, out, err = cli(capsys, "history", "--json", p, typed)
+        assert json.loads(out)["path"] == "/etc/hello"
+    rc, out, err = cli(capsys, "history", p, "/etc/hello ")  # a trailing space is another name
+    assert_one_error(rc, err, "no layer of the image touches")
