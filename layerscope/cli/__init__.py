@@ -182,9 +182,11 @@ _COMMAND_MODULES = {"report": "report", "ls": "ls", "history": "history", "check
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["app", *argv]
     try:
+        if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+            if argv and not argv[0].startswith("-"):
+                _not_a_command(argv[0])
+            argv = ["app", *argv]
         args = build_parser(argv[0] if argv[0] in COMMANDS else None).parse_args(argv)
         if getattr(args, "no_cache", False):
             os.environ["LAYERSCOPE_CACHE"] = "off"
@@ -214,6 +216,24 @@ def main(argv: list[str] | None = None) -> int:
         from ..formats.source import cleanup_spooled
 
         cleanup_spooled()
+
+
+def _not_a_command(word: str) -> None:
+    """A first argument that is no command opens the explorer on it, unless
+    it names nothing: then it is most likely a mistyped command."""
+    from ..formats.source import split_spec
+
+    if "://" in word or os.path.exists(split_spec(word)[0]):
+        return
+    import difflib
+
+    close = difflib.get_close_matches(word, [c for c in COMMANDS if c != "app"], n=1, cutoff=0.6)
+    if close:
+        raise UsageError(f"unknown command {word!r}: did you mean {close[0]}?")
+    if "/" in word or "." in word:
+        raise ImageError("no such file", split_spec(word)[0])
+    raise UsageError(f"{word!r} is neither a command ({', '.join(c for c in COMMANDS if c != 'app')}) "
+                     "nor an image archive that exists")
 
 
 CLOSED_PIPE = 141  # what a shell reports for a command that SIGPIPE ended: never one of our results

@@ -146,3 +146,20 @@ def test_the_explorer_imports_previews_and_comparisons_when_used():
     loaded = set(r.stdout.split()) - _at_start()
     assert "textual.app" in loaded
     assert not {"rich.syntax", "pygments", "layerscope.app.screens.diff", "layerscope.app.screens.graph"} & loaded
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["reprot", SAMPLE], "layerscope: usage error: unknown command 'reprot': did you mean report?"),
+    (["hisotry", SAMPLE, "/etc"], "layerscope: usage error: unknown command 'hisotry': did you mean history?"),
+    (["frobnicate"], "layerscope: usage error: 'frobnicate' is neither a command"),
+    (["no-such.tar"], "layerscope: error: no-such.tar: no such file"),
+    ([SAMPLE, "missing/other.tar@tag"], "layerscope: error: missing/other.tar@tag: no such file"),
+    (["--image", "x", "no-such.tar"], "layerscope: error: no-such.tar: no such file"),
+])
+def test_a_word_that_names_nothing_never_opens_the_explorer(argv, line):
+    """A mistyped command or a missing archive: one line on stderr and exit 2,
+    before anything takes the terminal (stdin is no terminal here either)."""
+    r = _run(*argv, stdin=subprocess.DEVNULL)
+    err = r.stderr.decode()
+    assert r.returncode == 2 and err.startswith(line) and err.count("\n") == 1, err
+    assert r.stdout == b""
