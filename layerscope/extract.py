@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from .errors import ImageError, one_line
 from .layers.contents import iter_ranges
+from .layers.sparse import place as place_sparse
 from .model import BLOCK, CHAR, DIR, FIFO, FILE, HARDLINK, SYMLINK, typed_path
 
 # Errors that stop the whole extraction (the target cannot take more data).
@@ -456,13 +457,16 @@ class _Writer:
         if it.typ != FILE:
             raise _Unsafe("an entry of an unknown type; not extracted")
         layer = self.a.layers[it.layer]
-        size = e.sizes[i]
+        size = e.stored_size(i)
         off = e.offsets[i]
         if layer.bomb and off + size > layer.uncompressed_size:
             raise _Unsafe(f"its {size:,} bytes lie past where indexing stopped (the layer expands far "
                           "beyond its compressed size, a decompression bomb?); not extracted")
         fd = self._create(pfd, name, it)
-        os.close(fd)
+        try:
+            self._sparse_size(fd, e, i, pfd, name)
+        finally:
+            os.close(fd)
         if size:
             contents.setdefault(it.layer, []).append((it, off, size))
         else:
@@ -484,6 +488,20 @@ class _Writer:
         except FileExistsError:
             self._replace(pfd, name, False, it)
             return os.open(name, _NEW_FILE, 0o600, dir_fd=pfd)
+
+    def _sparse_size(self, fd: int, e, i: int, pfd: int, name: str) -> None:
+        """A sparse file gets its real size at once: its data is then written
+        at the map's offsets (`_fill`), and the holes are never written.  A
+        size the target cannot take (EFBIG) skips the file, and the empty one
+        just made goes."""
+        if i in e.sparse:
+            try:
+                os.ftruncate(fd, e.sizes[i])
+            except OSError:
+                os.unlink(name, dir_fd=pfd)
+                raise
+            if not e.sparse[i][0]:  # all holes: no contents to fill in
+                self.res.bytes += e.sizes[i]
 
     def _open_written(self, it: _Item) -> int:
         """Reopen a file this run created (never through a symlink)."""
@@ -515,6 +533,8 @@ class _Writer:
         ranges = _reading(iter_ranges(layer.blob, layer.compression or "none", wanted), f"layer {l}")
         for off, chunks in ranges:
             it, size = by_off[off]
+            entries = self._entry(it)
+            sparse = entries.sparse.get(it.index) if entries.sparse else None
             fd = None
             try:
                 try:
@@ -522,9 +542,18 @@ class _Writer:
                 except (OSError, _Unsafe) as e:
                     self.skip(it.path, f"could not write its contents ({getattr(e, 'strerror', None) or e})")
                 n = 0
-                for c in _reading(chunks, "/" + it.path):  # always drained: the stream stays in step
-                    if fd is not None:
-                        n += _write_all(fd, c)
+                data = _reading(chunks, "/" + it.path)
+                if sparse is not None:  # each piece at its offset, over the holes
+                    for at, piece in place_sparse(data, sparse[1]):
+                        if fd is not None:
+                            _pwrite_all(fd, piece, at)
+                    n = entries.sizes[it.index]
+                    for _ in data:  # nothing is left (the map holds what is stored); drained all the same
+                        pass
+                else:
+                    for c in data:  # always drained: the stream stays in step
+                        if fd is not None:
+                            n += _write_all(fd, c)
                 if fd is not None:
                     self.res.bytes += n
                     self._finish_file(it, fd)
@@ -570,15 +599,19 @@ class _Writer:
         copy = _Item(it.path, l, i, FILE)
         pfd = self.tree.parent(it.path)
         fd = self._create(pfd, it.name, it)
-        os.close(fd)
+        try:
+            self._sparse_size(fd, le, i, pfd, it.name)
+        finally:
+            os.close(fd)
         self.res.files += 1
         self.by_ref[ref] = it.path
         self.written[it.path] = ref
-        if le.sizes[i]:
+        stored = le.stored_size(i)
+        if stored:
             layer = self.a.layers[l]
-            if layer.bomb and le.offsets[i] + le.sizes[i] > layer.uncompressed_size:
+            if layer.bomb and le.offsets[i] + stored > layer.uncompressed_size:
                 raise _Unsafe("its target's contents lie past where indexing stopped; not extracted")
-            self._fill(l, [(copy, le.offsets[i], le.sizes[i])])
+            self._fill(l, [(copy, le.offsets[i], stored)])
         else:
             self._finish_file(copy, None)
 
@@ -651,6 +684,13 @@ def _reading(it, where: str):
             raise ExtractError(f"reading {where} failed: the layer data is corrupt "
                                f"({type(e).__name__}: {e}); extraction stopped") from None
         yield x
+
+
+def _pwrite_all(fd: int, data, at: int) -> None:
+    view = memoryview(data)
+    n = 0
+    while n < len(view):
+        n += os.pwrite(fd, view[n:], at + n)
 
 
 def _write_all(fd: int, data: bytes) -> int:

@@ -94,10 +94,15 @@ class LayerEntries:
     other entries), DIGEST_SIZE bytes per entry; empty when not computed.
     `captured` keeps the content of a few small files the analysis reads
     anyway (os-release), so a compressed layer is not decoded twice for them.
+
+    `sparse` maps a GNU sparse file's index to (bytes stored, map): its size
+    in `sizes` is the real one, its stored data (`offsets` on) holds only the
+    map's segments, an `array("q")` of offset, length pairs (`layers.sparse`).
+    Its digest, if any, is of the bytes stored.
     """
 
     __slots__ = ("paths", "types", "sizes", "modes", "uids", "gids", "links", "offsets", "mtimes",
-                 "digests", "captured")
+                 "digests", "captured", "sparse")
 
     def __init__(self) -> None:
         self.paths: list[str] = []
@@ -111,6 +116,7 @@ class LayerEntries:
         self.offsets = array("q")
         self.digests = bytearray()  # DIGEST_SIZE bytes per entry, or empty
         self.captured: dict[int, bytes] = {}  # index -> content of a small file kept at index time
+        self.sparse: dict[int, tuple[int, array]] = {}  # index -> (bytes stored, map) of a sparse file
 
     def digest(self, i: int) -> bytes | None:
         """The content digest of entry i when computed at index time."""
@@ -136,6 +142,20 @@ class LayerEntries:
 
     def link(self, i: int) -> str | None:
         return self.links.get(i)
+
+    def stored_size(self, i: int) -> int:
+        """The bytes of entry i's content in the layer stream (from
+        offsets[i]): its size, but for a sparse file only its data."""
+        sp = self.sparse.get(i) if self.sparse else None
+        return self.sizes[i] if sp is None else sp[0]
+
+    def same_layout(self, i: int, other: LayerEntries, j: int) -> bool:
+        """Whether entries i and other's j store their content the same way
+        (both plain, or both sparse with the same map), so that equal stored
+        bytes mean equal contents."""
+        a = self.sparse.get(i) if self.sparse else None
+        b = other.sparse.get(j) if other.sparse else None
+        return a == b if a is None or b is None else a[1] == b[1]
 
     def entry(self, i: int) -> Entry:
         return Entry(self.paths[i], self.types[i], self.sizes[i], self.modes[i],
@@ -170,6 +190,8 @@ class LayerEntries:
         for i in keep:
             if i in self.captured:
                 out.captured[len(out.paths)] = self.captured[i]
+            if i in self.sparse:
+                out.sparse[len(out.paths)] = self.sparse[i]
             out.append(self.paths[i], self.types[i], self.sizes[i], self.modes[i], self.uids[i],
                        self.gids[i], self.mtimes[i], self.links.get(i), self.offsets[i])
             if digests:
@@ -181,11 +203,11 @@ class LayerEntries:
         return ("\0".join(self.paths), bytes(self.types), self.sizes.tobytes(), self.modes.tobytes(),
                 self.uids.tobytes(), self.gids.tobytes(), self.mtimes.tobytes(),
                 self.offsets.tobytes(), list(self.links.items()), bytes(self.digests),
-                list(self.captured.items()))
+                list(self.captured.items()), [(i, s, m.tobytes()) for i, (s, m) in self.sparse.items()])
 
     @classmethod
     def from_state(cls, st: tuple) -> LayerEntries:
-        paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured = st
+        paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse = st
         e = cls()
         e.paths = paths.split("\0") if paths else []
         e.types = bytearray(types)
@@ -198,6 +220,10 @@ class LayerEntries:
         e.links = dict(links)
         e.digests = bytearray(digests)
         e.captured = dict(captured)
+        for i, stored, m in sparse:
+            smap = array("q")
+            smap.frombytes(m)
+            e.sparse[i] = (stored, smap)
         n = len(e.paths)
         if not (len(e.types) == len(e.sizes) == len(e.modes) == len(e.offsets) == n) or \
                 len(e.digests) not in (0, DIGEST_SIZE * n):

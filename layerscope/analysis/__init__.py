@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from array import array
 
-from ..layers.contents import read_range
+from ..layers.contents import read_range, read_sparse
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph, Record
 from .changes import KIND_NAMES, ChangeKinds
 from .stack import ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, OVERWRITTEN, UNCHANGED, VISIBLE, Stack
@@ -143,6 +143,9 @@ class ImageAnalysis:
         kept = e.captured.get(i)
         if kept is not None:  # kept while indexing (os-release)
             return kept if cap is None else kept[:cap]
+        sp = e.sparse.get(i) if e.sparse else None
+        if sp is not None:
+            return read_sparse(layer.blob, layer.compression or "none", e.offsets[i], sp, e.sizes[i], cap)
         return read_range(layer.blob, layer.compression or "none", e.offsets[i], e.sizes[i], cap)
 
     def hardlink_target(self, L: int, i: int) -> tuple[int, int] | None:

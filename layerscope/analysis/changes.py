@@ -66,7 +66,11 @@ class ChangeKinds:
                 elif t == FILE:
                     if e.sizes[i] != o.sizes[j]:
                         kind[i] = CONTENT
-                    elif e.sizes[i] == 0:
+                    elif (e.sparse or o.sparse) and not e.same_layout(i, o, j):
+                        # a sparse file and a plain one, or other maps: their stored bytes
+                        # do not say, and the holes are not read (they may be huge)
+                        kind[i] = CONTENT
+                    elif e.stored_size(i) == 0:
                         kind[i] = SAME if _meta_equal(e, i, o, j) else METADATA
                     else:
                         pending.append((L, i, l, j))
@@ -94,7 +98,7 @@ class ChangeKinds:
                 rest.append(item)
         for L, i, l, j in direct:
             ea, eb = st.layers[L].entries, st.layers[l].entries
-            if not same_bytes(st.layers[L].blob, ea.offsets[i], st.layers[l].blob, eb.offsets[j], ea.sizes[i]):
+            if not same_bytes(st.layers[L].blob, ea.offsets[i], st.layers[l].blob, eb.offsets[j], ea.stored_size(i)):
                 self.kind[L][i] = CONTENT
             self.hashed_pairs += 1
         pending = rest
@@ -111,7 +115,7 @@ class ChangeKinds:
                 if d is not None:
                     digests.setdefault(x, {})[e.offsets[k]] = d.hex()
                 else:
-                    wanted.setdefault(x, set()).add((e.offsets[k], e.sizes[k]))
+                    wanted.setdefault(x, set()).add((e.offsets[k], e.stored_size(k)))
 
         def work(L: int):
             layer = st.layers[L]

@@ -408,14 +408,15 @@ def diff_images(a_graph: LayerGraph, a_image: Image, b_graph: LayerGraph, b_imag
                     continue
             ea, eb = la.entries, lb.entries
             za, zb = ea.sizes[ia], eb.sizes[ib]
-            if za != zb:
+            if za != zb or ((ea.sparse or eb.sparse) and not ea.same_layout(ia, eb, ib)):
+                # other sizes, or a sparse file and a plain one (or other maps): the holes are not read
                 changes.append(PathChange(p, CHANGED, CONTENT, x, y, meta))
-            elif za == 0 or (layer_id(la) == layer_id(lb) and ia == ib):
+            elif za == 0 or ea.stored_size(ia) == 0 or (layer_id(la) == layer_id(lb) and ia == ib):
                 if meta:
                     changes.append(PathChange(p, CHANGED, METADATA, x, y))
             else:
                 c = PathChange(p, CHANGED, METADATA if meta else None, x, y)
-                pending.append((c, la, ea.offsets[ia], lb, eb.offsets[ib], za))
+                pending.append((c, la, ea.offsets[ia], lb, eb.offsets[ib], ea.stored_size(ia)))
         elif t == SYMLINK:
             if x.link != y.link:
                 changes.append(PathChange(p, CHANGED, CONTENT, x, y, meta))

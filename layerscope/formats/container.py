@@ -139,6 +139,8 @@ class TarContainer(Container):
     def blob(self, name: str) -> BlobRef:
         i = self._resolve(name)
         e = self.entries
+        if i in e.sparse:  # its bytes are not one range of the archive
+            raise ImageError(f"{name!r} is stored as a GNU sparse file in the archive; not supported", self.label)
         ref = BlobRef(self.path, e.offsets[i], e.sizes[i], name)
         if ref.offset + ref.size > len(file_view(self.path)):
             raise ImageError(f"{name!r} is truncated", self.label)

@@ -25,7 +25,8 @@ import stat
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
-from ..model import DIGEST_SIZE, TYPE_NAMES, Layer, LayerEntries
+from ..model import DIGEST_SIZE, FILE, TYPE_NAMES, Layer, LayerEntries
+from . import sparse as sparse_map
 from .blobs import fd_of
 from .compression import BOMB_FLOOR, BOMB_RATIO
 
@@ -188,16 +189,18 @@ def _entries_of(value, blob_size: int):
     """(entries, compression, uncompressed size, warnings) from a cached index,
     or a ValueError/TypeError when it is not one this version could have written."""
     state, comp, usize, warnings = value
-    if not (isinstance(state, tuple) and len(state) == 11 and comp in _COMPRESSIONS and type(usize) is int
+    if not (isinstance(state, tuple) and len(state) == 12 and comp in _COMPRESSIONS and type(usize) is int
             and isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
         raise ValueError("not an index")
     # what indexing could have found in this blob: a tar no larger than it, or what a stream below the bomb limit holds
     if not 0 <= usize <= (blob_size if comp == "none" else max(BOMB_FLOOR, blob_size * BOMB_RATIO)):
         raise ValueError("an uncompressed size the blob cannot have")
-    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured = state
+    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse = state
     if not (isinstance(paths, str) and all(isinstance(x, bytes) for x in (types, sizes, modes, uids, gids, mtimes,
                                                                          offsets, digests))
-            and isinstance(links, list) and isinstance(captured, list)):
+            and isinstance(links, list) and isinstance(captured, list) and isinstance(sparse, list)
+            and all(isinstance(x, tuple) and len(x) == 3 and type(x[0]) is int and type(x[1]) is int
+                    and isinstance(x[2], bytes) and len(x[2]) % 16 == 0 for x in sparse)):
         raise ValueError("not an index")
     e = LayerEntries.from_state(state)
     n = len(e)
@@ -205,8 +208,17 @@ def _entries_of(value, blob_size: int):
         raise ValueError("columns of different lengths")
     if e.types.translate(None, _TYPE_CODES):
         raise ValueError("unknown entry type")
+    for i, (stored, smap) in e.sparse.items():  # a map indexing could have made, for a file
+        if not 0 <= i < n or e.types[i] != FILE or i in e.captured:
+            raise ValueError("a bad sparse map")
+        try:
+            if sparse_map.check(smap, e.sizes[i], stored, len(smap) // 2) != smap:
+                raise ValueError("a bad sparse map")
+        except sparse_map.SparseError:
+            raise ValueError("a bad sparse map") from None
     if n and (min(e.sizes) < 0 or min(e.offsets) < 0 or max(e.modes) > 0o7777
-              or max(map(int.__add__, e.offsets, e.sizes)) > usize):
+              or max([o + e.stored_size(k) for k, o in enumerate(e.offsets)] if e.sparse
+                     else map(int.__add__, e.offsets, e.sizes)) > usize):
         raise ValueError("an entry outside the layer")
     for i, link in e.links.items():
         if type(i) is not int or not 0 <= i < n or not isinstance(link, str):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from ..errors import LayerError
 from ..model import DIGEST_SIZE, BlobRef
+from . import sparse
 from .blobs import blob_view, fd_of, mapped
 from .compression import open_stream
 
@@ -27,6 +28,25 @@ def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int 
     stream = open_stream(view, compression, ref)
     _discard(stream, offset)
     return stream.read(n)
+
+
+# a sparse file read whole (no cap) is made in memory: its real size, not
+# what the layer stores, so it is bounded here
+SPARSE_WHOLE_MAX = 1 << 30
+
+
+def read_sparse(ref: BlobRef, compression: str, offset: int, stored: tuple, size: int,
+                cap: int | None = None) -> bytes:
+    """The first `cap` bytes (all `size` by default) of a sparse file whose
+    stored data starts at `offset`; `stored` is its (bytes stored, map) from
+    `LayerEntries.sparse`.  Only the stored bytes inside the first `cap` are
+    read; the holes are zeros."""
+    n = size if cap is None else min(size, cap)
+    if n > SPARSE_WHOLE_MAX:
+        raise LayerError(f"a sparse file of {size:,} bytes is too large to read whole", ref.name)
+    smap = stored[1]
+    need = sparse.stored_within(smap, n)
+    return sparse.expand([read_range(ref, compression, offset, need)] if need else [], smap, n)
 
 
 def _discard(stream, n: int) -> None:

@@ -7,7 +7,8 @@ they are read in big chunks and dropped (or hashed).
 `tarcolumns`, and walks every other entry here, one header at a time, with
 the general rules: ustar (prefix field), GNU long names/links (`L`/`K`), PAX
 extended headers (`x`: path, linkpath, size, uid, gid, mtime; `g` is ignored,
-as container runtimes ignore it), base-256
+as container runtimes ignore it), GNU sparse files (old `S` and PAX 0.0, 0.1,
+1.0: real name and size, the map kept; `sparse.py`), base-256
 numbers, old signed checksums.  Both give the same entries.
 """
 
@@ -24,6 +25,7 @@ from isal.isal_zlib import adler32  # ISA-L's is faster than zlib's for 512-byte
 
 from ..errors import LayerError
 from ..model import DIGEST_SIZE, DIR, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK, WHITEOUT, LayerEntries
+from . import sparse as sparse_map
 from .tarbatch import BATCH, TAR_TYPES, chain, decode
 
 BLOCKSIZE = 512
@@ -52,6 +54,9 @@ MIN_TIME = -(1 << 63)
 CAPTURE_PATHS = frozenset(("etc/os-release", "usr/lib/os-release"))
 CAPTURE_MAX = 64 << 10
 
+
+
+_SPARSE_00 = (b"GNU.sparse.offset", b"GNU.sparse.numbytes")
 
 
 class TruncatedBomb(Exception):
@@ -97,7 +102,10 @@ def normalise(name: str) -> str | None:
     return name.rstrip("/")
 
 
-def _parse_pax(data: bytes) -> dict[str, str]:
+def _parse_pax(data: bytes, pairs: list[tuple[bytes, bytes]] | None = None) -> dict[str, str]:
+    """The records of a PAX header; with `pairs`, the GNU.sparse.offset and
+    numbytes records are appended to it too, in order (PAX sparse 0.0 repeats
+    them: the dict keeps only the last)."""
     out: dict[str, str] = {}
     pos = 0
     n = len(data)
@@ -115,6 +123,8 @@ def _parse_pax(data: bytes) -> dict[str, str]:
         k, _, v = rec.partition(b"=")
         if k in (b"path", b"linkpath"):  # a file name ends at a NUL, as in the C string tar writes
             v = v.split(b"\0", 1)[0]
+        elif pairs is not None and k in _SPARSE_00:
+            pairs.append((k, v))
         out[k.decode("utf-8", "surrogateescape")] = v.decode("utf-8", "surrogateescape")
         pos += length
     return out
@@ -153,6 +163,41 @@ def _names_with(joined: str, part: str):
         if at < 0:
             return
         at = joined.find(part, at)
+
+
+def _pax_sparse_version(pax: dict[str, str], pairs00: list, name: str, warn) -> str | None:
+    """Which PAX sparse format an entry's records are in, as Go's archive/tar
+    tells: "0.x" (the map in the records) or "1.0" (the map in the data);
+    None for a format it does not know (warned about) or no sparse file."""
+    major, minor = pax.get("GNU.sparse.major", ""), pax.get("GNU.sparse.minor", "")
+    if major == "0" and minor in ("0", "1"):
+        return "0.x"
+    if major == "1" and minor == "0":
+        return "1.0"
+    if major or minor:
+        warn(f"{name!r}: GNU sparse format {major}.{minor} is not known; shown as stored")
+        return None
+    return "0.x" if pax.get("GNU.sparse.map") or pairs00 else None
+
+
+def _pax0_map(pax: dict[str, str], pairs00: list[tuple[bytes, bytes]]) -> list[int]:
+    """The numbers of a PAX 0.0 or 0.1 sparse map: GNU.sparse.map, or the
+    0.0 offset and numbytes records (alternating, offset first), as many
+    pairs as GNU.sparse.numblocks says."""
+    count = sparse_map.decimal(pax.get("GNU.sparse.numblocks", ""), "GNU.sparse.numblocks")
+    if pairs00:
+        numbers = []
+        for k, (key, v) in enumerate(pairs00):
+            if key != _SPARSE_00[k % 2]:
+                raise sparse_map.SparseError("GNU.sparse.offset and numbytes records out of order")
+            numbers.append(sparse_map.decimal(v, "sparse map number"))
+    else:
+        if count > sparse_map.MAX_SEGMENTS:  # before splitting
+            raise sparse_map.SparseError(f"{count:,} segments: more than {sparse_map.MAX_SEGMENTS:,} segments")
+        numbers = sparse_map.pax01_map(pax.get("GNU.sparse.map", ""))
+    if len(numbers) != 2 * count:
+        raise sparse_map.SparseError(f"GNU.sparse.numblocks is {count} but the map has {len(numbers) / 2:g} segments")
+    return numbers
 
 
 class TarIndexer:
@@ -205,6 +250,7 @@ class TarIndexer:
         entries = LayerEntries()
         self.escaped = 0
         self.cut = False
+        self.segments = 0  # sparse-map segments kept (sparse.MAX_SEGMENTS)
         if not COLUMNS or (self.read is None and self.hash_files):
             self.size = self._walk(entries, 0, False)[0]
         elif self.read is None:
@@ -403,6 +449,7 @@ class TarIndexer:
         pending_name: str | None = None
         pending_link: str | None = None
         pax: dict[str, str] = {}
+        pairs00: list[tuple[bytes, bytes]] = []  # PAX sparse 0.0 records, in order
 
         def need(n: int) -> bool:
             """Make buf[pos:pos+n] available; False at end of stream."""
@@ -425,6 +472,61 @@ class TarIndexer:
             if limit is not None and base + len(buf) > limit:
                 raise TruncatedBomb()
             return have >= n
+
+        def old_gnu_map(hstart: int) -> tuple[list[int], int]:
+            """An old GNU sparse header's map numbers and real size: the
+            header is the block before `pos`; its extension blocks are read."""
+            nonlocal pos
+            hdr = bytes(buf[pos - BLOCKSIZE:pos])
+            numbers = sparse_map.old_gnu_pairs(hdr, sparse_map.OLD_PAIRS_AT, sparse_map.OLD_PAIRS, num)
+            real = num(hdr[sparse_map.OLD_REALSIZE_AT:sparse_map.OLD_REALSIZE_AT + 12])
+            more = hdr[sparse_map.OLD_EXTENDED_AT]
+            room = 2 * (sparse_map.MAX_SEGMENTS - self.segments)
+            while more:
+                if len(numbers) > room:  # over the bound: the blocks after are not read
+                    raise sparse_map.SparseError(f"more than {sparse_map.MAX_SEGMENTS:,} segments in the sparse "
+                                                 "maps of one layer")
+                if len(buf) - pos < BLOCKSIZE and not need(BLOCKSIZE):
+                    raise LayerError(f"truncated tar at byte {hstart} (inside a sparse map)", self.place)
+                block = bytes(buf[pos:pos + BLOCKSIZE])
+                pos += BLOCKSIZE
+                numbers += sparse_map.old_gnu_pairs(block, 0, sparse_map.EXT_PAIRS, num)
+                more = block[sparse_map.EXT_EXTENDED_AT]
+            return numbers, real
+
+        def map_in_data(size: int, hstart: int) -> tuple[array, int]:
+            """PAX sparse 1.0: the map at the start of the entry's `size`
+            bytes of data -- a count, then the numbers, a decimal a line, in
+            whole blocks.  Returns its numbers and the bytes it takes; `pos`
+            is left after it."""
+            nonlocal pos
+            numbers = array("q")
+            want = -1  # numbers to read, once the count is
+            taken = 0
+            carry = b""
+            while want < 0 or len(numbers) < want:
+                if taken + BLOCKSIZE > size:
+                    raise sparse_map.SparseError("the map runs past the entry's data")
+                if len(buf) - pos < BLOCKSIZE and not need(BLOCKSIZE):
+                    raise LayerError(f"truncated tar at byte {hstart} (inside a sparse map)", self.place)
+                lines = (carry + bytes(buf[pos:pos + BLOCKSIZE])).split(b"\n")
+                pos += BLOCKSIZE
+                taken += BLOCKSIZE
+                carry = lines.pop()
+                for line in lines:
+                    if want < 0:
+                        count = sparse_map.decimal(line, "segment count")
+                        if count > sparse_map.MAX_SEGMENTS - self.segments:
+                            raise sparse_map.SparseError(f"{count:,} segments: more than {sparse_map.MAX_SEGMENTS:,} "
+                                                         "segments in the sparse maps of one layer")
+                        want = 2 * count
+                    elif len(numbers) < want:
+                        numbers.append(sparse_map.decimal(line, "sparse map number"))
+                    else:
+                        break
+                if len(carry) > 20 and (want < 0 or len(numbers) < want):
+                    raise sparse_map.SparseError(f"bad sparse map number {carry[:40]!r}")
+            return numbers, taken
 
         def skip(n: int, h=None, size: int = 0) -> bool:
             """Consume n bytes (False at the end of the stream first); with
@@ -546,17 +648,22 @@ class TarIndexer:
                         pending_link = _str(data)
                     else:
                         try:
-                            recs = _parse_pax(data)
+                            recs = _parse_pax(data, pairs00 if tf == b"x" else None)
                         except ValueError:
                             raise LayerError(f"corrupt PAX header at byte {hstart}", self.place) from None
                         if tf == b"x":
                             pax.update(recs)
+                            if len(pairs00) > 2 * (sparse_map.MAX_SEGMENTS - self.segments) + 2:
+                                raise LayerError(f"corrupt sparse map at byte {hstart}: more than "
+                                                 f"{sparse_map.MAX_SEGMENTS:,} segments in the sparse maps "
+                                                 "of one layer", self.place)
                         else:
                             # Go's archive/tar (Docker, containerd, Podman) returns a
                             # global record as an entry of its own, which the runtimes
                             # skip: it changes no later entry, and the records before
                             # it are spent with it.
                             pax = {}
+                            pairs00 = []
                             pending_name = pending_link = None
                             if not self.global_seen:
                                 self.global_seen = True
@@ -626,6 +733,38 @@ class TarIndexer:
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad number)", self.place) from None
                 if not MIN_TIME <= mtime <= MAX_TIME:  # base-256 / PAX: any size; stored in 64 bits
                     mtime = MAX_TIME if mtime > 0 else MIN_TIME
+                sparse = None  # (bytes stored, map) of a GNU sparse file
+                if typ == FILE and (tf == b"S" or (pax and ("GNU.sparse.major" in pax or "GNU.sparse.minor" in pax
+                                                            or "GNU.sparse.map" in pax or pairs00))):
+                    # the map, and (PAX 1.0) past it, to the stored segments
+                    try:
+                        if tf == b"S":
+                            numbers, real = old_gnu_map(hstart)
+                        else:
+                            version = _pax_sparse_version(pax, pairs00, name, warn)
+                            if version is None:
+                                numbers = None
+                            else:
+                                if "GNU.sparse.name" in pax and pax["GNU.sparse.name"]:
+                                    name = pax["GNU.sparse.name"].split("\0", 1)[0]
+                                real_s = pax.get("GNU.sparse.size") or pax.get("GNU.sparse.realsize")
+                                real = size if real_s is None else sparse_map.decimal(real_s, "real size")
+                                if version == "1.0":
+                                    numbers, taken = map_in_data(size, hstart)
+                                    size -= taken
+                                    padded -= taken
+                                else:
+                                    numbers = _pax0_map(pax, pairs00)
+                        if numbers is not None:
+                            smap = sparse_map.check(numbers, real, size, sparse_map.MAX_SEGMENTS - self.segments)
+                            self.segments += len(smap) // 2
+                            sparse = (size, smap)
+                            data_off = base + pos
+                    except (sparse_map.SparseError, ValueError) as e:
+                        raise LayerError(f"corrupt sparse map of {name!r} at byte {hstart}: {e}", self.place) \
+                            from None
+                if pairs00:
+                    pairs00 = []
                 if pending_name is not None or pending_link is not None:
                     pending_name = pending_link = None
                 if pax:
@@ -634,7 +773,7 @@ class TarIndexer:
                 # honour what the header says, as tar does)
                 content = None
                 digest = NO_DIGEST
-                if typ == FILE and size and size <= CAPTURE_MAX and name.endswith("os-release") \
+                if typ == FILE and size and size <= CAPTURE_MAX and sparse is None and name.endswith("os-release") \
                         and normalise(name) in CAPTURE_PATHS:
                     if len(buf) - pos >= size or need(size):
                         content = bytes(buf[pos:pos + size])
@@ -679,6 +818,7 @@ class TarIndexer:
                     size = mode = uid = gid = mtime = 0
                     link = None
                     digest = NO_DIGEST  # a marker has no content, whatever bytes its entry carried
+                    sparse = None
                 elif not path:
                     continue  # the root directory itself
                 elif typ != FILE:
@@ -694,7 +834,11 @@ class TarIndexer:
                     captured[len(paths)] = content
                 add_path(path)
                 add_type(typ)
-                add_size(size)
+                if sparse is not None:
+                    entries.sparse[len(esizes)] = sparse  # this entry's index: its size is not in yet
+                    add_size(real)
+                else:
+                    add_size(size)
                 add_mode(mode & 0o7777)
                 add_uid(uid & 0xFFFFFFFF)
                 add_gid(gid & 0xFFFFFFFF)
