@@ -5,7 +5,7 @@ format readers, analysis/report and extraction.
     nice -n 10 python bench/fuzz.py --minutes 30
 
 Targets (each execution picks one; weights in TARGETS):
-  tar      a (mutated) layer tar -> TarIndexer over memory and over a stream
+  tar      a (mutated) layer tar (GNU sparse files among the seeds) -> TarIndexer over memory and over a stream
            in random chunk sizes; both must agree, and every path must be
            normalised (no '', '.', '..' components, no leading '/').
   blob     a (mutated) layer blob (none/gzip/zstd/estargz/zstd:chunked,
@@ -149,9 +149,35 @@ def build_seeds(tmp: str):
         ti.pax_headers = {"mtime": "1.5", "uid": "7"}
         t.addfile(ti, io.BytesIO(b"hello"))
     tars.append(bio.getvalue())
+    sparse = _gnu_sparse_tars(tmp)
+    tars += sparse
+    blob_seeds += [gzip.compress(t, mtime=0) for t in sparse]
     blob_seeds += [zstandard.ZstdCompressor(write_checksum=True).compress(tars[0]),
                    gzip.compress(tars[0], mtime=0) + gzip.compress(tars[1], mtime=0)]
     return images, tars, blob_seeds
+
+
+def _gnu_sparse_tars(tmp: str) -> list[bytes]:
+    """A sparse file in each GNU sparse format (old GNU, PAX 0.0, 0.1, 1.0),
+    written by GNU tar itself; none where GNU tar is missing."""
+    import shutil
+    import subprocess
+
+    if shutil.which("tar") is None:
+        return []
+    d = os.path.join(tmp, "sparse")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "holes"), "wb") as f:
+        for k in range(6):  # six data runs: the old GNU header needs an extension block
+            f.seek(k * 20000)
+            f.write(b"data%d" % k * 50)
+        f.truncate(150000)
+    out = []
+    for fmt in (["--format=gnu"], *(["--format=posix", f"--sparse-version={v}"] for v in ("0.0", "0.1", "1.0"))):
+        r = subprocess.run(["tar", "--sparse", *fmt, "-cf", "-", "-C", d, "holes"], capture_output=True)
+        if r.returncode == 0:
+            out.append(r.stdout)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -525,14 +551,16 @@ def run_tar(data: bytes, r: random.Random) -> None:
     if a is not None and b is not None and not ix.bomb:
         if a.paths != b.paths or bytes(a.types) != bytes(b.types) or list(a.offsets) != list(b.offsets) \
                 or list(a.sizes) != list(b.sizes) or list(a.modes) != list(b.modes) \
-                or list(a.mtimes) != list(b.mtimes) or a.links != b.links or a.captured != b.captured:
+                or list(a.mtimes) != list(b.mtimes) or a.links != b.links or a.captured != b.captured \
+                or a.sparse != b.sparse:
             raise AssertionError("memory and stream walks give different entries")
         if hashing:
             from blake3 import blake3
 
             for i in range(len(b.paths)):
-                want = blake3(data[b.offsets[i]:b.offsets[i] + b.sizes[i]]).digest(16) \
-                    if b.types[i] == FILE and b.sizes[i] else None
+                n = b.stored_size(i)  # a sparse file's digest is of the bytes stored
+                want = blake3(data[b.offsets[i]:b.offsets[i] + n]).digest(16) \
+                    if b.types[i] == FILE and n else None
                 if b.digest(i) != want:
                     raise AssertionError(f"{b.paths[i]!r}: digest taken while streaming is wrong")
     for e in (a, b):
@@ -541,7 +569,7 @@ def run_tar(data: bytes, r: random.Random) -> None:
         for i, p in enumerate(e.paths):
             if _bad_path(p) and not (p == "" and e.types[i] == OPAQUE):  # an opaque root is fine
                 raise AssertionError(f"unnormalised path {p!r}")
-            if e.types[i] == FILE and e.offsets[i] + e.sizes[i] > len(data) and e is a:
+            if e.types[i] == FILE and e.offsets[i] + e.stored_size(i) > len(data) and e is a:
                 raise AssertionError(f"{p!r}: contents past the end of the data")
     if ea is not None:
         raise ea  # both walks refused it, as they should: counted as rejected
