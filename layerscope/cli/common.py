@@ -6,6 +6,7 @@ and `sys` is imported inside the function that needs it."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..errors import ImageError
@@ -95,5 +96,12 @@ def console():
             # rich exits 1 here, which for `diff` means "the images differ": let main() say "closed pipe"
             raise BrokenPipeError
 
-    width = None if sys.stdout.isatty() else max(shutil.get_terminal_size((140, 40)).columns, 140)
+    try:
+        width = int(os.environ.get("COLUMNS", "")) or None  # honoured, piped or not
+    except ValueError:
+        width = None
+    if width is None and not sys.stdout.isatty():
+        width = max(shutil.get_terminal_size((140, 40)).columns, 140)
+    if width is not None:
+        width = max(width, 40)
     return _Console(highlight=False, markup=False, emoji=False, soft_wrap=False, width=width)

@@ -44,26 +44,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     console.print(head)
     console.print()
 
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for col, just in (("#", "right"), ("Layer", "left"), ("Size", "right"), ("Entries", "right"),
-                      ("+", "right"), ("~", "right"), ("-", "right"), ("Wasted", "right"), ("Build step", "left")):
-        table.add_column(col, justify=just, no_wrap=(col != "Build step"), overflow="fold")
-    for row in a.layer_rows():
-        if row.index is None:
-            table.add_row("·", "(no layer)", "", "", "", "", "", "", plain_text(pretty_step(row.created_by)), style="dim")
-            continue
-        layer = row.layer
-        ident = Text(layer.short_id)
-        if row.is_base:
-            ident.append(" base", "cyan")
-        if row.shared_with:
-            ident.append(" shared", "magenta")
-        if layer.error:
-            ident.append(" ERROR", "bold red")
-        table.add_row(str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added),
-                      str(row.modified), str(row.deleted), human(row.wasted) if row.wasted else "",
-                      plain_text(pretty_step(row.created_by) or "(unknown step)"))
-    console.print(table)
+    console.print(_layer_table(a, console.width))
     console.print()
 
     tot = Table.grid(padding=(0, 2))
@@ -100,6 +81,58 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
         console.print()
         for w in warnings[:50]:
             console.print(plain_text("warning: " + w, "yellow"))
+
+
+MIN_STEP = 24  # build-step cells narrower than this drop other columns first
+# least important first: what goes when the build steps would be too narrow to read
+_DROP_ORDER = ("Entries", "Layer", "-", "~", "+")
+
+
+def _layer_table(a: ImageAnalysis, width: int) -> Table:
+    """One row per build step, in `width` columns: each build step on one
+    line, cut with '…' to what is left, and columns dropped in order of
+    importance when what is left would be too narrow."""
+    heads = ("#", "Layer", "Size", "Entries", "+", "~", "-", "Wasted", "Build step")
+    rows = []
+    for row in a.layer_rows():
+        step = plain_text(pretty_step(row.created_by) or ("" if row.index is None else "(unknown step)"))
+        if row.index is None:
+            rows.append((["·", Text("(no layer)"), "", "", "", "", "", "", step], "dim"))
+            continue
+        layer = row.layer
+        ident = Text(layer.short_id)
+        if row.is_base:
+            ident.append(" base", "cyan")
+        if row.shared_with:
+            ident.append(" shared", "magenta")
+        if layer.error:
+            ident.append(" ERROR", "bold red")
+        rows.append(([str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added), str(row.modified),
+                      str(row.deleted), human(row.wasted) if row.wasted else "", step], None))
+
+    def cell_width(k: int) -> int:
+        return max([len(heads[k])] + [len(r[0][k]) if isinstance(r[0][k], str) else r[0][k].cell_len
+                                      for r in rows])
+
+    keep = list(range(len(heads)))
+    widths = {k: cell_width(k) for k in keep}
+
+    def room() -> int:  # what the build steps get: the width less the other columns and " │ " between columns
+        return width - sum(widths[k] for k in keep[:-1]) - 3 * (len(keep) - 1)
+
+    for name in _DROP_ORDER:
+        if room() >= MIN_STEP:
+            break
+        keep.remove(heads.index(name))
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for k in keep:
+        last = k == len(heads) - 1
+        table.add_column(heads[k], justify="left" if heads[k] in ("Layer", "Build step") else "right",
+                         no_wrap=True, overflow="ellipsis" if last else "fold",
+                         max_width=max(room(), 8) if last else None)
+    for cells, style in rows:
+        table.add_row(*[cells[k] for k in keep], style=style)
+    return table
 
 
 def render_images(console: Console, graph: LayerGraph) -> None:

@@ -163,3 +163,26 @@ def test_a_word_that_names_nothing_never_opens_the_explorer(argv, line):
     err = r.stderr.decode()
     assert r.returncode == 2 and err.startswith(line) and err.count("\n") == 1, err
     assert r.stdout == b""
+
+
+@pytest.mark.parametrize("columns", [60, 80, 100, 200])
+def test_report_fits_the_width_piped_or_not(columns):
+    """COLUMNS is honoured when piped; each build step is one line, cut with
+    '…' when it does not fit, and columns go before the steps get unreadable."""
+    env = dict(os.environ, COLUMNS=str(columns), LAYERSCOPE_CACHE="off", PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "layerscope", "report", SAMPLE], capture_output=True, text=True,
+                       cwd=ROOT, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(len(l) for l in lines) <= columns
+    head = next(i for i, l in enumerate(lines) if l.startswith("# "))
+    table = lines[head + 2:lines.index("", head)]
+    assert len(table) == 9  # 7 layers and 2 steps without a layer: one line each
+    steps = [l.rsplit("│", 1)[1].strip() for l in table]
+    assert steps[1] == "ENV LANG=C.UTF-8"
+    full = "RUN rm -rf /usr/share/doc && mkdir /usr/share/doc && echo docs > /usr/share/doc/README"
+    assert steps[5] == full if columns >= 200 else (steps[5].endswith("…") and full.startswith(steps[5][:-1]))
+    assert all(len(s) >= 16 for s in steps if s.endswith("…"))  # never cut to a few characters
+    cols = lines[head]
+    assert ("Entries" in cols and "Layer" in cols) == (columns >= 100)
+    assert all(h in cols for h in ("#", "Size", "Wasted", "Build step"))
