@@ -905,3 +905,42 @@ async def test_the_focused_pane_is_lit():
         # the filter box is in the files pane: it stays lit while typing
         await pilot.press("f")
         await until(pilot, lambda: lit("#files-pane") and not lit("#side-pane"), what="lit with the filter")
+
+
+async def test_layers_pane_follows_the_terminal_size(tmp_path):
+    """120x40 -> 80x24 -> 120x40 / 200x60, also while another screen is on
+    top: the layer pane is as tall as the new size allows, and when every row
+    fits, the base layer is in view again."""
+    from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
+
+    path = tmp_path / "many.tar"
+    write_archive(str(path), [ImageSpec([LayerSpec([F(f"d{k}/f", data=b"x" * (100 * k + 1))],
+                                                   created_by=f"RUN step {k}") for k in range(14)])],
+                  "docker-legacy")
+    app = LayerscopeApp([str(path)])
+
+    def pane_rows() -> int:
+        return app.layer_view.query_one("#layers-pane").outer_size.height
+
+    def expected(h: int) -> int:  # 14 rows, a header and a border: at most 36% of the height
+        return max(6, min(14 + 3, int(h * 0.36)))
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot)
+        assert pane_rows() == expected(40)
+        for size, over in [((80, 24), False), ((120, 40), False), ((200, 60), False), ((80, 24), True),
+                           ((200, 60), True)]:
+            if over:
+                await pilot.press("question_mark")
+                await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            if over:
+                await pilot.press("escape")
+                await until(pilot, lambda: not isinstance(app.screen, HelpScreen))
+                await pilot.pause(0.2)
+            assert pane_rows() == expected(size[1]), size
+            ll = layers(app)
+            assert ll.scroll_y == ll.max_scroll_y  # the cursor (the top layer) is in view, no gap below
+            if expected(size[1]) >= 17:
+                assert "RUN step 0" in screen_text(app), size
