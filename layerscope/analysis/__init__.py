@@ -8,7 +8,7 @@ from array import array
 
 from ..layers.contents import read_range, read_sparse
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES, WHITEOUT, Entry, Image, Layer, LayerGraph, Record
-from .changes import KIND_NAMES, ChangeKinds
+from .changes import CONTENT, KIND_NAMES, METADATA, SAME, ChangeKinds
 from .stack import ADDED, DELETES, HOW_NAMES, IMPLIED, MODIFIED, OVERWRITTEN, UNCHANGED, VISIBLE, Stack
 from .waste import Waste
 
@@ -86,6 +86,12 @@ class ImageAnalysis:
     def counts(self, L: int) -> tuple[int, int, int]:
         """(added, modified, deleted) for layer L."""
         return self._counts[L]
+
+    def modified_kinds(self, L: int) -> tuple[int, int, int]:
+        """Layer L's modified entries by kind: (new content, metadata only,
+        duplicate), which add up to its modified count."""
+        k = self.kinds.kind[L]
+        return k.count(CONTENT), k.count(METADATA), k.count(SAME)
 
     def layer_rows(self, include_empty: bool = True) -> list[LayerRow]:
         im = self.image

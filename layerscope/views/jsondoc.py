@@ -31,6 +31,7 @@ def image_doc(im: Image, a: ImageAnalysis | None = None) -> dict:
 def layer_doc(a: ImageAnalysis, L: int) -> dict:
     layer = a.layers[L]
     added, modified, deleted = a.counts(L)
+    content, meta, dup = a.modified_kinds(L)
     return {
         "index": L,
         "digest": layer.digest or None,
@@ -44,6 +45,9 @@ def layer_doc(a: ImageAnalysis, L: int) -> dict:
         "created_by": a.created_by(L) or None,
         "added": added,
         "modified": modified,
+        "modified_content": content,
+        "modified_metadata_only": meta,
+        "modified_duplicate": dup,
         "deleted": deleted,
         "wasted_bytes": a.waste.layer_wasted[L],
         "base": L < a.waste.base_layers,

@@ -45,6 +45,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     console.print()
 
     console.print(_layer_table(a, console.width))
+    console.print(Text(LEGEND, style="dim"), overflow="fold")
     console.print()
 
     tot = Table.grid(padding=(0, 2))
@@ -85,19 +86,20 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
 
 MIN_STEP = 24  # build-step cells narrower than this drop other columns first
 # least important first: what goes when the build steps would be too narrow to read
-_DROP_ORDER = ("Entries", "Layer", "-", "~", "+")
+_DROP_ORDER = ("Entries", "Layer", "=", "*", "-", "~", "+")
+LEGEND = "+ added  ~ new content  * metadata only (chmod/chown copy-up)  = duplicate (an identical copy)  - deleted"
 
 
 def _layer_table(a: ImageAnalysis, width: int) -> Table:
     """One row per build step, in `width` columns: each build step on one
     line, cut with '…' to what is left, and columns dropped in order of
     importance when what is left would be too narrow."""
-    heads = ("#", "Layer", "Size", "Entries", "+", "~", "-", "Wasted", "Build step")
+    heads = ("#", "Layer", "Size", "Entries", "+", "~", "*", "=", "-", "Wasted", "Build step")
     rows = []
     for row in a.layer_rows():
         step = plain_text(pretty_step(row.created_by) or ("" if row.index is None else "(unknown step)"))
         if row.index is None:
-            rows.append((["·", Text("(no layer)"), "", "", "", "", "", "", step], "dim"))
+            rows.append((["·", Text("(no layer)"), "", "", "", "", "", "", "", "", step], "dim"))
             continue
         layer = row.layer
         ident = Text(layer.short_id)
@@ -107,8 +109,9 @@ def _layer_table(a: ImageAnalysis, width: int) -> Table:
             ident.append(" shared", "magenta")
         if layer.error:
             ident.append(" ERROR", "bold red")
-        rows.append(([str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added), str(row.modified),
-                      str(row.deleted), human(row.wasted) if row.wasted else "", step], None))
+        content, meta, dup = a.modified_kinds(row.index)
+        rows.append(([str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added), str(content),
+                      str(meta), str(dup), str(row.deleted), human(row.wasted) if row.wasted else "", step], None))
 
     def cell_width(k: int) -> int:
         return max([len(heads[k])] + [len(r[0][k]) if isinstance(r[0][k], str) else r[0][k].cell_len

@@ -176,7 +176,7 @@ def test_report_fits_the_width_piped_or_not(columns):
     lines = r.stdout.splitlines()
     assert max(len(l) for l in lines) <= columns
     head = next(i for i, l in enumerate(lines) if l.startswith("# "))
-    table = lines[head + 2:lines.index("", head)]
+    table = lines[head + 2:next(i for i, l in enumerate(lines) if l.startswith("+ added"))]
     assert len(table) == 9  # 7 layers and 2 steps without a layer: one line each
     steps = [l.rsplit("│", 1)[1].strip() for l in table]
     assert steps[1] == "ENV LANG=C.UTF-8"
