@@ -191,12 +191,28 @@ async def test_full_command_in_details():
         d = details_text(app)  # ...complete in the details
         assert full.split()[-1] in d.replace("\n", " ")
         assert "Layer 4" in d and "+1 added" in d
-        # an empty step explains itself
-        ll.cursor = [i for i, r in enumerate(ll.rows) if r.index is None][-1]
-        await until(pilot, lambda: "no layer" in details_text(app), what="the empty step's details")
-        await until(pilot, lambda: tree(app).model is None, what="no tree for an empty step")
-        assert "made no layer" in screen_text(app)
-        assert tree(app).model is None
+
+
+async def test_steps_without_a_layer_are_no_cursor_stops():
+    """The classic sample: layer 0, then ENV (no layer), then layer 1: one key
+    between them, and the mouse on such a row lands on a layer."""
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        ll = layers(app)
+        ll.focus()
+        empty = [i for i, r in enumerate(ll.rows) if r.index is None]
+        assert empty == [1, len(ll.rows) - 1]
+        await select_layer(pilot, 1)
+        await pilot.press("up")
+        await until(pilot, lambda: ll.rows[ll.cursor].index == 0, what="layer 0 after one key")
+        await pilot.press("down")
+        await until(pilot, lambda: ll.rows[ll.cursor].index == 1, what="layer 1 after one key")
+        await pilot.press("end")  # the last row is a CMD step: the cursor stays on the top layer
+        await until(pilot, lambda: ll.rows[ll.cursor].index == 6, what="the top layer")
+        ll.cursor = 1  # as a click on the ENV row does
+        await until(pilot, lambda: ll.cursor != 1 and ll.rows[ll.cursor].index is not None, what="a layer")
 
 
 async def test_tab_moves_between_panes_and_number_keys():

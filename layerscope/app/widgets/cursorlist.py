@@ -79,13 +79,32 @@ class CursorList(ScrollView, can_focus=True):
         self.forget_lines()
         super().notify_style_update()
 
+    def is_stop(self, i: int) -> bool:
+        """Whether the cursor may rest on row i (a subclass skips rows that
+        only label something, as the layer list does for steps without a layer)."""
+        return True
+
+    def _snap(self, i: int, direction: int) -> int:
+        """Row i, or the nearest row the cursor may rest on: first in
+        `direction`, then the other way; i when there is none."""
+        n = self.row_count()
+        if not 0 <= i < n or self.is_stop(i):
+            return i
+        for d in (direction, -direction):
+            j = i + d
+            while 0 <= j < n:
+                if self.is_stop(j):
+                    return j
+                j += d
+        return i
+
     def rows_changed(self, keep_cursor: bool = True) -> None:
         """Call after the rows changed: fixes the size, the cursor and redraws."""
         self.forget_lines()
         n = self.row_count()
         self.virtual_size = Size(0, n)
         c = self.cursor if keep_cursor else 0
-        c = max(0, min(c, n - 1))
+        c = self._snap(max(0, min(c, n - 1)), 1)
         self.set_reactive(CursorList.cursor, c)
         self.scroll_to_cursor()
         self.refresh()
@@ -95,6 +114,10 @@ class CursorList(ScrollView, can_focus=True):
         if n and not 0 <= new < n:
             self.set_reactive(CursorList.cursor, max(0, min(new, n - 1)))
             new = self.cursor
+        snapped = self._snap(new, 1 if new >= old else -1)
+        if snapped != new:
+            self.set_reactive(CursorList.cursor, snapped)
+            new = snapped
         self.scroll_to_cursor()
         self.refresh()
         if n:

@@ -35,6 +35,10 @@ class LayerList(CursorList):
         self.max_size = max((r.size for r in rows if r.index is not None), default=0)
         self.rows_changed()
 
+    def is_stop(self, i: int) -> bool:
+        # a step without a layer has no files to show: the cursor passes over it
+        return self.rows[i].index is not None
+
     def row_of_layer(self, L: int) -> int | None:
         for i, r in enumerate(self.rows):
             if r.index == L:
