@@ -17,6 +17,11 @@ def human(n: int | float) -> str:
     return f"{n:.1f} PB"  # pragma: no cover
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """'1 layer', '2 layers', '1,024 files' (`many` for irregular plurals: 'directories')."""
+    return f"{n:,} {noun if n == 1 else (many or noun + 's')}"
+
+
 def parse_bytes(text: str | int | float) -> int:
     """'20MB', '20Mb', '1.5 GiB', '300' -> bytes.  SI for kB/MB/GB (as dive),
     binary for KiB/MiB/GiB."""

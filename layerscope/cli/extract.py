@@ -19,7 +19,10 @@ def run(args) -> int:
         result = extract_paths(a, L, args.paths, args.output, overwrite=args.force, keep_setuid=args.keep_setuid)
     except ExtractError as e:
         raise ImageError(str(e)) from None
-    print(f"extracted {result.files} files, {result.dirs} directories, {result.links} links "
+    from ..units import plural
+
+    print(f"extracted {plural(result.files, 'file')}, {plural(result.dirs, 'directory', 'directories')}, "
+          f"{plural(result.links, 'link')} "
           f"({result.bytes:,} bytes) into {one_line(args.output)}")
     for w in result.skipped[:50]:
         print(one_line("skipped: " + w), file=sys.stderr)

@@ -42,7 +42,7 @@ import json
 
 from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE, ImageDiff, PathChange
 from ..model import SYMLINK, Image, pretty_step
-from ..units import human
+from ..units import human, plural
 
 
 def _side_doc(im: Image, size: int, entries: int) -> dict:
@@ -147,7 +147,7 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
     for label, im, size in (("A", d.a_image, d.size_a), ("B", d.b_image, d.size_b)):
         head.append(f"{label}  ", "bold")
         head.append_text(plain_text(im.refs[0] if im.refs else im.name))
-        head.append(f"  {im.platform}  {len(im.layers)} layers  {human(size)}", "dim")
+        head.append(f"  {im.platform}  {plural(len(im.layers), 'layer')}  {human(size)}", "dim")
         if im.source:
             head.append("  ")
             head.append_text(plain_text(im.source, "dim"))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ..analysis.sharing import sharing
 from ..model import LayerGraph, pretty_step
-from ..units import human
+from ..units import human, plural
 
 
 def sharing_doc(graph: LayerGraph) -> dict:
@@ -76,7 +76,7 @@ def render_sharing(console, graph: LayerGraph) -> None:
 
     s = sharing(graph)
     head = Text("Layer sharing", "bold")
-    head.append(f"  {len(s.images)} images, {len(s.rows)} distinct layers, "
+    head.append(f"  {plural(len(s.images), 'image')}, {plural(len(s.rows), 'distinct layer')}, "
                 f"{s.shared_layer_count} shared", "dim")
     console.print(head)
     for k, sh in enumerate(s.images):
