@@ -82,7 +82,9 @@ def _ls_args(ls: argparse.ArgumentParser) -> None:
     _add_common(ls)
     ls.add_argument("--layer", type=int, metavar="N", help="layer index (0 = bottom; negative counts from the top)")
     ls.add_argument("--changes", action="store_true", help="only layer N's own changes, with their kind")
-    ls.add_argument("--json", action="store_true", help="JSON lines, one object per entry")
+    ls.add_argument("--json", action="store_true", help="JSON lines, one object per entry (--format json)")
+    ls.add_argument("--format", choices=("text", "json", "csv"), default=None,
+                    help="text (default), json (JSON lines) or csv (a header row, then one row per entry)")
 
 
 def _history_args(h: argparse.ArgumentParser) -> None:

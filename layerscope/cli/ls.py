@@ -43,10 +43,14 @@ def run(args) -> int:
     else:
         items = sorted(a.stack.visible_at(L))
         rows = [entry_doc(a, p, l, i) for p, l, i in items]
-    if args.json:
+    fmt = args.format or ("json" if args.json else "text")
+    if fmt == "json":
         for d in rows:
             out.write(dumps(d))
             out.write("\n")
+        return 0
+    if fmt == "csv":
+        _write_csv(out, rows)
         return 0
     for d in rows:
         mode = mode_string(d["mode"], TYPE_CHARS.get(d["type"], "-"))
@@ -59,3 +63,29 @@ def run(args) -> int:
             line += (" -> " if d["type"] == "symlink" else " link to ") + one_line(d["link"], 100_000)
         out.write(line + "\n")
     return 0
+
+
+CSV_COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "link", "layer", "change", "kind", "deleted_layer",
+               "implied", "path_bytes", "link_bytes")
+
+
+def _write_csv(out, rows) -> None:
+    """One row per entry under a header; names as the text output shows them
+    (control characters escaped; *_bytes hold names that are not UTF-8), and a
+    link target a spreadsheet would run as a formula is prefixed with '."""
+    import csv
+
+    from ..views.jsondoc import encode_names
+
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for d in rows:
+        d = encode_names(d)
+        d["mode"] = f"{d['mode']:04o}"
+        d["implied"] = "true" if d.get("implied") else ""
+        for k in ("path", "link"):
+            if d.get(k):
+                d[k] = one_line(d[k], 1 << 20)
+        if d.get("link") and d["link"][0] in "=+-@\t\r":
+            d["link"] = "'" + d["link"]
+        w.writerow(["" if d.get(k) is None else d[k] for k in CSV_COLUMNS])

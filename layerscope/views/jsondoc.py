@@ -131,7 +131,7 @@ def status_change(status: int) -> tuple[str, str | None]:
     if name == "metadata":
         return "modified", "metadata-only"
     if name == "duplicate":
-        return "modified", "none"
+        return "modified", "duplicate"
     return "unchanged", None
 
 

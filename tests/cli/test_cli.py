@@ -186,3 +186,38 @@ def test_report_fits_the_width_piped_or_not(columns):
     cols = lines[head]
     assert ("Entries" in cols and "Layer" in cols) == (columns >= 100)
     assert all(h in cols for h in ("#", "Size", "Wasted", "Build step"))
+
+
+def test_ls_csv_has_the_json_rows(capsys, tmp_path):
+    import csv
+    import io
+
+    for extra in ([], ["--changes", "--layer", "6"]):
+        assert cli.main(["ls", "--json", "--no-cache", SAMPLE, *extra]) == 0
+        docs = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+        assert cli.main(["ls", "--format", "csv", "--no-cache", SAMPLE, *extra]) == 0
+        rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+        assert len(rows) == len(docs) > 0
+        for d, r in zip(docs, rows):
+            assert r["path"] == d["path"] and r["type"] == d["type"] and int(r["size"]) == d["size"]
+            assert int(r["mode"], 8) == d["mode"] and int(r["layer"]) == d["layer"]
+            assert r["kind"] == (d.get("kind") or "") and r["change"] == (d.get("change") or "")
+    assert {"kind": "duplicate"}.items() <= next(d for d in docs if d["path"] == "/usr/sbin/nginx").items()
+
+
+def test_ls_csv_never_carries_a_formula_or_a_control_character(capsys, tmp_path):
+    import csv
+    import io
+
+    from tests.hostile._helpers import docker_archive, tar_of, ti_file, ti_link
+
+    lt = tar_of([ti_file("etc/ok\x1b[31m", b"1"), ti_link("etc/f", '=HYPERLINK("http://x")'),
+                 ti_link("etc/g", "+1"), ti_link("etc/h", "plain")])
+    p = docker_archive(tmp_path / "csv.tar", [lt])
+    assert cli.main(["ls", "--format", "csv", "--no-cache", p]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    rows = {r["path"]: r for r in csv.DictReader(io.StringIO(out))}
+    assert "/etc/ok\\x1b[31m" in rows
+    assert rows["/etc/f"]["link"] == "'=HYPERLINK(\"http://x\")" and rows["/etc/g"]["link"] == "'+1"
+    assert rows["/etc/h"]["link"] == "plain"
