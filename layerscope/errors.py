@@ -21,6 +21,15 @@ class LayerError(ImageError):
     """One layer cannot be indexed (corrupt, truncated, encrypted, unknown)."""
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds the run like KeyboardInterrupt
+    (past `except Exception`), so that every cleanup runs on the way out."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")
+
+
 def one_line(text: str, limit: int = 600) -> str:
     """Make any text safe to print on one terminal line: control characters
     (newlines, ESC, ...) are shown escaped, never passed to the terminal."""
