@@ -30,19 +30,28 @@ class Terminated(BaseException):
         super().__init__(f"terminated by signal {signum}")
 
 
+# control characters (C0, DEL, C1) and surrogate-escaped invalid UTF-8 bytes,
+# each shown as its \xNN escape
+_ESCAPES = {**{c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))},
+            **{c: f"\\x{c - 0xDC00:02x}" for c in range(0xDC80, 0xDD00)}}
+
+
 def one_line(text: str, limit: int = 600) -> str:
     """Make any text safe to print on one terminal line: control characters
-    (newlines, ESC, ...) are shown escaped, never passed to the terminal."""
-    out = []
-    for ch in text:
-        o = ord(ch)
-        if o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0:
-            out.append(f"\\x{o:02x}")
-        elif 0xDC80 <= o <= 0xDCFF:  # surrogate-escaped invalid UTF-8 byte
-            out.append(f"\\x{o - 0xDC00:02x}")
-        else:
-            out.append(ch)
-    s = "".join(out)
+    (newlines, ESC, ...) are shown escaped, never passed to the terminal.
+    At most `limit` characters, the last an ellipsis when cut; the cost is
+    bounded by `limit`, whatever the length of `text` (escaping only makes
+    text longer, so the first `limit` characters are all that can show)."""
+    s = text[:limit + 1].translate(_ESCAPES)
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return s
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text` when it has at most `limit` characters, else its first `limit`
+    and how many more there are: a build step can be megabytes, and a view
+    that shows one whole says what it left off."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f" … ({len(text) - limit:,} more characters)"

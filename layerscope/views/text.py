@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import ImageAnalysis
-from ..errors import one_line
+from ..errors import clipped, one_line
 from ..model import LayerGraph, pretty_step
 from ..units import human
 
@@ -19,6 +19,16 @@ def plain_text(s: str, style: str = "") -> Text:
     one_line() escapes control characters, so an archive's names cannot
     style or drive the terminal."""
     return Text(one_line(s, 100_000), style=style)
+
+
+# of a build step, a report row shows this much (`report --json` has it whole)
+STEP_SHOWN = 10_000
+
+
+def step_text(created_by: str, style: str = "", empty: str = "(unknown step)") -> Text:
+    """A build step for a report line: as a person reads it, cut (with what
+    was left off counted) when it is huge."""
+    return plain_text(clipped(pretty_step(created_by), STEP_SHOWN) or empty, style)
 
 
 def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: int = 10) -> None:
@@ -50,7 +60,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
         table.add_column(col, justify=just, no_wrap=(col != "Build step"), overflow="fold")
     for row in a.layer_rows():
         if row.index is None:
-            table.add_row("·", "(no layer)", "", "", "", "", "", "", plain_text(pretty_step(row.created_by)), style="dim")
+            table.add_row("·", "(no layer)", "", "", "", "", "", "", step_text(row.created_by, empty=""), style="dim")
             continue
         layer = row.layer
         ident = Text(layer.short_id)
@@ -62,7 +72,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
             ident.append(" ERROR", "bold red")
         table.add_row(str(row.index), ident, human(row.size), f"{row.entries:,}", str(row.added),
                       str(row.modified), str(row.deleted), human(row.wasted) if row.wasted else "",
-                      plain_text(pretty_step(row.created_by) or "(unknown step)"))
+                      step_text(row.created_by))
     console.print(table)
     console.print()
 
