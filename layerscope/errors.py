@@ -23,6 +23,15 @@ class LayerError(ImageError):
     """One layer cannot be indexed (corrupt, truncated, encrypted, unknown)."""
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds the run like KeyboardInterrupt
+    (past `except Exception`), so that every cleanup runs on the way out."""
+
+    def __init__(self, signum: int):
+        self.signum = signum
+        super().__init__(f"terminated by signal {signum}")
+
+
 # Characters a terminal would act on or that hide what a name really is: C0/C1 controls, surrogates
 # (invalid UTF-8 bytes as surrogate escapes, or lone ones from JSON), and the invisible format
 # characters (bidi overrides and isolates, zero-width spaces and joiners, line/paragraph separators).
@@ -51,3 +60,12 @@ def one_line(text: str, limit: int = 600) -> str:
     if len(s) > limit:
         s = s[: limit - 1] + "…"
     return s
+
+
+def clipped(text: str, limit: int) -> str:
+    """`text` when it has at most `limit` characters, else its first `limit`
+    and how many more there are: a build step can be megabytes, and a view
+    that shows one whole says what it left off."""
+    if len(text) <= limit:
+        return text
+    return text[:limit] + f" … ({len(text) - limit:,} more characters)"

@@ -15,7 +15,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--platform", help="os/arch[/variant] of a multi-platform archive")
     ap.add_argument("--base", type=int, help="how many bottom layers are the base image")
     args = ap.parse_args(argv)
-    return run_app(args.sources, image=args.image, platform=args.platform, base=args.base)
+    from ..errors import ImageError, Terminated
+
+    try:
+        return run_app(args.sources, image=args.image, platform=args.platform, base=args.base)
+    except ImageError as e:
+        print(f"layerscope: error: {e.line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Terminated as e:
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

@@ -89,6 +89,9 @@ class LayerscopeApp(App):
         self.layer_view: LayersScreen | None = None
         self.last_extract = None
         self._leaving = False
+        self._event_loop = None
+        self.stopped_by: int | None = None  # the signal that made the app leave
+        self.when_leaving = None  # called once the app starts to leave (run_app: stop reading pipes)
 
     # the state that the other screens read
     @property
@@ -112,6 +115,22 @@ class LayerscopeApp(App):
         self.layer_view = LayersScreen()
         return self.layer_view
 
+    def on_load(self) -> None:
+        import asyncio
+
+        self._event_loop = asyncio.get_running_loop()
+
+    def leave_on_signal(self, signum: int) -> bool:
+        """From a signal handler (in the main thread, maybe inside the event
+        loop): leave as after `q`, so that the terminal is restored.  False
+        when the app is not running, and cannot leave that way."""
+        loop = self._event_loop
+        if loop is None or loop.is_closed() or not self.is_running:
+            return False
+        self.stopped_by = signum
+        loop.call_soon_threadsafe(self.exit, None, 128 + signum)
+        return True
+
     def on_mount(self) -> None:
         # Loading, trees and details run in threads: a short GIL switch
         # interval lets the event loop back in quickly while one computes.
@@ -121,11 +140,16 @@ class LayerscopeApp(App):
         self._load()  # now that the layer view is composed: the graph goes straight into it
 
     def exit(self, *args, **kw) -> None:
-        self._leaving = True
+        self._leave()
         super().exit(*args, **kw)
 
     def on_unmount(self) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
         self._leaving = True
+        if self.when_leaving is not None:
+            self.when_leaving()
 
     def shutting_down(self) -> bool:
         """Is the app leaving (so a late worker result or timer has nowhere to
@@ -528,15 +552,28 @@ def _stdin_sources(sources: list[str]) -> list[str]:
 def run_app(sources: list[str], image: str | None = None, platform: str | None = None,
             base: int | None = None) -> int:
     """Run the explorer; returns the exit status (2 after an error was shown).
-    Raises ImageError only when stdin (`-`) cannot be used."""
-    from ..formats.source import cleanup_spooled
+    Raises ImageError only when stdin (`-`) cannot be used, Terminated when
+    SIGTERM or SIGHUP ended it (spooled input is removed either way)."""
+    from ..errors import Terminated
+    from ..formats.source import release_spooled, stop_spooling, watch_signals
 
+    app = None
+    # installed before anything is spooled: a named pipe is read in a thread, which cannot install them
+    watch_signals(lambda signum: app is not None and app.leave_on_signal(signum))
     try:
         sources = _stdin_sources(list(sources))
         app = LayerscopeApp(sources, image=image, platform=platform, base=base)
+        # the loader may be copying a named pipe: leaving must not wait for the pipe to end
+        app.when_leaving = stop_spooling
         app.run()
     finally:
-        cleanup_spooled()
+        release_spooled()
+    if app.stopped_by is not None:
+        import signal
+
+        if app.stopped_by == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise Terminated(app.stopped_by)
     if app.return_code not in (None, 0):
         return app.return_code
     return 2 if app.fatal else 0

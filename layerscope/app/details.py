@@ -7,10 +7,14 @@ from rich.text import Text
 
 from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, TYPE_NAMES
-from .fmt import STATUS, clean_text, human, mode_text, short_command
+from .fmt import STATUS, clean_text, clipped_text, human, mode_text, short_command
 
 KEY_W = 12
 MAX_HISTORY = 200
+# of a build step, the details show this much (a step can be megabytes: b shows it whole)
+COMMAND_SHOWN = 8192
+COMMAND_LINES = 400
+MAX_ITEMS = 500  # of a config list (Env, Labels, Cmd, ...)
 
 
 def _kv(t: Text, key: str, value: str | Text, style: str = "") -> None:
@@ -190,8 +194,12 @@ def layer_details(row, a=None, image=None, multi: bool = False) -> Text:
         t.append("\n")
     t.append("command\n", "bold underline")
     cmd = row.created_by or "(no command recorded in the image history)"
-    for ln in cmd.split("\n"):
-        t.append(clean_text(ln, 100000) + "\n")
+    lines = cmd[:COMMAND_SHOWN].split("\n")[:COMMAND_LINES]
+    for ln in lines:
+        t.append(clean_text(ln, COMMAND_SHOWN) + "\n")
+    more = len(cmd) - sum(len(ln) + 1 for ln in lines) + 1
+    if more > 0:
+        t.append(f"… ({more:,} more characters: b shows the whole build step)\n", "dim italic")
     return t
 
 
@@ -208,11 +216,12 @@ def image_details(image, a=None) -> Text:
     cfg = image.config or {}
 
     def val(v) -> str:
-        if isinstance(v, list):
-            return " ".join(clean_text(str(x), 400) for x in v)
-        if isinstance(v, dict):
-            return ", ".join(clean_text(str(k), 200) for k in v)
-        return clean_text(str(v), 2000)
+        if isinstance(v, (list, dict)):
+            items = list(v)
+            sep, cap = (" ", 400) if isinstance(v, list) else (", ", 200)
+            out = sep.join(clipped_text(str(x), cap) for x in items[:MAX_ITEMS])
+            return out + (f" … ({len(items) - MAX_ITEMS:,} more)" if len(items) > MAX_ITEMS else "")
+        return clipped_text(str(v), 2000)
 
     for key in ("Entrypoint", "Cmd", "WorkingDir", "User", "ExposedPorts", "StopSignal"):
         if cfg.get(key):
@@ -220,11 +229,15 @@ def image_details(image, a=None) -> Text:
     env = cfg.get("Env") or []
     if env:
         t.append("\nEnv\n", "bold underline")
-        for v in env[:500]:
-            t.append("  " + clean_text(str(v), 2000) + "\n")
+        for v in env[:MAX_ITEMS]:
+            t.append("  " + clipped_text(str(v), 2000) + "\n")
+        if len(env) > MAX_ITEMS:
+            t.append(f"  … ({len(env) - MAX_ITEMS:,} more)\n", "dim")
     labels = cfg.get("Labels") or {}
     if isinstance(labels, dict) and labels:
         t.append("\nLabels\n", "bold underline")
-        for k, v in list(labels.items())[:500]:
-            t.append("  " + clean_text(str(k), 400) + " = " + clean_text(str(v), 2000) + "\n")
+        for k, v in list(labels.items())[:MAX_ITEMS]:
+            t.append("  " + clean_text(str(k), 400) + " = " + clipped_text(str(v), 2000) + "\n")
+        if len(labels) > MAX_ITEMS:
+            t.append(f"  … ({len(labels) - MAX_ITEMS:,} more)\n", "dim")
     return t

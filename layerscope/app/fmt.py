@@ -13,11 +13,11 @@ import re
 from rich.text import Text
 
 from ..analysis.tree import S_ADDED, S_DELETED, S_IMPLIED, S_METADATA, S_MODIFIED, S_SAME, S_UNCHANGED
-from ..errors import one_line
+from ..errors import clipped, one_line
 from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
 from ..units import human, mode_string
 
-__all__ = ["human", "clean_text", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
+__all__ = ["human", "clean_text", "clipped_text", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
            "legend_text", "type_char", "signed", "diff_legend_text", "picker_labels", "note",
            "SIZE_W", "TBAR_W"]
 
@@ -53,6 +53,12 @@ TBAR_W = 8  # the bar column of the file trees
 def clean_text(text: str, limit: int = 600) -> str:
     """Display-safe one-line form of any name or command from the image."""
     return one_line(text, limit)
+
+
+def clipped_text(text: str, limit: int) -> str:
+    """clean_text() of a string that may be huge, saying how much was left
+    off: `… (N more characters)`."""
+    return clean_text(clipped(text, limit), limit + 40)
 
 
 def note(text: str) -> str:
@@ -138,6 +144,10 @@ def diff_legend_text() -> Text:
 
 
 _NOP = re.compile(r"^/bin/sh -c #\(nop\)\s*")
+_NONSPACE = re.compile(r"\S")
+# characters of a step read to make its one-line form (which shows at most
+# 2000): a multi-megabyte step costs what a short one does
+SHORT_SCAN = 20_000
 _SH = re.compile(r"^/bin/sh -c\s+")
 _WS = re.compile(r"\s+")
 _HASH = re.compile(r"\b((?:file|dir|sha256):[0-9a-f]{12})[0-9a-f]{20,}")
@@ -147,10 +157,18 @@ def short_command(created_by: str) -> str:
     """A build step's command for one list line: `/bin/sh -c #(nop) CMD x`
     reads `CMD x`, `/bin/sh -c cmd` reads `RUN cmd`; whitespace collapsed and
     content hashes (`ADD file:<64 hex> in /`) shortened.  The details show it whole."""
-    c = created_by.strip()
+    m = _NONSPACE.search(created_by, 0, SHORT_SCAN)
+    if m is None and len(created_by) <= SHORT_SCAN:
+        return "(no command recorded)"
+    start = m.start() if m is not None else 0
+    c = created_by[start:start + SHORT_SCAN]
+    cut = len(created_by) - start > SHORT_SCAN
+    c = c.lstrip() if cut else c.strip()
     if _NOP.match(c):
         c = _NOP.sub("", c)
     elif _SH.match(c):
         c = "RUN " + _SH.sub("", c)
     c = _HASH.sub(r"\1…", _WS.sub(" ", c))
+    if cut and len(c) < 2000:
+        c += " …"  # whitespace collapsed the part read: say the step goes on
     return clean_text(c, 2000) if c else "(no command recorded)"

@@ -34,6 +34,8 @@ KEYS: list[Key] = [
     Key("c", "toggle_changed", "Changed", "layers", ("c", "show only changed entries (on/off)"), bar=True),
     Key("f", "filter", "Filter", "layers", ("f", "filter files by glob or regex (re:EXPR); escape clears"), bar=True),
     Key("d", "details", "Details", "layers", ("d", "details of the selection")),
+    Key("b", "build_step", "Step", "layers",
+        ("b", "the whole build step of the selected layer, however long (the details show its beginning)")),
     Key("p", "preview", "Preview", "layers",
         ("p", "preview the selected file (then [ and ] for hidden copies)"), bar=True),
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),

@@ -16,8 +16,11 @@ import os
 import sys
 
 from .. import __version__
-from ..errors import ImageError, one_line
+from ..errors import ImageError, Terminated, one_line
 from .common import UsageError
+
+# the signal that ended main(), for run() to end the process by
+_signalled: int | None = None
 
 COMMANDS = ("report", "ls", "history", "check", "diff", "extract", "app")
 
@@ -183,6 +186,8 @@ _COMMAND_MODULES = {"report": "report", "ls": "ls", "history": "history", "check
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _signalled
+    _signalled = None
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
@@ -205,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("layerscope: interrupted", file=sys.stderr)
         return 130
+    except Terminated as e:  # SIGTERM or SIGHUP: the spooled input is already gone
+        _signalled = e.signum
+        return 128 + e.signum
     except MemoryError:
         print("layerscope: error: out of memory", file=sys.stderr)
         return 2
@@ -215,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
               "(set LAYERSCOPE_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
     finally:
-        from ..formats.source import cleanup_spooled
+        from ..formats.source import release_spooled
 
-        cleanup_spooled()
+        release_spooled()
 
 
 def _not_a_command(word: str) -> None:
@@ -261,7 +269,13 @@ def run() -> None:
     already closed -- cache files are renamed into place, worker pools are
     shut down, spooled input is removed in main() -- so only the standard
     streams need flushing."""
-    rc = main()
+    global _signalled
+    try:
+        rc = main()
+    except Terminated as e:  # arrived during main()'s own cleanup, which the handler finished
+        rc, _signalled = 128 + e.signum, e.signum
+    except KeyboardInterrupt:
+        rc = 130
     try:
         sys.stdout.flush()
     except BrokenPipeError:  # the output was still buffered when the reader left
@@ -272,6 +286,11 @@ def run() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+    if _signalled is not None:  # end as the signal would have, so that the caller sees it
+        import signal
+
+        signal.signal(_signalled, signal.SIG_DFL)
+        os.kill(os.getpid(), _signalled)
     os._exit(rc if isinstance(rc, int) else 1)
 
 

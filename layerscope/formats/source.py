@@ -15,55 +15,292 @@ from ..model import Image, Layer, LayerGraph
 from . import read_container
 from .container import open_container
 
+# files this process created to hold input (spooled streams, engine saves):
+# removed on every exit, a signal's included
 _spooled: list[str] = []
+
+# LAYERSCOPE_SPOOL_LIMIT: how much of a stream is copied before it is refused
+SPOOL_LIMIT_ENV = "LAYERSCOPE_SPOOL_LIMIT"
+DEFAULT_SPOOL_LIMIT = 16_000_000_000  # room for big real images, not for an endless stream
+_NO_LIMIT = ("off", "0", "no", "none", "unlimited")
+_CHUNK = 4 << 20
+
+# signal handling while spooled files exist (see watch_signals)
+_SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
+_saved_handlers: dict | None = None
+_owner_pid = 0
+_stop = None  # the front end's way to leave on a signal, when it has one
+_closing = False  # a signal came or the run is ending: copying stops, no new spooled file may outlive the cleanup
+
+
+def spool_limit() -> int | None:
+    """The most bytes a stream may have (None: no limit but the disk)."""
+    text = os.environ.get(SPOOL_LIMIT_ENV, "").strip()
+    if not text:
+        return DEFAULT_SPOOL_LIMIT
+    if text.lower() in _NO_LIMIT:
+        return None
+    from ..units import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        raise ImageError(f"{SPOOL_LIMIT_ENV}={text!r} is not a size (use e.g. 32GB, 1.5GiB, a number of "
+                         "bytes, or off)") from None
 
 
 def _spool_stdin(src=None) -> str:
     """Copy a stream (standard input, or a named pipe such as bash's
-    `<(...)`) to a temporary file: the readers need random access."""
-    import shutil
+    `<(...)`) to a temporary file: the readers need random access.  At most
+    spool_limit() bytes; a stream that is longer, or a disk that fills up,
+    is an ImageError and the partial copy is removed at once."""
+    label = "<stdin>" if src is None else src
+    limit = spool_limit()
+    if src is None:
+        try:
+            fd_in = sys.stdin.fileno()
+        except (AttributeError, ValueError, OSError):
+            raise ImageError("standard input is closed", label) from None
+    else:
+        try:
+            fd_in = os.open(src, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as e:
+            raise ImageError(f"cannot open: {e.strerror}", label) from None
+    try:
+        fd, path = _new_spool_file("layerscope-stdin-", label)
+        try:
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                _copy(fd_in, out, limit, label)
+        except BaseException:
+            _remove(path)
+            raise
+    finally:
+        if src is not None:
+            os.close(fd_in)
+    return path
+
+
+def _new_spool_file(prefix: str, label: str) -> tuple[int, str]:
     import tempfile
 
-    fd, path = tempfile.mkstemp(prefix="layerscope-stdin-", suffix=".tar")
-    _spooled.append(path)
-    with os.fdopen(fd, "wb") as out:
-        if src is None:
-            shutil.copyfileobj(sys.stdin.buffer, out, 4 << 20)
-        else:
-            with open(src, "rb") as f:
-                shutil.copyfileobj(f, out, 4 << 20)
-    return path
+    watch_signals()
+    mask = _block_signals()
+    try:
+        try:
+            fd, path = tempfile.mkstemp(prefix=prefix, suffix=".tar")
+        except OSError as e:
+            raise ImageError(f"cannot create a temporary file in {tempfile.gettempdir()} to copy the input to: "
+                             f"{e.strerror} (TMPDIR chooses another directory)", label) from None
+        _spooled.append(path)  # with signals held: no handler runs between creating and recording it
+    finally:
+        _unblock_signals(mask)
+    if _closing:  # a signal's cleanup ran while this thread created the file
+        os.close(fd)
+        _remove(path)
+        raise ImageError("interrupted", label)
+    return fd, path
+
+
+def _copy(fd_in: int, out, limit: int | None, label: str) -> None:
+    from ..units import human
+
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    total = 0
+    eof = False
+    ready = _readiness(fd_in)
+    while not eof:
+        filled = 0
+        while filled < _CHUNK:  # a pipe gives what it holds: gather a chunk per write
+            _wait_readable(ready, label)
+            try:
+                n = os.readv(fd_in, [view[filled:]])
+            except OSError as e:
+                raise ImageError(f"cannot read: {e.strerror}", label) from None
+            if not n:
+                eof = True
+                break
+            filled += n
+        if limit is not None and total + filled > limit:
+            raise ImageError(f"the input is larger than {human(limit)}, the most layerscope copies from a "
+                             f"stream (set {SPOOL_LIMIT_ENV}, e.g. to 64GB or off, to allow more)", label)
+        done = 0
+        try:
+            while done < filled:  # the file is unbuffered: a write may take part of the chunk
+                done += out.write(view[done:filled])
+        except OSError as e:  # a full disk or quota: never assumed away
+            import tempfile
+
+            raise ImageError(f"cannot copy the input to {tempfile.gettempdir()}: {e.strerror} after "
+                             f"{human(total + done)} (TMPDIR chooses another directory)", label) from None
+        total += filled
+
+
+def _readiness(fd: int):
+    """A way to wait for `fd` to be readable, a quarter of a second at most."""
+    import select
+
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        return lambda: bool(poller.poll(250))
+    return lambda: bool(select.select([fd], [], [], 0.25)[0])
+
+
+def _wait_readable(ready, label: str) -> None:
+    """Block until the input has data or its end, waking now and then: a
+    thread (the explorer reads named pipes in one) cannot be interrupted by a
+    signal, so it looks whether one came or the run is ending."""
+    while not ready():
+        if _closing:
+            raise ImageError("interrupted", label)
+    if _closing:
+        raise ImageError("interrupted", label)
 
 
 def _engine_save(engine: str, ref: str) -> str:
     import shutil
     import subprocess
-    import tempfile
 
     exe = shutil.which(engine)
     if exe is None:
         raise ImageError(f"{engine} is not installed, so {engine}://{ref} cannot be loaded")
-    fd, path = tempfile.mkstemp(prefix=f"layerscope-{engine}-", suffix=".tar")
+    fd, path = _new_spool_file(f"layerscope-{engine}-", f"{engine}://{ref}")
     os.close(fd)
-    os.unlink(path)
+    os.unlink(path)  # the engine refuses to overwrite; the name stays recorded for cleanup
     args = [exe, "save", "-o", path, ref]
     if engine == "podman":
         args[2:2] = ["--format", "docker-archive"]
-    r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True)
+    try:
+        r = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True)
+    except BaseException:
+        _remove(path)
+        raise
     if r.returncode != 0:
+        _remove(path)
         msg = (r.stderr.decode("utf-8", "replace").strip().splitlines() or ["failed"])[-1]
         raise ImageError(f"`{engine} save {ref}` failed: {msg}")
-    _spooled.append(path)
     return path
 
 
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+    try:
+        _spooled.remove(path)
+    except ValueError:  # a signal's cleanup took it meanwhile
+        pass
+
+
 def cleanup_spooled() -> None:
+    """Remove every spooled file.  Safe to re-enter from a signal handler:
+    a file leaves the list only after it is gone."""
     while _spooled:
-        p = _spooled.pop()
-        try:
-            os.unlink(p)
-        except OSError:
-            pass
+        _remove(_spooled[-1])
+
+
+def stop_spooling() -> None:
+    """The run is ending: a stream still being copied (in another thread)
+    stops, so that leaving never waits for a stalled pipe."""
+    global _closing
+    _closing = True
+
+
+def release_spooled() -> None:
+    """At the end of a run: remove the spooled files, then give the signals
+    back their previous handlers."""
+    cleanup_spooled()
+    unwatch_signals()
+
+
+# ------------------------------------------------------------------ signals
+# A spooled file can be gigabytes in $TMPDIR: SIGTERM, SIGHUP and SIGINT
+# remove it at once, in the handler, and then end the run through the normal
+# paths (Terminated or KeyboardInterrupt unwinds every `finally`; the explorer
+# is asked to exit so that the terminal is restored).  SIGKILL cannot be
+# caught.
+
+def watch_signals(stop=None) -> None:
+    """Install the handlers (from the main thread; elsewhere nothing is
+    done, and the front end must have called this already).  `stop(signum)`,
+    if given, is tried first and returns True when it arranged to leave."""
+    global _saved_handlers, _owner_pid, _stop, _closing
+    if stop is not None:
+        _stop = stop
+    if _saved_handlers is not None:
+        return
+    import signal
+
+    saved = {}
+    try:
+        for name in _SIGNALS:
+            if hasattr(signal, name):
+                num = getattr(signal, name)
+                saved[num] = signal.signal(num, _on_signal)
+    except ValueError:  # not the main thread: signals cannot be handled from here
+        for num, old in saved.items():
+            signal.signal(num, old)
+        return
+    _saved_handlers = saved
+    _owner_pid = os.getpid()
+    _closing = False
+
+
+def unwatch_signals() -> None:
+    global _saved_handlers, _stop, _closing
+    saved, _saved_handlers, _stop = _saved_handlers, None, None
+    _closing = False
+    if saved:
+        import signal
+
+        for num, old in saved.items():
+            try:
+                signal.signal(num, old)
+            except (ValueError, TypeError):
+                pass
+
+
+def _on_signal(signum, frame) -> None:
+    import signal
+
+    from ..errors import Terminated
+
+    old = (_saved_handlers or {}).get(signum, signal.SIG_DFL)
+    if os.getpid() != _owner_pid:  # a forked worker: what it would have done without us
+        if callable(old):
+            return old(signum, frame)
+        signal.signal(signum, old if old is not None else signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    global _closing
+    _closing = True
+    cleanup_spooled()
+    if signum != signal.SIGINT:
+        signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+    if _stop is not None and _stop(signum):
+        return
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
+
+
+def _block_signals():
+    try:
+        import signal
+
+        nums = [getattr(signal, n) for n in _SIGNALS if hasattr(signal, n)]
+        return signal.pthread_sigmask(signal.SIG_BLOCK, nums)
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _unblock_signals(mask) -> None:
+    if mask is not None:
+        import signal
+
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def resolve_source(src: str) -> tuple[str, str]:

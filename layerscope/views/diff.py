@@ -41,7 +41,7 @@ from __future__ import annotations
 import json
 
 from ..analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE, ImageDiff, PathChange
-from ..model import SYMLINK, Image, pretty_step
+from ..model import SYMLINK, Image
 from ..units import human, plural
 
 
@@ -141,7 +141,7 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .text import plain_text
+    from .text import plain_text, step_text
 
     head = Text()
     for label, im, size in (("A", d.a_image, d.size_a), ("B", d.b_image, d.size_b)):
@@ -183,7 +183,7 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
         for side, items, style in (("A", lc.only_a, "red"), ("B", lc.only_b, "green")):
             for o in items:
                 t.add_row(Text(side, style), str(o.index), o.diff_id.split(":", 1)[-1][:12], human(o.size),
-                          plain_text(pretty_step(o.created_by) or "(unknown step)"))
+                          step_text(o.created_by))
         console.print(t)
 
     if d.config:
@@ -205,7 +205,7 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
         for h in d.history[:max(top, 0)]:
             line = Text("  - " if h.change == REMOVED else "  + ", "red" if h.change == REMOVED else "green")
             line.append(f"A#{h.index} " if h.change == REMOVED else f"B#{h.index} ", "dim")
-            line.append_text(plain_text(pretty_step(h.created_by) or "(no created_by)"))
+            line.append_text(step_text(h.created_by, empty="(no created_by)"))
             console.print(line)
         if len(d.history) > top:
             console.print(Text(f"  … {len(d.history) - top} more", "dim"))

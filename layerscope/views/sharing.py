@@ -21,7 +21,7 @@ are analysis.sharing's.
 from __future__ import annotations
 
 from ..analysis.sharing import sharing
-from ..model import LayerGraph, pretty_step
+from ..model import LayerGraph
 from ..units import human, plural
 
 
@@ -72,7 +72,7 @@ def render_sharing(console, graph: LayerGraph) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .text import plain_text
+    from .text import plain_text, step_text
 
     s = sharing(graph)
     head = Text("Layer sharing", "bold")
@@ -102,7 +102,7 @@ def render_sharing(console, graph: LayerGraph) -> None:
         marks = [Text(f"● {p}" if p is not None else "·", "bold" if p is not None and r.shared else
                       ("" if p is not None else "dim")) for p in r.positions]
         t.add_row(ident, human(r.size), human(r.compressed_size), *marks,
-                  plain_text(pretty_step(r.created_by) or "(unknown step)", "" if r.created_by else "dim"))
+                  step_text(r.created_by, "" if r.created_by else "dim"))
     console.print(t)
     console.print(Text("  ● N: used by the image as its layer N; shared layers (magenta) are stored once", "dim"))
     console.print()

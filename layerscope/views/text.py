@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..analysis import ImageAnalysis
-from ..errors import one_line
+from ..errors import clipped, one_line
 from ..model import LayerGraph, pretty_step
 from ..units import human
 
@@ -19,6 +19,16 @@ def plain_text(s: str, style: str = "") -> Text:
     one_line() escapes control characters, so an archive's names cannot
     style or drive the terminal."""
     return Text(one_line(s, 100_000), style=style)
+
+
+# of a build step, a report row shows this much (`report --json` has it whole)
+STEP_SHOWN = 10_000
+
+
+def step_text(created_by: str, style: str = "", empty: str = "(unknown step)") -> Text:
+    """A build step for a report line: as a person reads it, cut (with what
+    was left off counted) when it is huge."""
+    return plain_text(clipped(pretty_step(created_by), STEP_SHOWN) or empty, style)
 
 
 def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: int = 10) -> None:
@@ -97,7 +107,7 @@ def _layer_table(a: ImageAnalysis, width: int) -> Table:
     heads = ("#", "Layer", "Size", "Entries", "+", "~", "*", "=", "-", "Wasted", "Build step")
     rows = []
     for row in a.layer_rows():
-        step = plain_text(pretty_step(row.created_by) or ("" if row.index is None else "(unknown step)"))
+        step = step_text(row.created_by, empty="" if row.index is None else "(unknown step)")
         if row.index is None:
             rows.append((["·", Text("(no layer)"), "", "", "", "", "", "", "", "", step], "dim"))
             continue

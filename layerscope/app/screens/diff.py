@@ -35,6 +35,7 @@ from ..fmt import (
     TBAR_W,
     bar,
     clean_text,
+    clipped_text,
     diff_legend_text,
     human,
     mode_text,
@@ -197,10 +198,10 @@ def config_text(d) -> Text:
             t.append(f"  {c.change}\n", {"added": "green", "removed": "red"}.get(c.change, "yellow"))
             if c.a is not None:
                 t.append("  A ", "bold red")
-                t.append(clean_text(_value(c.a), 4000) + "\n")
+                t.append(clipped_text(_value(c.a), 4000) + "\n")
             if c.b is not None:
                 t.append("  B ", "bold green")
-                t.append(clean_text(_value(c.b), 4000) + "\n")
+                t.append(clipped_text(_value(c.b), 4000) + "\n")
     t.append("\n")
     if not d.history:
         t.append("History: the same build steps\n", "bold green")

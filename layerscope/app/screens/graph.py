@@ -15,7 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from ..fmt import SIZE_W, clean_text, human, pct, picker_labels, short_command
+from ..fmt import SIZE_W, clean_text, clipped_text, human, pct, picker_labels, short_command
 from ..widgets import Pane
 from ..widgets.cursorlist import CursorList
 from ..widgets.keybar import KeyBar
@@ -149,7 +149,7 @@ def layer_text(s, r, labels: list[str]) -> Text:
     parts = [f"[{k + 1}] {clean_text(labels[k], 80)} as layer {p}" for k, p in enumerate(r.positions) if p is not None]
     t.append("; ".join(parts))
     t.append("\n")
-    t.append(clean_text(r.created_by, 4000) if r.created_by else "(no build step recorded)",
+    t.append(clipped_text(r.created_by, 4000) if r.created_by else "(no build step recorded)",
              "" if r.created_by else "dim")
     return t
 

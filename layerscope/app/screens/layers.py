@@ -605,6 +605,19 @@ class LayersScreen(FilterBoxMixin, Screen):
     def action_details(self) -> None:
         self.query_one("#side", TabbedContent).active = "details-tab"
 
+    def action_build_step(self) -> None:
+        row = self._current_row()
+        if row is None:
+            self.app.notify("select a layer first", timeout=3)
+            return
+        if not row.created_by:
+            self.app.notify("the image records no command for this step", timeout=3)
+            return
+        from .step import BuildStepScreen
+
+        where = f"layer {row.index}" if row.index is not None else "no layer"
+        self.app.push_screen(BuildStepScreen(f"Build step {row.step} ({where})", row.created_by))
+
     def action_waste(self) -> None:
         self.query_one("#side", TabbedContent).active = "waste-tab"
         self.query_one("#waste", WasteList).focus()
@@ -840,6 +853,8 @@ class LayersScreen(FilterBoxMixin, Screen):
             ("Collapse all", "Close every directory of the tree (C)",
              lambda: self.query_one("#tree", FileTreeView).action_collapse_all()),
             ("Details", "Details of the selected layer or path (d)", self.action_details),
+            ("Whole build step", "The selected layer's build step in full, however long (b)",
+             self.action_build_step),
             ("Preview file", "Content of the selected file (p); [ ] cycle hidden copies", self.action_preview),
             ("Previous copy", "Preview the previous copy of the file ([)", lambda: self.action_copy(-1)),
             ("Next copy", "Preview the next copy of the file (])", lambda: self.action_copy(1)),
