@@ -5,7 +5,6 @@ keeps them whole."""
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest
@@ -49,9 +48,9 @@ def test_report_cuts_a_huge_step_quickly(huge_archive, capsys):
     out, took = timed(capsys, "report", str(huge_archive))
     assert took < FAST, f"report took {took:.1f} s"
     assert "RUN make -j2 all \\x1b && \\\\x0amake" in out
-    flat = re.sub(r"[\s│]+", "", out)  # the build step column folds over many lines
-    assert re.search(r"…\([0-9,]+morecharacters\)", flat)
-    assert "LAST-WORD" not in flat
+    row = next(l for l in out.splitlines() if "RUN make -j2 all" in l)
+    assert row.rstrip().endswith("…")  # one line, cut to the width of the table
+    assert "LAST-WORD" not in out
     assert len(out) < 200_000
 
 
