@@ -19,7 +19,7 @@ class LayerRow(Record):
     """One build step, as the report and the layer list show it."""
 
     __slots__ = ("step", "index", "created_by", "layer", "size", "entries", "added", "modified", "deleted",
-                 "wasted", "is_base", "shared_with")
+                 "wasted", "is_base", "shared_with", "kinds")
 
     def __init__(self, step: int, index: int | None, created_by: str, layer: Layer | None, size: int = 0,
                  entries: int = 0, added: int = 0, modified: int = 0, deleted: int = 0, wasted: int = 0,
@@ -34,6 +34,7 @@ class LayerRow(Record):
         self.modified = modified
         self.deleted = deleted
         self.wasted = wasted
+        self.kinds = (modified, 0, 0)  # modified entries as (new content, metadata only, duplicate)
         self.is_base = is_base
         self.shared_with: list[str] = [] if shared_with is None else shared_with  # other images using this layer
 
@@ -101,8 +102,10 @@ class ImageAnalysis:
             layer = self.layers[L]
             a, m, d = self._counts[L]
             others = [o.name for o in layer.images if o is not im]
-            return LayerRow(step, L, created_by, layer, self.waste.layer_bytes[L], len(layer.entries), a, m, d,
-                            self.waste.layer_wasted[L], L < self.waste.base_layers, others)
+            row = LayerRow(step, L, created_by, layer, self.waste.layer_bytes[L], len(layer.entries), a, m, d,
+                           self.waste.layer_wasted[L], L < self.waste.base_layers, others)
+            row.kinds = self.modified_kinds(L)
+            return row
 
         if im.history_mapped:
             for s, h in enumerate(im.history):

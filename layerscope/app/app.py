@@ -20,6 +20,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from ..errors import ImageError
+from ..units import plural
 from . import gcfreeze
 from . import messages as M
 from .fmt import clean_text, human, note
@@ -493,8 +494,8 @@ class LayerscopeApp(App):
             self.post_message(M.Notice(note(f"extract failed: {type(e).__name__}: {e}"),
                                        severity="error", timeout=10))
             return
-        msg = (f"extracted {path} into {dest}: {res.files} files, {res.dirs} dirs, {res.links} links, "
-               f"{human(res.bytes)}")
+        msg = (f"extracted {path} into {dest}: {plural(res.files, 'file')}, {plural(res.dirs, 'dir')}, "
+               f"{plural(res.links, 'link')}, {human(res.bytes)}")
         if res.skipped:
             msg += f"; skipped {len(res.skipped)} (e.g. {res.skipped[0]})"
         self.last_extract = res

@@ -15,6 +15,9 @@ MAX_HISTORY = 200
 COMMAND_SHOWN = 8192
 COMMAND_LINES = 400
 MAX_ITEMS = 500  # of a config list (Env, Labels, Cmd, ...)
+# how a hidden copy was hidden, as a phrase before "at L<n>"
+HIDDEN_BY = {"overwritten": "overwritten", "whiteout": "deleted (whiteout)", "opaque dir": "hidden by an opaque dir",
+             "replaced parent": "its parent replaced"}
 
 
 def _kv(t: Text, key: str, value: str | Text, style: str = "") -> None:
@@ -144,7 +147,7 @@ def path_details(tree, node: int, a=None, image=None) -> Text:
         for s in sh[:MAX_HISTORY]:
             t.append(f"  L{s.layer:<3} ")
             t.append(_entry_line(s.entry), "dim")
-            t.append(f"  hidden at L{s.hidden_at} by {s.how}", "yellow")
+            t.append(f"  {HIDDEN_BY.get(s.how, s.how)} at L{s.hidden_at}", "yellow")
             if s.bytes:
                 t.append(f"  costs {human(s.bytes)}", "bold red")
             t.append("\n")
@@ -179,9 +182,14 @@ def layer_details(row, a=None, image=None, multi: bool = False) -> Text:
             _kv(t, "files size", human(row.size))
             _kv(t, "entries", f"{row.entries:,}")
             ch = Text()
-            ch.append(f"+{row.added} added  ", "green")
-            ch.append(f"~{row.modified} modified  ", "yellow")
-            ch.append(f"-{row.deleted} deleted", "red")
+            content, meta, dup = row.kinds
+            for n, label, style in ((row.added, "+{} added", "green"), (content, "~{} new content", "yellow"),
+                                    (meta, "*{} metadata only", "cyan"), (dup, "={} duplicate", "magenta"),
+                                    (row.deleted, "-{} deleted", "red")):
+                if n:  # only what the layer did
+                    ch.append(("  " if ch.plain else "") + label.format(f"{n:,}"), style)
+            if not ch.plain:
+                ch.append("none", "dim")
             _kv(t, "changes", ch)
             _kv(t, "wasted", human(row.wasted) + (" (bytes later hidden by an upper layer)" if row.wasted else ""),
                 "bold red" if row.wasted else "")

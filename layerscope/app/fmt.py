@@ -24,9 +24,9 @@ __all__ = ["human", "clean_text", "clipped_text", "bar", "mode_text", "STATUS", 
 # glyph, style, legend label for each tree status
 STATUS: dict[int, tuple[str, str, str]] = {
     S_ADDED: ("+", "bold green", "added"),
-    S_MODIFIED: ("~", "bold yellow", "modified"),
-    S_METADATA: ("*", "bold cyan", "metadata"),
-    S_SAME: ("=", "magenta", "same copy"),
+    S_MODIFIED: ("~", "bold yellow", "new content"),
+    S_METADATA: ("*", "bold cyan", "metadata only"),
+    S_SAME: ("=", "magenta", "duplicate"),
     S_DELETED: ("-", "bold red", "deleted"),
     S_IMPLIED: (" ", "", "implied dir"),
     S_UNCHANGED: (" ", "", "from a lower layer"),

@@ -960,3 +960,24 @@ async def test_layers_pane_follows_the_terminal_size(tmp_path):
             assert ll.scroll_y == ll.max_scroll_y  # the cursor (the top layer) is in view, no gap below
             if expected(size[1]) >= 17:
                 assert "RUN step 0" in screen_text(app), size
+
+
+async def test_layer_rows_and_details_split_modified_by_kind():
+    """The chmod layer of the sample re-stores a file with a new mode only, the
+    hardlink layer stores an identical copy: neither reads as "modified"."""
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        ll = layers(app)
+        assert [r.kinds for r in ll.rows if r.index is not None] == [
+            (0, 0, 0), (1, 0, 0), (1, 0, 0), (0, 0, 0), (0, 0, 0), (0, 1, 0), (0, 0, 1)]
+        header = screen_text(app).splitlines()[4]
+        assert all(h in header for h in ("+add", "~new", "*meta", "=dup", "-del"))
+        await select_layer(pilot, 5)
+        await until(pilot, lambda: "Layer 5" in details_text(app), what="layer 5's details")
+        assert "changes     *1 metadata only" in details_text(app)
+        await select_layer(pilot, 6)
+        await until(pilot, lambda: "Layer 6" in details_text(app), what="layer 6's details")
+        assert "changes     +1 added  =1 duplicate" in details_text(app)
+        assert "+added ~new content *metadata only =duplicate -deleted" in screen_text(app)

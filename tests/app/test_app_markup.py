@@ -96,7 +96,7 @@ async def test_every_view_shows_markup_as_text(hostile, tmp_path):
     app = LayerscopeApp([hostile])
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await clean(pilot, "evil:a", f"echo {CLICK}", f"RUN {BOLD} two")
+        await clean(pilot, "evil:a", "echo [@click=app.notify(", f"RUN {BOLD} two")
         # the file tree, the details pane and its title with each name
         await select_layer(pilot, 0)
         tree(app).focus()

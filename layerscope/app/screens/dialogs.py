@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 from textual.worker import get_current_worker
 
+from ...units import plural
 from ..fmt import clean_text, diff_legend_text, legend_text
 from ..keys import help_sections
 
@@ -22,7 +23,8 @@ KEYS: list[tuple[str, list[tuple[str, str]]]] = help_sections()
 
 COLUMNS = [
     ("layers: size", "bytes of the files the layer stores; the bar is scaled to the largest layer"),
-    ("layers: +add ~mod -del", "entries the layer added, modified, deleted"),
+    ("layers: +add ~new *meta =dup -del", "entries the layer added; stored again with new content, with only a new "
+     "mode or owner (metadata only), or identical (duplicate); deleted"),
     ("layers: wasted", "bytes of this layer that upper layers hide (overwrite or delete)"),
     ("files: size", "a directory's size counts everything below it"),
     ("files: bar", "the entry's share of its directory's size"),
@@ -244,7 +246,7 @@ class CompareScreen(ModalScreen[int | None]):
                 lab.append(f"[{k + 1}] ", "bold cyan")
                 lab.append(clean_text(self.labels[k], 200))
                 shared = sum(1 for l in im.layers if l.key in mine)
-                lab.append(f"  {len(im.layers)} layers, {shared} shared with A", "dim")
+                lab.append(f"  {plural(len(im.layers), 'layer')}, {shared} shared with A", "dim")
                 opts.append(Option(lab, id=str(k)))
             yield OptionList(*opts, id="compare-list", markup=False)
             yield Static(Text("enter compares · escape cancels", style="dim"), markup=False)

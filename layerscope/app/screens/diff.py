@@ -25,6 +25,7 @@ from ...analysis.diff import ADDED, CHANGED, CONTENT, METADATA, REMOVED, TYPE
 from ...analysis.tree import S_ADDED, S_DELETED, S_METADATA, S_UNCHANGED
 from ...errors import one_line
 from ...model import DIR, FILE, HARDLINK, SYMLINK, TYPE_NAMES
+from ...units import plural
 from .. import gcfreeze
 from ..filterbox import FilterBoxMixin
 from ..fmt import (
@@ -62,7 +63,7 @@ def image_line(label: str, im, style: str) -> Text:
     if len(im.refs) > 1:
         t.append(f" (+{len(im.refs) - 1} tags)", "dim")
     t.append("  " + clean_text(str(im.platform), 60), "cyan")
-    t.append(f"  {len(im.layers)} layers", "dim")
+    t.append(f"  {plural(len(im.layers), 'layer')}", "dim")
     digest = (im.digest or "").split(":", 1)[-1][:12]
     if digest:
         t.append(f"  {digest}", "dim")
@@ -147,7 +148,7 @@ def layers_text(d) -> Text:
     a, b = d.a_image, d.b_image
     lc = d.layers
     t = Text(no_wrap=True, overflow="ellipsis")
-    t.append(f"A has {len(a.layers)} layers, B has {len(b.layers)}\n", "bold")
+    t.append(f"A has {plural(len(a.layers), 'layer')}, B has {len(b.layers)}\n", "bold")
     if lc.diverge_at is None:
         t.append(f"every layer is the same ({human(lc.shared_bytes)})\n\n", "green")
     else:

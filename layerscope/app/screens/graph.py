@@ -15,6 +15,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
+from ...units import plural
 from ..fmt import SIZE_W, clean_text, clipped_text, human, pct, picker_labels, short_command
 from ..widgets import Pane
 from ..widgets.cursorlist import CursorList
@@ -104,7 +105,7 @@ def figures_text(s, labels: list[str], n_layers_note: str = "") -> Text:
     """Per image and in total: what the images need alone against stored once."""
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append("Layer graph  ", "bold magenta")
-    t.append(f"{len(s.images)} image{'s' if len(s.images) != 1 else ''}, {len(s.rows)} distinct layers, "
+    t.append(f"{len(s.images)} image{'s' if len(s.images) != 1 else ''}, {plural(len(s.rows), 'distinct layer')}, "
              f"{s.shared_layer_count} shared", "bold")
     if n_layers_note:
         t.append("  " + n_layers_note, "dim italic")

@@ -20,6 +20,7 @@ from textual.worker import get_current_worker
 from ...analysis.tree import S_DELETED, Cancelled
 from ...errors import one_line
 from ...model import FILE, HARDLINK
+from ...units import plural
 from .. import details as D
 from .. import gcfreeze
 from .. import messages as M
@@ -141,7 +142,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         old = layers.cursor if keep_row else None
         layers.set_rows(rows, a is not None, multi)
         pane = self.query_one("#layers-pane")
-        pane.border_title = f"Layers: {len(image.layers)} layers, {len(rows)} build steps"
+        pane.border_title = f"Layers: {plural(len(image.layers), 'layer')}, {plural(len(rows), 'build step')}"
         pane.border_subtitle = "↑↓ pick a layer · tab: its files · ? all keys"
         self._fit_layers_pane()
         if old is None:
@@ -237,7 +238,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             if broken:
                 t.append(f"{len(broken)} layer(s) could not be read ({', '.join(map(str, broken[:5]))}): "
                          "the figures leave them out · ", "bold red")
-            t.append(f"{a.stack.n} layers", "bold")
+            t.append(plural(a.stack.n, "layer"), "bold")
             t.append(" · ")
             t.append(human(tot["size"]), "bold")
             t.append(" of files · ")
@@ -251,7 +252,7 @@ class LayersScreen(FilterBoxMixin, Screen):
                 t.append(f" · {human(tot['user_wasted_bytes'])} of it above the base", "dim")
         else:
             stored = sum(l.compressed_size for l in image.layers)
-            t.append(f"{len(image.layers)} layers · {human(stored)} stored", "bold")
+            t.append(f"{plural(len(image.layers), 'layer')} · {human(stored)} stored", "bold")
             t.append(" · indexing…", "dim")
         self.query_one("#summary", Static).update(t)
 

@@ -10,6 +10,7 @@ from .cursorlist import CursorList
 
 LBAR_W = 10
 CNT_W = 7
+COUNTS = 5  # added, new content, metadata only, duplicate, deleted
 
 
 class LayerList(CursorList):
@@ -51,7 +52,7 @@ class LayerList(CursorList):
         t.append("    #  ")
         t.append("size".rjust(SIZE_W))
         t.append(" " + "".ljust(LBAR_W))
-        t.append("  " + "+add".rjust(CNT_W) + "~mod".rjust(CNT_W) + "-del".rjust(CNT_W))
+        t.append("  " + "".join(h.rjust(CNT_W) for h in ("+add", "~new", "*meta", "=dup", "-del")))
         t.append("wasted".rjust(SIZE_W + 1))
         if multi:
             t.append("  imgs")
@@ -63,7 +64,7 @@ class LayerList(CursorList):
         t = Text(no_wrap=True, overflow="ellipsis")
         if r.index is None:  # an empty step: only config changed
             t.append("    ·  ", "dim")
-            t.append("(no layer)".rjust(SIZE_W) + " " + "".ljust(LBAR_W) + "  " + "".rjust(3 * CNT_W), "dim")
+            t.append("(no layer)".rjust(SIZE_W) + " " + "".ljust(LBAR_W) + "  " + "".rjust(COUNTS * CNT_W), "dim")
             t.append("".rjust(SIZE_W + 1))
             if self.multi:
                 t.append("      ")
@@ -87,14 +88,17 @@ class LayerList(CursorList):
             t.append(bar(frac, LBAR_W), "blue" if r.is_base else "green")
             t.append("  ")
             t.append(f"{r.added:>{CNT_W}}", "green" if r.added else "dim")
-            t.append(f"{r.modified:>{CNT_W}}", "yellow" if r.modified else "dim")
+            content, meta, dup = r.kinds
+            t.append(f"{content:>{CNT_W}}", "yellow" if content else "dim")
+            t.append(f"{meta:>{CNT_W}}", "cyan" if meta else "dim")
+            t.append(f"{dup:>{CNT_W}}", "magenta" if dup else "dim")
             t.append(f"{r.deleted:>{CNT_W}}", "red" if r.deleted else "dim")
             t.append((human(r.wasted) if r.wasted else "·").rjust(SIZE_W + 1),
                      "bold red" if r.wasted else "dim")
         else:
             label = {"pending": "indexing…", "done": "indexed", "error": "error"}.get(st, st)
             t.append(label.rjust(SIZE_W), "red" if st == "error" else "dim")
-            t.append(" " + "".ljust(LBAR_W) + "  " + "".rjust(3 * CNT_W) + "".rjust(SIZE_W + 1))
+            t.append(" " + "".ljust(LBAR_W) + "  " + "".rjust(COUNTS * CNT_W) + "".rjust(SIZE_W + 1))
         if self.multi:
             n = len(layer.images) if layer is not None else 1
             t.append(f"  {n:>2}", "bold magenta" if n > 1 else "dim")
