@@ -140,7 +140,12 @@ class LayerscopeApp(App):
         from ..layers.indexing import index_layers
 
         try:
-            graph = open_graph(self.sources, platform=self.want_platform)
+            # a registry index is read for the platforms the sources name (SOURCE@OS/ARCH), not for all
+            wanted: dict[str, list[str]] = {}
+            for src, ref in self.specs:
+                if ref and "/" in ref:
+                    wanted.setdefault(src, []).append(ref)
+            graph = open_graph(self.sources, platform=self.want_platform, platforms=wanted)
             sides = [self._pick(graph, src, ref) for src, ref in self.specs]
         except ImageError as e:
             self.post_message(M.LoadFailed(e.line()))
