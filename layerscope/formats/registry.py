@@ -112,6 +112,8 @@ class Client:
             ctx.check_hostname = False
             ctx.verify_mode = ssl.CERT_NONE
         kw = {} if verify else {"assert_hostname": False}
+        if not verify:  # asked for: a warning on stderr per request would only repeat it
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.pool = urllib3.PoolManager(maxsize=FETCH_WORKERS, block=False, ssl_context=ctx, retries=False,
                                         timeout=urllib3.Timeout(connect=TIMEOUT_CONNECT_S, read=TIMEOUT_READ_S),
                                         headers={"User-Agent": "layerscope", "Accept-Encoding": "identity"}, **kw)

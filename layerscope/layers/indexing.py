@@ -309,6 +309,9 @@ def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[
     with ThreadPoolExecutor(max_workers=min(FETCH_WORKERS, len(order))) as pool:
         for fut in as_completed([pool.submit(job, l) for l in order]):
             yield fut.result()
+    from . import blobstore
+
+    blobstore.trim()  # once, after the downloads: the blobs this process uses are kept
 
 
 def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:
