@@ -164,12 +164,21 @@ class FakeRegistry:
         self.content_type: dict[str, str] = {}
         self.manifest_override: dict[str, bytes] = {}
         self.blob_override: dict[str, bytes] = {}
+        self.gate: threading.Event | None = None  # blob requests wait for it when set
         self.log: list[tuple[str, str, str]] = []  # (path, Authorization, status)
         self.tags = {}
         index = json.loads((layout / "index.json").read_text())
         for d in index["manifests"]:
             tag = (d.get("annotations") or {}).get("org.opencontainers.image.ref.name", "latest")
             self.tags[tag] = d
+        self.config_digests = set()
+        for p in (layout / "blobs" / "sha256").iterdir():
+            try:
+                doc = json.loads(p.read_bytes())
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(doc, dict) and isinstance(doc.get("config"), dict) and "digest" in doc["config"]:
+                self.config_digests.add(doc["config"]["digest"])
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -232,6 +241,8 @@ class FakeRegistry:
             return self._send(h, 404)
         kind, target = m.group(2), m.group(3)
         if kind == "blobs":
+            if self.gate is not None and target not in self.config_digests:
+                self.gate.wait(30)
             try:
                 body = self.blob_bytes(target)
             except OSError:
