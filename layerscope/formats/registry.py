@@ -121,7 +121,6 @@ class Client:
         self.auth: dict[str, str] = {}  # scope -> Authorization header value
         self._creds = None
         self._creds_looked = False
-        self.requests: list[str] = []  # paths asked for, for tests and messages
 
     # -- credentials -----------------------------------------------------
     def creds(self, repo: str):
@@ -167,8 +166,7 @@ class Client:
             if r.status not in REDIRECTS:
                 return r
             loc = r.headers.get("Location") or ""
-            r.drain_conn()
-            r.release_conn()
+            _done(r)
             nxt = urljoin(url, loc)
             if not loc or urlsplit(nxt).scheme not in ("http", "https"):
                 raise ImageError(f"the registry redirected to {one_line(loc, 120)!r}, which is no http(s) address",
@@ -186,8 +184,7 @@ class Client:
             return f"{self.scheme}://{self.host}"
         try:
             r = self._send(f"https://{self.host}/v2/", {})
-            r.drain_conn()
-            r.release_conn()
+            _done(r)
             self.scheme = "https"
         except ImageError as e:
             if not self.insecure_ok or (self.verify and "not trusted" in e.message):
@@ -211,7 +208,6 @@ class Client:
             token = self.auth.get(scope)
             if token:
                 headers["Authorization"] = token
-            self.requests.append(path)
             try:
                 r = self._send(url, headers)
             except _Retry as e:
@@ -223,8 +219,7 @@ class Client:
             if r.status == 200:
                 return r
             body = r.read(MAX_ERROR_BODY) if r.status >= 400 else b""
-            r.drain_conn()
-            r.release_conn()
+            _done(r)
             if r.status == 401 and not authed:
                 self._authenticate(r.headers.get("WWW-Authenticate") or "", scope, repo, sent=bool(token))
                 authed = True
@@ -286,6 +281,9 @@ class Client:
             q["service"] = params["service"]
         url = realm + ("&" if "?" in realm else "?") + urlencode(q)
         headers = {}
+        if creds is not None and urlsplit(realm).scheme == "http" and self.scheme == "https":
+            raise ImageError(f"the registry's token service {one_line(realm, 120)!r} is plain http: the credentials "
+                             "are not sent there", self.name)
         if creds is not None:
             raw = f"{creds.user}:{creds.password}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(raw).decode("ascii")
@@ -298,14 +296,12 @@ class Client:
                 time.sleep(BACKOFF_S * 2 ** attempt)
                 continue
             if r.status in RETRY_STATUSES and attempt < ATTEMPTS - 1:
-                r.drain_conn()
-                r.release_conn()
+                _done(r)
                 time.sleep(BACKOFF_S * 2 ** attempt)
                 continue
             break
         data = r.read(MAX_TOKEN + 1)
-        r.drain_conn()
-        r.release_conn()
+        _done(r)
         if r.status in (401, 403):
             raise self._status_error(401, data, "", repo)
         if r.status != 200:
@@ -330,16 +326,17 @@ class Client:
         except ValueError:
             declared = -1
         if declared > cap:
-            r.release_conn()
+            _drop(r)
             raise ImageError(f"{what} is {declared:,} bytes, too large to be one", self.name)
         try:
             data = r.read(cap + 1)
         except self._urllib3.exceptions.HTTPError as e:
+            _drop(r)
             raise self._fail(e) from None
-        finally:
-            r.release_conn()
         if len(data) > cap:
+            _drop(r)
             raise ImageError(f"{what} is more than {cap:,} bytes, too large to be one", self.name)
+        r.release_conn()
         return data
 
     def download(self, repo: str, digest: str, size: int, place: str, progress=None) -> str:
@@ -354,18 +351,48 @@ class Client:
                     w.write(chunk)
                     if progress is not None:
                         progress(w.got)
-                return w.finish()
+                path = w.finish()
+                r.release_conn()
+                return path
             except self._urllib3.exceptions.HTTPError as e:
                 w.abort()
+                _drop(r)
                 if attempt == ATTEMPTS - 1:
                     raise ImageError(f"the download broke off ({self._fail(e).message})", place) from None
                 time.sleep(BACKOFF_S * 2 ** attempt)
             except BaseException:
                 w.abort()
+                _drop(r)
                 raise
-            finally:
-                r.release_conn()
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _done(r) -> None:
+    """Give a response's connection back: after reading a small rest of the
+    body, or closed, when the rest is large or of unknown size (a server that
+    streams forever must not keep us reading what we do not want)."""
+    try:
+        n = int(r.headers.get("Content-Length") or -1)
+    except ValueError:
+        n = -1
+    if 0 <= n <= MAX_ERROR_BODY:
+        try:
+            r.drain_conn()
+        except Exception:
+            _drop(r)
+            return
+        r.release_conn()
+    else:
+        _drop(r)
+
+
+def _drop(r) -> None:
+    """Close a response whose body is not read to its end: its connection
+    cannot serve another request."""
+    try:
+        r.close()
+    finally:
+        r.release_conn()
 
 
 def _check_space(size: int, place: str) -> None:
