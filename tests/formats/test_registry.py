@@ -407,3 +407,12 @@ def test_basic_auth_header_is_what_the_file_says(tmp_path, monkeypatch):
     assert (c.user, c.password) == ("u", "p:w")
     assert "p:w" not in repr(c)
     assert base64.b64decode(json.loads((tmp_path / "auth.json").read_text())["auths"]["reg.example:5000"]["auth"])
+
+
+def test_what_is_not_a_reference_says_so(capsys):
+    line = one_line_error(*run(capsys, "report", "registry://Not A/Ref")[::2])
+    assert "not an image reference" in line
+    rc, out, err = run(capsys, "frobnicate")
+    assert rc == 2 and "registry://frobnicate" in err and len(err.strip().splitlines()) == 1
+    line = one_line_error(*run(capsys, "report", "missing.tar")[::2])
+    assert "no such file" in line  # a file-like name is never looked up in a registry
