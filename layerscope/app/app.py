@@ -145,7 +145,8 @@ class LayerscopeApp(App):
             for src, ref in self.specs:
                 if ref and "/" in ref:
                     wanted.setdefault(src, []).append(ref)
-            graph = open_graph(self.sources, platform=self.want_platform, platforms=wanted)
+            extra = {"platforms": wanted} if wanted else {}
+            graph = open_graph(self.sources, platform=self.want_platform, **extra)
             sides = [self._pick(graph, src, ref) for src, ref in self.specs]
         except ImageError as e:
             self.post_message(M.LoadFailed(e.line()))
