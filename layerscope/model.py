@@ -301,7 +301,7 @@ class Layer:
     identity."""
 
     __slots__ = ("key", "digest", "diff_id", "media_type", "compressed_size", "blob", "compression",
-                 "uncompressed_size", "entries", "warnings", "error", "images", "bomb")
+                 "uncompressed_size", "entries", "warnings", "error", "images", "bomb", "fetch")
 
     def __init__(self, key: str, digest: str, diff_id: str, media_type: str, compressed_size: int,
                  blob: BlobRef | None, compression: str = "", uncompressed_size: int = -1,
@@ -320,6 +320,9 @@ class Layer:
         self.error = error  # set when the layer could not be indexed
         self.images: list[Image] = [] if images is None else images
         self.bomb = bomb  # stopped early: the headers claim more than the data holds
+        # fetch(progress) brings the blob's bytes to `blob.file` (a registry's layer, not fetched yet);
+        # progress(bytes so far) is called as they come.  None once they are there.
+        self.fetch: Callable[..., None] | None = None
 
     @property
     def indexed(self) -> bool:

@@ -165,7 +165,13 @@ class LayerscopeApp(App):
         from ..layers.indexing import index_layers
 
         try:
-            graph = open_graph(self.sources, platform=self.want_platform)
+            # a registry index is read for the platforms the sources name (SOURCE@OS/ARCH), not for all
+            wanted: dict[str, list[str]] = {}
+            for src, ref in self.specs:
+                if ref and "/" in ref:
+                    wanted.setdefault(src, []).append(ref)
+            extra = {"platforms": wanted} if wanted else {}
+            graph = open_graph(self.sources, platform=self.want_platform, **extra)
             sides = [self._pick(graph, src, ref) for src, ref in self.specs]
         except ImageError as e:
             self.post_message(M.LoadFailed(e.line()))
@@ -186,7 +192,7 @@ class LayerscopeApp(App):
 
         try:
             # the core indexes in this process when worker processes cannot start
-            index_layers(graph, progress=progress)
+            index_layers(graph, progress=progress, fetched=_FetchProgress(graph, self.post_message))
         except Exception as e:
             self.post_message(M.LoadFailed(f"indexing failed: {type(e).__name__}: {e}"))
             return
@@ -218,6 +224,10 @@ class LayerscopeApp(App):
         self.layer_view.graph_opened()
         if pair is not None:
             self.open_diff(*pair)
+
+    def on_fetching(self, m: M.Fetching) -> None:
+        if not self.shutting_down():
+            self.layer_view.fetching(m.text)
 
     def on_layers_indexed(self, m: M.LayersIndexed) -> None:
         if self.shutting_down():
@@ -529,6 +539,46 @@ class LayerscopeApp(App):
         if own is not None:
             for title, help, cb in own():
                 yield SystemCommand(title, help, cb)
+
+
+class _FetchProgress:
+    """Follows the downloads of a registry's layers (called from the threads
+    fetching them) and posts, a few times a second, which layers are coming,
+    how far along each is and how fast."""
+
+    INTERVAL_S = 0.2
+
+    def __init__(self, graph, post) -> None:
+        import time
+        from _thread import allocate_lock
+
+        self.clock = time.monotonic
+        self.post = post
+        self.lock = allocate_lock()
+        self.active: dict[int, list] = {}  # id(layer) -> [layer, bytes so far, start]
+        self.last = 0.0
+        self.number = {}
+        for im in graph.images:
+            for k, layer in enumerate(im.layers):
+                self.number.setdefault(id(layer), k)
+
+    def __call__(self, layer, got: int) -> None:
+        now = self.clock()
+        with self.lock:
+            st = self.active.setdefault(id(layer), [layer, 0, now])
+            st[1] = got
+            if got >= layer.compressed_size:
+                del self.active[id(layer)]
+            if now - self.last < self.INTERVAL_S and got < layer.compressed_size:
+                return
+            self.last = now
+            parts = []
+            for lay, n, t0 in sorted(self.active.values(), key=lambda s: self.number.get(id(s[0]), 0)):
+                rate = n / max(now - t0, 1e-3)
+                parts.append(f"layer {self.number.get(id(lay), '?')} {human(n)}/{human(lay.compressed_size)} "
+                             f"{human(rate)}/s")
+        if parts:
+            self.post(M.Fetching("fetching " + " · ".join(parts[:3]) + (" …" if len(parts) > 3 else "")))
 
 
 def _stdin_sources(sources: list[str]) -> list[str]:

@@ -26,6 +26,14 @@ class LayersIndexed(_Report):
         self.done, self.total, self.layer = done, total, layer
 
 
+class Fetching(_Report):
+    """Layer blobs are coming from a registry: `text` says which, how far along and how fast."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class AllIndexed(_Report):
     """Every layer of the graph is indexed."""
 

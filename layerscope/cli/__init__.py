@@ -56,22 +56,40 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _tls_verify(text: str) -> bool:
+    v = text.lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def _add_tls(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-verify", type=_tls_verify, default=None, metavar="BOOL",
+                   help="check registries' TLS certificates (default true); false also allows plain http")
+
+
 def _add_common(p: argparse.ArgumentParser, many: bool = False) -> None:
     if many:
         p.add_argument("archives", nargs="+", metavar="IMAGE",
                        help="image archive(s): a docker/podman save tar, an OCI archive or directory, "
-                            "'-' for standard input, podman://REF or docker://REF")
+                            "'-' for standard input, podman://REF or docker://REF, or an image in a registry "
+                            "(HOST/NAME:TAG, registry://REF)")
     else:
         p.add_argument("archive", metavar="IMAGE",
                        help="an image archive: docker/podman save tar, OCI archive or directory, "
-                            "'-' for standard input, podman://REF or docker://REF")
+                            "'-' for standard input, podman://REF or docker://REF, or an image in a registry "
+                            "(HOST/NAME:TAG, registry://REF)")
     p.add_argument("--image", metavar="REF", help="which image, when the archive holds several (tag or digest)")
     p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]", help="which platform of a multi-platform image")
     p.add_argument("--base", type=int, metavar="N",
                    help="the first N layers are the base image (default 1, as dive): their waste is not the user's")
     p.add_argument("--verify", action="store_true",
                    help="check every blob against its digest and every layer against its diff_id (reads all bytes)")
-    p.add_argument("--no-cache", action="store_true", help="do not read or write the layer index cache")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the layer index cache (nor keep a registry's blobs)")
+    _add_tls(p)
 
 
 def _report_args(r: argparse.ArgumentParser) -> None:
@@ -113,6 +131,7 @@ def _diff_args(d: argparse.ArgumentParser) -> None:
     d.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     d.add_argument("--json", action="store_true")
     d.add_argument("--no-cache", action="store_true")
+    _add_tls(d)
     d.add_argument("--top", type=int, default=30, metavar="N", help="how many changed paths to list")
 
 
@@ -132,6 +151,7 @@ def _app_args(a: argparse.ArgumentParser) -> None:
     a.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     a.add_argument("--base", type=int, metavar="N")
     a.add_argument("--no-cache", action="store_true")
+    _add_tls(a)
 
 
 # command: (help in the command list, description on its own help page, its arguments)
@@ -197,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser(argv[0] if argv[0] in COMMANDS else None).parse_args(argv)
         if getattr(args, "no_cache", False):
             os.environ["LAYERSCOPE_CACHE"] = "off"
+        if getattr(args, "tls_verify", None) is not None:
+            os.environ["LAYERSCOPE_TLS_VERIFY"] = "true" if args.tls_verify else "false"
         module = importlib.import_module(f"{__name__}.{_COMMAND_MODULES[args.command]}")
         return module.run(args)
     except UsageError as e:
@@ -231,9 +253,9 @@ def main(argv: list[str] | None = None) -> int:
 def _not_a_command(word: str) -> None:
     """A first argument that is no command opens the explorer on it, unless
     it names nothing: then it is most likely a mistyped command."""
-    from ..formats.source import split_spec
+    from ..formats.source import is_registry, split_spec
 
-    if "://" in word or os.path.exists(split_spec(word)[0]):
+    if "://" in word or os.path.exists(split_spec(word)[0]) or is_registry(split_spec(word)[0]):
         return
     import difflib
 
@@ -243,7 +265,8 @@ def _not_a_command(word: str) -> None:
     if "/" in word or "." in word:
         raise ImageError("no such file", split_spec(word)[0])
     raise UsageError(f"{word!r} is neither a command ({', '.join(c for c in COMMANDS if c != 'app')}) "
-                     "nor an image archive that exists")
+                     f"nor an image archive that exists (for an image in a registry: {word}:latest or "
+                     f"registry://{word})")
 
 
 CLOSED_PIPE = 141  # what a shell reports for a command that SIGPIPE ended: never one of our results

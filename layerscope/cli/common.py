@@ -52,7 +52,10 @@ def load_sides(a_spec: str, b_spec: str, platform: str | None = None, use_cache:
     graphs = {}
     for src in (a_src, b_src):
         if src not in graphs:
-            graphs[src] = open_graph([src])
+            # a registry index is read for the platforms the sides name, not for all of them
+            refs = [r for s, r in ((a_src, a_ref), (b_src, b_ref)) if s == src and r and "/" in r] + \
+                ([platform] if platform else [])
+            graphs[src] = open_graph([src], platforms={src: refs})
     a_graph, b_graph = graphs[a_src], graphs[b_src]
     a_image = a_graph.pick(a_ref, platform)
     b_image = b_graph.pick(b_ref, platform)

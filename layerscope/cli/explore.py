@@ -12,11 +12,11 @@ DEMO_IMAGE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "c
 def run(args) -> int:
     from ..app import run_app
     from ..errors import ImageError
-    from ..formats.source import split_spec
+    from ..formats.source import is_registry, split_spec
 
     archives = list(args.archives) or [DEMO_IMAGE]
     for spec in archives:  # say it here, on one line, not inside a full-screen app
         path = split_spec(spec)[0]
-        if spec != "-" and "://" not in path and not os.path.exists(path):
+        if spec != "-" and "://" not in path and not os.path.exists(path) and not is_registry(path):
             raise ImageError("no such file", path)
     return run_app(archives, image=args.image, platform=args.platform, base=args.base)

@@ -1,8 +1,11 @@
 """Where a source argument becomes a LayerGraph: a path to an archive or
-an image layout directory, `-` (standard input), a named pipe, or
-`podman://REF` / `docker://REF` (saved by the engine).  Loading has two
-phases so that a viewer can show something at once: `open_graph` reads
-manifests and configs; `layers.indexing.index_layers` walks the layer tars."""
+an image layout directory, `-` (standard input), a named pipe,
+`podman://REF` / `docker://REF` (saved by the engine), or an image in a
+registry: `registry://REF`, or REF itself when no such path exists and it
+reads as a reference with a host, namespace, tag or digest (formats/reference.py).
+Loading has two phases so that a viewer can show something at once:
+`open_graph` reads manifests and configs; `layers.indexing.index_layers`
+walks the layer tars (fetching a registry's layers first)."""
 
 from __future__ import annotations
 
@@ -197,6 +200,9 @@ def _remove(path: str) -> None:
 def cleanup_spooled() -> None:
     """Remove every spooled file.  Safe to re-enter from a signal handler:
     a file leaves the list only after it is gone."""
+    blobstore = sys.modules.get(f"{__package__.rsplit('.', 1)[0]}.layers.blobstore")  # only when a registry was read
+    if blobstore is not None:
+        blobstore.cleanup()
     while _spooled:
         _remove(_spooled[-1])
 
@@ -322,12 +328,33 @@ def resolve_source(src: str) -> tuple[str, str]:
     return src, src
 
 
-def open_graph(sources: list[str], platform: str | None = None) -> LayerGraph:
+def is_registry(src: str) -> bool:
+    """Whether a source argument names an image in a registry: `registry://REF`,
+    or a reference (with a host, namespace, tag or digest) that is no path."""
+    from .reference import explicit, implied
+
+    if explicit(src):
+        return True
+    if src == "-" or "://" in src or os.path.lexists(src):
+        return False
+    return implied(src) is not None
+
+
+def open_graph(sources: list[str], platform: str | None = None,
+               platforms: dict[str, list[str]] | None = None) -> LayerGraph:
     """Read every source's manifests and configs into one graph (layers with
-    the same diff_id become one node).  Layers are not indexed yet."""
+    the same diff_id become one node).  Layers are not indexed yet.
+    `platforms` names, per registry source, the platforms to read of an
+    index (SOURCE@OS/ARCH sides); else `platform`, else the host's."""
     layers: dict[str, Layer] = {}
     images: list[Image] = []
     for src in sources:
+        if is_registry(src):
+            from .registry import read_registry
+
+            want = [p for p in [platform, *(platforms or {}).get(src, [])] if p]
+            images.extend(read_registry(src, layers, want))
+            continue
         path, label = resolve_source(src)
         c = open_container(path, label)
         images.extend(read_container(c, layers, label))
@@ -347,8 +374,17 @@ def open_graph(sources: list[str], platform: str | None = None) -> LayerGraph:
 
 
 def split_spec(spec: str) -> tuple[str, str | None]:
-    """'ARCHIVE' or 'ARCHIVE@REF' -> (archive, ref or None)."""
-    if spec == "-" or "://" in spec.split("@", 1)[0] or os.path.exists(spec):
+    """'ARCHIVE' or 'ARCHIVE@REF' -> (archive, ref or None).  A registry
+    reference keeps its own '@DIGEST'; `REF@OS/ARCH` picks a platform of it."""
+    if spec == "-" or os.path.exists(spec):
+        return spec, None
+    from .reference import explicit, implied
+
+    at = spec.rfind("@")
+    if at > 0 and not os.path.exists(spec[:at]) and (explicit(spec) or implied(spec[:at])) \
+            and ":" not in spec[at + 1:] and "/" in spec[at + 1:]:
+        return spec[:at], spec[at + 1:] or None  # host/repo:tag@linux/arm64
+    if "://" in spec.split("@", 1)[0] or is_registry(spec):
         return spec, None
     at = len(spec)
     while True:

@@ -218,7 +218,12 @@ def index_one(layer: Layer) -> None:
 
 
 def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: int | None = None,
-                 use_cache: bool = True, layers: Iterable[Layer] | None = None) -> None:
+                 use_cache: bool = True, layers: Iterable[Layer] | None = None,
+                 fetched: Callable[[Layer, int], None] | None = None) -> None:
+    """Index the layers not indexed yet (of `layers`, else of the graph);
+    those whose blob is still in a registry are fetched first, several at
+    once, each indexed as soon as it is in.  `fetched(layer, bytes so far)`
+    follows their downloads."""
     # an image may list one layer many times: each distinct node is walked once
     todo = [l for l in dict.fromkeys(layers if layers is not None else graph.layers.values()) if not l.indexed]
     total = len(todo)
@@ -232,6 +237,16 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
         if progress:
             progress(done, total, layer)
 
+    remote = [l for l in todo if l.fetch is not None]
+    if remote:
+        for layer, from_cache in _fetch_and_index(remote, use_cache, fetched):
+            if from_cache:
+                done += 1
+                if progress:
+                    progress(done, total, layer)
+            else:
+                tick(layer)
+        todo = [l for l in todo if not l.indexed]
     rest = []
     for layer in todo:
         if use_cache and cache.load(layer):
@@ -254,6 +269,49 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
         _index_uncompressed(rest, workers, tick)
     if use_cache:
         cache.trim()  # once, after the last store: trimming after every layer made deep images quadratic
+
+
+FETCH_WORKERS = 4  # downloads at once: enough to fill a link, few enough to be polite to a registry
+
+
+def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[tuple[Layer, bool]]:
+    """Fetch registry layers, several at once, and index each in the thread
+    that fetched it (decoding releases the GIL).  Yields (layer, whether its
+    index came from the cache) as each is done; a layer that cannot be fetched
+    gets that as its error."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from ..errors import ImageError
+
+    def job(layer: Layer) -> tuple[Layer, bool]:
+        try:
+            fetch = layer.fetch
+            if fetch is not None:
+                fetch(None if fetched is None else (lambda n: fetched(layer, n)))
+                layer.fetch = None
+        except ImageError as e:
+            _apply(layer, ("error", e.line()))
+            return layer, False
+        except MemoryError:
+            _apply(layer, ("error", f"{place_of(layer)}: out of memory while fetching"))
+            return layer, False
+        if use_cache and cache.load(layer):
+            if implied_too_costly(layer.entries):
+                _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
+            return layer, True
+        try:
+            index_one(layer)
+        except MemoryError:
+            _apply(layer, ("error", f"{place_of(layer)}: out of memory while indexing"))
+        return layer, False
+
+    order = sorted(layers, key=lambda l: -l.compressed_size)  # the longest download starts first
+    with ThreadPoolExecutor(max_workers=min(FETCH_WORKERS, len(order))) as pool:
+        for fut in as_completed([pool.submit(job, l) for l in order]):
+            yield fut.result()
+    from . import blobstore
+
+    blobstore.trim()  # once, after the downloads: the blobs this process uses are kept
 
 
 def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:

@@ -928,6 +928,11 @@ class LayersScreen(FilterBoxMixin, Screen):
             self._request_tree()
 
     @ui
+    def fetching(self, text: str) -> None:
+        """Layer blobs are downloading: which, how far along, how fast."""
+        self.query_one("#progress-label", Label).update(Text(text))
+
+    @ui
     def all_indexed(self) -> None:
         self.query_one("#progress-label", Label).update("analysing: sizes, shadows, waste…")
         self.query_one("#progress", ProgressBar).update(total=None)
