@@ -16,14 +16,16 @@ from .stack import ADDED, OVERWRITTEN, VISIBLE, Stack
 
 
 class Copy(Record):
-    __slots__ = ("layer", "index", "size", "state", "kind")
+    __slots__ = ("layer", "index", "size", "state", "kind", "hidden_at")
 
-    def __init__(self, layer: int, index: int, size: int, state: str, kind: str) -> None:
+    def __init__(self, layer: int, index: int, size: int, state: str, kind: str,
+                 hidden_at: int | None = None) -> None:
         self.layer = layer
         self.index = index
         self.size = size
         self.state = state  # visible | overwritten | deleted
         self.kind = kind  # added | modified | metadata-only | duplicate
+        self.hidden_at = hidden_at  # the layer that overwrote or deleted it (None while visible)
 
 
 class PathWaste(Record):
@@ -93,6 +95,11 @@ class Waste:
         k = self.kinds.kind[L][i]
         return {CONTENT: "modified", METADATA: "metadata-only", SAME: "duplicate"}.get(k, "modified")
 
+    def copy(self, L: int, i: int) -> Copy:
+        state = self.state(L, i)
+        return Copy(L, i, self.stack.layers[L].entries.sizes[i], state, self.copy_kind(L, i),
+                    None if state == "visible" else self.stack.hidden_at[L][i])
+
     def state(self, L: int, i: int) -> str:
         st = self.stack
         if st.hidden_at[L][i] == VISIBLE or i in self.protected[L]:
@@ -134,12 +141,12 @@ class Waste:
         copies: dict[str, list[Copy]] = {p: [] for p, _ in order}
         for L, layer in enumerate(st.layers if copies else ()):  # one pass over all entries
             e = layer.entries
-            types, sizes = e.types, e.sizes
+            types = e.types
             get = copies.get
             for i, p in enumerate(e.paths):
                 lst = get(p)
                 if lst is not None and types[i] == FILE:
-                    lst.append(Copy(L, i, sizes[i], self.state(L, i), self.copy_kind(L, i)))
+                    lst.append(self.copy(L, i))
         out = [PathWaste("/" + p, w, copies[p]) for p, w in order]
         if limit is None:
             self._paths = out
@@ -197,11 +204,10 @@ class RankedWaste:
         if row is None:
             p, wasted = self._order[i]
             w = self._waste
-            st = w.stack
             copies = []
             for ref in self._refs[p]:
                 L, j = ref >> 32, ref & 0xFFFFFFFF
-                copies.append(Copy(L, j, st.layers[L].entries.sizes[j], w.state(L, j), w.copy_kind(L, j)))
+                copies.append(w.copy(L, j))
             row = self._made[i] = PathWaste("/" + p, wasted, copies)
         return row
 

@@ -64,7 +64,8 @@ def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
         waste.append({
             "path": pw.path,
             "wasted_bytes": pw.wasted_bytes,
-            "copies": [{"layer": c.layer, "size": c.size, "state": c.state, "kind": c.kind} for c in pw.copies],
+            "copies": [{"layer": c.layer, "size": c.size, "state": c.state, "kind": c.kind, "hidden_at": c.hidden_at}
+                       for c in pw.copies],
         })
     t = a.totals()
     warnings = list(graph.warnings)

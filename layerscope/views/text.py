@@ -76,14 +76,15 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
                    show_edge=False, pad_edge=False, header_style="bold")
         wt.add_column("Wasted", justify="right", no_wrap=True)
         wt.add_column("Path", overflow="fold")
-        wt.add_column("Copies (layer: size state kind)", overflow="fold")
+        wt.add_column("Copies (layer: size kind, state)", overflow="fold")
         for pw in paths[:top]:
             copies = Text()
             for n, c in enumerate(pw.copies):
                 if n:
-                    copies.append(", ")
+                    copies.append("; ")
                 style = "green" if c.state == "visible" else "red"
-                copies.append(f"{c.layer}: {human(c.size)} {c.state} {c.kind}", style)
+                at = f" at L{c.hidden_at}" if c.hidden_at is not None else ""
+                copies.append(f"L{c.layer}: {human(c.size)} {c.kind}, {c.state}{at}", style)
             wt.add_row(human(pw.wasted_bytes), plain_text(pw.path), copies)
         console.print(wt)
     warnings = [f"layer {L}: {w}" for L, l in enumerate(a.layers) for w in l.warnings]

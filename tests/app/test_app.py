@@ -981,3 +981,15 @@ async def test_layer_rows_and_details_split_modified_by_kind():
         await until(pilot, lambda: "Layer 6" in details_text(app), what="layer 6's details")
         assert "changes     +1 added  =1 duplicate" in details_text(app)
         assert "+added ~new content *metadata only =duplicate -deleted" in screen_text(app)
+
+
+async def test_waste_list_names_the_layer_that_hid_a_copy():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        w = app.query_one("#waste", WasteList)
+        await until(pilot, lambda: w.row_count() > 0, what="the waste list")
+        row = w.render_row(0, 200).plain
+        assert "/usr/bin/vim.tiny" in row and "L1 added, overwritten at L5" in row

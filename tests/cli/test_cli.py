@@ -221,3 +221,14 @@ def test_ls_csv_never_carries_a_formula_or_a_control_character(capsys, tmp_path)
     assert "/etc/ok\\x1b[31m" in rows
     assert rows["/etc/f"]["link"] == "'=HYPERLINK(\"http://x\")" and rows["/etc/g"]["link"] == "'+1"
     assert rows["/etc/h"]["link"] == "plain"
+
+
+def test_report_names_the_layer_that_hid_each_copy(capsys):
+    assert cli.main(["report", "--json", "--no-cache", SAMPLE]) == 0
+    waste = {w["path"]: w for w in json.loads(capsys.readouterr().out)["waste"]}
+    assert [(c["layer"], c["state"], c["hidden_at"]) for c in waste["/usr/bin/vim.tiny"]["copies"]] == [
+        (1, "overwritten", 5), (5, "visible", None)]
+    deb = next(w for p, w in waste.items() if p.startswith("/var/cache/apt/archives/vim-tiny"))
+    assert [(c["state"], c["hidden_at"]) for c in deb["copies"]] == [("deleted", 3)]
+    assert cli.main(["report", "--no-cache", SAMPLE]) == 0
+    assert "L1: 60.0 kB added, overwritten at L5; L5: 60.0 kB metadata-only," in capsys.readouterr().out

@@ -36,6 +36,6 @@ class WasteList(CursorList):
         t.append(" " + clean_text(w.path, 400))
         parts = []
         for c in w.copies:
-            parts.append(f"L{c.layer} {c.kind}, {c.state}")
+            parts.append(f"L{c.layer} {c.kind}, {c.state}" + (f" at L{c.hidden_at}" if c.hidden_at is not None else ""))
         t.append("  " + "; ".join(parts), "dim")
         return t
