@@ -993,3 +993,19 @@ async def test_waste_list_names_the_layer_that_hid_a_copy():
         await until(pilot, lambda: w.row_count() > 0, what="the waste list")
         row = w.render_row(0, 200).plain
         assert "/usr/bin/vim.tiny" in row and "L1 added, overwritten at L5" in row
+
+
+async def test_enter_in_the_zoomed_waste_list_leaves_the_zoom_for_the_tree():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("w")
+        w = app.query_one("#waste", WasteList)
+        await until(pilot, lambda: w.row_count() > 0 and app.focused is w, what="the waste list")
+        await pilot.press("z")
+        await until(pilot, lambda: app.screen.maximized is not None, what="the zoom")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen.maximized is None and tree_ready(app)
+                    and selected_path(app) == "/usr/bin/vim.tiny", what="the tree at the path, unzoomed")
+        assert "vim.tiny" in screen_text(app) and "Files:" in screen_text(app)

@@ -763,6 +763,8 @@ class LayersScreen(FilterBoxMixin, Screen):
         row = layers.row_of_layer(layer)
         if row is None:
             return
+        if self.maximized is not None:  # the tree is behind the zoom: show it, or nothing seems to happen
+            self.minimize()
         if self.filter_text:
             self.clear_filter()
             self.app.notify("filter cleared to show the path", timeout=3)
