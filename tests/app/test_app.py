@@ -1009,3 +1009,27 @@ async def test_enter_in_the_zoomed_waste_list_leaves_the_zoom_for_the_tree():
         await until(pilot, lambda: app.screen.maximized is None and tree_ready(app)
                     and selected_path(app) == "/usr/bin/vim.tiny", what="the tree at the path, unzoomed")
         assert "vim.tiny" in screen_text(app) and "Files:" in screen_text(app)
+
+
+async def test_sorting_keeps_every_open_directory(monkeypatch):
+    """Expand all on a tree of 6,000 directories, then sort by size and back:
+    the tree stays open, and the cursor stays on its path."""
+    import layerscope.formats.source as formats
+
+    ents = []
+    for k in range(6000):
+        ents += [(f"d{k:04d}", DIR, 0), (f"d{k:04d}/f", FILE, (k * 7919) % 1000 + 1)]
+    g = mem_graph([ents])
+    monkeypatch.setattr(formats, "open_graph", lambda sources, platform=None: g)
+    app = LayerscopeApp(["<memory>"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        tree(app).focus()
+        await pilot.press("E")
+        await until(pilot, lambda: len(tree(app).model) == 12000, what="expand all")
+        await move_to(pilot, "/d0042/f")
+        for sort in ("size", "name"):
+            await pilot.press("s")
+            await until(pilot, lambda sort=sort: tree_ready(app) and tree(app).model.sort == sort, what=sort)
+            assert len(tree(app).model) == 12000, sort
+            assert selected_path(app) == "/d0042/f", sort

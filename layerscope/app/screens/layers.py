@@ -68,6 +68,9 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.only_changed = False
         self.filter_text = ""
         self.expanded_paths: set[str] = set()
+        # the tree shown last and its open directories: the same tree built again (a new sort, a
+        # toggle) keeps them all, however many, with no lookup by path
+        self._expanded_nodes: tuple = (None, frozenset())
         self.cursor_path: str | None = None
         self._tree_token = 0  # of the tree last asked for: results of older requests are dropped
         self._tree_building: int | None = None  # the token whose build is running
@@ -357,6 +360,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             self.cursor_path = tree.model.tree.path(tree.node)
             if not self.filter_text:
                 exp = tree.model.expanded
+                self._expanded_nodes = (tree.model.tree, frozenset(exp))
                 if len(exp) <= KEEP_EXPANDED_MAX:
                     self.expanded_paths = {tree.model.tree.path(n) for n in exp}
         if row.index is None:
@@ -397,7 +401,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.workers.cancel_group(self, "prefetch")  # this tree first
         self._tree_building = self._tree_token
         self._build_tree(self._tree_token, self.image, a, N, self.mode, self.sort, self.only_changed, pred,
-                         bool(self.filter_text), set(self.expanded_paths), self.cursor_path)
+                         bool(self.filter_text), set(self.expanded_paths), self.cursor_path, self._expanded_nodes)
 
 
     def _prefetch_neighbours(self, N: int) -> None:
@@ -428,7 +432,7 @@ class LayersScreen(FilterBoxMixin, Screen):
 
     @work(thread=True, exclusive=True, group="tree", exit_on_error=False)
     def _build_tree(self, token, image, a, N, mode, sort, only_changed, pred, filtering, expanded_paths,
-                    cursor_path) -> None:
+                    cursor_path, expanded_nodes=(None, frozenset())) -> None:
         worker = get_current_worker()
         try:
             got = self.state.tree(image, a, N, mode, filtering, lambda: worker.is_cancelled)
@@ -436,11 +440,14 @@ class LayersScreen(FilterBoxMixin, Screen):
             if worker.is_cancelled:
                 return
             keep, matches, kept = shown_mask(t, changes if only_changed else None, pred)
-            expanded = set()
-            for p in expanded_paths:
-                n = t.find(p)
-                if n is not None:
-                    expanded.add(n)
+            if expanded_nodes[0] is t:
+                expanded = set(expanded_nodes[1])
+            else:
+                expanded = set()
+                for p in expanded_paths:
+                    n = t.find(p)
+                    if n is not None:
+                        expanded.add(n)
             rows = TreeRows(t, sort, keep, expanded)
             if filtering or (kept <= AUTO_EXPAND_MAX and (mode == "changes" or only_changed)):
                 rows.expand_all()
