@@ -73,14 +73,16 @@ class LayerscopeApp(App):
     BINDINGS = bindings("app")
 
     def __init__(self, sources: list[str], image: str | None = None, platform: str | None = None,
-                 base: int | None = None) -> None:
+                 base: int | None = None, settings=None) -> None:
         """`sources`: archives (or `-`, docker://REF, podman://REF), each
         optionally ARCHIVE@REF for one image of it.  Two of them open the
         comparison of the two images; the layer view stays one key away."""
         from ..formats.source import split_spec
+        from .settings import Settings
 
         super().__init__()
         _start_resource_tracker()
+        self.settings = settings if settings is not None else Settings()
         self.specs = [split_spec(s) for s in sources]  # (source, ref or None)
         self.sources = list(dict.fromkeys(src for src, _ in self.specs))  # each archive read once
         self.want_image = image
@@ -133,6 +135,10 @@ class LayerscopeApp(App):
         return True
 
     def on_mount(self) -> None:
+        if self.settings.theme:
+            self.theme = self.settings.theme
+        if self.settings.keys:
+            self.set_keymap(self.settings.keys)
         # Loading, trees and details run in threads: a short GIL switch
         # interval lets the event loop back in quickly while one computes.
         sys.setswitchinterval(SWITCH_INTERVAL)
@@ -601,22 +607,28 @@ def _stdin_sources(sources: list[str]) -> list[str]:
 
 
 def run_app(sources: list[str], image: str | None = None, platform: str | None = None,
-            base: int | None = None) -> int:
+            base: int | None = None, settings=None) -> int:
     """Run the explorer; returns the exit status (2 after an error was shown).
     Raises ImageError only when stdin (`-`) cannot be used, Terminated when
     SIGTERM or SIGHUP ended it (spooled input is removed either way)."""
     from ..errors import Terminated
     from ..formats.source import release_spooled, stop_spooling, watch_signals
 
+    if settings is not None and settings.theme:
+        from textual.theme import BUILTIN_THEMES
+
+        if settings.theme not in BUILTIN_THEMES:
+            raise ImageError(f"no theme {settings.theme!r} (one of {', '.join(sorted(BUILTIN_THEMES))})",
+                             settings.path or "--theme")
     app = None
     # installed before anything is spooled: a named pipe is read in a thread, which cannot install them
     watch_signals(lambda signum: app is not None and app.leave_on_signal(signum))
     try:
         sources = _stdin_sources(list(sources))
-        app = LayerscopeApp(sources, image=image, platform=platform, base=base)
+        app = LayerscopeApp(sources, image=image, platform=platform, base=base, settings=settings)
         # the loader may be copying a named pipe: leaving must not wait for the pipe to end
         app.when_leaving = stop_spooling
-        app.run()
+        app.run(mouse=app.settings.mouse)
     finally:
         release_spooled()
     if app.stopped_by is not None:

@@ -17,6 +17,15 @@ class Key(NamedTuple):
     help: tuple[str, str] | None = None  # (keys as shown, what they do) on the help screen
     bar: bool = False  # shown in the key bar
 
+    @property
+    def id(self) -> str:
+        """Its name in the settings' [keys] table: the action without "app." or
+        punctuation (focus_pane(1) -> focus_pane_1)."""
+        act = (self.action or "").removeprefix("app.")
+        if act in _NAMED_IDS:
+            return _NAMED_IDS[act]
+        return act.replace("(", "_").replace(")", "").replace(",", "_").replace("-", "minus_").strip("_")
+
 
 # In key-bar order: the layer view's bar shows the shown keys of "app" and
 # "layers" as they come here.
@@ -93,8 +102,16 @@ def bindings(where: str) -> list[Binding]:
         if not k.key or k.action is None:
             continue
         if k.where == where or (where == "layers" and k.where == "app" and k.bar):
-            out.append(Binding(k.key, k.action, k.description, show=k.bar))
+            out.append(Binding(k.key, k.action, k.description, show=k.bar, id=k.id))
     return out
+
+
+_NAMED_IDS = {"copy(-1)": "prev_copy", "copy(1)": "next_copy"}
+
+
+def key_ids() -> set[str]:
+    """Every id a user may rebind in the settings' [keys] table."""
+    return {k.id for k in KEYS if k.key and k.action is not None}
 
 
 def help_sections() -> list[tuple[str, list[tuple[str, str]]]]:

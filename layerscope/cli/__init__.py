@@ -151,6 +151,9 @@ def _app_args(a: argparse.ArgumentParser) -> None:
     a.add_argument("--platform", metavar="OS/ARCH[/VARIANT]")
     a.add_argument("--base", type=int, metavar="N")
     a.add_argument("--no-cache", action="store_true")
+    a.add_argument("--theme", metavar="NAME", help="a Textual theme, e.g. textual-light (ctrl+p lists them)")
+    a.add_argument("--no-mouse", action="store_true", help="leave the mouse to the terminal (to select text)")
+    a.add_argument("--config", metavar="FILE", help="settings file (default $XDG_CONFIG_HOME/layerscope/config.toml)")
     _add_tls(a)
 
 

@@ -19,4 +19,12 @@ def run(args) -> int:
         path = split_spec(spec)[0]
         if spec != "-" and "://" not in path and not os.path.exists(path) and not is_registry(path):
             raise ImageError("no such file", path)
-    return run_app(archives, image=args.image, platform=args.platform, base=args.base)
+    from ..app.keys import key_ids
+    from ..app.settings import load
+
+    settings = load(args.config, key_ids())
+    if args.theme:
+        settings.theme = args.theme
+    if args.no_mouse:
+        settings.mouse = False
+    return run_app(archives, image=args.image, platform=args.platform, base=args.base, settings=settings)

@@ -47,6 +47,13 @@ class HelpScreen(ModalScreen[None]):
                 t.append(f"  {k:<30}", "bold cyan")
                 t.append(what + "\n")
             t.append("\n")
+        own = getattr(getattr(self.app, "settings", None), "keys", None)
+        if own:
+            t.append(f"Your keys ({clean_text(self.app.settings.path or 'settings', 200)})\n", "bold underline")
+            for kid, keys in sorted(own.items()):
+                t.append(f"  {clean_text(keys, 30):<30}", "bold cyan")
+                t.append(kid + "\n")
+            t.append("\n")
         t.append("Legend\n", "bold underline")
         t.append("  ")
         t.append_text(legend_text(True))

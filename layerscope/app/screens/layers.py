@@ -884,6 +884,9 @@ class LayersScreen(FilterBoxMixin, Screen):
 
     # -- what the app's loading reports -------------------------------------------
     def on_mount(self) -> None:
+        settings = getattr(self.app, "settings", None)
+        if settings is not None:  # the first sort and view a user chose
+            self.sort, self.mode = settings.sort, settings.mode
         self.query_one("#layers-pane").border_title = "Layers"
         self._files_title()
         self._side_title()
