@@ -41,6 +41,8 @@ KEYS: list[Key] = [
         bar=True),
     Key("s", "toggle_sort", "Sort", "layers", ("s", "sort files by name ⇄ size"), bar=True),
     Key("c", "toggle_changed", "Changed", "layers", ("c", "show only changed entries (on/off)"), bar=True),
+    Key("r", "toggle_bars", "Bars", "layers",
+        ("r", "size bars: share of the layer (or image) ⇄ share of the entry's directory")),
     Key("f", "filter", "Filter", "layers", ("f", "filter files by glob or regex (re:EXPR); escape clears"), bar=True),
     Key("d", "details", "Details", "layers", ("d", "details of the selection")),
     Key("b", "build_step", "Step", "layers",

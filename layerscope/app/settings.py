@@ -5,6 +5,7 @@
     mouse = false               # leave the mouse to the terminal (select text, scroll)
     sort = "size"               # the file tree's first sort: name | size
     mode = "merged"             # the file tree's first view: changes | merged
+    bars = "parent"             # size bars: share of the layer/image (tree) | of the directory (parent)
     [keys]
     jump = "ctrl+f"             # a key id (see keys.py / README) = Textual key names, comma-separated
 
@@ -27,6 +28,7 @@ class Settings:
     mouse: bool = True
     sort: str = "name"
     mode: str = "changes"
+    bars: str = "tree"  # size bars: share of the whole tree (tree) or of the directory (parent)
     keys: dict[str, str] = field(default_factory=dict)  # key id -> Textual key string
     path: str | None = None  # the file they came from, if any
 
@@ -66,8 +68,8 @@ def load(path: str | None = None, key_ids: set[str] | None = None) -> Settings:
             if not isinstance(v, bool):
                 raise ImageError("mouse must be true or false", path)
             s.mouse = v
-        elif k in ("sort", "mode"):
-            allowed = ("name", "size") if k == "sort" else ("changes", "merged")
+        elif k in ("sort", "mode", "bars"):
+            allowed = {"sort": ("name", "size"), "mode": ("changes", "merged"), "bars": ("tree", "parent")}[k]
             if v not in allowed:
                 raise ImageError(f"{k} must be one of {', '.join(allowed)} (not {v!r})", path)
             setattr(s, k, v)
@@ -79,7 +81,7 @@ def load(path: str | None = None, key_ids: set[str] | None = None) -> Settings:
                     raise ImageError(f"[keys] has no key id {kid!r} (ids: {', '.join(sorted(key_ids))})", path)
                 s.keys[kid] = _str(keys, f"keys.{kid}", path)
         else:
-            raise ImageError(f"unknown setting {k!r} (theme, mouse, sort, mode, [keys])", path)
+            raise ImageError(f"unknown setting {k!r} (theme, mouse, sort, mode, bars, [keys])", path)
     return s
 
 

@@ -1033,3 +1033,32 @@ async def test_sorting_keeps_every_open_directory(monkeypatch):
             await until(pilot, lambda sort=sort: tree_ready(app) and tree(app).model.sort == sort, what=sort)
             assert len(tree(app).model) == 12000, sort
             assert selected_path(app) == "/d0042/f", sort
+
+
+async def test_tree_bars_compare_across_directories(monkeypatch):
+    """By default a bar is the entry's share of the whole tree, so a small file
+    alone in its directory no longer outgrows a big one elsewhere; r switches
+    to the share of the directory, and the pane says which."""
+    import layerscope.formats.source as formats
+
+    g = mem_graph([[("a", DIR, 0), ("a/small", FILE, 100), ("b", DIR, 0), ("b/big", FILE, 9000),
+                    ("b/mid", FILE, 1000)]])
+    monkeypatch.setattr(formats, "open_graph", lambda sources, platform=None: g)
+    app = LayerscopeApp(["<memory>"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        t = tree(app)
+        t.focus()
+        await pilot.press("E")
+        await until(pilot, lambda: len(t.model) == 5, what="expand all")
+
+        def bar_of(path: str) -> str:
+            i = t.model.rows.index(t.model.tree.find(path))
+            return t.render_row(i, 120).plain[11:11 + 8].strip()
+
+        assert len(bar_of("/b/big")) >= 7 and len(bar_of("/a/small")) <= 1
+        assert "bars: % of layer" in app.query_one("#files-pane")._border_subtitle.plain
+        await pilot.press("r")
+        await until(pilot, lambda: t.bars == "parent", what="bars of the directory")
+        assert len(bar_of("/a/small")) >= 7 and len(bar_of("/b/mid")) <= 1
+        assert "bars: % of dir" in app.query_one("#files-pane")._border_subtitle.plain

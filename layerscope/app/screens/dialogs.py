@@ -27,7 +27,7 @@ COLUMNS = [
      "mode or owner (metadata only), or identical (duplicate); deleted"),
     ("layers: wasted", "bytes of this layer that upper layers hide (overwrite or delete)"),
     ("files: size", "a directory's size counts everything below it"),
-    ("files: bar", "the entry's share of its directory's size"),
+    ("files: bar", "the entry's share of the layer (changes) or image (merged view); r: of its directory"),
     ("files: (n)", "entries inside a closed directory"),
     ("compare: size, Δ", "size in B (in A for a removed path); Δ = size in B − size in A"),
     ("graph: ● N", "the image (column) uses the layer as its layer N; │ its stack goes on past the row"),

@@ -343,6 +343,8 @@ class LayersScreen(FilterBoxMixin, Screen):
             bits.append("only changed")
         if self.filter_text:
             bits.append("filter: " + clean_text(self.filter_text, 40))
+        bars = self.query_one("#tree", FileTreeView).bars
+        bits.append("bars: % of " + ("dir" if bars == "parent" else "layer" if self.mode == "changes" else "image"))
         pane = self.query_one("#files-pane")
         pane.border_title = title
         pane.border_subtitle = " · ".join(bits) + (f" · {extra}" if extra else "")
@@ -585,6 +587,11 @@ class LayersScreen(FilterBoxMixin, Screen):
     def action_toggle_sort(self) -> None:
         self.sort = "size" if self.sort == "name" else "name"
         self._request_tree()
+
+    def action_toggle_bars(self) -> None:
+        tree = self.query_one("#tree", FileTreeView)
+        tree.set_bars("parent" if tree.bars == "tree" else "tree")
+        self._files_title()
 
     def action_toggle_changed(self) -> None:
         self.only_changed = not self.only_changed
@@ -887,6 +894,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         settings = getattr(self.app, "settings", None)
         if settings is not None:  # the first sort and view a user chose
             self.sort, self.mode = settings.sort, settings.mode
+            self.query_one("#tree", FileTreeView).bars = settings.bars
         self.query_one("#layers-pane").border_title = "Layers"
         self._files_title()
         self._side_title()

@@ -49,6 +49,14 @@ class FileTreeView(CursorList):
         self.opaque = frozenset()  # dirs this layer made opaque
         self.pending: int | None = None  # the node a worker is opening (drawn with an ellipsis)
         self._rows_token = 0
+        # bars as a share of the whole tree (the layer, or the image at the layer), so that bars
+        # compare across directories; "parent": of the entry's directory
+        self.bars = "tree"
+
+    def set_bars(self, bars: str) -> None:
+        self.bars = bars
+        self.forget_lines()
+        self.refresh()
 
     # -- big changes of the rows: off the UI thread ---------------------------------
     def _big(self, node: int | None = None) -> bool:
@@ -122,7 +130,7 @@ class FileTreeView(CursorList):
         node = m.rows[i]
         cb = self.changes_below
         return (node, m.depth[i], node in m.expanded, node == self.pending, node in self.opaque,
-                cb[node] if cb is not None else None)
+                cb[node] if cb is not None else None, self.bars)
 
     def render_row(self, i: int, width: int) -> Text:
         m = self.model
@@ -144,8 +152,11 @@ class FileTreeView(CursorList):
         size = t_.size(node)
         out.append(human(size).rjust(SIZE_W), "dim strike" if ghost else ("bold" if is_dir else ""))
         out.append(" ")
-        p = t_.parent[node]
-        psize = t_.size(p) if p >= 0 else 0
+        if self.bars == "parent":
+            p = t_.parent[node]
+            psize = t_.size(p) if p >= 0 else 0
+        else:
+            psize = t_.size(0)
         if ghost:
             out.append("".ljust(TBAR_W))
         else:
