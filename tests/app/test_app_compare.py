@@ -423,3 +423,23 @@ async def test_graph_view_multiplatform_and_across_archives(pair):
         assert "RUN change things [red]loud[/red]" in text  # a build step is data, not markup
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.layer_view)
+
+
+async def test_directory_counts_and_sizes_say_what_they_count(tmp_path):
+    """A directory whose B side keeps 1 of 3 entries: 3 paths changed (two
+    removed) is not "all changed" of 1; the size figures say what they are."""
+    a, b = tmp_path / "a.tar", tmp_path / "b.tar"
+    write_archive(str(a), [ImageSpec([LayerSpec([F("d", "dir"), F("d/a", data=b"1"), F("d/b", data=b"22"),
+                                                 F("d/c", data=b"333"), F("e", data=b"e")])], repo_tags=["x:a"])],
+                  "docker-legacy")
+    write_archive(str(b), [ImageSpec([LayerSpec([F("d", "dir"), F("d/a", data=b"9"), F("e", data=b"e")])],
+                                     repo_tags=["x:b"])], "docker-legacy")
+    app = LayerscopeApp([str(a), str(b)])
+    async with app.run_test(size=SIZE) as pilot:
+        await diff_shown(pilot)
+        t = dtree(app)
+        if t.model.is_expanded(t.model.tree.find("/d")):
+            t.model.collapse(t.model.rows.index(t.model.tree.find("/d")))
+        row = t.render_row(t.model.rows.index(t.model.tree.find("/d")), 120).plain
+        assert "d/ (1, 3 changed, removed ones included)" in row
+        assert "files in the final view 7 B → 2 B" in screen_text(app)

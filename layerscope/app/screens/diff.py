@@ -110,7 +110,7 @@ def summary_text(a, b, d=None, note: str = "") -> Text:
             t.append(f" ({kinds})", "dim")
         t.append(" · ")
         t.append(n_cfg, "bold" if d.config else "dim")
-    t.append("\nsize ")
+    t.append("\nfiles in the final view ")
     t.append(human(d.size_a), "bold")
     t.append(" → ")
     t.append(human(d.size_b), "bold")
@@ -406,7 +406,10 @@ class DiffTreeView(FileTreeView):
                 n_in = t_.count(node)
                 bits = [f"{n_in:,}"] if n_in else []
                 if inside > 0 and status not in (S_ADDED, S_DELETED):  # all inside is, for those
-                    bits.append("all changed" if inside >= n_in else f"{inside:,} changed")
+                    if inside == n_in:
+                        bits.append("all changed")
+                    else:  # removed paths are changes too, but are not among B's entries counted first
+                        bits.append(f"{inside:,} changed" + (", removed ones included" if inside > n_in else ""))
                 if bits:
                     out.append(" (" + ", ".join(bits) + ")", "dim")
         else:

@@ -244,7 +244,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             t.append(plural(a.stack.n, "layer"), "bold")
             t.append(" · ")
             t.append(human(tot["size"]), "bold")
-            t.append(" of files · ")
+            t.append(" stored in the layers · ")
             t.append(human(tot["wasted_bytes"]), "bold red" if tot["wasted_bytes"] else "bold")
             t.append(f" wasted ({pct(tot['wasted_bytes'] / tot['size'] if tot['size'] else 0)})")
             t.append(" · efficiency ")
