@@ -309,7 +309,7 @@ async def test_pick_second_image_of_an_archive_opens_the_diff():
         scr = diff_screen(app)
         assert scr.a is first and scr.b is app.graph.images[1]
         text = screen_text(app)
-        assert "≠ different" in text and "size 205.0 kB → 114.2 kB (-90.8 kB)" in text
+        assert "≠ different" in text and "files in the final view 205.0 kB → 114.2 kB (-90.8 kB)" in text
         assert status_of(app, "/usr/bin/vim.tiny") == S_DELETED
         assert status_of(app, "/usr/sbin/nginx") == S_ADDED
         assert status_of(app, "/var/lib/dpkg/status") == S_MODIFIED

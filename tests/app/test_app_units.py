@@ -173,7 +173,7 @@ def test_diff_texts():
     s = summary_text(d.a_image, d.b_image, d).plain
     assert "A x:1" in s and "B x:2" in s and "≠ different" in s
     assert "2 added · 1 removed · 1 changed (1 content)" in s and "1 config change" in s
-    assert "size 30 B → 19 B (-11 B)" in s and "diverge at 0" in s
+    assert "files in the final view 30 B → 19 B (-11 B)" in s and "diverge at 0" in s
     assert "= identical" in summary_text(d.a_image, d.a_image, diff_images_same(d)).plain
     lt = layers_text(d).plain
     assert "- A0" in lt and "+ B0" in lt and "the stacks diverge here" in lt
