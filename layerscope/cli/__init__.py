@@ -75,7 +75,8 @@ def _report_args(r: argparse.ArgumentParser) -> None:
     _add_common(r, many=True)
     r.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON contract)")
     r.add_argument("--top", type=int, default=None, metavar="N",
-                   help="how many wasted paths to list (default 10; 100 with --json)")
+                   help="how many wasted paths and findings to list (default 10); with --json, how many "
+                        "wasted paths and paths of each finding (default 100)")
 
 
 def _ls_args(ls: argparse.ArgumentParser) -> None:
@@ -134,7 +135,8 @@ def _app_args(a: argparse.ArgumentParser) -> None:
 # command: (help in the command list, description on its own help page, its arguments)
 _COMMAND_PARSERS = {
     "report": ("summary of an image: layers, sizes, changes, waste",
-               "Print the image, one row per build step, totals and the biggest wasted paths.", _report_args),
+               "Print the image, one row per build step, totals, findings (what the build could save, with "
+               "a fix for each) and the biggest wasted paths.", _report_args),
     "ls": ("list the merged view at a layer, or one layer's changes",
            "List every path of the merged (union) view at layer N (default: the top), "
            "or with --changes only what layer N added, modified and deleted.", _ls_args),
