@@ -83,6 +83,9 @@ def _ls_args(ls: argparse.ArgumentParser) -> None:
     _add_common(ls)
     ls.add_argument("--layer", type=int, metavar="N", help="layer index (0 = bottom; negative counts from the top)")
     ls.add_argument("--changes", action="store_true", help="only layer N's own changes, with their kind")
+    ls.add_argument("--sort", choices=("name", "size"), default="name",
+                    help="by path (default) or biggest first (then by path)")
+    ls.add_argument("--top", type=int, default=None, metavar="N", help="only the first N entries (after --sort)")
     ls.add_argument("--json", action="store_true", help="JSON lines, one object per entry (--format json)")
     ls.add_argument("--format", choices=("text", "json", "csv"), default=None,
                     help="text (default), json (JSON lines) or csv (a header row, then one row per entry)")
@@ -139,7 +142,8 @@ _COMMAND_PARSERS = {
                "a fix for each) and the biggest wasted paths.", _report_args),
     "ls": ("list the merged view at a layer, or one layer's changes",
            "List every path of the merged (union) view at layer N (default: the top), "
-           "or with --changes only what layer N added, modified and deleted.", _ls_args),
+           "or with --changes only what layer N added, modified and deleted; "
+           "--sort size --top N lists the N biggest.", _ls_args),
     "history": ("which layers touched a path, and what hides what",
                 "For one path: every layer that added, modified or deleted it (bottom up), "
                 "the copy visible at the top, and the hidden copies with the layer that hid "
