@@ -18,7 +18,7 @@ layers that have no content digest, within a fixed budget of bytes read.
 from __future__ import annotations
 
 from itertools import compress, repeat
-from operator import contains, itemgetter
+from operator import contains, itemgetter, methodcaller
 
 from ..model import FILE, Record, pretty_step
 from ..units import plural
@@ -51,9 +51,10 @@ PYC_MIN = 10 << 20
 STEP_CHARS = 48
 
 _VCS_DIRS = (".git", ".svn", ".hg")
-# where a path rule may apply: every path is tested against these first, in C
-_PREFIXES = ("tmp/", "var/tmp/", "var/lib/apt/lists/", "var/cache/", "usr/local/share/.cache/yarn/", "root/.",
-             "home/", ".")
+# where a path rule may apply, tested on every path in C; the rest of the rules are under a
+# dot directory, found by "/." (which also finds version control directories)
+_PREFIXES = ("tmp/", "var/tmp/", "var/lib/apt/lists/", "var/cache/", ".")
+_HAS_PREFIX = methodcaller("startswith", _PREFIXES)  # quicker over a list than str.startswith with repeat()
 # rule -> (kind, remedy)
 _RULE_INFO = {
     "apt-lists": (PACKAGE_INDEX, "apt-lists"),
@@ -246,7 +247,7 @@ def classify(p: str) -> tuple[str, str, str] | None:
     """(kind, remedy, the directory it is in) for a visible regular file at
     relative path `p` when a path rule names it, else None.  Compiled Python
     files are not named here: they count only in bulk."""
-    r = _rule(p) if p.startswith(_PREFIXES) else None
+    r = _rule(p)
     if r is not None:
         kind, remedy = _RULE_INFO[r[0]]
         return kind, remedy, r[1]
@@ -263,34 +264,31 @@ def _final_view(st, groups) -> set[int]:
         e = layer.entries
         paths, types, sizes, ha = e.paths, e.types, e.sizes, st.hidden_at[L]
         m = len(paths)
-        # the candidates, found in C: most paths are none
+        # the candidates, found in C (most paths are none): a rule's prefix, a dot directory
+        # (caches under a home, version control), a compiled Python file
+        cand = set(compress(range(m), map(_HAS_PREFIX, paths)))
+        cand.update(compress(range(m), map(contains, paths, repeat("/."))))
         base = L << 32
-        for i in compress(range(m), map(str.startswith, paths, repeat(_PREFIXES))):
+        for i in sorted(cand):
             if types[i] != FILE or ha[i] != VISIBLE or not sizes[i]:
                 continue
             p = paths[i]
             r = _rule(p)
             if r is not None:
                 kind, remedy = _RULE_INFO[r[0]]
-                g = _group(groups, (kind, L, None))
-                n = sizes[i]
-                g.paths.append(p)
-                g.sizes.append(n)
-                g.remedies[remedy] = g.remedies.get(remedy, 0) + n
-                claimed.add(base | i)
-        vcs: set[int] = set()
-        for name in _VCS_DIRS:
-            vcs.update(compress(range(m), map(contains, paths, repeat(name + "/"))))
-        for i in sorted(vcs):
-            if types[i] == FILE and ha[i] == VISIBLE and sizes[i] and (L << 32 | i) not in claimed \
-                    and _vcs_dir(paths[i]) is not None:
-                g = _group(groups, (VCS_METADATA, L, None))
-                g.paths.append(paths[i])
-                g.sizes.append(sizes[i])
-                g.remedies["vcs"] = g.remedies.get("vcs", 0) + sizes[i]
-                claimed.add(L << 32 | i)
-        for i in compress(range(m), map(str.endswith, paths, repeat(".pyc"))):
-            if types[i] == FILE and ha[i] == VISIBLE and sizes[i] and (L << 32 | i) not in claimed:
+            elif _vcs_dir(p) is not None:
+                kind, remedy = VCS_METADATA, "vcs"
+            else:
+                continue
+            g = _group(groups, (kind, L, None))
+            n = sizes[i]
+            g.paths.append(p)
+            g.sizes.append(n)
+            g.remedies[remedy] = g.remedies.get(remedy, 0) + n
+            claimed.add(base | i)
+        for i in compress(range(m), map(contains, paths, repeat(".pyc"))):
+            if types[i] == FILE and ha[i] == VISIBLE and sizes[i] and paths[i].endswith(".pyc") \
+                    and (base | i) not in claimed:
                 pyc.append((L, i))
     if sum(st.layers[L].entries.sizes[i] for L, i in pyc) >= PYC_MIN:
         for L, i in pyc:
