@@ -8,8 +8,10 @@ import json
 
 import pytest
 
+from layerscope.analysis.findings import KINDS
 from layerscope.cli import main
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
+from tests.conftest import ROOT
 
 INSTALL = "/bin/sh -c apt-get update && apt-get install -y curl"
 
@@ -117,3 +119,14 @@ def test_report_text_top_limits_the_findings(image, capsys, monkeypatch):
     assert heads == ["14.7 kB  package-index  layer 1  RUN apt-get update && apt-get install -y curl",
                      "  300 B  deleted-later  layer 0 → layer 2  ADD rootfs.tar /"]
     assert "… 2 more findings (--top N, or report --json for all)" in lines
+
+
+def test_readme_documents_every_finding_key(image, capsys):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("### `report --json`"):readme.index("### `ls --json`")]
+    assert main(["report", "--json", "--no-cache", image]) == 0
+    found = json.loads(capsys.readouterr().out)["findings"]
+    keys = {k for f in found for k in f} | {k for f in found for p in f["paths"] for k in p}
+    assert keys == {"kind", "layer", "fixed_by", "bytes", "paths", "path_count", "base", "fix", "path"}
+    assert all(f'"{k}"' in block for k in keys)
+    assert all(f"`{k}`" in block for k in KINDS)
