@@ -167,11 +167,13 @@ def _hidden_copies(a, groups) -> None:
     st, kinds = a.stack, a.kinds
     layers = st.layers
     last = -1
+    adders: dict[tuple[str, int], tuple] = {}  # (kind, hiding layer) -> appenders of layer L's group
     for L, i in a.waste.hidden_files():  # in layer order
         if L != last:
             last = L
             e = layers[L].entries
             paths, sizes, ha, hb, how = e.paths, e.sizes, st.hidden_at[L], st.hidden_by[L], st.how[L]
+            adders.clear()
         H = ha[i]
         kind = DELETED_LATER
         if how[i] == OVERWRITTEN:
@@ -179,9 +181,12 @@ def _hidden_copies(a, groups) -> None:
             if j >= 0 and layers[H].entries.types[j] == FILE:
                 k = kinds.kind[H][j] if kinds is not None else 0
                 kind = METADATA_COPY_UP if k == METADATA else IDENTICAL_COPY if k == SAME else REWRITTEN
-        g = _group(groups, (kind, L, H))
-        g.paths.append(paths[i])
-        g.sizes.append(sizes[i])
+        add = adders.get((kind, H))
+        if add is None:
+            g = _group(groups, (kind, L, H))
+            add = adders[kind, H] = (g.paths.append, g.sizes.append)
+        add[0](paths[i])
+        add[1](sizes[i])
 
 
 # -- the final view -------------------------------------------------------------
@@ -269,6 +274,7 @@ def _final_view(st, groups) -> set[int]:
         cand = set(compress(range(m), map(_HAS_PREFIX, paths)))
         cand.update(compress(range(m), map(contains, paths, repeat("/."))))
         base = L << 32
+        last, last_kind = None, None
         for i in sorted(cand):
             if types[i] != FILE or ha[i] != VISIBLE or not sizes[i]:
                 continue
@@ -280,7 +286,8 @@ def _final_view(st, groups) -> set[int]:
                 kind, remedy = VCS_METADATA, "vcs"
             else:
                 continue
-            g = _group(groups, (kind, L, None))
+            g = last if last_kind == kind else _group(groups, (kind, L, None))  # runs of one kind are common
+            last, last_kind = g, kind
             n = sizes[i]
             g.paths.append(p)
             g.sizes.append(n)
