@@ -14,6 +14,7 @@ from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 from tests.conftest import ROOT
 
 INSTALL = "/bin/sh -c apt-get update && apt-get install -y curl"
+R = bytes(range(256)) * 100  # big enough to be compared for duplicate content
 
 
 @pytest.fixture
@@ -130,3 +131,20 @@ def test_readme_documents_every_finding_key(image, capsys):
     assert keys == {"kind", "layer", "fixed_by", "bytes", "paths", "path_count", "base", "fix", "path"}
     assert all(f'"{k}"' in block for k in keys)
     assert all(f"`{k}`" in block for k in KINDS)
+
+
+def test_report_text_escapes_names_and_steps_in_findings(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    p = tmp_path / "hostile.tar"
+    step = "/bin/sh -c cp -r src\x1b[2J /app\u202e"
+    write_archive(str(p), [ImageSpec([LayerSpec([F("etc/os-release", data=b"ID=x\n")], "ADD base"),
+                                      LayerSpec([F("app\x1b[31m/.git/HEAD", data=b"ref"),
+                                                 F("app/a\x07", data=R), F("app/b\x1b]0;t\x07", data=R)], step)])],
+                  "docker-legacy")
+    assert main(["report", "--no-cache", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "(/app\\x1b[31m/.git is one)" in out
+    assert "/app/b\\x1b]0;t\\x07 is the same as /app/a\\x07" in out
+    assert "RUN cp -r src\\x1b[2J /app\\u202e" in out
+
