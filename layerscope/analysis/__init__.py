@@ -75,6 +75,7 @@ class ImageAnalysis:
         self.layers = self.stack.layers
         self._counts = [self._count(L) for L in range(self.stack.n)]
         self._os: dict | None | bool = False
+        self._findings: list | None = None
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -135,6 +136,15 @@ class ImageAnalysis:
             "base_layers": w.base_layers,
             "entries": sum(len(l.entries) for l in self.layers),
         }
+
+    def findings(self) -> list:
+        """What a build could save, biggest first (analysis.findings.Finding);
+        computed on the first call."""
+        if self._findings is None:
+            from .findings import compute_findings  # only what reports findings pays for it
+
+            self._findings = compute_findings(self)
+        return self._findings
 
     # -- contents ----------------------------------------------------------
     def read(self, L: int, i: int, cap: int | None = None) -> bytes:

@@ -82,6 +82,11 @@ class Waste:
         self._by_path: dict[str, int] | None = None
         self._ranked: RankedWaste | None = None
 
+    def hidden_files(self) -> list[tuple[int, int]]:
+        """(layer, index) of every hidden copy that costs bytes: their sizes
+        add up to wasted_bytes."""
+        return self._hidden_files
+
     @property
     def user_wasted_percent(self) -> float:
         return self.user_wasted_bytes / self.size if self.size else 0.0

@@ -96,13 +96,17 @@ def _report_args(r: argparse.ArgumentParser) -> None:
     _add_common(r, many=True)
     r.add_argument("--json", action="store_true", help="machine-readable output (see README: JSON contract)")
     r.add_argument("--top", type=int, default=None, metavar="N",
-                   help="how many wasted paths to list (default 10; 100 with --json)")
+                   help="how many wasted paths and findings to list (default 10); with --json, how many "
+                        "wasted paths and paths of each finding (default 100)")
 
 
 def _ls_args(ls: argparse.ArgumentParser) -> None:
     _add_common(ls)
     ls.add_argument("--layer", type=int, metavar="N", help="layer index (0 = bottom; negative counts from the top)")
     ls.add_argument("--changes", action="store_true", help="only layer N's own changes, with their kind")
+    ls.add_argument("--sort", choices=("name", "size"), default="name",
+                    help="by path (default) or biggest first (then by path)")
+    ls.add_argument("--top", type=int, default=None, metavar="N", help="only the first N entries (after --sort)")
     ls.add_argument("--json", action="store_true", help="JSON lines, one object per entry (--format json)")
     ls.add_argument("--format", choices=("text", "json", "csv"), default=None,
                     help="text (default), json (JSON lines) or csv (a header row, then one row per entry)")
@@ -160,10 +164,12 @@ def _app_args(a: argparse.ArgumentParser) -> None:
 # command: (help in the command list, description on its own help page, its arguments)
 _COMMAND_PARSERS = {
     "report": ("summary of an image: layers, sizes, changes, waste",
-               "Print the image, one row per build step, totals and the biggest wasted paths.", _report_args),
+               "Print the image, one row per build step, totals, findings (what the build could save, with "
+               "a fix for each) and the biggest wasted paths.", _report_args),
     "ls": ("list the merged view at a layer, or one layer's changes",
            "List every path of the merged (union) view at layer N (default: the top), "
-           "or with --changes only what layer N added, modified and deleted.", _ls_args),
+           "or with --changes only what layer N added, modified and deleted; "
+           "--sort size --top N lists the N biggest.", _ls_args),
     "history": ("which layers touched a path, and what hides what",
                 "For one path: every layer that added, modified or deleted it (bottom up), "
                 "the copy visible at the top, and the hidden copies with the layer that hid "

@@ -1,12 +1,13 @@
 """`layerscope ls`: the merged view at a layer, or (--changes) what that
-layer added, modified and deleted; text or JSON lines."""
+layer added, modified and deleted, by name or biggest first (--sort size),
+all or the first N (--top); text, JSON lines or CSV."""
 
 from __future__ import annotations
 
 import sys
 
 from ..errors import one_line
-from .common import TYPE_CHARS, analyse_image, layer_arg, load
+from .common import TYPE_CHARS, UsageError, analyse_image, layer_arg, load
 
 
 def run(args) -> int:
@@ -14,6 +15,10 @@ def run(args) -> int:
     from ..units import human, mode_string
     from ..views.jsondoc import dumps, entry_doc, status_change
 
+    top = args.top
+    if top is not None and top < 0:
+        raise UsageError("--top must be 0 or more")
+    by_size = args.sort == "size"
     graph, image = load([args.archive], args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
     L = layer_arg(args.layer, a.stack.n)
@@ -40,8 +45,29 @@ def run(args) -> int:
                 d["kind"] = kind
             rows.append(d)
         rows.sort(key=lambda d: d["path"])
+        if by_size:
+            rows.sort(key=lambda d: d["size"], reverse=True)  # stable: by path among equal sizes
+        if top is not None:
+            rows = rows[:top]
     else:
-        items = sorted(a.stack.visible_at(L))
+        items = a.stack.visible_at(L)
+        if by_size:
+            layers = a.layers
+
+            def size_key(it):  # biggest first, then by path; an implied directory has no entry (size 0)
+                p, l, i = it
+                return (0 if i < 0 else -layers[l].entries.sizes[i]), p
+
+            if top is not None:
+                from heapq import nsmallest  # only the N biggest are made into rows
+
+                items = nsmallest(top, items, key=size_key)
+            else:
+                items = sorted(items, key=size_key)
+        else:
+            items = sorted(items)
+            if top is not None:
+                items = items[:top]
         rows = [entry_doc(a, p, l, i) for p, l, i in items]
     fmt = args.format or ("json" if args.json else "text")
     if fmt == "json":

@@ -1,4 +1,4 @@
-"""`layerscope report`: one row per build step, totals and the biggest
+"""`layerscope report`: one row per build step, totals, findings and the biggest
 wasted paths; with several images, how they share layers."""
 
 from __future__ import annotations

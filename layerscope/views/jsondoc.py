@@ -57,6 +57,20 @@ def layer_doc(a: ImageAnalysis, L: int) -> dict:
     }
 
 
+def finding_doc(f, top: int = 100) -> dict:
+    """One finding (analysis.findings.Finding) with its `top` biggest paths."""
+    return {
+        "kind": f.kind,
+        "layer": f.layer,
+        "fixed_by": f.fixed_by,
+        "bytes": f.bytes,
+        "paths": [{"path": p, "bytes": n} for p, n in f.paths[:max(top, 0)]],
+        "path_count": len(f.paths),
+        "base": f.base,
+        "fix": f.fix,
+    }
+
+
 def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
     im = a.image
     waste = []
@@ -98,6 +112,7 @@ def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
             "wasted_paths": a.waste.path_count(),
         },
         "waste": waste,
+        "findings": [finding_doc(f, top) for f in a.findings()],
         "warnings": warnings,
     }
 

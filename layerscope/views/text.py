@@ -11,7 +11,7 @@ from rich.text import Text
 from ..analysis import ImageAnalysis
 from ..errors import clipped, one_line
 from ..model import LayerGraph, pretty_step
-from ..units import human
+from ..units import human, plural
 
 
 def plain_text(s: str, style: str = "") -> Text:
@@ -68,6 +68,7 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
                 f"{human(t['user_wasted_bytes'])} ({t['user_wasted_percent'] * 100:.1f} %)")
     tot.add_row("Efficiency", f"{t['efficiency'] * 100:.2f} %")
     console.print(tot)
+    _render_findings(console, a, top)
 
     paths = a.waste.paths(top)
     if paths:
@@ -93,6 +94,66 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
         console.print()
         for w in warnings[:50]:
             console.print(plain_text("warning: " + w, "yellow"))
+
+
+FINDING_PATHS = 3  # paths shown under each finding (report --json has --top of them)
+
+
+def _render_findings(console: Console, a: ImageAnalysis, top: int) -> None:
+    """What the build could save: the image's own findings in full (kind,
+    bytes, step, biggest paths, fix), at most `top`; the base image's apart,
+    one line each, since no later step can free those bytes."""
+    found = a.findings()
+    if not found:
+        return
+    own = [f for f in found if not f.base][:max(top, 0)]
+    base = [f for f in found if f.base]
+    hidden = sum(not f.base for f in found) - len(own)
+    size_width = max(len(human(f.bytes)) for f in own + base) if own or base else 0  # one column in both lists
+
+    def head(f) -> Text:
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(f.kind, "bold")
+        t.append(f"  layer {f.layer}")
+        if f.fixed_by is not None:
+            t.append(f" → layer {f.fixed_by}")
+        step = pretty_step(a.created_by(f.layer))
+        if step:
+            t.append("  ")
+            t.append_text(plain_text(step, "dim"))
+        return t
+
+    console.print()
+    console.print(Text(f"Findings ({len(found):,}: what the build could save, biggest first)", style="bold"))
+    if own:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True, min_width=size_width)
+        grid.add_column(overflow="fold")
+        for f in own:
+            parts = [head(f)]
+            for p, n in f.paths[:FINDING_PATHS]:
+                line = plain_text(p)
+                line.append(f"  {human(n)}", "dim")
+                parts.append(line)
+            if len(f.paths) > FINDING_PATHS:
+                parts.append(Text(f"… {plural(len(f.paths) - FINDING_PATHS, 'more path')}", style="dim"))
+            fix = Text("Fix: ", style="green")
+            fix.append_text(Text(one_line(f.fix, 100_000)))
+            parts.append(fix)
+            grid.add_row(human(f.bytes), Group(*parts))
+        console.print(grid)
+    if hidden:
+        console.print(Text(f"… {plural(hidden, 'more finding')} (--top N, or report --json for all)", style="dim"))
+    if base:
+        total = sum(f.bytes for f in base)
+        console.print(Text(f"In the base image ({plural(len(base), 'finding')}, {human(total)}): no later step "
+                           "frees these bytes; a smaller or newer base image does.", style="dim"))
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(justify="right", no_wrap=True, min_width=size_width)
+        grid.add_column(overflow="ellipsis")  # wrappable for the layout, so the sizes keep their width
+        for f in base:
+            grid.add_row(human(f.bytes), head(f))
+        console.print(grid)
 
 
 MIN_STEP = 24  # build-step cells narrower than this drop other columns first

@@ -21,6 +21,7 @@ ARGVS = [
     ["report", "--json", "--top", "5", "--base", "2", "a.tar", "b.tar"],
     ["report", "--no-cache", "--verify", "--image", "x:1", "--platform", "linux/arm64", "a.tar"],
     ["ls", "--layer", "-1", "--changes", "--json", "a.tar"],
+    ["ls", "--sort", "size", "--top", "5", "--format", "csv", "a.tar"],
     ["history", "a.tar", "/etc/passwd", "--json"],
     ["check", "--ci-config", "c.yml", "--lowest-efficiency", "0.9", "--highest-wasted-bytes", "20MB",
      "--highest-user-wasted-percent", "0.1", "a.tar"],

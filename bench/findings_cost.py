@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""What the findings (report's "why is it big") cost on top of the analysis.
+
+    python bench/findings_cost.py [--runs 5] [--out-dir bench/images] [ARCHIVE ...]
+
+Without ARCHIVE, writes (once) and measures two generated docker-archives of
+about 200,000 entries (uncompressed layers, real bytes):
+
+  findings-mix   a 130,000-file rootfs; 20,000 files copied up by a chmod,
+                 20,000 rewritten, 20,000 deleted (directory whiteouts),
+                 10,000 copied again unchanged; then a build step leaving a
+                 pip cache, apt lists, a .git directory and /tmp files
+                 (5,000 each) and 20 identical 1 MiB files
+  findings-tmp   a 100,000-file rootfs and one step leaving 100,000 files in /tmp
+                 (every one of them a finding: the costly case)
+
+In one process, with the cache off: open and index once, then per run a
+fresh analyse() and its findings(), each timed; prints the medians and
+the best runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ["LAYERSCOPE_CACHE"] = "off"
+
+from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive  # noqa: E402
+
+
+def _data(k: int, j: int, version: int = 0) -> bytes:
+    return b"%d:%d:%d\n" % (version, k, j) * (1 + (k * 1000 + j) % 12)
+
+
+def _rootfs(dirs: int) -> LayerSpec:
+    ents = [F("usr", "dir"), F("usr/lib", "dir")]
+    for k in range(dirs):
+        ents.append(F(f"usr/lib/p{k}", "dir"))
+        ents += [F(f"usr/lib/p{k}/f{j}", data=_data(k, j)) for j in range(1000)]
+    return LayerSpec(ents, "ADD rootfs.tar /")
+
+
+def mix() -> ImageSpec:
+    chmod = [F(f"usr/lib/p{k}/f{j}", data=_data(k, j), mode=0o664) for k in range(20) for j in range(1000)]
+    upgrade = [F(f"usr/lib/p{k}/f{j}", data=_data(k, j, 1)) for k in range(20, 40) for j in range(1000)]
+    cleanup = [F(f"usr/lib/p{k}", "whiteout") for k in range(40, 60)]
+    cleanup += [F(f"usr/lib/p{k}/f{j}", data=_data(k, j)) for k in range(60, 70) for j in range(1000)]
+    build = [F(f"root/.cache/pip/http/h{j}", data=_data(-1, j)) for j in range(5000)]
+    build += [F(f"var/lib/apt/lists/l{j}", data=_data(-2, j)) for j in range(5000)]
+    build += [F(f"app/.git/objects/o{j}", data=_data(-3, j)) for j in range(5000)]
+    build += [F(f"tmp/t{j}", data=_data(-4, j)) for j in range(5000)]
+    blob = os.urandom(1 << 20)
+    build += [F(f"opt/copy{j}.bin", data=blob) for j in range(20)]
+    return ImageSpec([_rootfs(130), LayerSpec(chmod, "RUN chmod -R g+w /usr/lib"), LayerSpec(upgrade, "RUN upgrade"),
+                      LayerSpec(cleanup, "RUN rm -rf /usr/lib/p4* /usr/lib/p5* && reinstall"),
+                      LayerSpec(build, "RUN build")], repo_tags=["findings:mix"])
+
+
+def tmp() -> ImageSpec:
+    return ImageSpec([_rootfs(100), LayerSpec([F(f"tmp/t{j}", data=_data(-4, j)) for j in range(100_000)], "RUN tmp")],
+                     repo_tags=["findings:tmp"])
+
+
+def measure(archive: str, runs: int) -> None:
+    from layerscope.analysis import analyse
+    from layerscope.formats.source import open_graph
+    from layerscope.layers.indexing import index_layers
+
+    graph = open_graph([archive])
+    image = graph.pick()
+    index_layers(graph, layers=image.layers, use_cache=False)
+    ta, tf = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        a = analyse(graph, image)
+        t1 = time.perf_counter()
+        found = a.findings()
+        t2 = time.perf_counter()
+        ta.append(t1 - t0)
+        tf.append(t2 - t1)
+    entries = sum(len(l.entries) for l in image.layers)
+    ma, mf = statistics.median(ta), statistics.median(tf)
+    print(f"{Path(archive).name}: {entries:,} entries, {len(found)} findings over "
+          f"{sum(len(f.paths) for f in found):,} paths; analyse {ma:.3f} s (best {min(ta):.3f}), findings "
+          f"{mf:.3f} s (best {min(tf):.3f}), {mf / ma * 100:.0f} % of analyse; medians of {runs}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("archives", nargs="*")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--out-dir", default=str(HERE / "images"))
+    args = ap.parse_args()
+    archives = args.archives
+    if not archives:
+        out = Path(args.out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, spec in (("findings-mix", mix), ("findings-tmp", tmp)):
+            p = out / f"{name}.docker.tar"
+            if not p.exists():
+                write_archive(str(p), [spec()], "docker-legacy")
+            archives.append(str(p))
+    for a in archives:
+        measure(a, args.runs)
+
+
+if __name__ == "__main__":
+    main()
