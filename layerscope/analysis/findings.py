@@ -376,7 +376,8 @@ def _same(layers, a, b, size: int, budget: list[int]) -> bool:
 # -- the fix ----------------------------------------------------------------------
 def _step(a, L: int) -> str:
     """'layer 3 (RUN apt-get install -y …)': the layer and a short form of its build step."""
-    s = " ".join(pretty_step(a.created_by(L)).split())
+    # a build step can be megabytes: only its beginning can show
+    s = " ".join(pretty_step(a.created_by(L)[:STEP_CHARS + 4096]).split())
     if len(s) > STEP_CHARS:
         s = s[:STEP_CHARS - 1].rstrip() + "…"
     return f"layer {L} ({s})" if s else f"layer {L}"

@@ -16,7 +16,7 @@ from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
 HUGE_CHARS = 50_000_000
 # a bound far above what the renderings take and far below what escaping
 # every character took
-FAST = 3.0
+FAST = 6.0
 
 
 def huge_step() -> str:
