@@ -50,6 +50,8 @@ KEYS: list[Key] = [
     Key("p", "preview", "Preview", "layers",
         ("p", "preview the selected file (then [ and ] for hidden copies)"), bar=True),
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
+    Key("F", "findings", "Findings", "layers",
+        ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
     Key("i", "image", "Image", "layers", ("i", "image config (and the image picker when the archive has several)")),
     Key("v", "app.compare", "Compare", "layers", ("v", "compare this image with another loaded image (diff view)")),
     Key("g", "app.graph", "Graph", "app",

@@ -94,6 +94,14 @@ class WasteRanked(_Report):
         self.analysis, self.error = analysis, error
 
 
+class FindingsMade(_Report):
+    """The findings of `analysis` are computed (or that failed: `error`)."""
+
+    def __init__(self, analysis, error: str | None = None) -> None:
+        super().__init__()
+        self.analysis, self.error = analysis, error
+
+
 class PathDetailed(_Report):
     """The details of `node` of `tree`, from `worker` (stale once it is cancelled)."""
 

@@ -36,6 +36,7 @@ class LoadedState:
         self.analyses: dict[int, object] = {}  # id(image) -> ImageAnalysis
         self.analysing: set[int] = set()
         self.ranking: set[int] = set()  # analyses whose wasted paths a worker is ranking
+        self.finding: set[int] = set()  # analyses whose findings a worker is computing
         self.indexed_all = False
         self.fatal: str | None = None
         self.index_note = ""

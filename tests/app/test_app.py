@@ -1062,3 +1062,23 @@ async def test_tree_bars_compare_across_directories(monkeypatch):
         await until(pilot, lambda: t.bars == "parent", what="bars of the directory")
         assert len(bar_of("/a/small")) >= 7 and len(bar_of("/b/mid")) <= 1
         assert "bars: % of dir" in app.query_one("#files-pane")._border_subtitle.plain
+
+
+async def test_findings_view_lists_fixes_and_enter_shows_the_file():
+    from layerscope.app.widgets import FindingList
+
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press("F")
+        lst = app.query_one("#findings", FindingList)
+        await until(pilot, lambda: lst.row_count() > 0 and app.focused is lst, what="the findings")
+        assert [f.kind for f in lst.items] == [f.kind for f in app.analysis.findings()]
+        first = lst.items[0]
+        assert (first.kind, first.layer, first.fixed_by, first.bytes) == ("metadata-copy-up", 1, 5, 60000)
+        text = screen_text(app)
+        assert "metadata-copy-up" in text and "COPY" in text and "Findings: what the build could save" in text
+        await pilot.press("enter")
+        await until(pilot, lambda: tree_ready(app) and tree(app).model.tree.layer == 1
+                    and selected_path(app) == "/usr/bin/vim.tiny", what="the copy in the layer that stored it")

@@ -127,6 +127,10 @@ async def test_every_view_shows_markup_as_text(hostile, tmp_path):
         await clean(pilot, CLICK)
         await pilot.press("w")
         await clean(pilot, CLICK)
+        # the findings: a markup name deleted later, and the fix that names its step
+        await pilot.press("F")
+        await until(pilot, lambda: app.layer_view.query_one("#findings").row_count() > 0, what="findings")
+        await clean(pilot, "/d/" + BOLD)
         # the image tab: labels, env, cmd, annotations, os-release
         await pilot.press("i")
         await clean(pilot, f"X={CLICK}", LINK)

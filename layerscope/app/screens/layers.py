@@ -29,7 +29,7 @@ from ..filterbox import FilterBoxMixin
 from ..fmt import clean_text, human, legend_text, note, pct
 from ..keys import bindings
 from ..treemodel import TreeRows, compile_filter, shown_mask
-from ..widgets import FileTreeView, KeyBar, LayerList, Pane, PreviewView, WasteList
+from ..widgets import FileTreeView, FindingList, KeyBar, LayerList, Pane, PreviewView, WasteList
 from ..widgets.cursorlist import CursorList
 from .dialogs import ExtractScreen, JumpScreen
 
@@ -126,6 +126,11 @@ class LayersScreen(FilterBoxMixin, Screen):
                 with TabPane("Waste", id="waste-tab"):
                     yield Static(Text("", style="dim"), id="waste-title", markup=False)
                     yield WasteList(id="waste")
+                with TabPane("Findings", id="findings-tab"):
+                    yield Static(Text("", style="dim"), id="findings-title", markup=False)
+                    yield FindingList(id="findings")
+                    with VerticalScroll(id="finding-scroll"):
+                        yield Static(Text("", style="dim"), id="finding-text", markup=False)
                 with TabPane("Image", id="image-tab"):
                     with VerticalScroll(id="image-scroll"):
                         yield Static(Text("reading…", style="dim"), id="image-info", markup=False)
@@ -158,6 +163,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.query_one("#image-info", Static).update(D.image_details(image, a))
         self.app.title = f"layerscope — {clean_text(image.name, 80)}"
         self._fill_waste(a)
+        self._fill_findings(a)
         self._request_tree(now=True)
 
     def _fill_waste(self, a) -> None:
@@ -184,6 +190,76 @@ class LayersScreen(FilterBoxMixin, Screen):
         wt.append(f"{len(items):,} paths cost {human(a.totals()['wasted_bytes'])} of hidden bytes", "bold")
         wt.append("  (biggest first; enter shows the file in the tree)", "dim")
         self.query_one("#waste-title", Static).update(wt)
+
+    def _fill_findings(self, a) -> None:
+        """The findings list of analysis `a`, computed in a worker the first time."""
+        lst = self.query_one("#findings", FindingList)
+        title = self.query_one("#findings-title", Static)
+        if a is None:
+            lst.set_items([])
+            lst.placeholder = "the findings fill in once every layer is indexed"
+            title.update(Text("waiting for the analysis…", style="dim"))
+            return
+        if a._findings is None:
+            lst.set_items([])
+            lst.placeholder = "looking for what the build could save…"
+            if id(a) not in self.state.finding:
+                self.state.finding.add(id(a))
+                self._find(a)
+            return
+        items = a.findings()
+        lst.set_items(items)
+        mine = sum(f.bytes for f in items if not f.base)
+        t = Text()
+        t.append(f"{len(items):,} findings: {human(mine)} a change to the build could save", "bold")
+        t.append("  (base image apart; enter shows the biggest file in the tree)", "dim")
+        title.update(t)
+        self._show_finding()
+
+    @work(thread=True, group="findings", exit_on_error=False)
+    def _find(self, a) -> None:
+        try:
+            a.findings()
+        except Exception as e:  # a bug: say so in the view rather than stop silently
+            self.post_message(M.FindingsMade(a, f"finding what the build could save failed: {type(e).__name__}: {e}"))
+            return
+        self.post_message(M.FindingsMade(a))
+
+    @ui
+    def on_findings_made(self, m: M.FindingsMade) -> None:
+        self.state.finding.discard(id(m.analysis))
+        if m.error is not None:
+            self.app.notify(note(m.error), severity="error", timeout=10)
+        elif self.analysis is m.analysis:
+            self._fill_findings(m.analysis)
+
+    def _show_finding(self) -> None:
+        from ..widgets.findinglist import finding_text
+
+        lst = self.query_one("#findings", FindingList)
+        box = self.query_one("#finding-text", Static)
+        if lst.items and 0 <= lst.cursor < len(lst.items):
+            box.update(finding_text(lst.items[lst.cursor]))
+        else:
+            box.update(Text(""))
+
+    @on(CursorList.Highlighted, "#findings")
+    @ui
+    def _finding_highlighted(self) -> None:
+        self._show_finding()
+
+    @on(CursorList.Selected, "#findings")
+    @ui
+    def _finding_selected(self, event: CursorList.Selected) -> None:
+        items = self.query_one("#findings", FindingList).items
+        if not items or not items[event.index].paths:
+            return
+        f = items[event.index]
+        # a hidden copy is in the layer that stored it; a file of the final view, at the top
+        layer = f.layer if f.fixed_by is not None else len(self.image.layers) - 1
+        if f.fixed_by is not None and self.mode != "changes":
+            self.mode = "changes"
+        self.goto(f.paths[0][0], layer)
 
     @work(thread=True, group="rank", exit_on_error=False)
     def _rank(self, a) -> None:
@@ -639,6 +715,12 @@ class LayersScreen(FilterBoxMixin, Screen):
         if self.analysis is None:
             self.app.notify("the waste view fills in once every layer is indexed", timeout=3)
 
+    def action_findings(self) -> None:
+        self.query_one("#side", TabbedContent).active = "findings-tab"
+        self.query_one("#findings", FindingList).focus()
+        if self.analysis is None:
+            self.app.notify("the findings fill in once every layer is indexed", timeout=3)
+
     def action_image(self) -> None:
         self.query_one("#side", TabbedContent).active = "image-tab"
         picker = self.query_one("#image-picker", Select)
@@ -654,6 +736,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         else:
             side = self.query_one("#side", TabbedContent)
             target = {"details-tab": "#details-scroll", "preview-tab": "#preview", "waste-tab": "#waste",
+                      "findings-tab": "#findings",
                       "image-tab": "#image-scroll"}.get(side.active or "", "#details-scroll")
             self.query_one(target).focus()
 
@@ -662,7 +745,8 @@ class LayersScreen(FilterBoxMixin, Screen):
             self._details_title = details
         active = self.query_one("#side", TabbedContent).active
         title = {"details-tab": getattr(self, "_details_title", "Details"), "preview-tab": "Preview",
-                 "waste-tab": "Waste: where hidden bytes are", "image-tab": "Image config"}.get(active, "")
+                 "waste-tab": "Waste: where hidden bytes are", "findings-tab": "Findings: what the build could save",
+                 "image-tab": "Image config"}.get(active, "")
         self.query_one("#side-pane").border_title = title
 
     @on(TabbedContent.TabActivated, "#side")

@@ -3,10 +3,11 @@
 
 from .cursorlist import CursorList
 from .filetree import FileTreeView
+from .findinglist import FindingList
 from .keybar import KeyBar
 from .layerlist import LayerList
 from .pane import Pane
 from .previewview import PreviewView
 from .wastelist import WasteList
 
-__all__ = ["CursorList", "FileTreeView", "KeyBar", "LayerList", "Pane", "PreviewView", "WasteList"]
+__all__ = ["CursorList", "FileTreeView", "FindingList", "KeyBar", "LayerList", "Pane", "PreviewView", "WasteList"]

@@ -1,0 +1,64 @@
+"""The findings list: what a change to the build could save, biggest first."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+
+from ..fmt import SIZE_W, clean_text, human
+from .cursorlist import CursorList
+
+KIND_W = 17  # the longest kind, "duplicate-content"
+
+
+class FindingList(CursorList):
+    """One row per finding: bytes, kind, the step that stored them, the biggest path."""
+
+    BINDINGS = [Binding("enter", "select", "Show in tree", show=True)]
+    placeholder = "the findings fill in once every layer is indexed"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.items: list = []
+
+    def row_count(self) -> int:
+        return len(self.items)
+
+    def set_items(self, items: list) -> None:
+        self.items = items
+        if not items:
+            self.placeholder = "no findings: nothing a change to the build would obviously save"
+        self.rows_changed(keep_cursor=False)
+
+    def render_row(self, i: int, width: int) -> Text:
+        f = self.items[i]
+        t = Text(no_wrap=True, overflow="ellipsis")
+        t.append(human(f.bytes).rjust(SIZE_W), "bold red" if not f.base else "red")
+        t.append(" " + f.kind.ljust(KIND_W), "bold" if not f.base else "dim")
+        where = f"L{f.layer}" + (f"→L{f.fixed_by}" if f.fixed_by is not None else "")
+        t.append(" " + where.ljust(8), "cyan")
+        if f.base:
+            t.append("base ", "blue")
+        if f.paths:
+            t.append(clean_text(f.paths[0][0], 300))
+            if len(f.paths) > 1:
+                t.append(f" +{len(f.paths) - 1:,}", "dim")
+        return t
+
+
+def finding_text(f, limit: int = 12) -> Text:
+    """The highlighted finding in full: the fix, then its biggest paths."""
+    t = Text()
+    t.append(f"{f.kind}", "bold")
+    t.append(f"  {human(f.bytes)}", "bold red")
+    t.append(f"  stored by layer {f.layer}" + (f", hidden by layer {f.fixed_by}" if f.fixed_by is not None else ""),
+             "cyan")
+    if f.base:
+        t.append("  (base image: you may not control it)", "blue")
+    t.append("\n" + clean_text(f.fix, 2000) + "\n")
+    for path, size in f.paths[:limit]:
+        t.append(f"{human(size):>{SIZE_W}}  ", "dim")
+        t.append(clean_text(path, 400) + "\n")
+    if len(f.paths) > limit:
+        t.append(f"… and {len(f.paths) - limit:,} more paths\n", "dim")
+    return t
