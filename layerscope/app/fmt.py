@@ -18,7 +18,7 @@ from ..model import BLOCK, CHAR, DIR, FIFO, HARDLINK, SYMLINK
 from ..units import human, mode_string
 
 __all__ = ["human", "clean_text", "clipped_text", "bar", "mode_text", "STATUS", "LEGEND", "short_command", "pct",
-           "legend_text", "type_char", "signed", "diff_legend_text", "picker_labels", "note",
+           "legend_text", "type_char", "signed", "diff_legend_text", "picker_labels", "note", "middle_cut",
            "SIZE_W", "TBAR_W"]
 
 # glyph, style, legend label for each tree status
@@ -59,6 +59,17 @@ def clipped_text(text: str, limit: int) -> str:
     """clean_text() of a string that may be huge, saying how much was left
     off: `… (N more characters)`."""
     return clean_text(clipped(text, limit), limit + 40)
+
+
+def middle_cut(text: str, width: int) -> str:
+    """`text` in at most `width` cells, cut in the middle when longer: of two
+    paths the tail is what tells them apart (.../lists/deb.debian.org_..._Packages)."""
+    if len(text) <= width:
+        return text
+    if width < 5:
+        return text[:width]
+    head = (width - 1) // 3
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 def note(text: str) -> str:

@@ -265,3 +265,30 @@ def test_the_loaded_state_needs_no_textual():
     code = "import sys, layerscope.app.state; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_middle_cut_keeps_the_tail_that_tells_paths_apart():
+    from layerscope.app.fmt import middle_cut
+
+    a = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages"
+    b = "/var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_i18n_Translation-en"
+    ca, cb = middle_cut(a, 40), middle_cut(b, 40)
+    assert len(ca) == len(cb) == 40 and "…" in ca and ca != cb
+    assert ca.endswith("amd64_Packages") and cb.endswith("Translation-en") and ca.startswith("/var/lib/ap")
+    assert middle_cut("short", 40) == "short" and middle_cut("abcdefgh", 4) == "abcd"
+
+
+def test_waste_and_finding_rows_cut_long_paths_in_the_middle():
+    from layerscope.analysis.findings import Finding
+    from layerscope.analysis.waste import Copy, PathWaste
+    from layerscope.app.widgets import FindingList, WasteList
+
+    long = "/usr/share/" + "x" * 200 + "/the-distinguishing-tail.txt"
+    w = WasteList()
+    w.items = [PathWaste(long, 10, [Copy(0, 0, 10, "deleted", "added", 1)])]
+    row = w.render_row(0, 100).plain
+    assert "…" in row and "the-distinguishing-tail.txt" in row and "L0 added, deleted at L1" in row
+    f = FindingList()
+    f.items = [Finding("deleted-later", 0, 1, 10, [(long, 10), ("/b", 1)], False, "fix")]
+    row = f.render_row(0, 100).plain
+    assert len(row) <= 100 and row.endswith("the-distinguishing-tail.txt +1")

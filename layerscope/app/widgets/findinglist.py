@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from ..fmt import SIZE_W, clean_text, human
+from ..fmt import SIZE_W, clean_text, human, middle_cut
 from .cursorlist import CursorList
 
 KIND_W = 17  # the longest kind, "duplicate-content"
@@ -40,9 +40,10 @@ class FindingList(CursorList):
         if f.base:
             t.append("base ", "blue")
         if f.paths:
-            t.append(clean_text(f.paths[0][0], 300))
-            if len(f.paths) > 1:
-                t.append(f" +{len(f.paths) - 1:,}", "dim")
+            more = f" +{len(f.paths) - 1:,}" if len(f.paths) > 1 else ""
+            room = max(12, width - t.cell_len - len(more))
+            t.append(middle_cut(clean_text(f.paths[0][0], 4000), room))
+            t.append(more, "dim")
         return t
 
 

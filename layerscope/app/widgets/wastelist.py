@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
-from ..fmt import SIZE_W, clean_text, human
+from ..fmt import SIZE_W, clean_text, human, middle_cut
 from .cursorlist import CursorList
 
 
@@ -33,7 +33,8 @@ class WasteList(CursorList):
         t = Text(no_wrap=True, overflow="ellipsis")
         t.append(human(w.wasted_bytes).rjust(SIZE_W), "bold red")
         t.append(f" {len(w.copies)}×", "dim")
-        t.append(" " + clean_text(w.path, 400))
+        # the copies follow the path: give the path at most two thirds of the row
+        t.append(" " + middle_cut(clean_text(w.path, 4000), max(20, (width - SIZE_W - 5) * 2 // 3)))
         parts = []
         for c in w.copies:
             parts.append(f"L{c.layer} {c.kind}, {c.state}" + (f" at L{c.hidden_at}" if c.hidden_at is not None else ""))
