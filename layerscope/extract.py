@@ -650,7 +650,22 @@ class _Writer:
 
     def _finish_dirs(self) -> None:
         """Exact modes and mtimes of directories, deepest first (after their
-        contents are written)."""
+        contents are written).  Parents made on the way to what was asked for
+        (extracting /usr/bin/vim makes usr and usr/bin) get the image's mode
+        for them, or 0755 when the image only implies them: not the 0700 they
+        were made with while being filled."""
+        listed = {p for p, _, _ in self.dir_meta}
+        parents = [p for p in self.tree.made if p not in listed]
+        if parents:
+            view = _visible(self.a, self.L)
+            for p in parents:
+                ref = view.get(p)
+                mode = 0o755
+                if ref is not None and ref[1] != _IMPLIED:
+                    e = self.a.layers[ref[0]].entries
+                    if e.types[ref[1]] == DIR:
+                        mode = _mode(e.modes[ref[1]], self.keep_setuid)
+                self.dir_meta.append((p, mode, None))
         for path, mode, mtime in sorted(self.dir_meta, key=lambda t: t[0].count("/"), reverse=True):
             try:
                 pfd = self.tree.parent(path)

@@ -449,3 +449,25 @@ def test_cli_extract_layer_option(tmp_path, capsys):
     assert rc == 0
     assert (tmp_path / "a/etc/passwd").read_bytes() == b"root:x:0:0\n"
     assert (tmp_path / "b/etc/passwd").read_bytes() == b"v2\n"
+
+
+def test_parents_made_on_the_way_get_the_image_mode_not_0700(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERSCOPE_CACHE", "off")
+    p = tmp_path / "modes.tar"
+    write_archive(str(p), [ImageSpec([LayerSpec([F("opt", "dir", mode=0o750), F("opt/app", "dir", mode=0o711),
+                                                 F("opt/app/x", data=b"x", mode=0o600),
+                                                 F("srv/implied/y", data=b"y")])])], "docker-legacy")
+    out = tmp_path / "out"
+    assert main(["extract", str(p), "/opt/app/x", "/srv/implied/y", "-o", str(out), "--no-cache"]) == 0
+
+    def mode(rel: str) -> int:
+        return stat.S_IMODE(os.stat(out / rel).st_mode)
+
+    assert (mode("opt"), mode("opt/app"), mode("opt/app/x")) == (0o750, 0o711, 0o600)
+    assert (mode("srv"), mode("srv/implied")) == (0o755, 0o755)  # only implied by the image
+    pre = tmp_path / "pre"
+    (pre / "opt").mkdir(parents=True)
+    os.chmod(pre / "opt", 0o700)  # a directory that was there before is left as it was
+    assert main(["extract", str(p), "/opt/app/x", "-o", str(pre), "--no-cache"]) == 0
+    assert stat.S_IMODE(os.stat(pre / "opt").st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(pre / "opt" / "app").st_mode) == 0o711
