@@ -220,7 +220,6 @@ def image_details(image, a=None) -> Text:
     if a is not None:
         osr = a.os_release() or {}
         _kv(t, "OS", clean_text(osr.get("PRETTY_NAME") or osr.get("NAME") or "unknown (no /etc/os-release)"))
-    t.append("(an image carries no kernel: containers share the host's)\n", "dim italic")
     cfg = image.config or {}
 
     def val(v) -> str:
