@@ -58,6 +58,8 @@ KEYS: list[Key] = [
         ("g", "layer graph: which layers the loaded images share, what sharing saves")),
     Key("x", "extract", "Extract", "layers", ("x", "extract the selected file or directory to a folder"), bar=True),
     Key("z", "app.zoom", "Zoom", "app", ("z", "zoom the focused pane (again to restore)")),
+    Key("y", "copy_path", "Copy path", "layers",
+        ("y", "copy the selected path to the clipboard (OSC 52: works over SSH in most terminals)")),
     Key("", None, "", "app", ("ctrl+p", "command palette: every action by name")),
     Key("left_square_bracket", "copy(-1)", "Prev copy", "layers"),
     Key("right_square_bracket", "copy(1)", "Next copy", "layers"),

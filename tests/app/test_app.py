@@ -1092,3 +1092,25 @@ async def test_the_kernel_note_is_said_once():
         await pilot.press("i")
         await until(pilot, lambda: "Debian GNU/Linux" in str(app.query_one("#image-info").render()), what="image tab")
         assert screen_text(app).count("carries no kernel") == 1
+
+
+async def test_y_copies_the_selected_path_escaped_when_it_must_be(tmp_path):
+    from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive
+
+    p = tmp_path / "copy.tar"
+    write_archive(str(p), [ImageSpec([LayerSpec([F("etc", "dir"), F("etc/passwd", data=b"x"),
+                                                 F("etc/evil\x1b[2J", data=b"y")])])], "docker-legacy")
+    app = LayerscopeApp([str(p)])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        tree(app).focus()
+        await pilot.press("E")
+        await ready(pilot)
+        await move_to(pilot, "/etc/passwd")
+        await pilot.press("y")
+        await until(pilot, lambda: app.clipboard == "/etc/passwd", what="the path in the clipboard")
+        t = tree(app)
+        assert t.select_node(t.model.tree.find("/etc/evil\x1b[2J"))
+        await pilot.pause(0.1)
+        await pilot.press("y")
+        await until(pilot, lambda: app.clipboard == "/etc/evil\\x1b[2J", what="the escaped path")

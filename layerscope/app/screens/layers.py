@@ -715,6 +715,22 @@ class LayersScreen(FilterBoxMixin, Screen):
         if self.analysis is None:
             self.app.notify("the waste view fills in once every layer is indexed", timeout=3)
 
+    def action_copy_path(self) -> None:
+        from ...errors import UNSAFE, one_line
+
+        t, node = self._selected()
+        if t is None:
+            self.app.notify("select a file or directory in the tree first", timeout=3)
+            return
+        path = t.path(node)
+        if UNSAFE.search(path):  # a terminal must never be handed these, a clipboard neither
+            self.app.copy_to_clipboard(one_line(path, 1 << 20))
+            self.app.notify(note(f"copied {path} (escaped: the name holds control or invisible characters)"),
+                            timeout=4)
+            return
+        self.app.copy_to_clipboard(path)
+        self.app.notify(note(f"copied {path}"), timeout=3)
+
     def action_findings(self) -> None:
         self.query_one("#side", TabbedContent).active = "findings-tab"
         self.query_one("#findings", FindingList).focus()
