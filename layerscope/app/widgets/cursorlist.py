@@ -247,3 +247,24 @@ class CursorList(ScrollView, can_focus=True):
 
     def on_row_clicked(self, i: int, x: int) -> None:
         """Hook for subclasses (e.g. the tree toggles a dir on its arrow)."""
+
+
+class ItemList(CursorList):
+    """A list of analysis results, one row each, that Enter shows in the file
+    tree (the waste list, the findings); `EMPTY` is said when there are none."""
+
+    BINDINGS = [Binding("enter", "select", "Show in tree", show=True)]
+    EMPTY = "nothing to show"
+
+    def __init__(self, **kw) -> None:
+        super().__init__(**kw)
+        self.items: list = []
+
+    def row_count(self) -> int:
+        return len(self.items)
+
+    def set_items(self, items: list) -> None:
+        self.items = items
+        if not items:
+            self.placeholder = self.EMPTY
+        self.rows_changed(keep_cursor=False)

@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 
 from ..fmt import SIZE_W, clean_text, human, middle_cut
-from .cursorlist import CursorList
+from .cursorlist import ItemList
 
 KIND_W = 17  # the longest kind, "duplicate-content"
 
 
-class FindingList(CursorList):
+class FindingList(ItemList):
     """One row per finding: bytes, kind, the step that stored them, the biggest path."""
 
-    BINDINGS = [Binding("enter", "select", "Show in tree", show=True)]
     placeholder = "the findings fill in once every layer is indexed"
-
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
-        self.items: list = []
-
-    def row_count(self) -> int:
-        return len(self.items)
-
-    def set_items(self, items: list) -> None:
-        self.items = items
-        if not items:
-            self.placeholder = "no findings: nothing a change to the build would obviously save"
-        self.rows_changed(keep_cursor=False)
+    EMPTY = "no findings: nothing a change to the build would obviously save"
 
     def render_row(self, i: int, width: int) -> Text:
         f = self.items[i]
@@ -41,7 +27,7 @@ class FindingList(CursorList):
             t.append("base ", "blue")
         if f.paths:
             more = f" +{len(f.paths) - 1:,}" if len(f.paths) > 1 else ""
-            room = max(12, width - t.cell_len - len(more))
+            room = max(12, width - t.cell_len - len(more) - 1)
             t.append(middle_cut(clean_text(f.paths[0][0], 4000), room))
             t.append(more, "dim")
         return t

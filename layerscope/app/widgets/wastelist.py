@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 
 from ..fmt import SIZE_W, clean_text, human, middle_cut
-from .cursorlist import CursorList
+from .cursorlist import ItemList
 
 
-class WasteList(CursorList):
+class WasteList(ItemList):
     """Paths that cost hidden bytes, biggest first."""
 
-    BINDINGS = [Binding("enter", "select", "Show in tree", show=True)]
     placeholder = "the waste view fills in once every layer is indexed"
-
-    def __init__(self, **kw) -> None:
-        super().__init__(**kw)
-        self.items: list = []
-
-    def row_count(self) -> int:
-        return len(self.items)
-
-    def set_items(self, items: list) -> None:
-        self.items = items
-        if not items:
-            self.placeholder = "no wasted bytes: every file's bytes are visible in the final image"
-        self.rows_changed(keep_cursor=False)
+    EMPTY = "no wasted bytes: every file's bytes are visible in the final image"
 
     def render_row(self, i: int, width: int) -> Text:
         w = self.items[i]
