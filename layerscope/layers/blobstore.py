@@ -19,7 +19,7 @@ import stat
 from _thread import allocate_lock, get_ident
 
 from ..errors import ImageError
-from .cache import cache_dir
+from .cache import cache_dir, own_dir
 
 SUBDIR = "blobs"
 MAX_BYTES = 20 << 30
@@ -43,29 +43,12 @@ def check_digest(digest: str, place: str) -> tuple[str, str]:
     return alg, hexd
 
 
-def _own(path: str) -> bool:
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return False
-    return stat.S_ISDIR(st.st_mode) and (not hasattr(os, "geteuid") or st.st_uid == os.geteuid())
-
-
 def store_dir() -> str:
     """The directory blobs go to, created when missing: the cache's own, or a
     private temporary one when the cache is off or cannot be trusted."""
-    d = cache_dir()
-    if d:
-        sub = os.path.join(d, SUBDIR)
-        try:
-            os.makedirs(d, exist_ok=True)
-            os.mkdir(sub, 0o700)
-        except FileExistsError:
-            pass
-        except OSError:
-            sub = ""
-        if sub and _own(sub):
-            return sub
+    sub = own_dir(True, SUBDIR)
+    if sub:
+        return sub
     with _lock:
         if not _private:
             import tempfile
@@ -184,8 +167,8 @@ def trim(limit: int | None = None) -> None:
     if not d or d in _trimmed:
         return
     _trimmed.add(d)
-    sub = os.path.join(d, SUBDIR)
-    if not _own(sub):
+    sub = own_dir(False, SUBDIR)
+    if not sub:
         return
     limit = MAX_BYTES if limit is None else limit
     import time

@@ -49,13 +49,14 @@ def cache_dir() -> str | None:
     return os.path.join(base, "layerscope")
 
 
-def _own_dir(create: bool) -> str | None:
-    """The cache's own subdirectory, or None when there is none we can trust
-    (a symlink or someone else's directory could send writes elsewhere)."""
+def own_dir(create: bool, name: str = SUBDIR) -> str | None:
+    """The cache's own subdirectory `name` (the index cache's, or the blob
+    store's), or None when there is none we can trust (a symlink or someone
+    else's directory could send writes elsewhere)."""
     d = cache_dir()
     if not d:
         return None
-    sub = os.path.join(d, SUBDIR)
+    sub = os.path.join(d, name)
     try:
         st = os.lstat(sub)
     except FileNotFoundError:
@@ -140,7 +141,7 @@ def _key(layer: Layer) -> str | None:
 # -- files: a header (magic, kind, checksum) then a marshal payload ---------
 def _read(key: str, kind: str):
     """The payload stored under key, or None when absent or not intact."""
-    sub = _own_dir(False)
+    sub = own_dir(False)
     if not sub:
         return None
     path = os.path.join(sub, f"{key}.{kind}")
@@ -168,7 +169,7 @@ def _read(key: str, kind: str):
 
 
 def _store(key: str, kind: str, value) -> None:
-    sub = _own_dir(True)
+    sub = own_dir(True)
     if not sub:
         return
     try:
@@ -370,7 +371,7 @@ def trim() -> None:
     if not d or d in _trimmed:
         return
     _trimmed.add(d)
-    sub = _own_dir(False)
+    sub = own_dir(False)
     if not sub:
         return
     try:
