@@ -506,7 +506,7 @@ class RegistryContainer(Container):
             r = self.client.open(f"/v2/{self.ref.path}/blobs/{digest}", self.ref.path,
                                  f"image config {digest[:19]}…")
             data = self.client.read_capped(r, MAX_JSON, "the image config")
-            path = blobstore.put(digest, data, self.label) if size < 0 else _put_sized(digest, data, size, self.label)
+            path = blobstore.put(digest, data, self.label, None if size < 0 else size)
             size = len(data)
         self.fetched[digest] = BlobRef(path, 0, size, _name(digest))
 
@@ -573,16 +573,6 @@ class RegistryContainer(Container):
             return False
         plat = Platform(str(p.get("os") or ""), str(p.get("architecture") or ""), str(p.get("variant") or ""))
         return any(plat.matches(w) for w in self.platforms)
-
-
-def _put_sized(digest: str, data: bytes, size: int, place: str) -> str:
-    w = blobstore.Writer(digest, size, place)
-    try:
-        w.write(data)
-    except BaseException:
-        w.abort()
-        raise
-    return w.finish()
 
 
 def _name(digest: str) -> str:

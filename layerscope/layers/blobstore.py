@@ -134,9 +134,10 @@ class Writer:
             pass
 
 
-def put(digest: str, data: bytes, place: str) -> str:
-    """Store a blob already in memory (a manifest or config), checked first."""
-    w = Writer(digest, len(data), place)
+def put(digest: str, data: bytes, place: str, size: int | None = None) -> str:
+    """Store a blob already in memory (a manifest or config), checked first
+    against its digest and, when given, the size its descriptor states."""
+    w = Writer(digest, len(data) if size is None else size, place)
     try:
         w.write(data)
     except BaseException:
