@@ -32,7 +32,7 @@ import time
 from _thread import allocate_lock
 
 from ..errors import ImageError, one_line
-from ..layers import blobstore
+from ..layers import blobstore, contents
 from ..model import BlobRef, Image, Layer, Platform, host_platform
 from . import reference
 from .container import MAX_JSON, MAX_JSON_VALUES, Container
@@ -339,16 +339,23 @@ class Client:
         r.release_conn()
         return data
 
-    def download(self, repo: str, digest: str, size: int, place: str, progress=None) -> str:
+    def download(self, repo: str, digest: str, size: int, place: str, progress=None, sink=None) -> str:
         """Stream a blob into the blob store, checked against size and digest
-        as it comes; a dropped connection starts it again (a few times)."""
+        as it comes, and to `sink` (layers/pipe.py: an indexer reading it as
+        it comes); a dropped connection starts it again (a few times)."""
         _check_space(size, place)
         for attempt in range(ATTEMPTS):
             r = self.open(f"/v2/{repo}/blobs/{digest}", repo, f"blob {digest[:19]}…")
             w = blobstore.Writer(digest, size, place)
+            if attempt and sink is not None:
+                sink.restart()
+                sink = None
             try:
-                for chunk in r.stream(CHUNK):
+                # read1: what has arrived, not a full chunk, so that the indexer starts on the first bytes
+                while chunk := r.read1(CHUNK):
                     w.write(chunk)
+                    if sink is not None:
+                        sink.write(chunk)
                     if progress is not None:
                         progress(w.got)
                 path = w.finish()
@@ -590,15 +597,19 @@ def _digest_name(name: str, place: str) -> str:
 class _Fetch:
     """Layer.fetch of a registry layer: brings its blob into the blob store."""
 
-    __slots__ = ("client", "repo", "digest", "size", "place")
+    __slots__ = ("client", "repo", "digest", "size", "place", "lock")
 
     def __init__(self, client: Client, repo: str, digest: str, size: int, place: str) -> None:
         self.client, self.repo, self.digest, self.size, self.place = client, repo, digest, size, place
+        self.lock = allocate_lock()
 
-    def __call__(self, progress=None) -> None:
-        path = blobstore.path_of(self.digest, self.place)
-        if not blobstore.present(path, self.size):
-            self.client.download(self.repo, self.digest, self.size, self.place, progress)
+    def present(self) -> bool:
+        return blobstore.present(blobstore.path_of(self.digest, self.place), self.size)
+
+    def __call__(self, progress=None, sink=None) -> None:
+        with self.lock:  # a preview and the indexer may both want it: one download
+            if not self.present():
+                self.client.download(self.repo, self.digest, self.size, self.place, progress, sink)
 
 
 def read_registry(src: str, layers: dict[str, Layer], platforms: list[str] | None = None) -> list[Image]:
@@ -616,6 +627,7 @@ def read_registry(src: str, layers: dict[str, Layer], platforms: list[str] | Non
             if layer.fetch is None and not layer.indexed and b is not None and b.file in c.layer_paths \
                     and not blobstore.present(b.file, b.size):
                 layer.fetch = _Fetch(client, ref.path, layer.digest, b.size, f"{src}: layer {i}")
+                contents.fetch_on_demand(b.file, layer.fetch)
     if len(images) > 1:
         want = list(platforms or []) or [host_platform()]
         picked = [im for im in images if any(im.platform.matches(w) for w in want)]

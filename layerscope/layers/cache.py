@@ -122,6 +122,11 @@ def _key(layer: Layer) -> str | None:
     b = layer.blob
     if b is None:
         return None
+    if _in_blob_store(layer):
+        h = _hasher()
+        h.update(f"{__version__}\0{FORMAT}\0by digest\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0"
+                 f"{b.size}\0".encode())
+        return h.hexdigest()
     try:
         st = os.stat(b.file)
         memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size)
@@ -136,6 +141,18 @@ def _key(layer: Layer) -> str | None:
     h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0{b.size}\0".encode())
     h.update(blob_hash)
     return h.hexdigest()
+
+
+def _in_blob_store(layer: Layer) -> bool:
+    """Whether the layer's blob is (or is to be) a registry's, in the blob
+    store under its digest's name: such a file is there only once its bytes
+    had that digest (layers/blobstore.py), so the digest is the key, and a
+    second open needs neither the blob nor a pass over it."""
+    b = layer.blob
+    alg, _, hexd = layer.digest.partition(":")
+    if b.offset != 0 or not hexd or os.path.basename(b.file) != f"{alg}-{hexd}":
+        return False
+    return os.path.dirname(b.file) == own_dir(False, "blobs")
 
 
 # -- files: a header (magic, kind, checksum) then a marshal payload ---------

@@ -7,13 +7,37 @@ from __future__ import annotations
 
 import os
 from _thread import _local as _thread_local  # threading.local without importing threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from ..errors import LayerError
+from ..errors import ImageError, LayerError
 from ..model import DIGEST_SIZE, BlobRef
 from . import sparse
 from .blobs import blob_view, fd_of, mapped
 from .compression import open_stream
+
+# -- blobs still in a registry ------------------------------------------------
+# A registry layer whose index came from the cache is not downloaded while
+# the image opens: its blob is fetched by the first read of its contents.
+_fetchers: dict[str, Callable[[], None]] = {}
+
+
+def fetch_on_demand(file: str, fetch: Callable[[], None]) -> None:
+    """`fetch()` brings the blob at `file` (checked against its digest)
+    before any of its bytes are read."""
+    _fetchers[file] = fetch
+
+
+def _ready(ref: BlobRef) -> None:
+    fetch = _fetchers.get(ref.file)
+    if fetch is None:
+        return
+    try:
+        fetch()
+    except LayerError:
+        raise
+    except ImageError as e:  # a registry's failure, said as the layer's: readers handle LayerError
+        raise LayerError(e.message, e.place) from None
+    _fetchers.pop(ref.file, None)
 
 
 # -- reading contents on demand ----------------------------------------------
@@ -22,6 +46,7 @@ def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int 
     `cap` of them).  Over an uncompressed blob this is a slice; over a
     compressed one the stream is decoded up to the offset."""
     n = size if cap is None else min(size, cap)
+    _ready(ref)
     view = blob_view(ref)
     if compression == "none":
         return bytes(view[offset:offset + n])
@@ -85,6 +110,8 @@ def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> boo
     """Whether two ranges of uncompressed blobs hold the same bytes: read
     with pread into two reused 1 MiB buffers and compared in C (memcmp),
     never mapped, so comparing big copies costs no memory."""
+    _ready(a)
+    _ready(b)
     bufs = getattr(_cmp_bufs, "pair", None)
     if bufs is None:
         bufs = _cmp_bufs.pair = (bytearray(_CMP_STEP), bytearray(_CMP_STEP))
@@ -107,6 +134,7 @@ def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> boo
 def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> Iterator[tuple[int, Iterator[bytes]]]:
     """For sorted (offset, size) ranges, yield (offset, chunks) in one pass
     over the layer stream (one decode for many files)."""
+    _ready(ref)
     view = blob_view(ref)
     if compression == "none":
         for off, size in wanted:
@@ -153,6 +181,7 @@ def digest_blob(ref: BlobRef, uncompressed: str | None = None) -> str:
     `uncompressed` names its compression."""
     import hashlib
 
+    _ready(ref)
     view = blob_view(ref)
     h = hashlib.sha256()
     if uncompressed is None or uncompressed == "none":

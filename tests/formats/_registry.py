@@ -165,6 +165,7 @@ class FakeRegistry:
         self.manifest_override: dict[str, bytes] = {}
         self.blob_override: dict[str, bytes] = {}
         self.gate: threading.Event | None = None  # blob requests wait for it when set
+        self.half_gate: threading.Event | None = None  # when set, layer blobs stop halfway until it opens
         self.log: list[tuple[str, str, str]] = []  # (path, Authorization, status)
         self.tags = {}
         index = json.loads((layout / "index.json").read_text())
@@ -249,6 +250,16 @@ class FakeRegistry:
                 return self._send(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
             if self.redirect:
                 return self._send(h, 307, b"", {"Location": f"http://localhost:{self.port}/storage/{target}"})
+            if self.half_gate is not None and target not in self.config_digests:
+                self.log.append((h.path, h.headers.get("Authorization") or "", "200"))
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body[:len(body) // 2])
+                h.wfile.flush()
+                self.half_gate.wait(30)
+                h.wfile.write(body[len(body) // 2:])
+                return None
             return self._send(h, 200, body)
         if target in self.manifest_override:
             body = self.manifest_override[target]

@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -416,3 +418,77 @@ def test_what_is_not_a_reference_says_so(capsys):
     assert rc == 2 and "registry://frobnicate" in err and len(err.strip().splitlines()) == 1
     line = one_line_error(*run(capsys, "report", "missing.tar")[::2])
     assert "no such file" in line  # a file-like name is never looked up in a registry
+
+
+def test_layers_are_indexed_while_they_download(fake, capsys, monkeypatch):
+    """Each layer blob stops halfway until the test lets it go on: by then
+    every layer's indexer has read the half that came, so indexing runs with
+    the download, not after it; the report is what a full pull gives, and no
+    layer is walked a second time from the stored blob."""
+    from layerscope.layers import indexing, pipe
+
+    pipes = []
+
+    class Watched(pipe.Pipe):
+        def __init__(self):
+            super().__init__()
+            pipes.append(self)
+
+    monkeypatch.setattr(pipe, "Pipe", Watched)
+    walked = []
+    real_index_one = indexing.index_one
+    monkeypatch.setattr(indexing, "index_one", lambda layer: (walked.append(layer), real_index_one(layer)))
+    rc, whole, err = run(capsys, "report", "--json", "--no-cache", f"{fake.host}/demo/app:1")
+    assert rc == 0, err
+    pipes.clear()
+    registry._clients.clear()
+    walked.clear()
+    fake.half_gate = threading.Event()
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("rc", main(["report", "--json", "--no-cache",
+                                                                       f"{fake.host}/demo/app:1"])))
+    t.start()
+    try:
+        layers = fake.manifest["layers"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if len(pipes) == len(layers) or (len(pipes) >= registry.FETCH_WORKERS and all(p.read_bytes for p in pipes)):
+                if all(p.read_bytes for p in pipes):
+                    break
+            time.sleep(0.02)
+        started = [p.read_bytes for p in pipes]
+        assert started and all(started), started  # read while the rest of each blob is held back
+    finally:
+        fake.half_gate.set()
+        t.join(30)
+    out, err = capsys.readouterr()
+    assert result["rc"] == 0, err
+    assert json.loads(out) == json.loads(whole)
+    assert walked == []
+
+
+def test_a_cached_index_needs_no_blob_and_contents_come_on_demand(reg, capsys, tmp_path, monkeypatch):
+    """Layer indexes are cached by digest: with the blob store emptied, a
+    second open fetches no layer blob at all; extracting a file then fetches
+    the one layer it is in, once."""
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(cache_dir))
+    ref = f"{reg.host}/demo/classic:1"
+    rc, first, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    man = json.loads(first)
+    layer_digests = {l["digest"] for l in man["layers"]}
+    for p in (cache_dir / "blobs").iterdir():
+        p.unlink()
+    before = len(reg.blob_gets("demo/classic"))
+    rc, again, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    assert json.loads(again) == man
+    assert not set(reg.blob_gets("demo/classic")[before:]) & layer_digests  # the config, at most
+    before = len(reg.blob_gets("demo/classic"))
+    out_dir = tmp_path / "x"
+    rc, _, err = run(capsys, "extract", ref, "/usr/sbin/nginx", "-o", str(out_dir))
+    assert rc == 0, err
+    assert (out_dir / "usr" / "sbin" / "nginx").stat().st_size > 0
+    got = [d for d in reg.blob_gets("demo/classic")[before:] if d in layer_digests]
+    assert len(got) == 1
