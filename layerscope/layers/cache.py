@@ -123,8 +123,12 @@ def _key(layer: Layer) -> str | None:
     if b is None:
         return None
     if _in_blob_store(layer):
+        from .contents import listed
+
+        # a listing from the layer's table of contents has offsets of its own: never taken for a walk's
+        how = "by its table of contents" if listed(b.file) else "by digest"
         h = _hasher()
-        h.update(f"{__version__}\0{FORMAT}\0by digest\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0"
+        h.update(f"{__version__}\0{FORMAT}\0{how}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0"
                  f"{b.size}\0".encode())
         return h.hexdigest()
     try:

@@ -342,11 +342,17 @@ def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[
     that cannot be fetched gets that as its error."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
+    from . import contents
+
     def job(layer: Layer) -> tuple[Layer, bool]:
+        if layer.blob is not None:
+            contents.read_through(layer.blob.file, None)  # an earlier open's listing is not this one's
         if use_cache and cache.load(layer):
             if implied_too_costly(layer.entries):
                 _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
             return layer, True
+        if _listed(layer):
+            return layer, True  # a listing is a few Range requests: not worth a cache entry
         try:
             _fetch_indexing(layer, fetched)
         except MemoryError:
@@ -360,6 +366,28 @@ def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[
     from . import blobstore
 
     blobstore.trim()  # once, after the downloads: the blobs this process uses are kept
+
+
+def _listed(layer: Layer) -> bool:
+    """List an eStargz or zstd:chunked layer from its table of contents (a
+    few Range requests) instead of downloading it; False when it has none or
+    it cannot be read (then the whole blob is fetched and walked: that
+    decides what the layer holds)."""
+    from ..errors import ImageError
+    from . import contents
+
+    fetch = layer.fetch
+    if fetch is None or not getattr(fetch, "partial", lambda: False)() or fetch.present() or layer.blob is None:
+        return False
+    try:
+        got = fetch.listing()
+    except ImageError:
+        return False
+    if implied_too_costly(got[0]):
+        return False
+    contents.read_through(layer.blob.file, fetch)
+    _apply(layer, ("ok", *got))
+    return True
 
 
 def _fetch_indexing(layer: Layer, fetched) -> None:

@@ -72,14 +72,16 @@ class Registry:
                 time.sleep(0.05)
         raise RuntimeError("docker-registry did not start")
 
-    def requests(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every request served so far."""
+    def requests(self, with_bytes: bool = False) -> list[tuple]:
+        """(method, path, status) of every request served so far; with
+        `with_bytes`, the bytes of each answer's body too."""
         self.log.flush()
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
-            m = re.search(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+)', line)
+            m = re.search(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+) (\d+|-)', line)
             if m:
-                out.append((m.group(1), m.group(2), int(m.group(3))))
+                row = (m.group(1), m.group(2), int(m.group(3)))
+                out.append(row + (int(m.group(4).replace("-", "0")),) if with_bytes else row)
         return out
 
     def blob_gets(self, repo: str | None = None) -> list[str]:
@@ -92,8 +94,10 @@ class Registry:
         return out
 
     def push(self, archive: Path, ref: str, transport: str = "oci-archive", all_images: bool = False,
-             creds: str | None = None) -> None:
+             creds: str | None = None, compress: str | None = None) -> None:
         args = [SKOPEO, "copy", "--quiet", "--dest-tls-verify=false", "--insecure-policy"]
+        if compress:
+            args += ["--dest-compress-format", compress]
         if all_images:
             args.append("--all")
         if creds:

@@ -492,3 +492,80 @@ def test_a_cached_index_needs_no_blob_and_contents_come_on_demand(reg, capsys, t
     assert (out_dir / "usr" / "sbin" / "nginx").stat().st_size > 0
     got = [d for d in reg.blob_gets("demo/classic")[before:] if d in layer_digests]
     assert len(got) == 1
+
+
+# ---------------------------------------------------------------------------
+# layers with a table of contents, listed from it
+
+@pytest.fixture(scope="module")
+def toc_reg(tmp_path_factory):
+    need_tools("docker-registry", "skopeo")
+    root = tmp_path_factory.mktemp("toc-registry")
+    r = Registry(root)
+    plain = root / "plain.tar"
+    write_archive(str(plain), [classic_image("none")], layout="oci")
+    r.push(plain, "toc/skopeo:1", compress="zstd:chunked")  # as skopeo and podman write zstd:chunked
+    r.archives = {}
+    for comp in ("estargz", "zstd-chunked"):  # as the formats' own writers lay them out (synth)
+        p = root / f"{comp}.tar"
+        write_archive(str(p), [classic_image(comp)], layout="oci")
+        r.push(p, f"toc/{comp}:1")
+        r.archives[comp] = p
+    r.archives["skopeo"] = plain
+    yield r
+    r.stop()
+
+
+def _layer_bytes(rc_out) -> tuple[int, dict[str, int]]:
+    doc = json.loads(rc_out)
+    sizes = {l["digest"]: l["compressed_size"] for l in doc["layers"]}
+    return sum(sizes.values()), sizes
+
+
+@pytest.mark.parametrize("name", ["skopeo", "estargz", "zstd-chunked"])
+def test_a_layer_with_a_table_of_contents_is_listed_from_it(toc_reg, capsys, monkeypatch, name):
+    """Listed with Range requests for the tables of contents alone: under
+    10 % of the layer bytes cross the wire (the registry's access log says
+    how many), and the listing and the report are those of a full download
+    (but for the uncompressed sizes, which a table of contents may not give)."""
+    ref = f"{toc_reg.host}/toc/{name}:1"
+    before = len(toc_reg.requests())
+    rc, listing, err = run(capsys, "ls", ref)
+    assert rc == 0, err
+    rc, report, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    total, sizes = _layer_bytes(report)
+    sent = sum(n for m, p, s, n in toc_reg.requests(with_bytes=True)[before:]
+               if m == "GET" and p.rsplit("/", 1)[-1] in sizes)
+    assert 0 < sent < total / 10, (sent, total)
+    monkeypatch.setattr(registry._Fetch, "partial", lambda self: False)
+    before = len(toc_reg.requests())
+    rc, expected, err = run(capsys, "ls", ref)
+    assert rc == 0, err
+    assert listing == expected and "/usr/sbin/nginx" in listing
+    rc, whole, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    assert sum(n for m, p, s, n in toc_reg.requests(with_bytes=True)[before:] if p.rsplit("/", 1)[-1] in sizes) >= total
+    a, r = json.loads(whole), json.loads(report)
+    for doc in (a, r):
+        for layer in doc["layers"]:
+            layer.pop("uncompressed_size")
+    assert r == a
+
+
+def test_one_file_of_a_listed_layer_is_fetched_alone(toc_reg, capsys, tmp_path):
+    ref = f"{toc_reg.host}/toc/skopeo:1"
+    rc, report, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    total, sizes = _layer_bytes(report)
+    before = len(toc_reg.requests())
+    rc, _, err = run(capsys, "extract", ref, "/etc/os-release", "-o", str(tmp_path / "x"))
+    assert rc == 0, err
+    rc, _, err = run(capsys, "extract", str(toc_reg.archives["skopeo"]), "/etc/os-release", "-o",
+                     str(tmp_path / "y"))
+    assert rc == 0, err
+    assert (tmp_path / "x" / "etc" / "os-release").read_bytes() == (tmp_path / "y" / "etc" / "os-release").read_bytes()
+    got = [(p, s, n) for m, p, s, n in toc_reg.requests(with_bytes=True)[before:]
+           if m == "GET" and p.rsplit("/", 1)[-1] in sizes]
+    assert got and all(s == 206 for _, s, _ in got)
+    assert sum(n for _, _, n in got) < total / 10
