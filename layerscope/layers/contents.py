@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import ImageError, LayerError
 from ..model import DIGEST_SIZE, BlobRef
-from . import sparse
+from . import seekindex, sparse
 from .blobs import blob_view, fd_of, mapped
 from .compression import open_stream
 
@@ -93,6 +93,12 @@ def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int 
     view = blob_view(ref)
     if compression == "none":
         return bytes(view[offset:offset + n])
+    if seekindex.wanted(ref, compression):
+        seeker = seekindex.Seeker(ref)
+        try:
+            return seeker.read(offset, n)
+        finally:
+            seeker.close()
     stream = open_stream(view, compression, ref)
     _discard(stream, offset)
     return stream.read(n)
@@ -188,6 +194,14 @@ def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -
             if off + size > len(view):
                 raise LayerError("the layer ended inside a file", ref.name)
             yield off, _view_chunks(view, off, size, ref)
+        return
+    if seekindex.wanted(ref, compression):
+        seeker = seekindex.Seeker(ref)  # each range from its nearest checkpoint
+        try:
+            for off, size in wanted:
+                yield off, seeker.chunks(off, size)
+        finally:
+            seeker.close()
         return
     stream = open_stream(view, compression, ref)
     pos = 0
