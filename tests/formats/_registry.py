@@ -170,6 +170,7 @@ class FakeRegistry:
         self.blob_override: dict[str, bytes] = {}
         self.gate: threading.Event | None = None  # blob requests wait for it when set
         self.half_gate: threading.Event | None = None  # when set, layer blobs stop halfway until it opens
+        self.ranges = True  # Range requests are answered with 206 and the bytes asked for
         self.log: list[tuple[str, str, str]] = []  # (path, Authorization, status)
         self.tags = {}
         index = json.loads((layout / "index.json").read_text())
@@ -213,6 +214,9 @@ class FakeRegistry:
     def blob_gets(self) -> list[str]:
         return [p for p, _, s in self.log if "/blobs/" in p and s == "200"]
 
+    def range_gets(self) -> list[str]:
+        return [p for p, _, s in self.log if "/blobs/" in p and s == "206"]
+
     def _send(self, h, status: int, body: bytes = b"", headers: dict | None = None) -> None:
         self.log.append((h.path, h.headers.get("Authorization") or "", str(status)))
         h.send_response(status)
@@ -254,6 +258,10 @@ class FakeRegistry:
                 return self._send(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
             if self.redirect:
                 return self._send(h, 307, b"", {"Location": f"http://localhost:{self.port}/storage/{target}"})
+            rng = re.fullmatch(r"bytes=(\d+)-(\d+)", h.headers.get("Range") or "")
+            if rng and self.ranges:
+                a, b = int(rng.group(1)), int(rng.group(2)) + 1
+                return self._send(h, 206, body[a:b], {"Content-Range": f"bytes {a}-{b - 1}/{len(body)}"})
             if self.half_gate is not None and target not in self.config_digests:
                 self.log.append((h.path, h.headers.get("Authorization") or "", "200"))
                 h.send_response(200)
