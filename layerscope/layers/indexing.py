@@ -278,11 +278,12 @@ def index_one(layer: Layer) -> None:
 
 def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: int | None = None,
                  use_cache: bool = True, layers: Iterable[Layer] | None = None,
-                 fetched: Callable[[Layer, int], None] | None = None) -> None:
+                 fetched: Callable[[Layer, int], None] | None = None, partial: bool = True) -> None:
     """Index the layers not indexed yet (of `layers`, else of the graph);
-    those whose blob is still in a registry are fetched first, several at
-    once, each indexed as soon as it is in.  `fetched(layer, bytes so far)`
-    follows their downloads."""
+    those whose blob is still in a registry are fetched, several at once,
+    each indexed while it downloads, or with `partial` listed from its table
+    of contents when it has one.  `fetched(layer, bytes so far)` follows
+    their downloads."""
     # an image may list one layer many times: each distinct node is walked once
     todo = [l for l in dict.fromkeys(layers if layers is not None else graph.layers.values()) if not l.indexed]
     total = len(todo)
@@ -298,7 +299,7 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
 
     remote = [l for l in todo if l.fetch is not None]
     if remote:
-        for layer, from_cache in _fetch_and_index(remote, use_cache, fetched):
+        for layer, from_cache in _fetch_and_index(remote, use_cache, fetched, partial):
             if from_cache:
                 done += 1
                 if progress:
@@ -333,7 +334,7 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
 FETCH_WORKERS = 4  # downloads at once: enough to fill a link, few enough to be polite to a registry
 
 
-def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[tuple[Layer, bool]]:
+def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched, partial: bool = True) -> Iterable[tuple[Layer, bool]]:
     """Fetch registry layers, several at once, each indexed while it
     downloads (layers/pipe.py: the bytes go to the blob store and to the
     indexer at once).  A layer whose index is cached by its digest is not
@@ -351,7 +352,7 @@ def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[
             if implied_too_costly(layer.entries):
                 _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
             return layer, True
-        if _listed(layer):
+        if partial and _listed(layer):
             return layer, True  # a listing is a few Range requests: not worth a cache entry
         try:
             _fetch_indexing(layer, fetched)

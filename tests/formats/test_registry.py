@@ -569,3 +569,13 @@ def test_one_file_of_a_listed_layer_is_fetched_alone(toc_reg, capsys, tmp_path):
            if m == "GET" and p.rsplit("/", 1)[-1] in sizes]
     assert got and all(s == 206 for _, s, _ in got)
     assert sum(n for _, _, n in got) < total / 10
+
+
+def test_verify_walks_the_whole_blob_of_a_listed_layer(toc_reg, capsys):
+    """--verify checks what the layer holds, not what its table of contents says it holds."""
+    ref = f"{toc_reg.host}/toc/zstd-chunked:1"
+    before = len(toc_reg.requests())
+    rc, out, err = run(capsys, "report", "--verify", ref)
+    assert rc == 0 and "(verified)" in out, err
+    whole = [s for m, p, s in toc_reg.requests()[before:] if m == "GET" and "/blobs/" in p]
+    assert whole and 206 not in whole  # whole blobs only, no table of contents
