@@ -171,6 +171,7 @@ class FakeRegistry:
         self.gate: threading.Event | None = None  # blob requests wait for it when set
         self.half_gate: threading.Event | None = None  # when set, layer blobs stop halfway until it opens
         self.ranges = True  # Range requests are answered with 206 and the bytes asked for
+        self.drop_once: set[str] = set()  # blobs whose first answer stops halfway and closes the connection
         self.log: list[tuple[str, str, str]] = []  # (path, Authorization, status)
         self.tags = {}
         index = json.loads((layout / "index.json").read_text())
@@ -258,6 +259,16 @@ class FakeRegistry:
                 return self._send(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
             if self.redirect:
                 return self._send(h, 307, b"", {"Location": f"http://localhost:{self.port}/storage/{target}"})
+            if target in self.drop_once:
+                self.drop_once.discard(target)
+                self.log.append((h.path, h.headers.get("Authorization") or "", "200"))
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body[:len(body) // 2])
+                h.wfile.flush()
+                h.close_connection = True
+                return None
             rng = re.fullmatch(r"bytes=(\d+)-(\d+)", h.headers.get("Range") or "")
             if rng and self.ranges:
                 a, b = int(rng.group(1)), int(rng.group(2)) + 1

@@ -579,3 +579,23 @@ def test_verify_walks_the_whole_blob_of_a_listed_layer(toc_reg, capsys):
     assert rc == 0 and "(verified)" in out, err
     whole = [s for m, p, s in toc_reg.requests()[before:] if m == "GET" and "/blobs/" in p]
     assert whole and 206 not in whole  # whole blobs only, no table of contents
+
+
+def test_a_download_that_breaks_off_is_indexed_from_the_stored_blob(fake, capsys, monkeypatch):
+    """The connection drops halfway through a layer: the download starts
+    again, the half-read stream is dropped, and the layer is walked from the
+    blob once it is stored; the report is the one an unbroken download gives."""
+    from layerscope.layers import indexing
+
+    rc, whole, err = run(capsys, "report", "--json", "--no-cache", f"{fake.host}/demo/app:1")
+    assert rc == 0, err
+    registry._clients.clear()
+    layer = max(fake.manifest["layers"], key=lambda d: d["size"])["digest"]
+    fake.drop_once.add(layer)
+    walked = []
+    real_index_one = indexing.index_one
+    monkeypatch.setattr(indexing, "index_one", lambda l: (walked.append(l.digest), real_index_one(l)))
+    rc, again, err = run(capsys, "report", "--json", "--no-cache", f"{fake.host}/demo/app:1")
+    assert rc == 0, err
+    assert walked == [layer]
+    assert json.loads(again) == json.loads(whole)
