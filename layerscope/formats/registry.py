@@ -3,9 +3,14 @@
 `read_registry` fetches the manifest (and, for an index, the manifests of
 the platforms wanted) and the configs at once; layer blobs are fetched only
 when their layers are indexed (`Layer.fetch`, run by layers.indexing, several
-at once), into the digest-keyed blob store (layers/blobstore.py), then read
-like an archive's blobs.  Every manifest, config and blob is checked against
-its digest as it streams: a registry is one more stranger.
+at once, each indexed as it streams), into the digest-keyed blob store
+(layers/blobstore.py), then read like an archive's blobs.  A layer whose
+index is cached by its digest is not fetched until a file of it is read; an
+eStargz or zstd:chunked layer is listed from its table of contents, fetched
+with Range requests (`_Fetch.listing`, layers/toc.py).  Every manifest,
+config and blob is checked against its digest as it streams, and a table of
+contents against the digest its descriptor gives it: a registry is one more
+stranger.
 
 The registry is read through the same OCI reader as an image layout: this
 module presents it as a Container whose names are `blobs/<alg>/<hex>` and

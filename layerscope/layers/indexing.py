@@ -3,7 +3,9 @@
 Layers already indexed before (same blob) come from the cache.  Compressed
 layers are indexed in two threads (decoding and hashing release the GIL);
 uncompressed ones in this process first, and what is left after 0.25 s in
-worker processes (their walk is Python work, held by the GIL).
+worker processes (their walk is Python work, held by the GIL).  A registry's
+layers are indexed while they download, several at once (layers/pipe.py),
+or listed from their tables of contents (layers/toc.py).
 """
 
 from __future__ import annotations
