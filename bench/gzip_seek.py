@@ -124,7 +124,7 @@ def main() -> int:
 
     def warm():
         raw = BlobFile(ref)
-        g = IndexedGzipFile(fileobj=raw, spacing=SPACING, readbuf_size=READ_BUFFER)
+        g = IndexedGzipFile(fileobj=raw, spacing=SPACING, readbuf_size=READ_BUFFER, buffer_size=READ_BUFFER)
         g.import_index(fileobj=io.BytesIO(index))
         g.seek(target)
         g.read(64 << 10)

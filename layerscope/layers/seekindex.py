@@ -73,14 +73,11 @@ class Seeker:
     in the cache when it grew)."""
 
     def __init__(self, ref: BlobRef) -> None:
-        from indexed_gzip import IndexedGzipFile
-
         from . import cache
 
         self.ref = ref
         self.raw = BlobFile(ref)
-        self.gz = IndexedGzipFile(fileobj=self.raw, spacing=SPACING, readbuf_size=READ_BUFFER,
-                                  auto_build=True, drop_handles=False)
+        self.gz = self._open()
         self.points = 0
         saved = cache.load_seek_index(ref)
         if saved:
@@ -88,8 +85,14 @@ class Seeker:
                 self.gz.import_index(fileobj=io.BytesIO(saved))
                 self.points = self._count()
             except Exception:  # a stale or foreign index: built again
-                self.gz = IndexedGzipFile(fileobj=self.raw, spacing=SPACING, readbuf_size=READ_BUFFER,
-                                          auto_build=True, drop_handles=False)
+                self.gz = self._open()
+
+    def _open(self):
+        from indexed_gzip import IndexedGzipFile
+
+        # buffer_size: its reader's read-ahead, 4 × SPACING by default, would decode 16 MB past a 4 KB preview
+        return IndexedGzipFile(fileobj=self.raw, spacing=SPACING, readbuf_size=READ_BUFFER, buffer_size=READ_BUFFER,
+                               auto_build=True, drop_handles=False)
 
     def _count(self) -> int:
         try:
