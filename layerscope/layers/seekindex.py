@@ -1,7 +1,7 @@
 """Reading one file deep in a big gzip layer without decoding all that comes
 before it: a seek index (zlib's zran method, through `indexed_gzip`) keeps a
 checkpoint of the inflate state (where a deflate block starts and the 32 KiB
-window before it) every SPACING compressed bytes, so a read decodes from the
+window before it) every SPACING bytes of the decoded stream, so a read decodes from the
 nearest checkpoint only.  The index grows as reads go deeper and is kept in
 the cache (layers/cache.py, by the blob's key), so a later preview or
 extract of the same layer, in this process or another, starts at its
@@ -17,7 +17,7 @@ from ..model import BlobRef
 from .blobs import fd_of
 
 MIN_BLOB = 16 << 20  # below this, decoding from the start costs less than loading an index
-SPACING = 4 << 20  # compressed bytes between checkpoints: what one read decodes at most before its bytes
+SPACING = 4 << 20  # decoded bytes between checkpoints: what one read decodes at most before its bytes
 READ_BUFFER = 1 << 18
 
 
