@@ -123,7 +123,7 @@ def _key(layer: Layer) -> str | None:
     if b is None:
         return None
     if _in_blob_store(layer):
-        from .contents import listed
+        from .partial import listed
 
         # a listing from the layer's table of contents has offsets of its own: never taken for a walk's
         how = "by its table of contents" if listed(b.file) else "by digest"

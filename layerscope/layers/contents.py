@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import ImageError, LayerError
 from ..model import DIGEST_SIZE, BlobRef
-from . import seekindex, sparse
+from . import partial, seekindex, sparse
 from .blobs import blob_view, fd_of, mapped
 from .compression import open_stream
 
@@ -27,27 +27,8 @@ def fetch_on_demand(file: str, fetch: Callable[[], None]) -> None:
     _fetchers[file] = fetch
 
 
-# A layer listed from its table of contents (eStargz, zstd:chunked; see
-# layers/toc.py): its `offsets` name files in that table, and `read(offset,
-# size)` fetches the parts of one.
-_listed: dict[str, object] = {}
-
-
-def read_through(file: str, reader) -> None:
-    """Read the files of the blob at `file` through `reader` (None: from the blob)."""
-    if reader is None:
-        _listed.pop(file, None)
-    else:
-        _listed[file] = reader
-
-
-def listed(file: str) -> bool:
-    """Whether the blob at `file` was listed from its table of contents."""
-    return file in _listed
-
-
 def _listed_read(ref: BlobRef, offset: int, n: int) -> bytes | None:
-    reader = _listed.get(ref.file)
+    reader = partial.reader(ref.file)
     if reader is None:
         return None
     try:
@@ -62,7 +43,7 @@ def listed_same(a: BlobRef, off_a: int, b: BlobRef, off_b: int) -> bool | None:
     """Whether two files of layers listed from their tables of contents hold
     the same bytes, by the digests the tables give them; None when either is
     not such a file (then its bytes must be read)."""
-    ra, rb = _listed.get(a.file), _listed.get(b.file)
+    ra, rb = partial.reader(a.file), partial.reader(b.file)
     da = ra.file_digest(off_a) if ra is not None else None
     db = rb.file_digest(off_b) if rb is not None else None
     return None if da is None or db is None else da == db
@@ -87,7 +68,7 @@ def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int 
     `cap` of them).  Over an uncompressed blob this is a slice; over a
     compressed one the stream is decoded up to the offset."""
     n = size if cap is None else min(size, cap)
-    if ref.file in _listed:
+    if partial.listed(ref.file):
         return _listed_read(ref, offset, n)
     _ready(ref)
     view = blob_view(ref)
@@ -183,7 +164,7 @@ def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> boo
 def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> Iterator[tuple[int, Iterator[bytes]]]:
     """For sorted (offset, size) ranges, yield (offset, chunks) in one pass
     over the layer stream (one decode for many files)."""
-    if ref.file in _listed:
+    if partial.listed(ref.file):
         for off, size in wanted:
             yield off, iter([_listed_read(ref, off, size)])
         return

@@ -345,11 +345,11 @@ def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched, partial: boo
     that cannot be fetched gets that as its error."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    from . import contents
+    from . import partial as listings  # the module; `partial` is the caller's wish
 
     def job(layer: Layer) -> tuple[Layer, bool]:
         if layer.blob is not None:
-            contents.read_through(layer.blob.file, None)  # an earlier open's listing is not this one's
+            listings.read_through(layer.blob.file, None)  # an earlier open's listing is not this one's
         if use_cache and cache.load(layer):
             if implied_too_costly(layer.entries):
                 _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
@@ -377,7 +377,7 @@ def _listed(layer: Layer) -> bool:
     it cannot be read (then the whole blob is fetched and walked: that
     decides what the layer holds)."""
     from ..errors import ImageError
-    from . import contents
+    from . import partial as listings
 
     fetch = layer.fetch
     if fetch is None or not getattr(fetch, "partial", lambda: False)() or fetch.present() or layer.blob is None:
@@ -388,7 +388,7 @@ def _listed(layer: Layer) -> bool:
         return False
     if implied_too_costly(got[0]):
         return False
-    contents.read_through(layer.blob.file, fetch)
+    listings.read_through(layer.blob.file, fetch)
     _apply(layer, ("ok", *got))
     return True
 

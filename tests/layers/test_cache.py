@@ -123,7 +123,7 @@ def test_a_registry_blob_is_keyed_by_its_digest(tmp_path, monkeypatch):
     hashed, nor needed; a layer listed from its table of contents gets a key
     of its own, so a listing and a walk never stand in for each other; a
     blob elsewhere is keyed by its bytes."""
-    from layerscope.layers import blobstore, cache, contents
+    from layerscope.layers import blobstore, cache, partial
     from layerscope.model import BlobRef, Layer
 
     monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
@@ -135,11 +135,11 @@ def test_a_registry_blob_is_keyed_by_its_digest(tmp_path, monkeypatch):
     monkeypatch.setattr(cache, "_hash_blob", lambda *a: (_ for _ in ()).throw(AssertionError("hashed")))
     by_digest = cache._key(layer)
     assert by_digest and by_digest == cache._key(layer)
-    contents.read_through(path, object())
+    partial.read_through(path, object())
     try:
         assert cache._key(layer) not in (None, by_digest)
     finally:
-        contents.read_through(path, None)
+        partial.read_through(path, None)
     elsewhere = tmp_path / ("sha256-" + "ab" * 32)
     elsewhere.write_bytes(b"0123456789")
     layer.blob = BlobRef(str(elsewhere), 0, 10, "x")
