@@ -76,6 +76,15 @@ class Registry:
         """(method, path, status) of every request served so far; with
         `with_bytes`, the bytes of each answer's body too."""
         self.log.flush()
+        # the registry logs a request once its handler returns, which can be just after the
+        # client has read the whole answer: wait until the log stops growing
+        size, end = -1, time.monotonic() + 3
+        while time.monotonic() < end:
+            now = self.log_path.stat().st_size
+            if now == size:
+                break
+            size = now
+            time.sleep(0.1)
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             m = re.search(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+) (\d+|-)', line)
