@@ -16,6 +16,7 @@ the map (formats/registry.py), never from a decoded stream.
 
 from __future__ import annotations
 
+import io
 import json
 from array import array
 from datetime import datetime
@@ -195,47 +196,72 @@ def parse(data: bytes, blob_size: int, toc_start: int, place: str) -> Toc:
     return Toc(entries, chunks, digests, walker.warnings)
 
 
+class _Body(io.RawIOBase):
+    """An iterator of byte strings as a file, for the decoders to pull from."""
+
+    def __init__(self, chunks) -> None:
+        self.chunks = iter(chunks)
+        self.head = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self.head:
+            nxt = next(self.chunks, None)
+            if nxt is None:
+                return 0
+            self.head = memoryview(nxt)
+        n = min(len(b), len(self.head))
+        b[:n] = self.head[:n]
+        self.head = self.head[n:]
+        return n
+
+
+STEP = 1 << 20
+
+
 def read_piece(body, comp: str, piece: Chunk, want: int, place: str) -> bytes:
     """The first `want` bytes a piece holds, from `body` (an iterator of the
-    compressed bytes of [start, end)); the whole piece is decoded, so that
-    its digest (when the TOC gives one) is checked before anything is used."""
+    compressed bytes of [start, end)).  The whole piece is decoded, a step at
+    a time (a piece that expands without bound never is in memory), so that
+    its digest, when the TOC gives one, is checked before anything is used."""
     import hashlib
 
+    raw = _Body(body)
     if comp == "zstd":
         import zstandard
 
-        new = zstandard.ZstdDecompressor().decompressobj
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_size=STEP, read_across_frames=True)
     else:
-        from isal import isal_zlib
+        from isal.igzip import IGzipFile
 
-        def new():
-            return isal_zlib.decompressobj(31)
+        stream = IGzipFile(fileobj=raw, mode="rb")  # member after member (eStargz: one per file)
     alg, _, hexd = piece.digest.partition(":")
     h = hashlib.new(alg) if hexd and alg in ("sha256", "sha512") else None
     out = bytearray()
     skip, left = piece.skip, piece.size
-    d = new()
-    for data in body:
-        got = d.decompress(data)
-        while d.eof and len(got) < skip + left:  # the next member or frame (eStargz: one member per file)
-            rest = d.unused_data
-            if not rest:
-                d = new()
+    try:
+        while skip:
+            got = stream.read(min(skip, STEP))
+            if not got:
                 break
-            d = new()
-            got += d.decompress(rest)
-        if skip:
-            cut = min(skip, len(got))
-            got, skip = got[cut:], skip - cut
-        got = got[:left]
-        left -= len(got)
-        if h is not None:
-            h.update(got)
-        if len(out) < want:
-            out += got[:want - len(out)]
-        if not left:
-            break
-    if left:
+            skip -= len(got)
+        while left:
+            got = stream.read(min(left, STEP))
+            if not got:
+                break
+            left -= len(got)
+            if h is not None:
+                h.update(got)
+            if len(out) < want:
+                out += got[:want - len(out)]
+    except LayerError:
+        raise
+    except Exception as e:  # a corrupt frame or member, or one cut short
+        raise LayerError(f"a file's compressed bytes at {piece.start:,} cannot be decoded ({type(e).__name__}: "
+                         f"{str(e)[:80]})", place) from None
+    if left or skip:
         raise LayerError(f"a file's compressed bytes at {piece.start:,} hold {piece.size - left:,} of its "
                          f"{piece.size:,} bytes", place)
     if h is not None and h.hexdigest() != hexd:

@@ -87,3 +87,20 @@ def test_estargz_footer_and_positions():
 def test_a_bad_toc_is_a_layer_error(doc, says):
     with pytest.raises(LayerError, match=says):
         toc.parse(doc, 1000, 900, "x")
+
+
+def test_a_piece_that_expands_without_bound_is_decoded_in_steps():
+    """A few KB of zstd that decode to 256 MB of zeros, claimed as one piece:
+    decoded a step at a time to check its digest, never held whole."""
+    import resource
+
+    big = 256 << 20
+    c = zstandard.ZstdCompressor(level=3).compressobj()
+    zeros = bytes(1 << 20)
+    comp = b"".join(c.compress(zeros) for _ in range(big >> 20)) + c.flush()  # never 256 MB in memory here either
+    assert len(comp) < 64 << 10
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    piece = toc.Chunk(0, len(comp), big, 0, "sha256:" + "0" * 64)
+    with pytest.raises(LayerError, match="tampered"):
+        toc.read_piece(iter([comp]), "zstd", piece, 100, "x")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0 < 128 << 10  # KB: well under the 256 MB
