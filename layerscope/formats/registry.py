@@ -704,11 +704,8 @@ class _Fetch:
             data = tar[512:512 + n]
             _check_toc(data, str(a.get(toc.ESTARGZ_TOC_DIGEST) or ""), self.place)
             parsed = toc.parse(data, self.size, toc_off, self.place)
-            if tar[512 + n + (-n % 512):].startswith(bytes(1024)):
-                # the tar's own end follows the TOC entry, so a walk of the tar sees it: so does this listing
-                parsed.entries.append("stargz.index.json", toc.FILE, n, _octal(tar[100:108]), _octal(tar[108:116]),
-                                      _octal(tar[116:124]), _octal(tar[136:148]), None, toc_off)
-                parsed.chunks[toc_off] = [toc.Chunk(toc_off, start, n, 512, "")]
+            # stargz.index.json itself is no entry of the listing: estargz.Build (buildkit, nerdctl,
+            # ctr-remote) ends the tar before it, so a walk of the tar never sees it either
             comp = "gzip"
         self.toc, self.comp = parsed, comp
         try:

@@ -196,7 +196,7 @@ def parse(data: bytes, blob_size: int, toc_start: int, place: str) -> Toc:
     return Toc(entries, chunks, digests, walker.warnings)
 
 
-class _Body(io.RawIOBase):
+class Body(io.RawIOBase):
     """An iterator of byte strings as a file, for the decoders to pull from."""
 
     def __init__(self, chunks) -> None:
@@ -228,7 +228,7 @@ def read_piece(body, comp: str, piece: Chunk, want: int, place: str) -> bytes:
     its digest, when the TOC gives one, is checked before anything is used."""
     import hashlib
 
-    raw = _Body(body)
+    raw = Body(body)
     if comp == "zstd":
         import zstandard
 
