@@ -36,6 +36,7 @@ from .dialogs import ExtractScreen, JumpScreen
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
 TREE_DEBOUNCE = 0.05  # s the layer cursor rests before a tree that is not cached is built
 KEEP_EXPANDED_MAX = 5000
+BUSY_AFTER = 0.1  # s: work that takes longer says that it is working (and that escape cancels it)
 KERNEL_NOTE = "an image carries no kernel: containers share the host's"
 
 
@@ -82,6 +83,9 @@ class LayersScreen(FilterBoxMixin, Screen):
         self._details_title = "Details"
         self._preview: dict | None = None
         self._waiting_tree = False
+        self._busy_timer = None  # says "working…" when a tree takes longer than BUSY_AFTER
+        self._rerequest = False  # a tree was asked for while the rows were changing in a worker
+        self._shown: tuple | None = None  # (mode, sort, only changed, filter, layer row) of the tree shown
 
     @property
     def state(self):
@@ -421,18 +425,28 @@ class LayersScreen(FilterBoxMixin, Screen):
             bits.append("filter: " + clean_text(self.filter_text, 40))
         bars = self.query_one("#tree", FileTreeView).bars
         bits.append("bars: % of " + ("dir" if bars == "parent" else "layer" if self.mode == "changes" else "image"))
+        if extra.startswith(("working", "cancelled")):  # first, where a narrow pane does not cut it
+            bits.insert(0, extra)
+        elif extra:
+            bits.append(extra)
         pane = self.query_one("#files-pane")
         pane.border_title = title
-        pane.border_subtitle = " · ".join(bits) + (f" · {extra}" if extra else "")
+        pane.border_subtitle = " · ".join(bits)
 
     @ui
     def _request_tree(self, now: bool = False) -> None:
         self._tree_timer = None
         tree = self.query_one("#tree", FileTreeView)
+        if tree._rows_busy:
+            # a big expansion is running: the new tree keeps what it opens (keys wait meanwhile)
+            self._rerequest = True
+            tree.set_stale(True)
+            return
         self._files_title()
         self._waiting_tree = False
         row = self._current_row()
         if row is None or self.image is None:
+            tree.set_stale(False)
             return
         if tree.model is not None and tree.node is not None and tree.model.tree is not None:
             self.cursor_path = tree.model.tree.path(tree.node)
@@ -445,6 +459,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             self._tree_token += 1
             tree.set_model(None, placeholder=f"step {row.step} made no layer: it only changed the image config "
                                              "(see the details). Pick another step.")
+            tree.set_stale(False)
             return
         N = row.index
         a = self.analysis
@@ -455,6 +470,7 @@ class LayersScreen(FilterBoxMixin, Screen):
                 self._tree_token += 1
                 tree.set_model(None, placeholder=f"waiting for layer {pending[0]} to be indexed "
                                                  f"({len(pending)} of layers 0–{N} still to go)…")
+                tree.set_stale(False)
                 return
             if all(layer.indexed for layer in self.graph.layers.values()):
                 # every layer is indexed, so this image's analysis is next
@@ -464,6 +480,7 @@ class LayersScreen(FilterBoxMixin, Screen):
                 self._tree_token += 1
                 if tree.model is None:
                     tree.set_model(None, placeholder="analysing the layers, then the tree…")
+                tree.set_stale(False)
                 return
         try:
             pred = compile_filter(self.filter_text) if self.filter_text else None
@@ -478,6 +495,10 @@ class LayersScreen(FilterBoxMixin, Screen):
             tree.refresh()
         self.workers.cancel_group(self, "prefetch")  # this tree first
         self._tree_building = self._tree_token
+        tree.set_stale(True)  # keys for the tree wait for this one
+        if self._busy_timer is not None:
+            self._busy_timer.stop()
+        self._busy_timer = self.set_timer(BUSY_AFTER, self._show_busy)
         self._build_tree(self._tree_token, self.image, a, N, self.mode, self.sort, self.only_changed, pred,
                          bool(self.filter_text), set(self.expanded_paths), self.cursor_path, self._expanded_nodes)
 
@@ -545,11 +566,67 @@ class LayersScreen(FilterBoxMixin, Screen):
         return self._tree_building == self._tree_token
 
     @ui
+    def _show_busy(self) -> None:
+        """The tree asked for (or a big change of its rows) is still coming: say so."""
+        self._busy_timer = None
+        tree = self.query_one("#tree", FileTreeView)
+        if self.tree_pending or tree.busy:
+            what = "opening directories" if tree._rows_busy else "building the tree"
+            self._files_title(f"working: {what}… (escape cancels)")
+            tree.placeholder = f"{what}…"
+            tree.refresh()
+
+    def on_file_tree_view_working(self) -> None:
+        self._show_busy()
+
+    @ui
+    def on_file_tree_view_rows_settled(self) -> None:
+        if self._rerequest:
+            self._rerequest = False
+            self._request_tree()
+        elif not self.tree_pending:
+            self._files_title()
+
+    def cancel_tree_work(self) -> bool:
+        """Escape while the tree is being built or changed: stop, keep the tree
+        shown and what it was shown with; the keys that waited are dropped.
+        False when nothing was running."""
+        tree = self.query_one("#tree", FileTreeView)
+        if self.tree_pending:
+            self.workers.cancel_group(self, "tree")
+            self._tree_token += 1
+            self._tree_building = None
+            self._rerequest = False
+            if self._shown is not None:
+                self.mode, self.sort, self.only_changed, shown_filter, row = self._shown
+                if shown_filter != self.filter_text:
+                    self.filter_text = shown_filter
+                    self.query_one("#filter", Input).value = shown_filter
+                layers = self.query_one("#layers", LayerList)
+                if layers.cursor != row:
+                    layers.set_reactive(CursorList.cursor, row)
+                    layers.rows_changed()
+                    self._show_layer_details()
+            tree.queue.clear()
+            tree.set_stale(False)
+            if tree.model is None:
+                tree.placeholder = "cancelled: pick a layer or press m to build a tree"
+                tree.refresh()
+            self._files_title("cancelled")
+            return True
+        if tree.cancel_pending():
+            self._files_title("cancelled")
+            return True
+        return False
+
+    @ui
     def on_tree_built(self, m: M.TreeBuilt) -> None:
         if m.token == self._tree_building:
             self._tree_building = None
         if m.error is not None:
             self.app.notify(note(m.error), severity="error")
+            if m.token == self._tree_token:
+                self.query_one("#tree", FileTreeView).set_stale(False)
             return
         if m.token != self._tree_token:
             return
@@ -568,6 +645,9 @@ class LayersScreen(FilterBoxMixin, Screen):
             tree.set_model(rows, changes, 0, placeholder=ph, opaque=opaque)
         else:
             tree.set_model(rows, changes, cursor, opaque=opaque)
+        self._shown = (self.mode, self.sort, self.only_changed, self.filter_text,
+                       self.query_one("#layers", LayerList).cursor)
+        tree.set_stale(False)  # the keys that waited for this tree, now
         self._prefetch_neighbours(rows.tree.layer)
         extra = f"{matches:,} match(es)" if matches is not None else ""
         if self.analysis is None:
@@ -691,6 +771,8 @@ class LayersScreen(FilterBoxMixin, Screen):
             if self.focused is f or (self.filter_text and self.focused is self.query_one("#tree")):
                 self.clear_filter()
                 self.query_one("#tree", FileTreeView).focus()
+                event.stop()
+            elif self.cancel_tree_work():
                 event.stop()
 
     def action_details(self) -> None:
