@@ -813,6 +813,88 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.app.copy_to_clipboard(path)
         self.app.notify(note(f"copied {path}"), timeout=3)
 
+    def action_save_view(self) -> None:
+        """Save the focused view (the tree unless a list is focused) to a file."""
+        from .dialogs import ConfirmScreen, SaveScreen
+
+        a = self.analysis
+        if a is None:
+            self.app.notify("saving a view is available once every layer is indexed", timeout=3)
+            return
+        w = self.focused
+        if isinstance(w, WasteList):
+            kind, items, what = "waste", w.items, f"the waste list ({len(w.items):,} paths)"
+        elif isinstance(w, FindingList):
+            kind, items, what = "findings", w.items, f"the findings ({len(w.items):,})"
+        else:
+            tree = self.query_one("#tree", FileTreeView)
+            if tree.model is None or tree.busy:
+                self.app.notify("the file tree is not shown yet: save it once it is", timeout=3)
+                return
+            t = tree.model.tree
+            kind, items = "tree", tree.model
+            what = (f"the file tree ({'changes of' if t.mode == 'changes' else 'merged view at'} layer {t.layer}"
+                    + (f", filter {clean_text(self.filter_text, 60)}" if self.filter_text else "")
+                    + (", only changed" if self.only_changed else "") + ")")
+        default = os.path.join(os.getcwd(), f"layerscope-{kind}.csv")
+
+        def write(path: str) -> None:
+            self.app.notify(note(f"saving {what} to {path}…"), timeout=3)
+            self._save(path, kind, items, a)
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            if os.path.lexists(path):
+                msg = Text()
+                msg.append("The file is there already\n\n", "bold")
+                msg.append(clean_text(path, 600) + "\n\nReplace it?")
+                self.app.push_screen(ConfirmScreen(msg, "Replace"), lambda ok: write(path) if ok else None)
+                return
+            write(path)
+
+        self.app.push_screen(SaveScreen(what, default), chosen)
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, path: str, kind: str, items, a) -> None:
+        from .. import export
+
+        try:
+            n = export.write(path, kind, items, a)
+        except export.ExportError as e:
+            self.post_message(M.Notice(note(f"not saved: {e}"), severity="error", timeout=10))
+            return
+        except Exception as e:  # a bug: say so rather than stop silently
+            self.post_message(M.Notice(note(f"not saved: {type(e).__name__}: {e}"), severity="error", timeout=10))
+            return
+        self.post_message(M.Notice(note(f"saved {n:,} rows to {path}"), title="saved", timeout=6))
+
+    def on_notice(self, m: M.Notice) -> None:
+        self.app.notify(m.text, **m.kw)
+
+    def action_full_value(self) -> None:
+        """What the focused list cuts to fit its row, in full on a page of its own."""
+        from .step import BuildStepScreen
+
+        w = self.focused
+        if isinstance(w, LayerList):
+            self.action_build_step()
+            return
+        got = None
+        if isinstance(w, FileTreeView) and w.node is not None:
+            got = D.full_path_text(w.model.tree, w.node)
+        elif isinstance(w, WasteList) and w.items:
+            got = D.full_waste_text(w.items[w.cursor])
+        elif isinstance(w, FindingList) and w.items:
+            from ..widgets.findinglist import finding_text
+
+            f = w.items[w.cursor]
+            got = (f"Finding: {f.kind}", finding_text(f, limit=len(f.paths)).plain)
+        if got is None:
+            self.app.notify("o shows the highlighted row of the layers, files, waste or findings in full", timeout=3)
+            return
+        self.app.push_screen(BuildStepScreen(*got))
+
     def action_findings(self) -> None:
         self.query_one("#side", TabbedContent).active = "findings-tab"
         self.query_one("#findings", FindingList).focus()
@@ -1054,12 +1136,15 @@ class LayersScreen(FilterBoxMixin, Screen):
             ("Details", "Details of the selected layer or path (d)", self.action_details),
             ("Whole build step", "The selected layer's build step in full, however long (b)",
              self.action_build_step),
+            ("Full text of the row", "The highlighted row's path, command or finding in full (o)",
+             self.action_full_value),
             ("Preview file", "Content of the selected file (p); [ ] cycle hidden copies", self.action_preview),
             ("Previous copy", "Preview the previous copy of the file ([)", lambda: self.action_copy(-1)),
             ("Next copy", "Preview the next copy of the file (])", lambda: self.action_copy(1)),
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
             ("Image config and picker", "Env, Cmd, labels; pick another image (i)", self.action_image),
             ("Extract", "Copy the selected file or directory to a folder (x)", self.action_extract),
+            ("Save view", "Save the file tree, waste list or findings as CSV or JSON lines (e)", self.action_save_view),
             ("Compare with another image…", "Diff this image against another loaded image (v)",
              self.app.action_compare),
             ("Layer graph", "Which layers the loaded images share, and what sharing saves (g)",
