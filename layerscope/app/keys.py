@@ -49,6 +49,10 @@ KEYS: list[Key] = [
         ("b", "the whole build step of the selected layer, however long (the details show its beginning)")),
     Key("p", "preview", "Preview", "layers",
         ("p", "preview the selected file (then [ and ] for hidden copies)"), bar=True),
+    Key("P", "open_external('pager')", "Pager", "layers",
+        ("P", "open the file (the copy previewed, else the one at this layer) in $PAGER, read-only")),
+    Key("V", "open_external('editor')", "Editor", "layers",
+        ("V", "open a read-only copy of the file in $VISUAL / $EDITOR")),
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
     Key("F", "findings", "Findings", "layers",
         ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
@@ -116,7 +120,8 @@ def bindings(where: str) -> list[Binding]:
     return out
 
 
-_NAMED_IDS = {"copy(-1)": "prev_copy", "copy(1)": "next_copy"}
+_NAMED_IDS = {"copy(-1)": "prev_copy", "copy(1)": "next_copy", "open_external('pager')": "pager",
+              "open_external('editor')": "editor"}
 
 
 def key_ids() -> set[str]:

@@ -944,19 +944,37 @@ class LayersScreen(FilterBoxMixin, Screen):
         return tree.model.tree, tree.node
 
     def action_preview(self, quiet: bool = False) -> None:
+        pv = self._pick_copy(quiet)
+        if pv is not None:
+            self._preview = pv
+            self.query_one("#side", TabbedContent).active = "preview-tab"
+            self._load_preview()
+
+    def _pick_copy(self, quiet: bool = False) -> dict | None:
+        """The selected file's copies in the image and the one at the tree's
+        layer (a symlink's: those of where it leads), or None after saying why
+        there is no content to show."""
         t, node = self._selected()
         a = self.analysis
         if t is None:
             self.app.notify("select a file in the tree first", timeout=3)
-            return
+            return None
         if t.is_dir(node):
             self.app.notify("preview shows files; this is a directory (enter opens it)", timeout=3)
-            return
+            return None
         if a is None:
             self.app.notify("the preview is available once every layer is indexed", timeout=3)
-            return
+            return None
         path = t.path(node)
-        copies = [(ev.layer, ev.index) for ev in a.history(path)
+        target, followed = self._follow_link(t, node, path)
+        if target is None:  # a link that leads nowhere: say where it stopped
+            self._preview = None
+            self.query_one("#side", TabbedContent).active = "preview-tab"
+            self.query_one("#preview-title", Static).update(Text(clean_text(path, 300) + "\n" + followed,
+                                                                 style="yellow"))
+            self.query_one("#preview", PreviewView).set_lines([])
+            return None
+        copies = [(ev.layer, ev.index) for ev in a.history(target)
                   if ev.entry is not None and ev.index is not None and ev.entry.type in (FILE, HARDLINK)]
         if not copies:
             e = t.entry(node)
@@ -968,12 +986,87 @@ class LayersScreen(FilterBoxMixin, Screen):
                 self.query_one("#preview", PreviewView).set_lines([])
             else:
                 self.app.notify(note(f"{path} has no file content in any layer (it is a {kind})"), timeout=4)
-            return
-        ref = t.ref(node)
+            return None
+        ref = t.ref(node) if not followed else self._visible_ref(target, t.layer)
         pos = copies.index(ref) if ref in copies else len(copies) - 1
-        self._preview = {"path": path, "copies": copies, "pos": pos}
-        self.query_one("#side", TabbedContent).active = "preview-tab"
-        self._load_preview()
+        return {"path": path, "target": target, "followed": followed, "copies": copies, "pos": pos}
+
+    def action_open_external(self, which: str) -> None:
+        """The selected file (the copy the preview shows, else the one at the
+        tree's layer) in $PAGER or $EDITOR: a read-only copy in a private
+        temporary folder, removed when the program ends."""
+        t, node = self._selected()
+        pv = self._preview
+        if pv is None or t is None or pv["path"] != t.path(node):
+            pv = self._pick_copy()
+        if pv is None:
+            return
+        if which == "pager":
+            command = os.environ.get("PAGER") or "less"
+        else:
+            command = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        L, _ = pv["copies"][pv["pos"]]
+        self.app.notify(note(f"reading {pv['target']} (layer {L}) for {command}…"), timeout=3)
+        self._copy_out(self.analysis, L, pv["target"], command)
+
+    @work(thread=True, group="external", exit_on_error=False)
+    def _copy_out(self, a, L: int, path: str, command: str) -> None:
+        import shutil
+        import tempfile
+
+        from ... import extract as X
+
+        tmp = tempfile.mkdtemp(prefix="layerscope-view-")
+        try:
+            X.extract_paths(a, L, [path], tmp)
+            file = os.path.join(tmp, path.strip("/"))
+            os.chmod(file, 0o444)
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.post_message(M.Notice(note(f"cannot open {path}: {e}"), severity="error", timeout=8))
+            return
+        self.app.call_from_thread(self._run_external, command, file, tmp)
+
+    def _run_external(self, command: str, file: str, tmp: str) -> None:
+        import shlex
+        import shutil
+        import subprocess
+
+        from textual.app import SuspendNotSupported
+
+        try:
+            argv = shlex.split(command) + [file]
+            with self.app.suspend():
+                subprocess.run(argv, check=False)
+        except SuspendNotSupported:
+            self.app.notify("this terminal cannot hand itself to another program (no suspend)", severity="error")
+        except (OSError, ValueError) as e:
+            self.app.notify(note(f"cannot run {command}: {e}"), severity="error", timeout=8)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.refresh()
+
+    def _follow_link(self, t, node, path: str) -> tuple[str | None, str]:
+        """(the path whose content a preview shows, how it was reached): the
+        path itself, or where its symlinks lead in the merged view at the
+        tree's layer; (None, why) when they lead nowhere."""
+        from ...analysis.links import resolve
+        from ...model import SYMLINK
+
+        e = t.entry(node)
+        if e is None or e.type != SYMLINK:
+            return path, ""
+        r = resolve(self.analysis.stack, path, t.layer)
+        if r.problem is not None:
+            return None, f"a symlink to {clean_text(e.link or '', 300)}: {r.problem}"
+        how = f"→ /{clean_text(r.path, 300)} ({plural(r.hops, 'link')} followed at layer {t.layer}"
+        how += ", a .. above / stayed at /)" if r.clamped else ")"
+        return "/" + r.path, how
+
+    def _visible_ref(self, path: str, L: int):
+        from ...analysis.links import visible_entry
+
+        return visible_entry(self.analysis.stack, path.strip("/"), L)
 
     def action_copy(self, step: int) -> None:
         pv = self._preview
@@ -987,14 +1080,19 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.query_one("#side", TabbedContent).active = "preview-tab"
         self._load_preview()
 
-    def _load_preview(self) -> None:
+    def _load_preview(self, start: int = 0, first_line: int = 1, at_end: bool = False) -> None:
         pv = self._preview
         a = self.analysis
         L, i = pv["copies"][pv["pos"]]
         e = a.layers[L].entries.entry(i)
+        if start == 0:
+            pv["parts"] = []  # (start, first line) of the parts before the one shown
+            pv["kind"] = None
         st = a.waste.state(L, i) if e.type == FILE else ("visible" if a.stack.is_visible(L, i) else "hidden")
         t = Text()
         t.append(clean_text(pv["path"], 300), "bold")
+        if pv.get("followed"):
+            t.append(" " + pv["followed"], "cyan")
         t.append(f"\ncopy {pv['pos'] + 1} of {len(pv['copies'])}: layer {L} · {human(e.size)} · ")
         t.append(st if st == "visible" else f"hidden ({st} at layer {a.stack.hidden_at[L][i]})",
                  "green" if st == "visible" else "yellow")
@@ -1004,23 +1102,46 @@ class LayersScreen(FilterBoxMixin, Screen):
         view = self.query_one("#preview", PreviewView)
         view.set_lines([Text("loading…", style="dim italic")])
         width = max(view.scrollable_content_region.width, self.query_one("#side-pane").size.width - 4) or 80
-        self._read_preview(a, L, i, pv["path"], e.size, width)
+        self._read_preview(a, L, i, pv["target"], e.size, width, start, first_line, pv.get("kind"), at_end)
+
+    def on_preview_view_more(self, m: PreviewView.More) -> None:
+        """Scrolled past a part of a big file: read the next (or the previous) part."""
+        pv = self._preview
+        part = pv.get("part") if pv else None
+        if part is None:
+            return
+        if m.step > 0:
+            pv["parts"].append((part.start, part.first_line))
+            self._load_preview(part.end, part.next_line)
+        elif pv["parts"]:
+            start, first = pv["parts"].pop()
+            self._load_preview(start, first, at_end=True)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _read_preview(self, a, L, i, path, size, width) -> None:
+    def _read_preview(self, a, L, i, path, size, width, start=0, first_line=1, kind=None, at_end=False) -> None:
         worker = get_current_worker()
+        part = None
         try:
-            data = a.read(L, i, P.PREVIEW_CAP)
-            lines, _ = P.render(data, path, size, width)  # (lines, the kind of rendering)
+            data = a.read(L, i, P.PREVIEW_CAP, start)
+            part = P.render_part(data, path, size, width, start, first_line, kind)
+            lines = part.lines
         except Exception as e:
             lines = [Text(f"cannot read: {type(e).__name__}: {clean_text(str(e), 300)}", style="red")]
         if not worker.is_cancelled:
-            self.post_message(M.PreviewRendered(lines, worker))
+            self.post_message(M.PreviewRendered(lines, worker, part, at_end))
 
     @ui
     def on_preview_rendered(self, m: M.PreviewRendered) -> None:
-        if not m.worker.is_cancelled:
-            self.query_one("#preview", PreviewView).set_lines(m.lines)
+        if m.worker.is_cancelled:
+            return
+        part = m.part
+        pv = self._preview
+        if part is not None and pv is not None:
+            pv["part"], pv["kind"] = part, part.kind
+        size = pv and self.analysis.layers[pv["copies"][pv["pos"]][0]].entries.sizes[pv["copies"][pv["pos"]][1]]
+        self.query_one("#preview", PreviewView).set_lines(
+            m.lines, more_before=part is not None and part.start > 0,
+            more_after=part is not None and bool(size) and part.end < size, at_end=m.at_end)
 
     # -- waste and jump --------------------------------------------------------
     @on(CursorList.Selected, "#waste")
@@ -1139,6 +1260,9 @@ class LayersScreen(FilterBoxMixin, Screen):
             ("Full text of the row", "The highlighted row's path, command or finding in full (o)",
              self.action_full_value),
             ("Preview file", "Content of the selected file (p); [ ] cycle hidden copies", self.action_preview),
+            ("Open in pager", "A read-only copy of the file in $PAGER (P)", lambda: self.action_open_external("pager")),
+            ("Open in editor", "A read-only copy of the file in $VISUAL / $EDITOR (V)",
+             lambda: self.action_open_external("editor")),
             ("Previous copy", "Preview the previous copy of the file ([)", lambda: self.action_copy(-1)),
             ("Next copy", "Preview the next copy of the file (])", lambda: self.action_copy(1)),
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
