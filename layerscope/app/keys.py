@@ -53,6 +53,8 @@ KEYS: list[Key] = [
         ("P", "open the file (the copy previewed, else the one at this layer) in $PAGER, read-only")),
     Key("V", "open_external('editor')", "Editor", "layers",
         ("V", "open a read-only copy of the file in $VISUAL / $EDITOR")),
+    Key("M", "size_map", "Size map", "layers",
+        ("M", "size map of the merged view at the layer: boxes sized by bytes, coloured and numbered by layer")),
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
     Key("F", "findings", "Findings", "layers",
         ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
@@ -96,6 +98,12 @@ OTHER_VIEWS: list[tuple[str, list[tuple[str, str]]]] = [
         ("r", "swap A and B"),
         ("g", "the layer graph of both images (which layers they share)"),
         ("escape", "back to the layer view (v brings the comparison back)"),
+    ]),
+    ("Size map (M)", [
+        ("arrows / tab", "move between the boxes (each an entry of the directory, its area its bytes)"),
+        ("enter / backspace", "open the highlighted directory / back up to the one above"),
+        ("t", "show the highlighted entry in the tree (merged view at the layer)"),
+        ("escape", "up a directory; at the top, back to the layer view"),
     ]),
     ("Layer graph (g)", [
         ("↑ ↓", "choose a layer: its size, blob, build step and the images using it"),

@@ -47,8 +47,10 @@ def title(app) -> str:
 
 async def _twice(pilot, key: str):
     """The key, then (once the view has scrolled there) the key again."""
+    pv = pilot.app.query_one("#preview", PreviewView)
     await pilot.press(key)
-    await pilot.pause(0.3)
+    await until(pilot, lambda: pv._past(1 if key == "end" else -1) or not (pv.more_after or pv.more_before),
+                what=f"the view scrolled by {key}")
     await pilot.press(key)
 
 

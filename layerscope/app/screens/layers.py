@@ -872,6 +872,18 @@ class LayersScreen(FilterBoxMixin, Screen):
     def on_notice(self, m: M.Notice) -> None:
         self.app.notify(m.text, **m.kw)
 
+    def action_size_map(self) -> None:
+        """The size map of the merged view at the selected layer."""
+        from .sizemap import SizeMapScreen
+
+        a = self.analysis
+        row = self._current_row()
+        if a is None or row is None:
+            self.app.notify("the size map is available once every layer is indexed", timeout=3)
+            return
+        N = row.index if row.index is not None else a.stack.n - 1
+        self.app.push_screen(SizeMapScreen(self.image, a, N))
+
     def action_full_value(self) -> None:
         """What the focused list cuts to fit its row, in full on a page of its own."""
         from .step import BuildStepScreen
@@ -1266,6 +1278,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             ("Previous copy", "Preview the previous copy of the file ([)", lambda: self.action_copy(-1)),
             ("Next copy", "Preview the next copy of the file (])", lambda: self.action_copy(1)),
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
+            ("Size map", "Boxes sized by bytes, coloured by the layer that stored them (M)", self.action_size_map),
             ("Image config and picker", "Env, Cmd, labels; pick another image (i)", self.action_image),
             ("Extract", "Copy the selected file or directory to a folder (x)", self.action_extract),
             ("Save view", "Save the file tree, waste list or findings as CSV or JSON lines (e)", self.action_save_view),
