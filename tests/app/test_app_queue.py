@@ -97,7 +97,9 @@ async def test_escape_cancels_a_slow_build_and_keeps_the_view(graph, gate):
         await until(pilot, lambda: not t.busy and t.model.tree.mode == "merged", what="the merged view")
 
 
-async def test_enter_after_a_jump_to_another_layer_is_not_lost(graph, gate):
+@pytest.mark.parametrize("then", ["enter", "p"])
+async def test_a_key_after_a_jump_to_another_layer_is_not_lost(graph, gate, then):
+    """enter on the tree, or p on the layer view: both act on the file jumped to."""
     from layerscope.app.screens.dialogs import JumpScreen
 
     app = LayerscopeApp(["<memory>"])
@@ -112,7 +114,7 @@ async def test_enter_after_a_jump_to_another_layer_is_not_lost(graph, gate):
                     what="the jump index")
         await pilot.press(*"b/y")
         await until(pilot, lambda: getattr(app.screen, "_paths", None) == ["b/y"], what="the match")
-        await pilot.press("enter", "enter")  # jump to b/y (layer 0, building), then enter: preview it
+        await pilot.press("enter", then)  # jump to b/y (layer 0, building), then preview it
         assert tree(app).busy
         gate.set()
         await until(pilot, lambda: app.query_one("#side").active == "preview-tab", what="the preview")

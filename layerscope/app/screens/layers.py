@@ -40,6 +40,22 @@ BUSY_AFTER = 0.1  # s: work that takes longer says that it is working (and that 
 KERNEL_NOTE = "an image carries no kernel: containers share the host's"
 
 
+def on_selection(fn):
+    """For the layer view's keys that act on the tree's selection (preview,
+    copy, extract, save, …): pressed while the tree is being replaced, they
+    wait for the new tree, as the tree's own keys do."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args):
+        tree = self.query_one("#tree", FileTreeView)
+        if tree.busy:
+            tree.wait(functools.partial(fn, self, *args))
+            return None
+        return fn(self, *args)
+
+    return wrapper
+
+
 def ui(fn):
     """For callbacks that touch this screen's widgets: a worker result or a
     timer that lands while the app shuts down is dropped, not an error."""
@@ -775,6 +791,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             elif self.cancel_tree_work():
                 event.stop()
 
+    @on_selection
     def action_details(self) -> None:
         self.query_one("#side", TabbedContent).active = "details-tab"
 
@@ -797,6 +814,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         if self.analysis is None:
             self.app.notify("the waste view fills in once every layer is indexed", timeout=3)
 
+    @on_selection
     def action_copy_path(self) -> None:
         from ...errors import UNSAFE, one_line
 
@@ -813,6 +831,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.app.copy_to_clipboard(path)
         self.app.notify(note(f"copied {path}"), timeout=3)
 
+    @on_selection
     def action_save_view(self) -> None:
         """Save the focused view (the tree unless a list is focused) to a file."""
         from .dialogs import ConfirmScreen, SaveScreen
@@ -872,6 +891,7 @@ class LayersScreen(FilterBoxMixin, Screen):
     def on_notice(self, m: M.Notice) -> None:
         self.app.notify(m.text, **m.kw)
 
+    @on_selection
     def action_size_map(self) -> None:
         """The size map of the merged view at the selected layer."""
         from .sizemap import SizeMapScreen
@@ -884,6 +904,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         N = row.index if row.index is not None else a.stack.n - 1
         self.app.push_screen(SizeMapScreen(self.image, a, N))
 
+    @on_selection
     def action_full_value(self) -> None:
         """What the focused list cuts to fit its row, in full on a page of its own."""
         from .step import BuildStepScreen
@@ -955,6 +976,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             return None, None
         return tree.model.tree, tree.node
 
+    @on_selection
     def action_preview(self, quiet: bool = False) -> None:
         pv = self._pick_copy(quiet)
         if pv is not None:
@@ -1003,6 +1025,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         pos = copies.index(ref) if ref in copies else len(copies) - 1
         return {"path": path, "target": target, "followed": followed, "copies": copies, "pos": pos}
 
+    @on_selection
     def action_open_external(self, which: str) -> None:
         """The selected file (the copy the preview shows, else the one at the
         tree's layer) in $PAGER or $EDITOR: a read-only copy in a private
@@ -1228,6 +1251,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.app.push_screen(JumpScreen(ready, search), done)
 
     # -- extract ---------------------------------------------------------------
+    @on_selection
     def action_extract(self) -> None:
         t, node = self._selected()
         a = self.analysis

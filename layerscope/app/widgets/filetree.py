@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
@@ -27,8 +29,7 @@ def queued(fn):
 
     def wrapper(self, *args):
         if self.busy:
-            if len(self.queue) < QUEUE_MAX:
-                self.queue.append((fn, args))
+            self.wait(functools.partial(fn, self, *args))
             return None
         return fn(self, *args)
 
@@ -70,7 +71,7 @@ class FileTreeView(CursorList):
         self._rows_token = 0
         self._rows_busy = False  # a worker is changing the rows
         self.stale = False  # the screen asked for another tree, still being built
-        self.queue: list = []  # (action, args) pressed while busy, applied in order after
+        self.queue: list = []  # the calls of the keys pressed while busy, applied in order after
         # bars as a share of the whole tree (the layer, or the image at the layer), so that bars
         # compare across directories; "parent": of the entry's directory
         self.bars = "tree"
@@ -113,8 +114,14 @@ class FileTreeView(CursorList):
     def drain(self) -> None:
         """Apply the keys that waited, until one of them makes the tree busy again."""
         while self.queue and not self.busy:
-            fn, args = self.queue.pop(0)
-            fn(self, *args)
+            self.queue.pop(0)()
+
+    def wait(self, call) -> None:
+        """Run `call()` once the tree is not busy (now, if it is not)."""
+        if not self.busy:
+            call()
+        elif len(self.queue) < QUEUE_MAX:
+            self.queue.append(call)
 
     def cancel_pending(self) -> bool:
         """Escape while a big change runs: drop it and the keys that waited.
