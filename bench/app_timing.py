@@ -49,8 +49,13 @@ the layer list (up/down in the changes and merged views), the file tree (down, p
 end, home, sort, only-changed, expand/collapse all), opening usr/share/wide (the big image's
 50,000-entry directory) and moving in it, switching views with it open, and the filter box
 (open, typing, escape), Tab between the panes, the side pane's tabs (w, i, d) and the help
-screen (? and escape).  The keys run one after another in one app, each after the app has
-settled, so background work a key starts (e.g. building the neighbours' trees) is finished
+screen (? and escape).  Then the presses of issue 17 item 2, each followed 30 ms later by
+a second key, before the first one's work is done: Enter on a `/` result in another layer
+then Enter (the preview must show the file jumped to), the first `m` of a layer then `→`
+(the merged view's directory must open), the filter's keystrokes, and `E` then `↓` (the
+expansion must survive); the "..._applied" rows say whether the second key acted on the new
+view.  The keys run one after another in one app, each after the app has settled, so
+background work a key starts (e.g. building the neighbours' trees) is finished
 before the next key, as when a user pauses between keys.
 
 --why writes, for every key whose stall exceeds 40 ms, the event loop's stacks sampled every
