@@ -522,10 +522,13 @@ async def _issue_keys(app, pilot, probe, ll, tree, lat: dict) -> None:
     # expand all, then a key at once: the expansion must survive it
     tree.focus()
     await _settle(probe)
+    m = tree.model
+    before = m.rows[tree.cursor] if m is not None and m.rows else None
     await _key(probe, "E", lat, "expand_all_then_down", then="down", settle=False)
     m = tree.model
     lat.setdefault("expand_all_then_down_applied", []).append(
-        {"applied": float(m is not None and len(m.rows) > 10000 and tree.cursor == 1)})
+        {"applied": float(m is not None and len(m.rows) > 10000 and before in m.rows
+                          and tree.cursor == m.rows.index(before) + 1)})
     await _key(probe, "C", lat, "collapse_all_2")
 
 
