@@ -106,6 +106,9 @@ class JumpScreen(ModalScreen[str | None]):
 
     @on(Input.Changed, "#jump-input")
     def _changed(self, event: Input.Changed) -> None:
+        if self._index_ready() and event.value.strip():
+            # a search over a million paths takes a while: say so until its results replace this
+            self.query_one("#jump-status", Static).update(Text("searching…", style="dim"))
         self.run_search(event.value)
 
     @work(thread=True, exclusive=True, group="jump")
