@@ -46,12 +46,12 @@ def on_selection(fn):
     wait for the new tree, as the tree's own keys do."""
 
     @functools.wraps(fn)
-    def wrapper(self, *args):
+    def wrapper(self, *args, **kw):
         tree = self.query_one("#tree", FileTreeView)
         if tree.busy:
-            tree.wait(functools.partial(fn, self, *args))
+            tree.wait(functools.partial(fn, self, *args, **kw))
             return None
-        return fn(self, *args)
+        return fn(self, *args, **kw)
 
     return wrapper
 
