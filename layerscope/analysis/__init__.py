@@ -76,6 +76,7 @@ class ImageAnalysis:
         self._counts = [self._count(L) for L in range(self.stack.n)]
         self._os: dict | None | bool = False
         self._findings: list | None = None
+        self._ledger = None
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -135,6 +136,8 @@ class ImageAnalysis:
             "efficiency": w.efficiency,
             "base_layers": w.base_layers,
             "entries": sum(len(l.entries) for l in self.layers),
+            "user_size": w.user_size,
+            "wasted_user_percent": w.wasted_user_percent,
         }
 
     def findings(self) -> list:
@@ -145,6 +148,21 @@ class ImageAnalysis:
 
             self._findings = compute_findings(self)
         return self._findings
+
+    def ledger(self):
+        """Every byte of every layer by where it went (analysis.ledger.Ledger);
+        computed on the first call."""
+        if self._ledger is None:
+            from .ledger import compute_ledger
+
+            self._ledger = compute_ledger(self)
+        return self._ledger
+
+    def what_ifs(self, squashes: list[tuple[int, int]] | None = None) -> list:
+        """What squashing steps or applying every fix would save (analysis.ledger.WhatIf)."""
+        from .ledger import what_ifs
+
+        return what_ifs(self, squashes)
 
     # -- contents ----------------------------------------------------------
     def read(self, L: int, i: int, cap: int | None = None) -> bytes:

@@ -4,7 +4,8 @@ fix in one sentence.
 
 Two families, and no byte is in two findings:
   * hidden copies -- deleted-later, metadata-copy-up, rewritten,
-    identical-copy: every hidden copy the waste counts is in exactly one,
+    identical-copy, stored-twice (a path the layer's own tar holds twice,
+    the later entry winning): every hidden copy the waste counts is in exactly one,
     chosen by what hid it, so their bytes add up to the waste total;
   * the final view -- package-index, package-cache, vcs-metadata,
     temp-files, duplicate-content: visible files a build usually need not
@@ -34,10 +35,11 @@ PACKAGE_CACHE = "package-cache"
 DUPLICATE_CONTENT = "duplicate-content"
 VCS_METADATA = "vcs-metadata"
 TEMP_FILES = "temp-files"
+STORED_TWICE = "stored-twice"
 # every kind, in the order ties are listed
 KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY, PACKAGE_INDEX, PACKAGE_CACHE,
-         DUPLICATE_CONTENT, VCS_METADATA, TEMP_FILES)
-HIDDEN_KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY)
+         DUPLICATE_CONTENT, VCS_METADATA, TEMP_FILES, STORED_TWICE)
+HIDDEN_KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY, STORED_TWICE)
 
 # Smaller files are many and save little each: comparing them is not worth the time.
 DUPLICATE_MIN = 16 << 10
@@ -187,6 +189,12 @@ def _hidden_copies(a, groups) -> None:
             add = adders[kind, H] = (g.paths.append, g.sizes.append)
         add[0](paths[i])
         add[1](sizes[i])
+    for L, layer in enumerate(layers):
+        if layer.entries.dropped:
+            g = _group(groups, (STORED_TWICE, L, L))
+            for p, n in layer.entries.dropped:
+                g.paths.append(p)
+                g.sizes.append(n)
 
 
 # -- the final view -------------------------------------------------------------
@@ -415,6 +423,10 @@ def _fix(a, kind: str, L: int, H: int | None, items: list, g: _Group, base: bool
     if kind == IDENTICAL_COPY:
         return (f"{_cap(hid)} stored {files} again with the same bytes and metadata as {stored}: leave "
                 f"{them} out of that step (a second COPY of the same files, or a reinstall, stores them twice).")
+    if kind == STORED_TWICE:
+        return (f"{_cap(stored)} holds {files} twice in its own tar (the later entry wins), so the first "
+                f"{copies} stay in the layer, hidden: write each path once (a tar appended to, or a tool that "
+                f"adds a path again, stores both).")
     if kind == DUPLICATE_CONTENT:
         p = items[0][0]
         return (f"{_cap(stored)} holds {files} whose bytes another file of the image already holds "

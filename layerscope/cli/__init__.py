@@ -98,6 +98,12 @@ def _report_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("--top", type=int, default=None, metavar="N",
                    help="how many wasted paths and findings to list (default 10); with --json, how many "
                         "wasted paths and paths of each finding (default 100)")
+    r.add_argument("--squash", action="append", metavar="I..J",
+                   help="what squashing layers I..J into one would save (repeatable; default: each run of "
+                        "layers that hide each other's bytes)")
+    r.add_argument("--dockerfile", action="store_true",
+                   help="print the build history as a Dockerfile, each step annotated with the bytes it added "
+                        "and hid and its findings")
 
 
 def _ls_args(ls: argparse.ArgumentParser) -> None:

@@ -30,7 +30,7 @@ from . import sparse as sparse_map
 from .blobs import fd_of
 from .compression import BOMB_FLOOR, BOMB_RATIO
 
-FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
+FORMAT = 4  # 3: full-blob keys, own subdirectory, header with a checksum; 4: files stored twice in a tar, full tar length
 SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
@@ -190,18 +190,21 @@ def _entries_of(value, blob_size: int):
     """(entries, compression, uncompressed size, warnings) from a cached index,
     or a ValueError/TypeError when it is not one this version could have written."""
     state, comp, usize, warnings = value
-    if not (isinstance(state, tuple) and len(state) == 12 and comp in _COMPRESSIONS and type(usize) is int
+    if not (isinstance(state, tuple) and len(state) == 13 and comp in _COMPRESSIONS and type(usize) is int
             and isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
         raise ValueError("not an index")
     # what indexing could have found in this blob: a tar no larger than it, or what a stream below the bomb limit holds
     if not 0 <= usize <= (blob_size if comp == "none" else max(BOMB_FLOOR, blob_size * BOMB_RATIO)):
         raise ValueError("an uncompressed size the blob cannot have")
-    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse = state
+    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse, dropped = state
     if not (isinstance(paths, str) and all(isinstance(x, bytes) for x in (types, sizes, modes, uids, gids, mtimes,
                                                                          offsets, digests))
             and isinstance(links, list) and isinstance(captured, list) and isinstance(sparse, list)
             and all(isinstance(x, tuple) and len(x) == 3 and type(x[0]) is int and type(x[1]) is int
-                    and isinstance(x[2], bytes) and len(x[2]) % 16 == 0 for x in sparse)):
+                    and isinstance(x[2], bytes) and len(x[2]) % 16 == 0 for x in sparse)
+            and isinstance(dropped, list)
+            and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) and type(x[1]) is int
+                    and 0 < x[1] <= usize for x in dropped)):
         raise ValueError("not an index")
     e = LayerEntries.from_state(state)
     n = len(e)

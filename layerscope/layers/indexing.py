@@ -163,6 +163,7 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         ix = TarIndexer(view, None, None, place,
                         release=lambda a, b: release_range(ref.file, ref.offset + a, ref.offset + b),
                         pread_from=(fd_of(ref.file), ref.offset))
+        read, decoded, limit = None, [0], 0
     else:
         if comp == "zstd":
             cut = zstd_truncation(view)
@@ -170,10 +171,13 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
                 raise LayerError(cut, place)
         stream = open_stream(view, comp, ref)
         limit = max(BOMB_FLOOR, len(view) * BOMB_RATIO)
+        decoded = [0]  # bytes of tar the stream gave, for the layer's full tar length
 
         def read(n: int, _r=stream.read) -> bytes:
             try:
-                return _r(n)
+                b = _r(n)
+                decoded[0] += len(b)
+                return b
             except EOFError as e:
                 raise LayerError(f"the {comp} stream ends early ({decode_error(e)})", place) from None
             except LayerError:
@@ -184,6 +188,7 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         ix = TarIndexer(b"", read, limit, place, hash_files=hash_files)
     try:
         entries = ix.run()
+        tar_size = _tar_size(ix, comp, ref.size, read, decoded, limit)
     except LayerError as e:
         # a read that came up short because the file shrank: say that, not "corrupt"
         if shrunk(ref.file):
@@ -200,7 +205,23 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
             f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "
             f"{ix.size:,} bytes of tar): mostly zeros or repeated data, a decompression bomb? "
             "(it was read in full, in bounded memory)")
-    return entries, comp, ix.size, ix.warnings, ix.bomb
+    return entries, comp, tar_size, ix.warnings, ix.bomb
+
+
+def _tar_size(ix: TarIndexer, comp: str, blob_size: int, read, decoded, limit: int) -> int:
+    """The layer tar's full length (what its diff_id hashes), end blocks and
+    padding included, so that a layer's bytes add up: the walk stops at the
+    end blocks, and what a stream holds past them (a few KB) is read here."""
+    if comp == "none":
+        return blob_size
+    if ix.bomb:
+        return ix.size
+    try:
+        while decoded[0] < limit and read(1 << 16):
+            pass
+    except LayerError:
+        pass  # a stream that breaks past the tar's end leaves the tar itself whole
+    return max(ix.size, min(decoded[0], limit))
 
 
 def index_one(layer: Layer) -> None:
