@@ -130,7 +130,11 @@ def _check_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--lowest-efficiency", metavar="RATIO", help="fail when efficiency is below this (0-1)")
     c.add_argument("--highest-wasted-bytes", metavar="SIZE", help="fail when wasted bytes exceed this (e.g. 20MB)")
     c.add_argument("--highest-user-wasted-percent", metavar="RATIO",
-                   help="fail when user wasted bytes / image size exceeds this (0-1)")
+                   help="fail when wasted bytes / the bytes the user's layers add exceeds this (dive's figure, "
+                        "with the true waste)")
+    c.add_argument("--max-finding-bytes", action="append", metavar="KIND=SIZE",
+                   help="fail when the user's findings of KIND (or all) exceed SIZE, e.g. package-cache=10MB "
+                        "(repeatable)")
     c.add_argument("--json", action="store_true", help="machine-readable results")
 
 
