@@ -77,6 +77,7 @@ class ImageAnalysis:
         self._os: dict | None | bool = False
         self._findings: list | None = None
         self._ledger = None
+        self._steps: list | None = None
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -157,6 +158,15 @@ class ImageAnalysis:
 
             self._ledger = compute_ledger(self)
         return self._ledger
+
+    def dockerfile_steps(self) -> list:
+        """The history as Dockerfile steps with their bytes and findings
+        (analysis.dockerfile.Step); computed on the first call."""
+        if self._steps is None:
+            from .dockerfile import steps
+
+            self._steps = steps(self)
+        return self._steps
 
     def what_ifs(self, squashes: list[tuple[int, int]] | None = None) -> list:
         """What squashing steps or applying every fix would save (analysis.ledger.WhatIf)."""

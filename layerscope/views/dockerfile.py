@@ -6,7 +6,7 @@ terminal as a control character."""
 from __future__ import annotations
 
 from ..analysis import ImageAnalysis
-from ..analysis.dockerfile import Step, steps
+from ..analysis.dockerfile import Step
 from ..errors import one_line
 from ..units import human
 
@@ -58,7 +58,7 @@ def dockerfile_lines(a: ImageAnalysis) -> list[tuple[str, str]]:
            (COMMENT, "# (ADD and COPY sources are not in an image: docker names them by a hash of their files)")]
     base = a.waste.base_layers
     out.append((INSTRUCTION, "FROM scratch" if base == 0 else "FROM <base image>"))
-    for s in steps(a):
+    for s in a.dockerfile_steps():
         out.append((COMMENT, ""))
         out.extend(step_lines(s))
     return out
@@ -76,7 +76,7 @@ def dockerfile_doc(a: ImageAnalysis) -> dict:
              "base": s.base, "bytes_added": s.bytes_added, "bytes_hidden": s.bytes_hidden,
              "findings": [{"kind": f.kind, "layer": f.layer, "fixed_by": f.fixed_by, "bytes": f.bytes}
                           for f in s.stored + s.hid]}
-            for s in steps(a)
+            for s in a.dockerfile_steps()
         ],
         "dockerfile": render_dockerfile(a),
     }
