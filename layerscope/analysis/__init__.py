@@ -78,6 +78,8 @@ class ImageAnalysis:
         self._findings: list | None = None
         self._ledger = None
         self._steps: list | None = None
+        self._what_ifs: list | None = None
+        self._pairs: dict | None = None  # analysis.ledger.hidden_pairs
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -172,7 +174,11 @@ class ImageAnalysis:
         """What squashing steps or applying every fix would save (analysis.ledger.WhatIf)."""
         from .ledger import what_ifs
 
-        return what_ifs(self, squashes)
+        if squashes:
+            return what_ifs(self, squashes)
+        if self._what_ifs is None:
+            self._what_ifs = what_ifs(self)
+        return self._what_ifs
 
     # -- contents ----------------------------------------------------------
     def read(self, L: int, i: int, cap: int | None = None) -> bytes:

@@ -80,10 +80,12 @@ class Step(Record):
 
 def hidden_by_layer(a) -> list[int]:
     """Per layer: the bytes of copies it hid (its own tar's duplicates too)."""
-    st, w = a.stack, a.waste
+    from .ledger import hidden_pairs
+
+    st = a.stack
     out = [0] * st.n
-    for L, i in w.hidden_files():
-        out[st.hidden_at[L][i]] += st.layers[L].entries.sizes[i]
+    for (_, H, _), n in hidden_pairs(a).items():
+        out[H] += n
     for L, layer in enumerate(st.layers):
         out[L] += sum(n for _, n in layer.entries.dropped)
     return out

@@ -15,7 +15,7 @@ which add up to it exactly; `compressed` is the blob a pull downloads.
 What-ifs: what a change to the build would save.  "squash i..j" removes the
 copies layers i..j store and hide among themselves; "apply all fixes"
 removes the bytes of every finding of the user's layers (no byte is in two
-findings).  Both count file bytes, exactly; the compressed estimate applies
+findings).  Both count file bytes (as the tar stores them), exactly; the compressed estimate applies
 each layer's own compression ratio (compressed / uncompressed) to the bytes
 removed from it.
 """
@@ -60,14 +60,35 @@ class Ledger(Record):
         self.totals = totals
 
 
+def hidden_pairs(a) -> dict[tuple[int, int, bool], int]:
+    """(storing layer, hiding layer, overwritten) -> bytes stored of the hidden
+    copies that cost bytes: one pass over them, shared by the ledger, the
+    squash what-ifs and the Dockerfile view (made once per analysis)."""
+    if a._pairs is not None:
+        return a._pairs
+    st = a.stack
+    out: dict[tuple[int, int, bool], int] = {}
+    get = out.get
+    last = -1
+    sizes = ha = how = sparse = None
+    for L, i in a.waste.hidden_files():  # in layer order
+        if L != last:
+            last = L
+            e = st.layers[L].entries
+            sizes, ha, how, sparse = e.sizes, st.hidden_at[L], st.how[L], e.sparse
+        k = (L, ha[i], how[i] == OVERWRITTEN)
+        out[k] = get(k, 0) + (sizes[i] if not sparse or i not in sparse else sparse[i][0])
+    a._pairs = out
+    return out
+
+
 def compute_ledger(a) -> Ledger:
     """The ledger of an ImageAnalysis.  Costs one pass over the hidden
     copies and the metadata-only copy-ups; the rest is per-layer sums in C."""
     st, w = a.stack, a.waste
     hidden = [[0, 0] for _ in range(st.n)]  # per layer: overwritten, deleted (stored bytes)
-    for L, i in w.hidden_files():
-        e = st.layers[L].entries
-        hidden[L][0 if st.how[L][i] == OVERWRITTEN else 1] += e.stored_size(i)
+    for (L, _, over), n in hidden_pairs(a).items():
+        hidden[L][0 if over else 1] += n
     rows = []
     for L, layer in enumerate(st.layers):
         e = layer.entries
@@ -121,11 +142,11 @@ def what_if(a, change: str, removed: dict[int, int]) -> WhatIf:
 def squash(a, i: int, j: int) -> WhatIf:
     """Layers i..j made one: the copies they store that a layer of i..j
     hides (and the paths a tar of theirs stores twice) are gone."""
-    st, w = a.stack, a.waste
+    st = a.stack
     removed: dict[int, int] = {}
-    for L, k in w.hidden_files():
-        if i <= L <= j and st.hidden_at[L][k] <= j:
-            removed[L] = removed.get(L, 0) + st.layers[L].entries.sizes[k]
+    for (L, H, _), n in hidden_pairs(a).items():
+        if i <= L <= j and H <= j:
+            removed[L] = removed.get(L, 0) + n
     for L in range(max(i, 0), min(j, st.n - 1) + 1):
         d = st.layers[L].entries.dropped
         if d:
@@ -138,14 +159,11 @@ def squash_runs(a) -> list[tuple[int, int]]:
     every (storing layer, hiding layer) span of a hidden copy, merged where
     they overlap.  Base layers are left out (squashing them into the user's
     steps would stop them being shared)."""
-    st, w = a.stack, a.waste
-    base = w.base_layers
+    base = a.waste.base_layers
     spans: dict[int, int] = {}
-    for L, k in w.hidden_files():
-        if L >= base:
-            H = st.hidden_at[L][k]
-            if H > spans.get(L, L):
-                spans[L] = H
+    for L, H, _ in hidden_pairs(a):
+        if L >= base and H > spans.get(L, L):
+            spans[L] = H
     runs: list[list[int]] = []
     for L in sorted(spans):
         H = spans[L]
