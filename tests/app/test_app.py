@@ -1144,3 +1144,8 @@ async def test_the_layer_list_switches_to_the_dockerfile_view():
         await until(pilot, lambda: tree_ready(app) and tree(app).model.tree.layer == 2, what="layer 2's tree")
         await pilot.press("D")
         await until(pilot, lambda: "Dockerfile (from the history" not in screen_text(app), what="the table again")
+        # the layer's details carry its ledger row, made with the findings
+        lst.focus()
+        lst.cursor = lst.row_of_layer(1)
+        await until(pilot, lambda: "108.0 kB = 1.2 kB visible + 62.5 kB overwritten + 30.0 kB deleted"
+                    in str(app.layer_view.query_one("#details").render()), what="layer 1's ledger in its details")

@@ -200,7 +200,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             lst.placeholder = "the findings fill in once every layer is indexed"
             title.update(Text("waiting for the analysis…", style="dim"))
             return
-        if a._findings is None or a._steps is None:
+        if a._findings is None or a._steps is None or a._ledger is None:
             lst.set_items([])
             lst.placeholder = "looking for what the build could save…"
             if id(a) not in self.state.finding:
@@ -210,6 +210,8 @@ class LayersScreen(FilterBoxMixin, Screen):
         items = a.findings()
         lst.set_items(items)
         self.query_one("#layers", LayerList).set_steps(a.dockerfile_steps())
+        if self.focused is self.query_one("#layers", LayerList):
+            self._show_layer_details()  # its tar line is in now
         mine = sum(f.bytes for f in items if not f.base)
         t = Text()
         t.append(f"{len(items):,} findings: {human(mine)} a change to the build could save", "bold")
@@ -222,6 +224,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         try:
             a.findings()
             a.dockerfile_steps()  # the layer list's Dockerfile view: its bytes and findings per step
+            a.ledger()  # the layer details' tar line
         except Exception as e:  # a bug: say so in the view rather than stop silently
             self.post_message(M.FindingsMade(a, f"finding what the build could save failed: {type(e).__name__}: {e}"))
             return
