@@ -45,8 +45,8 @@ HIDDEN_KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY, STOR
 DUPLICATE_MIN = 16 << 10
 # The most file bytes duplicate-content reads per image; past it, same-size files are not compared.
 DUPLICATE_READ_BUDGET = 256 << 20
-# Different files of one size usually differ early: their heads are compared before the rest.
-_HEAD = 64 << 10
+# Different files of one size usually differ early: a file's head is read before the rest of it.
+_HEAD = 4 << 10
 # Compiled Python files are a finding only when they add up to this much: a few speed up start-up.
 PYC_MIN = 10 << 20
 # A build step quoted in a fix is cut to this many characters.
@@ -319,10 +319,13 @@ def _final_view(st, groups) -> set[int]:
 def _duplicates(st, claimed: set[int], groups) -> None:
     """Visible files of DUPLICATE_MIN bytes or more whose bytes another
     visible file holds: the copy in the lowest layer (then first by path) is
-    kept, the others are the finding.  Equal content digests say so; files
-    of uncompressed layers without digests are compared in place, within
-    DUPLICATE_READ_BUDGET; a file of a compressed layer without a digest
-    is not compared (that would decode the layer again)."""
+    kept, the others are the finding.  Equal content digests say so: those
+    of compressed layers are taken while indexing; a file of an uncompressed
+    layer is read in place, its head first (same-size files usually differ
+    early), and digested whole only when another file of its size could hold
+    the same bytes -- each file read once, within DUPLICATE_READ_BUDGET.  A
+    file of a compressed layer without a digest is not compared (that would
+    decode the layer again)."""
     layers = st.layers
     by_size: dict[int, list[tuple[int, str, int]]] = {}
     for L, layer in enumerate(layers):
@@ -335,50 +338,68 @@ def _duplicates(st, claimed: set[int], groups) -> None:
     budget = [DUPLICATE_READ_BUDGET]
     for size in sorted((s for s, refs in by_size.items() if len(refs) > 1), reverse=True):
         refs = sorted(by_size[size])
+        digests = _digests(layers, refs, size, budget)
         by_digest: dict[bytes, tuple[int, str, int]] = {}
-        reps: list[tuple[int, str, int]] = []  # uncompressed copies of (so far) different content
         for ref in refs:
-            L, p, i = ref
-            layer = layers[L]
-            d = layer.entries.digest(i) if layer.entries.digests else None
-            if d is not None:
-                orig = by_digest.setdefault(d, ref)
-            elif (layer.compression or "none") == "none" and layer.blob is not None:
-                orig = next((r for r in reps if _same(layers, r, ref, size, budget)), ref)
-                if orig is ref:
-                    reps.append(ref)
-            else:
+            d = digests.get(ref)
+            if d is None:
                 continue
+            orig = by_digest.setdefault(d, ref)
             if orig is not ref:
+                L, p, _ = ref
                 g = _group(groups, (DUPLICATE_CONTENT, L, None))
                 g.paths.append(p)
                 g.sizes.append(size)
                 g.origin[p] = orig[1]
 
 
-def _same(layers, a, b, size: int, budget: list[int]) -> bool:
-    """Whether two uncompressed files of `size` bytes hold the same bytes,
-    charging what is read to `budget` (a pair that does not fit in what is
-    left is not compared: False)."""
-    from ..layers.contents import same_bytes  # only images with same-size candidates need it
+def _digests(layers, refs: list, size: int, budget: list[int]) -> dict:
+    """The content digest of each same-size candidate that could be a
+    duplicate: from the index, or read from an uncompressed layer -- its head,
+    then the rest when another candidate shares that head (or has a digest
+    from the index), charging the bytes read to `budget` (a file that does
+    not fit in what is left is not compared)."""
+    from ..errors import LayerError
+    from ..layers.contents import digest_ranges, read_range  # only images with same-size candidates need it
 
-    (la, _, ia), (lb, _, ib) = a, b
-    ea, eb = layers[la].entries, layers[lb].entries
-    ra, rb = layers[la].blob, layers[lb].blob
-    oa, ob = ea.offsets[ia], eb.offsets[ib]
-    try:
-        if size > 2 * _HEAD:
-            if budget[0] < 2 * _HEAD:
-                return False
-            budget[0] -= 2 * _HEAD
-            if not same_bytes(ra, oa, rb, ob, _HEAD):
-                return False
-        if budget[0] < 2 * size:
-            return False
-        budget[0] -= 2 * size
-        return same_bytes(ra, oa, rb, ob, size)
-    except OSError:  # a blob that cannot be read proves nothing
-        return False
+    out: dict = {}
+    plain = []
+    for ref in refs:
+        layer = layers[ref[0]]
+        d = layer.entries.digest(ref[2]) if layer.entries.digests else None
+        if d is not None:
+            out[ref] = d
+        elif (layer.compression or "none") == "none" and layer.blob is not None:
+            plain.append(ref)
+    if not plain or (len(plain) < 2 and not out):
+        return out
+    head = min(size, _HEAD)
+    heads: dict[bytes, list] = {}
+    for ref in plain:
+        if budget[0] < head:
+            break
+        budget[0] -= head
+        L, _, i = ref
+        e = layers[L].entries
+        try:
+            heads.setdefault(read_range(layers[L].blob, "none", e.offsets[i], size, head), []).append(ref)
+        except (OSError, ValueError, LayerError):  # a blob that cannot be read proves nothing
+            continue
+    for same in heads.values():
+        if len(same) < 2 and not out:
+            continue
+        for ref in same:
+            L, _, i = ref
+            if size > head:
+                if budget[0] < size - head:
+                    return out
+                budget[0] -= size - head
+            e = layers[L].entries
+            try:
+                out[ref] = bytes.fromhex(digest_ranges(layers[L].blob, "none", [(e.offsets[i], size)])[e.offsets[i]])
+            except (OSError, ValueError, KeyError, LayerError):
+                continue
+    return out
 
 
 # -- the fix ----------------------------------------------------------------------
