@@ -6,8 +6,8 @@ Per layer, its tar (`uncompressed`, what its diff_id hashes) is split into
     layer, or later in the same tar: a path stored twice),
   * deleted: file bytes hidden by a whiteout, an opaque directory or a
     non-file in their place,
-  * metadata_only: file bytes a step stored again only to change their mode,
-    owner or times (a copy-up; visible, but a build need not store them),
+  * metadata_only: file bytes a step stored again only to change their mode or
+    owner (a copy-up; visible, but a build need not store them),
   * tar_overhead: the rest -- headers, padding, PAX and long-name records,
     end blocks,
 which add up to it exactly; `compressed` is the blob a pull downloads.
@@ -15,9 +15,9 @@ which add up to it exactly; `compressed` is the blob a pull downloads.
 What-ifs: what a change to the build would save.  "squash i..j" removes the
 copies layers i..j store and hide among themselves; "apply all fixes"
 removes the bytes of every finding of the user's layers (no byte is in two
-findings).  Both count file bytes (as the tar stores them), exactly; the compressed estimate applies
-each layer's own compression ratio (compressed / uncompressed) to the bytes
-removed from it.
+findings).  Both count file bytes (as the tar stores them), exactly; the
+compressed estimate applies each layer's own compression ratio (compressed /
+uncompressed) to the bytes removed from it.
 """
 
 from __future__ import annotations
