@@ -71,6 +71,7 @@ class ImageAnalysis:
         self.graph = graph
         self.image = image
         self.stack, self.kinds = _stack_and_kinds(image, hash_contents)
+        self._cacheable = hash_contents and all(l.error is None and not l.bomb for l in image.layers)
         self.waste = Waste(self.stack, self.kinds, base_layers)
         self.layers = self.stack.layers
         self._counts = [self._count(L) for L in range(self.stack.n)]
@@ -147,9 +148,20 @@ class ImageAnalysis:
         """What a build could save, biggest first (analysis.findings.Finding);
         computed on the first call."""
         if self._findings is None:
-            from .findings import compute_findings  # only what reports findings pays for it
+            from ..layers import cache
+            from . import findings as fm  # only what reports findings pays for it
 
-            self._findings = compute_findings(self)
+            # cached with the merge's state, for the same images (a second open skips the search)
+            cacheable = self._cacheable and not self.kinds.hash_errors
+            extra = fm.cache_extra(self) if cacheable else ""
+            state = cache.load_analysis(self.layers, lambda layers, v: fm.from_state(v, len(layers)), "findings",
+                                        extra) if cacheable else None
+            if state is not None:
+                self._findings = fm.from_state(state, self.stack.n)
+            else:
+                self._findings = fm.compute_findings(self)
+                if cacheable:
+                    cache.store_analysis(self.layers, fm.to_state(self._findings), "findings", extra)
         return self._findings
 
     def ledger(self):

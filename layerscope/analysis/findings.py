@@ -160,6 +160,47 @@ def compute_findings(a) -> list[Finding]:
     return out
 
 
+# -- a compact state for the cache (a second open skips the search) -----------
+# what the findings depend on besides the layers: these bounds, the base, and the build steps' beginnings
+FORMAT = 1
+
+
+def cache_extra(a) -> str:
+    """Everything but the layers a cached state of `a`'s findings depends on."""
+    steps = "\0".join(a.created_by(L)[:STEP_CHARS + 4096] for L in range(a.stack.n))
+    return f"{FORMAT}\0{DUPLICATE_MIN}\0{DUPLICATE_READ_BUDGET}\0{PYC_MIN}\0{a.waste.base_layers}\0{steps}"
+
+
+def to_state(found: list[Finding]) -> list[tuple]:
+    from array import array
+
+    return [(f.kind, f.layer, f.fixed_by, f.bytes, "\0".join(p for p, _ in f.paths),
+             array("q", [n for _, n in f.paths]).tobytes(), f.base, f.fix) for f in found]
+
+
+def from_state(state, n: int) -> list[Finding]:
+    """Findings from to_state(); a ValueError (or TypeError) unless every one
+    fits an image of `n` layers."""
+    from array import array
+
+    if not isinstance(state, list):
+        raise ValueError("not findings")
+    out = []
+    for item in state:
+        kind, L, H, total, paths, sizes, base, fix = item
+        if not (kind in KINDS and type(L) is int and 0 <= L < n and (H is None or (type(H) is int and 0 <= H < n))
+                and type(total) is int and isinstance(paths, str) and isinstance(sizes, bytes)
+                and type(base) is bool and isinstance(fix, str)):
+            raise ValueError("not a finding")
+        ns = array("q")
+        ns.frombytes(sizes)
+        ps = paths.split("\0") if paths else []
+        if len(ps) != len(ns) or sum(ns) != total or (ns and min(ns) < 0):
+            raise ValueError("a finding that does not add up")
+        out.append(Finding(kind, L, H, total, list(zip(ps, ns)), base, fix))
+    return out
+
+
 # -- hidden copies ------------------------------------------------------------
 def _hidden_copies(a, groups) -> None:
     """Each hidden copy the waste counts, by what hid it: a file over it with

@@ -34,7 +34,7 @@ FORMAT = 4  # 3: full-blob keys, own subdirectory, header with a checksum; 4: fi
 SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
-KINDS = {"index": b"i", "digests": b"d", "stack": b"s"}
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "findings": b"f"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -287,23 +287,26 @@ def store_digests(layer: Layer, digests: dict[int, str]) -> None:
 ANALYSIS_MIN_ENTRIES = 20_000  # below this the pass is quicker than reading a file
 
 
-def _stack_key(layers) -> str | None:
+def _stack_key(layers, part: str = "stack", extra: str = "") -> str | None:
     keys = [_key(l) for l in layers]
     if not keys or any(k is None for k in keys):
         return None
     h = _hasher()
-    h.update(("stack\0" + "\0".join(keys)).encode())
+    h.update((part + "\0" + "\0".join(keys)).encode())
+    if extra:  # what else the value depends on (for findings: the base, the build steps)
+        h.update(b"\0\0" + extra.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
-def load_analysis(layers, check):
-    """The cached (stack state, change kinds) of this ordered stack, or None.
-    `check(layers, value)` raises unless the value fits these layers: the
-    analysis knows its own state's shape, the cache does not."""
+def load_analysis(layers, check, part: str = "stack", extra: str = ""):
+    """The cached (stack state, change kinds) of this ordered stack, or None;
+    with `part="findings"`, the findings made of it (`extra`: what else they
+    depend on).  `check(layers, value)` raises unless the value fits these
+    layers: the analysis knows its own state's shape, the cache does not."""
     if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return None
-    key = _stack_key(layers)
-    value = _read(key, "stack") if key else None
+    key = _stack_key(layers, part, extra)
+    value = _read(key, part) if key else None
     if value is None:
         return None
     try:
@@ -313,13 +316,13 @@ def load_analysis(layers, check):
     return value
 
 
-def store_analysis(layers, state) -> None:
+def store_analysis(layers, state, part: str = "stack", extra: str = "") -> None:
     if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return
-    key = _stack_key(layers)
+    key = _stack_key(layers, part, extra)
     if not key:
         return
-    _store(key, "stack", state)
+    _store(key, part, state)
     trim()
 
 
