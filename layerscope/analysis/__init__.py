@@ -154,10 +154,15 @@ class ImageAnalysis:
             # cached with the merge's state, for the same images (a second open skips the search)
             cacheable = self._cacheable and not self.kinds.hash_errors
             extra = fm.cache_extra(self) if cacheable else ""
-            state = cache.load_analysis(self.layers, lambda layers, v: fm.from_state(v, len(layers)), "findings",
-                                        extra) if cacheable else None
+            found = None
+            state = cache.load_analysis(self.layers, lambda layers, v: None, "findings", extra) if cacheable else None
             if state is not None:
-                self._findings = fm.from_state(state, self.stack.n)
+                try:
+                    found = fm.from_state(self, state)
+                except (ValueError, TypeError, IndexError, AttributeError):
+                    found = None  # a state that does not fit: found again
+            if found is not None:
+                self._findings = found
             else:
                 self._findings = fm.compute_findings(self)
                 if cacheable:

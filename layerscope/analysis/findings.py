@@ -105,10 +105,10 @@ _WHAT = {
 class Finding(Record):
     """A group of bytes one change to the build could save."""
 
-    __slots__ = ("kind", "layer", "fixed_by", "bytes", "paths", "base", "fix")
+    __slots__ = ("kind", "layer", "fixed_by", "bytes", "paths", "base", "fix", "origin")
 
     def __init__(self, kind: str, layer: int, fixed_by: int | None, bytes: int, paths: list[tuple[str, int]],
-                 base: bool, fix: str) -> None:
+                 base: bool, fix: str, origin: str | None = None) -> None:
         self.kind = kind
         self.layer = layer  # the layer that stored the bytes
         self.fixed_by = fixed_by  # the layer that hid or deleted them; None for files of the final view
@@ -116,6 +116,7 @@ class Finding(Record):
         self.paths = paths  # (absolute path, bytes), biggest first
         self.base = base  # stored by a base-image layer
         self.fix = fix
+        self.origin = origin  # a duplicate-content finding: the file its biggest path copies (relative)
 
 
 class _Group:
@@ -154,7 +155,8 @@ def compute_findings(a) -> list[Finding]:
         items = sorted(zip(map("/".__add__, g.paths), g.sizes))
         items.sort(key=itemgetter(1), reverse=True)
         base = L < base_layers
-        out.append(Finding(kind, L, H, sum(g.sizes), items, base, _fix(a, kind, L, H, items, g, base)))
+        out.append(Finding(kind, L, H, sum(g.sizes), items, base, _fix(a, kind, L, H, items, g, base),
+                           g.origin.get(items[0][0][1:]) if g.origin else None))
     rank = {k: n for n, k in enumerate(KINDS)}
     out.sort(key=lambda f: (-f.bytes, rank[f.kind], f.layer, -1 if f.fixed_by is None else f.fixed_by))
     return out
@@ -172,32 +174,76 @@ def cache_extra(a) -> str:
 
 
 def to_state(found: list[Finding]) -> list[tuple]:
+    """What a cache keeps of the findings: their groups, not their words --
+    the base flag and the fix are made again from the image when read."""
     from array import array
 
     return [(f.kind, f.layer, f.fixed_by, f.bytes, "\0".join(p for p, _ in f.paths),
-             array("q", [n for _, n in f.paths]).tobytes(), f.base, f.fix) for f in found]
+             array("q", [n for _, n in f.paths]).tobytes(), f.origin or "") for f in found]
 
 
-def from_state(state, n: int) -> list[Finding]:
-    """Findings from to_state(); a ValueError (or TypeError) unless every one
-    fits an image of `n` layers."""
+def from_state(a, state) -> list[Finding]:
+    """Findings of analysis `a` from to_state(); a ValueError (or TypeError)
+    unless every one is what the image holds: each path an entry of the layer
+    it names (hidden, or in the final view, as its kind says) with its size,
+    a duplicate's original a visible file of the same size."""
     from array import array
 
     if not isinstance(state, list):
         raise ValueError("not findings")
+    st = a.stack
+    n = st.n
+    files: dict[int, dict[str, int]] = {}  # layer -> path -> index of its regular file
+
+    def index_of(L: int, p: str) -> int:
+        m = files.get(L)
+        if m is None:
+            e = st.layers[L].entries
+            m = files[L] = {q: i for i, q in enumerate(e.paths) if e.types[i] == FILE}
+        i = m.get(p)
+        if i is None:
+            raise ValueError("a path the layer does not hold")
+        return i
+
     out = []
     for item in state:
-        kind, L, H, total, paths, sizes, base, fix = item
+        kind, L, H, total, paths, sizes, origin = item
         if not (kind in KINDS and type(L) is int and 0 <= L < n and (H is None or (type(H) is int and 0 <= H < n))
                 and type(total) is int and isinstance(paths, str) and isinstance(sizes, bytes)
-                and type(base) is bool and isinstance(fix, str)):
+                and isinstance(origin, str) and (H is None) == (kind not in HIDDEN_KINDS)):
             raise ValueError("not a finding")
         ns = array("q")
         ns.frombytes(sizes)
         ps = paths.split("\0") if paths else []
-        if len(ps) != len(ns) or sum(ns) != total or (ns and min(ns) < 0):
+        if not ps or len(ps) != len(ns) or sum(ns) != total or min(ns) < 0 or not all(p[:1] == "/" for p in ps):
             raise ValueError("a finding that does not add up")
-        out.append(Finding(kind, L, H, total, list(zip(ps, ns)), base, fix))
+        g = _Group()
+        e = st.layers[L].entries
+        if kind == STORED_TWICE:
+            if H != L or not set(zip((p[1:] for p in ps), ns)) <= set(e.dropped):
+                raise ValueError("not a copy the layer stored twice")
+        for p, size in zip(ps, ns):
+            if kind == STORED_TWICE:
+                break
+            i = index_of(L, p[1:])
+            if e.sizes[i] != size or (st.hidden_at[L][i] == VISIBLE) != (H is None) or \
+                    (H is not None and st.hidden_at[L][i] != H):
+                raise ValueError("a path that is not what the finding says")
+            if kind in (PACKAGE_INDEX, PACKAGE_CACHE, VCS_METADATA, TEMP_FILES):
+                c = classify(p[1:])
+                k, remedy = (c[0], c[1]) if c is not None else (TEMP_FILES, "pyc")
+                if k != kind or (remedy == "pyc" and not p.endswith(".pyc")):
+                    raise ValueError("a path its rule does not name")
+                g.remedies[remedy] = g.remedies.get(remedy, 0) + size
+        if kind == DUPLICATE_CONTENT:
+            ref = st.top_view.get(origin)
+            if ref is None or ref[1] < 0 or st.layers[ref[0]].entries.types[ref[1]] != FILE or \
+                    st.layers[ref[0]].entries.sizes[ref[1]] != ns[0]:
+                raise ValueError("a duplicate of no file of its size")
+            g.origin[ps[0][1:]] = origin
+        items = list(zip(ps, ns))
+        base = L < a.waste.base_layers
+        out.append(Finding(kind, L, H, total, items, base, _fix(a, kind, L, H, items, g, base), g.origin.get(ps[0][1:])))
     return out
 
 

@@ -375,12 +375,17 @@ def test_findings_are_cached_with_the_merge_and_checked_when_read(tmp_path, monk
     # another base is another key: its base flags and fixes differ
     other = fresh(0).findings()
     assert calls == [1] and not any(f.base for f in other)
-    # a stored state that does not add up is not believed: computed again
-    bad = fmod.to_state(first)
-    bad[0] = bad[0][:3] + (bad[0][3] + 1,) + bad[0][4:]
-    a = fresh()
-    cache.store_analysis(a.layers, bad, "findings", fmod.cache_extra(a))
-    assert [vars_of(f) for f in a.findings()] == [vars_of(f) for f in first] and calls == [1, 1]
+    # a stored state that is not what the image holds is not believed: found again
+    good = fmod.to_state(first)
+    dup = next(k for k, f in enumerate(first) if f.kind == "duplicate-content")
+    hid = next(k for k, f in enumerate(first) if f.kind == "deleted-later")
+    for n, (k, field, value) in enumerate([(0, 3, good[0][3] + 1), (hid, 4, good[hid][4] + "x"),
+                                           (dup, 6, good[dup][6] + "x"), (hid, 2, None)]):
+        bad = list(good)
+        bad[k] = bad[k][:field] + (value,) + bad[k][field + 1:]
+        a = fresh()
+        cache.store_analysis(a.layers, bad, "findings", fmod.cache_extra(a))
+        assert [vars_of(f) for f in a.findings()] == [vars_of(f) for f in first] and len(calls) == n + 2
 
 
 def vars_of(f):
