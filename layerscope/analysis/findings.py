@@ -163,6 +163,7 @@ def compute_findings(a) -> list[Finding]:
 
 
 # -- a compact state for the cache (a second open skips the search) -----------
+_IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
 # what the findings depend on besides the layers: these bounds, the base, and the build steps' beginnings
 FORMAT = 1
 
@@ -195,15 +196,17 @@ def from_state(a, state) -> list[Finding]:
     n = st.n
     files: dict[int, dict[str, int]] = {}  # layer -> path -> index of its regular file
 
-    def index_of(L: int, p: str) -> int:
+    def indexes(L: int, rel: list[str]) -> list[int]:
+        """The indexes of layer L's regular files at these paths (in C)."""
         m = files.get(L)
         if m is None:
             e = st.layers[L].entries
-            m = files[L] = {q: i for i, q in enumerate(e.paths) if e.types[i] == FILE}
-        i = m.get(p)
-        if i is None:
+            isfile = e.types.translate(_IS_FILE)
+            m = files[L] = dict(zip(compress(e.paths, isfile), compress(range(len(e.paths)), isfile)))
+        idx = list(map(m.get, rel))
+        if None in idx:
             raise ValueError("a path the layer does not hold")
-        return i
+        return idx
 
     out = []
     for item in state:
@@ -222,19 +225,20 @@ def from_state(a, state) -> list[Finding]:
         if kind == STORED_TWICE:
             if H != L or not set(zip((p[1:] for p in ps), ns)) <= set(e.dropped):
                 raise ValueError("not a copy the layer stored twice")
-        for p, size in zip(ps, ns):
-            if kind == STORED_TWICE:
-                break
-            i = index_of(L, p[1:])
-            if e.sizes[i] != size or (st.hidden_at[L][i] == VISIBLE) != (H is None) or \
-                    (H is not None and st.hidden_at[L][i] != H):
+        if kind != STORED_TWICE:
+            rel = [p[1:] for p in ps]
+            idx = indexes(L, rel)
+            # each one's size, and hidden by H (or, for the final view, visible), checked in C
+            if list(map(e.sizes.__getitem__, idx)) != ns.tolist() or \
+                    set(map(st.hidden_at[L].__getitem__, idx)) != {VISIBLE if H is None else H}:
                 raise ValueError("a path that is not what the finding says")
             if kind in (PACKAGE_INDEX, PACKAGE_CACHE, VCS_METADATA, TEMP_FILES):
-                c = classify(p[1:])
-                k, remedy = (c[0], c[1]) if c is not None else (TEMP_FILES, "pyc")
-                if k != kind or (remedy == "pyc" and not p.endswith(".pyc")):
-                    raise ValueError("a path its rule does not name")
-                g.remedies[remedy] = g.remedies.get(remedy, 0) + size
+                for p, size in zip(rel, ns):
+                    c = classify(p)
+                    k, remedy = (c[0], c[1]) if c is not None else (TEMP_FILES, "pyc")
+                    if k != kind or (remedy == "pyc" and not p.endswith(".pyc")):
+                        raise ValueError("a path its rule does not name")
+                    g.remedies[remedy] = g.remedies.get(remedy, 0) + size
         if kind == DUPLICATE_CONTENT:
             ref = st.top_view.get(origin)
             if ref is None or ref[1] < 0 or st.layers[ref[0]].entries.types[ref[1]] != FILE or \
