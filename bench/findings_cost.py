@@ -17,6 +17,16 @@ about 200,000 entries (uncompressed layers, real bytes):
 In one process, with the cache off: open and index once, then per run a
 fresh analyse() and its findings(), each timed; prints the medians and
 the best runs.
+
+    python bench/findings_cost.py --report [--runs 5] ARCHIVE ...
+
+What findings, the byte ledger and the what-ifs add to `report --json`,
+end to end in this process: per run, open, index, analyse, then findings,
+ledger and what-ifs (each timed), then the document and its JSON text (the
+text of those three keys timed apart).  Twice per archive: first open
+(cache off: every layer indexed) and second open (a warm cache in a
+temporary directory: the index and the merge come from it).  Prints the
+medians and the share the three add to the rest.
 """
 
 from __future__ import annotations
@@ -92,12 +102,80 @@ def measure(archive: str, runs: int) -> None:
           f"{mf:.3f} s (best {min(tf):.3f}), {mf / ma * 100:.0f} % of analyse; medians of {runs}")
 
 
+def report_run(archive: str, cache: bool) -> tuple[float, float]:
+    """(seconds of report --json without findings, ledger and what-ifs, seconds they add)."""
+    from layerscope.analysis import analyse
+    from layerscope.formats.source import open_graph
+    from layerscope.layers.indexing import index_layers
+    from layerscope.views.jsondoc import dumps, report_doc
+
+    t0 = time.perf_counter()
+    graph = open_graph([archive])
+    image = graph.pick()
+    index_layers(graph, layers=image.layers, use_cache=cache)
+    a = analyse(graph, image)
+    t1 = time.perf_counter()
+    a.findings()
+    a.ledger()
+    a.what_ifs()
+    t2 = time.perf_counter()
+    doc = report_doc(graph, a, 100)
+    text = dumps(doc)
+    t4 = time.perf_counter()
+    extra = {k: doc.pop(k) for k in ("findings", "ledger", "what_if")}
+    t5 = time.perf_counter()
+    dumps(extra)
+    t6 = time.perf_counter()
+    assert text
+    added = (t2 - t1) + (t6 - t5)
+    return (t4 - t0) - added, added
+
+
+def process_time(archive: str, cache_dir: str) -> float:
+    """Wall seconds of one `layerscope report --json` process (start-up and imports included)."""
+    import subprocess
+
+    env = {**os.environ, "LAYERSCOPE_CACHE": cache_dir, "PYTHONPATH": str(HERE.parent)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "layerscope", "report", "--json", archive], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def measure_report(archive: str, runs: int) -> None:
+    import tempfile
+
+    for label, cache in (("first open", False), ("second open", True)):
+        with tempfile.TemporaryDirectory() as d:
+            os.environ["LAYERSCOPE_CACHE"] = d if cache else "off"
+            if cache:
+                report_run(archive, True)  # fills the cache
+            base, added, wall = [], [], []
+            for _ in range(runs):
+                b, x = report_run(archive, cache)
+                base.append(b)
+                added.append(x)
+                wall.append(process_time(archive, d if cache else "off"))
+        os.environ["LAYERSCOPE_CACHE"] = "off"
+        mb, mx, mw = statistics.median(base), statistics.median(added), statistics.median(wall)
+        print(f"{Path(archive).name} ({label}): in process {mb + mx:.3f} s, of which findings + ledger + "
+              f"what-ifs {mx:.3f} s = {mx / mb * 100:.1f} % over the rest ({mb:.3f} s); the report --json process "
+              f"{mw:.3f} s: they add {mx / (mw - mx) * 100:.1f} %; medians of {runs} "
+              f"(added: best {min(added):.3f}, worst {max(added):.3f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("archives", nargs="*")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--out-dir", default=str(HERE / "images"))
+    ap.add_argument("--report", action="store_true",
+                    help="what findings, ledger and what-ifs add to report --json, end to end")
     args = ap.parse_args()
+    if args.report:
+        for a in args.archives:
+            measure_report(a, args.runs)
+        return
     archives = args.archives
     if not archives:
         out = Path(args.out_dir)

@@ -652,9 +652,13 @@ DIVE_CI_SEEDS = [
     b"rules:\n  lowestEfficiency: disabled\n  highestWastedBytes: 1.5GiB\n",
     b"plugins: [a, b]\nrules: {lowestEfficiency: '0.5', highestUserWastedPercent: 1}\n",
     b"a: &x [1, 2]\nb: *x\nrules:\n  highestWastedBytes: 300\n",
+    b"rules:\n  maxFindingBytes: package-cache=10MB, all=1GB\n",
+    b"rules:\n  maxFindingBytes:\n    package-index: 5MB\n    temp-files: disabled\n",
+    b"rules:\n  maxFindingBytes: [deleted-later=1kB]\n",
 ]
 YAML_TOKENS = [b"&a ", b"*a", b"[", b"]", b"{", b"}", b"- ", b": ", b"\n", b"  ", b"!!python/object:os.system ",
-               b"'", b'"', b"9" * 40, b"1e309", b"-1", b"nan", b"rules:", b"highestWastedBytes: ", b"\x00", b"\xff"]
+               b"'", b'"', b"9" * 40, b"1e309", b"-1", b"nan", b"rules:", b"highestWastedBytes: ",
+               b"maxFindingBytes: ", b"=", b",", b"\x00", b"\xff"]
 
 
 def mutate_dive_ci(r: random.Random, data: bytes) -> bytes:
@@ -683,10 +687,12 @@ def run_dive_ci(data: bytes, r: random.Random, tmp: str) -> None:
         f.write(data)
     try:
         args = SimpleNamespace(ci_config=path, lowest_efficiency=None, highest_wasted_bytes=None,
-                               highest_user_wasted_percent=None)
+                               highest_user_wasted_percent=None, max_finding_bytes=None)
         rules = dive_ci.load_rules(args)
-        totals = {"efficiency": 0.5, "wasted_bytes": 1 << 20, "user_wasted_percent": 0.1}
-        dive_ci.evaluate(rules, SimpleNamespace(totals=lambda: totals))
+        totals = {"efficiency": 0.5, "wasted_bytes": 1 << 20, "user_wasted_percent": 0.1, "user_size": 1 << 22,
+                  "wasted_user_percent": 0.25}
+        finding = SimpleNamespace(kind="package-cache", bytes=1 << 19, base=False, layer=1)
+        dive_ci.evaluate(rules, SimpleNamespace(totals=lambda: totals, findings=lambda: [finding]))
     finally:
         os.unlink(path)
 

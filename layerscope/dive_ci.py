@@ -1,4 +1,4 @@
-"""The CI gate: dive's `.dive-ci` rules, evaluated on our (correct) figures."""
+"""The CI gate: dive's `.dive-ci` rules, evaluated on our (correct) figures, and maxFindingBytes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import os
 from .errors import ImageError
 from .units import human, parse_bytes
 
-RULES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent")
+RULES = ("lowestEfficiency", "highestWastedBytes", "highestUserWastedPercent", "maxFindingBytes")
 _OPTS = {"lowestEfficiency": "lowest_efficiency", "highestWastedBytes": "highest_wasted_bytes",
          "highestUserWastedPercent": "highest_user_wasted_percent"}
+# maxFindingBytes: KIND=SIZE limits the bytes of one kind of finding in the user's layers; `all` every kind
+FINDING_RULE = "maxFindingBytes"
+ALL_KINDS = "all"
 # A rules file is a few lines: anything bigger is refused whole, since reading
 # only its start could drop a rule and pass a gate that should fail.
 MAX_CONFIG = 1 << 20
@@ -85,16 +88,54 @@ def load_rules(args) -> dict[str, str]:
         if not isinstance(raw, dict):
             raise ImageError("no `rules:` map in the CI config", path)
         for k, v in raw.items():
-            if k in RULES:
+            if k == FINDING_RULE:
+                rules[k] = _finding_limits(v, path)
+            elif k in RULES:
                 rules[k] = str(v).strip()
     for k, opt in _OPTS.items():
         v = getattr(args, opt, None)
         if v is not None:
             rules[k] = str(v).strip()
+    flags = getattr(args, "max_finding_bytes", None)
+    if flags:  # options override the file's limit of the same kind
+        merged = dict(_pairs(rules.get(FINDING_RULE, "")))
+        merged.update(_pairs(",".join(str(f) for f in flags)))
+        rules[FINDING_RULE] = ",".join(f"{k}={v}" for k, v in merged.items())
+    if FINDING_RULE in rules:
+        _check_limits(rules[FINDING_RULE])  # before the image is read, as every other rule
     if not rules:
         # dive's defaults
         rules = {"lowestEfficiency": "0.9", "highestWastedBytes": "disabled", "highestUserWastedPercent": "0.1"}
     return rules
+
+
+def _finding_limits(v, place: str | None) -> str:
+    """maxFindingBytes as the file gives it -- `package-cache=10MB` (several
+    comma-separated), a list of those, or a map of kind to size -- as one
+    `kind=size,...` string."""
+    if isinstance(v, dict):
+        return ",".join(f"{str(k).strip()}={str(x).strip()}" for k, x in v.items())
+    if isinstance(v, list):
+        return ",".join(str(x).strip() for x in v)
+    if v is None or isinstance(v, (str, int, float)):
+        return str(v if v is not None else "").strip()
+    raise ImageError(f"rule {FINDING_RULE}: not KIND=SIZE, a list of them or a map", place)
+
+
+def _pairs(spec: str) -> list[tuple[str, str]]:
+    """`kind=size,kind=size` -> [(kind, size)]; a malformed part is an error."""
+    out = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if len(part) > 2 * MAX_VALUE:
+            raise ImageError(f"rule {FINDING_RULE}: a value of {len(part)} characters is no limit")
+        kind, sep, size = part.partition("=")
+        if not sep or not kind.strip() or not size.strip():
+            raise ImageError(f"rule {FINDING_RULE}: {part!r} is not KIND=SIZE (e.g. package-cache=10MB)")
+        out.append((kind.strip(), size.strip()))
+    return out
 
 
 def _short(name: str, v: str) -> None:
@@ -113,6 +154,55 @@ def _ratio(name: str, v: str) -> float:
     return x
 
 
+def _bytes(name: str, v: str) -> int:
+    _short(name, v)
+    try:
+        thr = parse_bytes(v)
+    except ValueError as e:
+        raise ImageError(f"rule {name}: {e}") from None
+    except OverflowError:  # a number too big for a float
+        thr = MAX_BYTES + 1
+    if thr > MAX_BYTES:
+        raise ImageError(f"rule {name}: {v!r} is more bytes than any image can hold")
+    return thr
+
+
+def _check_limits(v: str) -> dict[str, int]:
+    """maxFindingBytes' limits, kind -> bytes (a disabled kind left out); an
+    unknown kind or a bad size is an error."""
+    from .analysis.findings import KINDS
+
+    limits = _pairs(v)
+    for kind, _ in limits:
+        if kind != ALL_KINDS and kind not in KINDS:
+            raise ImageError(f"rule {FINDING_RULE}: no finding kind {kind!r} (one of {', '.join(KINDS)}, or all)")
+    return {kind: _bytes(f"{FINDING_RULE} {kind}", size) for kind, size in limits if size.lower() != "disabled"}
+
+
+def _finding_results(v: str, a) -> list[dict]:
+    """One result per kind limited: the bytes of the user's findings of that kind
+    (the base image's are not the build's to fix)."""
+    limits = _pairs(v)
+    checked = _check_limits(v)
+    found = [f for f in a.findings() if not f.base] if checked else []
+    out = []
+    for kind, _ in limits:
+        name = f"{FINDING_RULE}:{kind}"
+        if kind not in checked:
+            out.append({"rule": name, "status": "SKIP", "threshold": None, "value": None, "message": "rule disabled"})
+            continue
+        thr = checked[kind]
+        mine = [f for f in found if kind == ALL_KINDS or f.kind == kind]
+        val = sum(f.bytes for f in mine)
+        ok = val <= thr
+        msg = f"{kind} findings in the user's layers: {human(val)} ({val:,} B) {'<=' if ok else '>'} {human(thr)}"
+        if mine and not ok:
+            top = max(mine, key=lambda f: f.bytes)
+            msg += f"; the biggest: layer {top.layer}, {human(top.bytes)}"
+        out.append({"rule": name, "status": "PASS" if ok else "FAIL", "threshold": thr, "value": val, "message": msg})
+    return out
+
+
 def evaluate(rules: dict[str, str], a) -> list[dict]:
     t = a.totals()
     out = []
@@ -120,6 +210,9 @@ def evaluate(rules: dict[str, str], a) -> list[dict]:
         if name not in rules:
             continue
         v = rules[name]
+        if name == FINDING_RULE:
+            out.extend(_finding_results(v, a))
+            continue
         if v.lower() == "disabled":
             out.append({"rule": name, "status": "SKIP", "threshold": None, "value": None,
                         "message": "rule disabled"})
@@ -130,23 +223,23 @@ def evaluate(rules: dict[str, str], a) -> list[dict]:
             ok = val >= thr
             msg = f"efficiency {val:.4f} {'>=' if ok else '<'} {thr}"
         elif name == "highestWastedBytes":
-            _short(name, v)
-            try:
-                thr = parse_bytes(v)
-            except ValueError as e:
-                raise ImageError(f"rule {name}: {e}") from None
-            except OverflowError:  # a number too big for a float
-                thr = MAX_BYTES + 1
-            if thr > MAX_BYTES:
-                raise ImageError(f"rule {name}: {v!r} is more bytes than any image can hold")
+            thr = _bytes(name, v)
             val = t["wasted_bytes"]
             ok = val <= thr
             msg = f"wasted {human(val)} ({val:,} B) {'<=' if ok else '>'} {human(thr)}"
         else:
+            # dive's figure: all wasted bytes over the bytes the user's layers add (a chmod of the base's
+            # files is waste the user's step made, though the copy it hides is the base's)
             thr = _ratio(name, v)
-            val = t["user_wasted_percent"]
-            ok = val <= thr
-            msg = f"user wasted {val:.4f} of the image {'<=' if ok else '>'} {thr}"
+            val = t["wasted_user_percent"]
+            if val is None:
+                ok = False
+                msg = (f"wasted {human(t['wasted_bytes'])} while the user's layers add no bytes "
+                       f"(dive divides by zero)")
+            else:
+                ok = val <= thr
+                msg = (f"wasted {human(t['wasted_bytes'])} / {human(t['user_size'])} the user's layers add = "
+                       f"{val:.4f} {'<=' if ok else '>'} {thr}")
         out.append({"rule": name, "status": "PASS" if ok else "FAIL", "threshold": thr, "value": val,
                     "message": msg})
     return out

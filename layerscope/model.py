@@ -99,10 +99,14 @@ class LayerEntries:
     in `sizes` is the real one, its stored data (`offsets` on) holds only the
     map's segments, an `array("q")` of offset, length pairs (`layers.sparse`).
     Its digest, if any, is of the bytes stored.
+
+    `dropped` lists the regular files the tar stored more than once, as
+    (path, bytes stored) of each copy a later entry for the same path
+    replaced: those bytes are in the layer but in no entry.
     """
 
     __slots__ = ("paths", "types", "sizes", "modes", "uids", "gids", "links", "offsets", "mtimes",
-                 "digests", "captured", "sparse")
+                 "digests", "captured", "sparse", "dropped")
 
     def __init__(self) -> None:
         self.paths: list[str] = []
@@ -117,6 +121,7 @@ class LayerEntries:
         self.digests = bytearray()  # DIGEST_SIZE bytes per entry, or empty
         self.captured: dict[int, bytes] = {}  # index -> content of a small file kept at index time
         self.sparse: dict[int, tuple[int, array]] = {}  # index -> (bytes stored, map) of a sparse file
+        self.dropped: list[tuple[str, int]] = []  # (path, bytes stored) of files stored again later in the tar
 
     def digest(self, i: int) -> bytes | None:
         """The content digest of entry i when computed at index time."""
@@ -186,6 +191,9 @@ class LayerEntries:
             return self
         keep = sorted(seen.values())
         out = LayerEntries()
+        kept = set(keep)
+        out.dropped = [(self.paths[i], self.stored_size(i)) for i in range(len(types))
+                       if types[i] == FILE and i not in kept and self.stored_size(i)]
         digests = self.digests
         for i in keep:
             if i in self.captured:
@@ -203,12 +211,14 @@ class LayerEntries:
         return ("\0".join(self.paths), bytes(self.types), self.sizes.tobytes(), self.modes.tobytes(),
                 self.uids.tobytes(), self.gids.tobytes(), self.mtimes.tobytes(),
                 self.offsets.tobytes(), list(self.links.items()), bytes(self.digests),
-                list(self.captured.items()), [(i, s, m.tobytes()) for i, (s, m) in self.sparse.items()])
+                list(self.captured.items()), [(i, s, m.tobytes()) for i, (s, m) in self.sparse.items()],
+                list(self.dropped))
 
     @classmethod
     def from_state(cls, st: tuple) -> LayerEntries:
-        paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse = st
+        paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse, dropped = st
         e = cls()
+        e.dropped = list(dropped)
         e.paths = paths.split("\0") if paths else []
         e.types = bytearray(types)
         e.sizes.frombytes(sizes)

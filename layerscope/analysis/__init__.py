@@ -71,11 +71,16 @@ class ImageAnalysis:
         self.graph = graph
         self.image = image
         self.stack, self.kinds = _stack_and_kinds(image, hash_contents)
+        self._cacheable = hash_contents and all(l.error is None and not l.bomb for l in image.layers)
         self.waste = Waste(self.stack, self.kinds, base_layers)
         self.layers = self.stack.layers
         self._counts = [self._count(L) for L in range(self.stack.n)]
         self._os: dict | None | bool = False
         self._findings: list | None = None
+        self._ledger = None
+        self._steps: list | None = None
+        self._what_ifs: list | None = None
+        self._pairs: dict | None = None  # analysis.ledger.hidden_pairs
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -135,16 +140,62 @@ class ImageAnalysis:
             "efficiency": w.efficiency,
             "base_layers": w.base_layers,
             "entries": sum(len(l.entries) for l in self.layers),
+            "user_size": w.user_size,
+            "wasted_user_percent": w.wasted_user_percent,
         }
 
     def findings(self) -> list:
         """What a build could save, biggest first (analysis.findings.Finding);
         computed on the first call."""
         if self._findings is None:
-            from .findings import compute_findings  # only what reports findings pays for it
+            from ..layers import cache
+            from . import findings as fm  # only what reports findings pays for it
 
-            self._findings = compute_findings(self)
+            # cached with the merge's state, for the same images (a second open skips the search)
+            cacheable = self._cacheable and not self.kinds.hash_errors
+            extra = fm.cache_extra(self) if cacheable else ""
+            found = None
+            state = cache.load_analysis(self.layers, lambda layers, v: None, "findings", extra) if cacheable else None
+            if state is not None:
+                try:
+                    found = fm.from_state(self, state)
+                except (ValueError, TypeError, IndexError, AttributeError):
+                    found = None  # a state that does not fit: found again
+            if found is not None:
+                self._findings = found
+            else:
+                self._findings = fm.compute_findings(self)
+                if cacheable:
+                    cache.store_analysis(self.layers, fm.to_state(self._findings), "findings", extra)
         return self._findings
+
+    def ledger(self):
+        """Every byte of every layer by where it went (analysis.ledger.Ledger);
+        computed on the first call."""
+        if self._ledger is None:
+            from .ledger import compute_ledger
+
+            self._ledger = compute_ledger(self)
+        return self._ledger
+
+    def dockerfile_steps(self) -> list:
+        """The history as Dockerfile steps with their bytes and findings
+        (analysis.dockerfile.Step); computed on the first call."""
+        if self._steps is None:
+            from .dockerfile import steps
+
+            self._steps = steps(self)
+        return self._steps
+
+    def what_ifs(self, squashes: list[tuple[int, int]] | None = None) -> list:
+        """What squashing steps or applying every fix would save (analysis.ledger.WhatIf)."""
+        from .ledger import what_ifs
+
+        if squashes:
+            return what_ifs(self, squashes)
+        if self._what_ifs is None:
+            self._what_ifs = what_ifs(self)
+        return self._what_ifs
 
     # -- contents ----------------------------------------------------------
     def read(self, L: int, i: int, cap: int | None = None, start: int = 0) -> bytes:

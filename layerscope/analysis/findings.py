@@ -4,7 +4,8 @@ fix in one sentence.
 
 Two families, and no byte is in two findings:
   * hidden copies -- deleted-later, metadata-copy-up, rewritten,
-    identical-copy: every hidden copy the waste counts is in exactly one,
+    identical-copy, stored-twice (a path the layer's own tar holds twice,
+    the later entry winning): every hidden copy the waste counts is in exactly one,
     chosen by what hid it, so their bytes add up to the waste total;
   * the final view -- package-index, package-cache, vcs-metadata,
     temp-files, duplicate-content: visible files a build usually need not
@@ -34,17 +35,18 @@ PACKAGE_CACHE = "package-cache"
 DUPLICATE_CONTENT = "duplicate-content"
 VCS_METADATA = "vcs-metadata"
 TEMP_FILES = "temp-files"
+STORED_TWICE = "stored-twice"
 # every kind, in the order ties are listed
 KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY, PACKAGE_INDEX, PACKAGE_CACHE,
-         DUPLICATE_CONTENT, VCS_METADATA, TEMP_FILES)
-HIDDEN_KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY)
+         DUPLICATE_CONTENT, VCS_METADATA, TEMP_FILES, STORED_TWICE)
+HIDDEN_KINDS = (DELETED_LATER, METADATA_COPY_UP, REWRITTEN, IDENTICAL_COPY, STORED_TWICE)
 
 # Smaller files are many and save little each: comparing them is not worth the time.
 DUPLICATE_MIN = 16 << 10
 # The most file bytes duplicate-content reads per image; past it, same-size files are not compared.
 DUPLICATE_READ_BUDGET = 256 << 20
-# Different files of one size usually differ early: their heads are compared before the rest.
-_HEAD = 64 << 10
+# Different files of one size usually differ early: a file's head is read before the rest of it.
+_HEAD = 4 << 10
 # Compiled Python files are a finding only when they add up to this much: a few speed up start-up.
 PYC_MIN = 10 << 20
 # A build step quoted in a fix is cut to this many characters.
@@ -103,10 +105,10 @@ _WHAT = {
 class Finding(Record):
     """A group of bytes one change to the build could save."""
 
-    __slots__ = ("kind", "layer", "fixed_by", "bytes", "paths", "base", "fix")
+    __slots__ = ("kind", "layer", "fixed_by", "bytes", "paths", "base", "fix", "origin")
 
     def __init__(self, kind: str, layer: int, fixed_by: int | None, bytes: int, paths: list[tuple[str, int]],
-                 base: bool, fix: str) -> None:
+                 base: bool, fix: str, origin: str | None = None) -> None:
         self.kind = kind
         self.layer = layer  # the layer that stored the bytes
         self.fixed_by = fixed_by  # the layer that hid or deleted them; None for files of the final view
@@ -114,6 +116,7 @@ class Finding(Record):
         self.paths = paths  # (absolute path, bytes), biggest first
         self.base = base  # stored by a base-image layer
         self.fix = fix
+        self.origin = origin  # a duplicate-content finding: the file its biggest path copies (relative)
 
 
 class _Group:
@@ -152,9 +155,99 @@ def compute_findings(a) -> list[Finding]:
         items = sorted(zip(map("/".__add__, g.paths), g.sizes))
         items.sort(key=itemgetter(1), reverse=True)
         base = L < base_layers
-        out.append(Finding(kind, L, H, sum(g.sizes), items, base, _fix(a, kind, L, H, items, g, base)))
+        out.append(Finding(kind, L, H, sum(g.sizes), items, base, _fix(a, kind, L, H, items, g, base),
+                           g.origin.get(items[0][0][1:]) if g.origin else None))
     rank = {k: n for n, k in enumerate(KINDS)}
     out.sort(key=lambda f: (-f.bytes, rank[f.kind], f.layer, -1 if f.fixed_by is None else f.fixed_by))
+    return out
+
+
+# -- a compact state for the cache (a second open skips the search) -----------
+_IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
+# what the findings depend on besides the layers: these bounds, the base, and the build steps' beginnings
+FORMAT = 1
+
+
+def cache_extra(a) -> str:
+    """Everything but the layers a cached state of `a`'s findings depends on."""
+    steps = "\0".join(a.created_by(L)[:STEP_CHARS + 4096] for L in range(a.stack.n))
+    return f"{FORMAT}\0{DUPLICATE_MIN}\0{DUPLICATE_READ_BUDGET}\0{PYC_MIN}\0{a.waste.base_layers}\0{steps}"
+
+
+def to_state(found: list[Finding]) -> list[tuple]:
+    """What a cache keeps of the findings: their groups, not their words --
+    the base flag and the fix are made again from the image when read."""
+    from array import array
+
+    return [(f.kind, f.layer, f.fixed_by, f.bytes, "\0".join(p for p, _ in f.paths),
+             array("q", [n for _, n in f.paths]).tobytes(), f.origin or "") for f in found]
+
+
+def from_state(a, state) -> list[Finding]:
+    """Findings of analysis `a` from to_state(); a ValueError (or TypeError)
+    unless every one is what the image holds: each path an entry of the layer
+    it names (hidden, or in the final view, as its kind says) with its size,
+    a duplicate's original a visible file of the same size."""
+    from array import array
+
+    if not isinstance(state, list):
+        raise ValueError("not findings")
+    st = a.stack
+    n = st.n
+    files: dict[int, dict[str, int]] = {}  # layer -> path -> index of its regular file
+
+    def indexes(L: int, rel: list[str]) -> list[int]:
+        """The indexes of layer L's regular files at these paths (in C)."""
+        m = files.get(L)
+        if m is None:
+            e = st.layers[L].entries
+            isfile = e.types.translate(_IS_FILE)
+            m = files[L] = dict(zip(compress(e.paths, isfile), compress(range(len(e.paths)), isfile)))
+        idx = list(map(m.get, rel))
+        if None in idx:
+            raise ValueError("a path the layer does not hold")
+        return idx
+
+    out = []
+    for item in state:
+        kind, L, H, total, paths, sizes, origin = item
+        if not (kind in KINDS and type(L) is int and 0 <= L < n and (H is None or (type(H) is int and 0 <= H < n))
+                and type(total) is int and isinstance(paths, str) and isinstance(sizes, bytes)
+                and isinstance(origin, str) and (H is None) == (kind not in HIDDEN_KINDS)):
+            raise ValueError("not a finding")
+        ns = array("q")
+        ns.frombytes(sizes)
+        ps = paths.split("\0") if paths else []
+        if not ps or len(ps) != len(ns) or sum(ns) != total or min(ns) < 0 or not all(p[:1] == "/" for p in ps):
+            raise ValueError("a finding that does not add up")
+        g = _Group()
+        e = st.layers[L].entries
+        if kind == STORED_TWICE:
+            if H != L or not set(zip((p[1:] for p in ps), ns)) <= set(e.dropped):
+                raise ValueError("not a copy the layer stored twice")
+        if kind != STORED_TWICE:
+            rel = [p[1:] for p in ps]
+            idx = indexes(L, rel)
+            # each one's size, and hidden by H (or, for the final view, visible), checked in C
+            if list(map(e.sizes.__getitem__, idx)) != ns.tolist() or \
+                    set(map(st.hidden_at[L].__getitem__, idx)) != {VISIBLE if H is None else H}:
+                raise ValueError("a path that is not what the finding says")
+            if kind in (PACKAGE_INDEX, PACKAGE_CACHE, VCS_METADATA, TEMP_FILES):
+                for p, size in zip(rel, ns):
+                    c = classify(p)
+                    k, remedy = (c[0], c[1]) if c is not None else (TEMP_FILES, "pyc")
+                    if k != kind or (remedy == "pyc" and not p.endswith(".pyc")):
+                        raise ValueError("a path its rule does not name")
+                    g.remedies[remedy] = g.remedies.get(remedy, 0) + size
+        if kind == DUPLICATE_CONTENT:
+            ref = st.top_view.get(origin)
+            if ref is None or ref[1] < 0 or st.layers[ref[0]].entries.types[ref[1]] != FILE or \
+                    st.layers[ref[0]].entries.sizes[ref[1]] != ns[0]:
+                raise ValueError("a duplicate of no file of its size")
+            g.origin[ps[0][1:]] = origin
+        items = list(zip(ps, ns))
+        base = L < a.waste.base_layers
+        out.append(Finding(kind, L, H, total, items, base, _fix(a, kind, L, H, items, g, base), g.origin.get(ps[0][1:])))
     return out
 
 
@@ -187,6 +280,12 @@ def _hidden_copies(a, groups) -> None:
             add = adders[kind, H] = (g.paths.append, g.sizes.append)
         add[0](paths[i])
         add[1](sizes[i])
+    for L, layer in enumerate(layers):
+        if layer.entries.dropped:
+            g = _group(groups, (STORED_TWICE, L, L))
+            for p, n in layer.entries.dropped:
+                g.paths.append(p)
+                g.sizes.append(n)
 
 
 # -- the final view -------------------------------------------------------------
@@ -311,10 +410,13 @@ def _final_view(st, groups) -> set[int]:
 def _duplicates(st, claimed: set[int], groups) -> None:
     """Visible files of DUPLICATE_MIN bytes or more whose bytes another
     visible file holds: the copy in the lowest layer (then first by path) is
-    kept, the others are the finding.  Equal content digests say so; files
-    of uncompressed layers without digests are compared in place, within
-    DUPLICATE_READ_BUDGET; a file of a compressed layer without a digest
-    is not compared (that would decode the layer again)."""
+    kept, the others are the finding.  Equal content digests say so: those
+    of compressed layers are taken while indexing; a file of an uncompressed
+    layer is read in place, its head first (same-size files usually differ
+    early), and digested whole only when another file of its size could hold
+    the same bytes -- each file read once, within DUPLICATE_READ_BUDGET.  A
+    file of a compressed layer without a digest is not compared (that would
+    decode the layer again)."""
     layers = st.layers
     by_size: dict[int, list[tuple[int, str, int]]] = {}
     for L, layer in enumerate(layers):
@@ -327,50 +429,68 @@ def _duplicates(st, claimed: set[int], groups) -> None:
     budget = [DUPLICATE_READ_BUDGET]
     for size in sorted((s for s, refs in by_size.items() if len(refs) > 1), reverse=True):
         refs = sorted(by_size[size])
+        digests = _digests(layers, refs, size, budget)
         by_digest: dict[bytes, tuple[int, str, int]] = {}
-        reps: list[tuple[int, str, int]] = []  # uncompressed copies of (so far) different content
         for ref in refs:
-            L, p, i = ref
-            layer = layers[L]
-            d = layer.entries.digest(i) if layer.entries.digests else None
-            if d is not None:
-                orig = by_digest.setdefault(d, ref)
-            elif (layer.compression or "none") == "none" and layer.blob is not None:
-                orig = next((r for r in reps if _same(layers, r, ref, size, budget)), ref)
-                if orig is ref:
-                    reps.append(ref)
-            else:
+            d = digests.get(ref)
+            if d is None:
                 continue
+            orig = by_digest.setdefault(d, ref)
             if orig is not ref:
+                L, p, _ = ref
                 g = _group(groups, (DUPLICATE_CONTENT, L, None))
                 g.paths.append(p)
                 g.sizes.append(size)
                 g.origin[p] = orig[1]
 
 
-def _same(layers, a, b, size: int, budget: list[int]) -> bool:
-    """Whether two uncompressed files of `size` bytes hold the same bytes,
-    charging what is read to `budget` (a pair that does not fit in what is
-    left is not compared: False)."""
-    from ..layers.contents import same_bytes  # only images with same-size candidates need it
+def _digests(layers, refs: list, size: int, budget: list[int]) -> dict:
+    """The content digest of each same-size candidate that could be a
+    duplicate: from the index, or read from an uncompressed layer -- its head,
+    then the rest when another candidate shares that head (or has a digest
+    from the index), charging the bytes read to `budget` (a file that does
+    not fit in what is left is not compared)."""
+    from ..errors import LayerError
+    from ..layers.contents import digest_ranges, read_range  # only images with same-size candidates need it
 
-    (la, _, ia), (lb, _, ib) = a, b
-    ea, eb = layers[la].entries, layers[lb].entries
-    ra, rb = layers[la].blob, layers[lb].blob
-    oa, ob = ea.offsets[ia], eb.offsets[ib]
-    try:
-        if size > 2 * _HEAD:
-            if budget[0] < 2 * _HEAD:
-                return False
-            budget[0] -= 2 * _HEAD
-            if not same_bytes(ra, oa, rb, ob, _HEAD):
-                return False
-        if budget[0] < 2 * size:
-            return False
-        budget[0] -= 2 * size
-        return same_bytes(ra, oa, rb, ob, size)
-    except OSError:  # a blob that cannot be read proves nothing
-        return False
+    out: dict = {}
+    plain = []
+    for ref in refs:
+        layer = layers[ref[0]]
+        d = layer.entries.digest(ref[2]) if layer.entries.digests else None
+        if d is not None:
+            out[ref] = d
+        elif (layer.compression or "none") == "none" and layer.blob is not None:
+            plain.append(ref)
+    if not plain or (len(plain) < 2 and not out):
+        return out
+    head = min(size, _HEAD)
+    heads: dict[bytes, list] = {}
+    for ref in plain:
+        if budget[0] < head:
+            break
+        budget[0] -= head
+        L, _, i = ref
+        e = layers[L].entries
+        try:
+            heads.setdefault(read_range(layers[L].blob, "none", e.offsets[i], size, head), []).append(ref)
+        except (OSError, ValueError, LayerError):  # a blob that cannot be read proves nothing
+            continue
+    for same in heads.values():
+        if len(same) < 2 and not out:
+            continue
+        for ref in same:
+            L, _, i = ref
+            if size > head:
+                if budget[0] < size - head:
+                    return out
+                budget[0] -= size - head
+            e = layers[L].entries
+            try:
+                out[ref] = bytes.fromhex(digest_ranges(layers[L].blob, "none", [(e.offsets[i], size)])[e.offsets[i]])
+            except (OSError, ValueError, KeyError, LayerError):
+                continue
+    return out
 
 
 # -- the fix ----------------------------------------------------------------------
@@ -415,6 +535,10 @@ def _fix(a, kind: str, L: int, H: int | None, items: list, g: _Group, base: bool
     if kind == IDENTICAL_COPY:
         return (f"{_cap(hid)} stored {files} again with the same bytes and metadata as {stored}: leave "
                 f"{them} out of that step (a second COPY of the same files, or a reinstall, stores them twice).")
+    if kind == STORED_TWICE:
+        return (f"{_cap(stored)} holds {files} twice in its own tar (the later entry wins), so the first "
+                f"{copies} stay in the layer, hidden: write each path once (a tar appended to, or a tool that "
+                f"adds a path again, stores both).")
     if kind == DUPLICATE_CONTENT:
         p = items[0][0]
         return (f"{_cap(stored)} holds {files} whose bytes another file of the image already holds "

@@ -14,6 +14,8 @@ from ..model import FILE, HARDLINK, Image, Record
 from .changes import CONTENT, METADATA, SAME, ChangeKinds
 from .stack import ADDED, OVERWRITTEN, VISIBLE, Stack
 
+STORED_TWICE = "stored-twice"  # the copy kind of a file stored again later in the same layer tar
+
 
 class Copy(Record):
     __slots__ = ("layer", "index", "size", "state", "kind", "hidden_at")
@@ -24,7 +26,7 @@ class Copy(Record):
         self.index = index
         self.size = size
         self.state = state  # visible | overwritten | deleted
-        self.kind = kind  # added | modified | metadata-only | duplicate
+        self.kind = kind  # added | modified | metadata-only | duplicate | stored-twice
         self.hidden_at = hidden_at  # the layer that overwrote or deleted it (None while visible)
 
 
@@ -59,7 +61,9 @@ class Waste:
                             links_alive = set()
                         links_alive.add(tgt)
             total = sum(compress(sizes, map(FILE.__eq__, types)))  # in C
-            wasted = 0
+            # a file the tar stored again later: its first copy's bytes are in the layer, hidden by the second
+            wasted = sum(map(itemgetter(1), e.dropped)) if e.dropped else 0
+            total += wasted
             if ha.count(VISIBLE) != len(ha):  # else nothing of this layer is hidden (the top one, often)
                 for i in range(len(types)):
                     if types[i] != FILE or ha[i] == VISIBLE:
@@ -77,19 +81,31 @@ class Waste:
         self.wasted_bytes = sum(self.layer_wasted)
         self.visible_size = self.size - self.wasted_bytes
         self.user_wasted_bytes = sum(self.layer_wasted[self.base_layers:])
+        self.user_size = sum(self.layer_bytes[self.base_layers:])  # what the user's layers add
         self.efficiency = (self.visible_size / self.size) if self.size else 1.0
         self._paths: list[PathWaste] | None = None
         self._by_path: dict[str, int] | None = None
         self._ranked: RankedWaste | None = None
 
     def hidden_files(self) -> list[tuple[int, int]]:
-        """(layer, index) of every hidden copy that costs bytes: their sizes
-        add up to wasted_bytes."""
+        """(layer, index) of every hidden copy of an entry that costs bytes:
+        their sizes and the layers' dropped copies (LayerEntries.dropped) add
+        up to wasted_bytes."""
         return self._hidden_files
 
     @property
     def user_wasted_percent(self) -> float:
         return self.user_wasted_bytes / self.size if self.size else 0.0
+
+    @property
+    def wasted_user_percent(self) -> float | None:
+        """dive's WastedUserPercent with the true waste: all wasted bytes over
+        the bytes the user's layers add (a chmod of base files is the user's
+        waste, though the hidden copy is the base's); None when the user's
+        layers add nothing but there is waste (dive divides by zero)."""
+        if self.user_size:
+            return self.wasted_bytes / self.user_size
+        return 0.0 if not self.wasted_bytes else None
 
     def copy_kind(self, L: int, i: int) -> str:
         st = self.stack
@@ -104,6 +120,12 @@ class Waste:
         state = self.state(L, i)
         return Copy(L, i, self.stack.layers[L].entries.sizes[i], state, self.copy_kind(L, i),
                     None if state == "visible" else self.stack.hidden_at[L][i])
+
+    @staticmethod
+    def dropped_copy(L: int, size: int) -> Copy:
+        """A copy of a file that layer L's tar stored again later (LayerEntries.dropped): hidden by
+        the later one, in no entry (index -1)."""
+        return Copy(L, -1, size, "overwritten", STORED_TWICE, L)
 
     def state(self, L: int, i: int) -> str:
         st = self.stack
@@ -121,6 +143,9 @@ class Waste:
                 e = st.layers[L].entries
                 p = e.paths[i]
                 by_path[p] = get(p, 0) + e.sizes[i]
+            for layer in st.layers:
+                for p, n in layer.entries.dropped:
+                    by_path[p] = get(p, 0) + n
             self._by_path = by_path
         return self._by_path
 
@@ -148,6 +173,10 @@ class Waste:
             e = layer.entries
             types = e.types
             get = copies.get
+            for p, n in e.dropped:
+                lst = get(p)
+                if lst is not None:
+                    lst.append(self.dropped_copy(L, n))
             for i, p in enumerate(e.paths):
                 lst = get(p)
                 if lst is not None and types[i] == FILE:
@@ -177,6 +206,8 @@ class Waste:
             for L, layer in enumerate(self.stack.layers):  # one pass: the file records of those paths
                 e = layer.entries
                 types = e.types
+                for k, (p, _) in enumerate(e.dropped):
+                    refs[p].append(-(L << 32 | k) - 1)  # a dropped copy: negative
                 for i, p in enumerate(e.paths):
                     lst = get(p)
                     if lst is not None and types[i] == FILE:
@@ -211,6 +242,11 @@ class RankedWaste:
             w = self._waste
             copies = []
             for ref in self._refs[p]:
+                if ref < 0:
+                    ref = -ref - 1
+                    L = ref >> 32
+                    copies.append(w.dropped_copy(L, w.stack.layers[L].entries.dropped[ref & 0xFFFFFFFF][1]))
+                    continue
                 L, j = ref >> 32, ref & 0xFFFFFFFF
                 copies.append(w.copy(L, j))
             row = self._made[i] = PathWaste("/" + p, wasted, copies)

@@ -58,6 +58,9 @@ KEYS: list[Key] = [
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
     Key("F", "findings", "Findings", "layers",
         ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
+    Key("D", "toggle_dockerfile", "Dockerfile", "layers",
+        ("D", "layer list: a table of sizes and changes ⇄ the build as a Dockerfile, each step with the bytes "
+              "it added and hid and its findings")),
     Key("i", "image", "Image", "layers", ("i", "image config (and the image picker when the archive has several)")),
     Key("v", "app.compare", "Compare", "layers", ("v", "compare this image with another loaded image (diff view)")),
     Key("g", "app.graph", "Graph", "app",

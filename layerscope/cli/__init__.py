@@ -98,6 +98,12 @@ def _report_args(r: argparse.ArgumentParser) -> None:
     r.add_argument("--top", type=int, default=None, metavar="N",
                    help="how many wasted paths and findings to list (default 10); with --json, how many "
                         "wasted paths and paths of each finding (default 100)")
+    r.add_argument("--squash", action="append", metavar="I..J",
+                   help="what squashing layers I..J into one would save (repeatable; default: each run of "
+                        "layers that hide each other's bytes)")
+    r.add_argument("--dockerfile", action="store_true",
+                   help="print the build history as a Dockerfile, each step annotated with the bytes it added "
+                        "and hid and its findings")
 
 
 def _ls_args(ls: argparse.ArgumentParser) -> None:
@@ -124,7 +130,11 @@ def _check_args(c: argparse.ArgumentParser) -> None:
     c.add_argument("--lowest-efficiency", metavar="RATIO", help="fail when efficiency is below this (0-1)")
     c.add_argument("--highest-wasted-bytes", metavar="SIZE", help="fail when wasted bytes exceed this (e.g. 20MB)")
     c.add_argument("--highest-user-wasted-percent", metavar="RATIO",
-                   help="fail when user wasted bytes / image size exceeds this (0-1)")
+                   help="fail when wasted bytes / the bytes the user's layers add exceeds this (dive's figure, "
+                        "with the true waste)")
+    c.add_argument("--max-finding-bytes", action="append", metavar="KIND=SIZE",
+                   help="fail when the user's findings of KIND (or all) exceed SIZE, e.g. package-cache=10MB "
+                        "(repeatable)")
     c.add_argument("--json", action="store_true", help="machine-readable results")
 
 

@@ -1,4 +1,4 @@
-"""`layerscope check`: dive's CI rules (efficiency, wasted bytes); exit 1
+"""`layerscope check`: dive's CI rules (efficiency, wasted bytes) and limits on findings; exit 1
 when any fails."""
 
 from __future__ import annotations

@@ -13,9 +13,12 @@ def run(args) -> int:
 
     graph, image = load(args.archives, args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
+    squashes = squash_ranges(args.squash, a.stack.n)
+    if args.dockerfile:
+        return _dockerfile(args, a)
     several = len(graph.images) > 1 or len(args.archives) > 1
     if args.json:
-        doc = report_doc(graph, a, args.top if args.top is not None else 100)
+        doc = report_doc(graph, a, args.top if args.top is not None else 100, squashes)
         if several:
             from ..layers.indexing import index_layers
             from ..views.sharing import sharing_doc
@@ -29,7 +32,7 @@ def run(args) -> int:
         from .common import console
 
         con = console()
-        render_report(con, graph, a, args.top if args.top is not None else 10)
+        render_report(con, graph, a, args.top if args.top is not None else 10, squashes)
         if several:
             from ..layers.indexing import index_layers
             from ..views.sharing import render_sharing
@@ -37,4 +40,36 @@ def run(args) -> int:
             index_layers(graph, use_cache=not args.no_cache)
             con.print()
             render_sharing(con, graph)
+    return 0
+
+
+def squash_ranges(specs: list[str] | None, n: int) -> list[tuple[int, int]] | None:
+    """`--squash I..J` values as (I, J) layer ranges; a bad one is an error."""
+    from ..errors import ImageError
+
+    if not specs:
+        return None
+    out = []
+    for spec in specs:
+        i, sep, j = spec.partition("..")
+        try:
+            lo, hi = int(i), int(j)
+        except ValueError:
+            raise ImageError(f"--squash {spec!r}: not I..J (two layer indexes)") from None
+        if not sep or not 0 <= lo <= hi < n:
+            raise ImageError(f"--squash {spec!r}: not I..J with 0 <= I <= J < {n} (the image's layers)")
+        out.append((lo, hi))
+    return out
+
+
+def _dockerfile(args, a) -> int:
+    from ..views.dockerfile import dockerfile_doc, render_dockerfile
+
+    if args.json:
+        from ..views.jsondoc import dumps
+
+        sys.stdout.write(dumps(dockerfile_doc(a)))
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_dockerfile(a))
     return 0

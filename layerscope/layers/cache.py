@@ -30,11 +30,11 @@ from . import sparse as sparse_map
 from .blobs import fd_of
 from .compression import BOMB_FLOOR, BOMB_RATIO
 
-FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
+FORMAT = 4  # 3: full-blob keys, own subdirectory, header with a checksum; 4: files stored twice in a tar, full tar length
 SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
-KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g"}
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "findings": b"f"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -248,18 +248,21 @@ def _entries_of(value, blob_size: int):
     """(entries, compression, uncompressed size, warnings) from a cached index,
     or a ValueError/TypeError when it is not one this version could have written."""
     state, comp, usize, warnings = value
-    if not (isinstance(state, tuple) and len(state) == 12 and comp in _COMPRESSIONS and type(usize) is int
+    if not (isinstance(state, tuple) and len(state) == 13 and comp in _COMPRESSIONS and type(usize) is int
             and isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
         raise ValueError("not an index")
     # what indexing could have found in this blob: a tar no larger than it, or what a stream below the bomb limit holds
     if not 0 <= usize <= (blob_size if comp == "none" else max(BOMB_FLOOR, blob_size * BOMB_RATIO)):
         raise ValueError("an uncompressed size the blob cannot have")
-    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse = state
+    paths, types, sizes, modes, uids, gids, mtimes, offsets, links, digests, captured, sparse, dropped = state
     if not (isinstance(paths, str) and all(isinstance(x, bytes) for x in (types, sizes, modes, uids, gids, mtimes,
                                                                          offsets, digests))
             and isinstance(links, list) and isinstance(captured, list) and isinstance(sparse, list)
             and all(isinstance(x, tuple) and len(x) == 3 and type(x[0]) is int and type(x[1]) is int
-                    and isinstance(x[2], bytes) and len(x[2]) % 16 == 0 for x in sparse)):
+                    and isinstance(x[2], bytes) and len(x[2]) % 16 == 0 for x in sparse)
+            and isinstance(dropped, list)
+            and all(isinstance(x, tuple) and len(x) == 2 and isinstance(x[0], str) and type(x[1]) is int
+                    and 0 < x[1] <= usize for x in dropped)):
         raise ValueError("not an index")
     e = LayerEntries.from_state(state)
     n = len(e)
@@ -342,23 +345,26 @@ def store_digests(layer: Layer, digests: dict[int, str]) -> None:
 ANALYSIS_MIN_ENTRIES = 20_000  # below this the pass is quicker than reading a file
 
 
-def _stack_key(layers) -> str | None:
+def _stack_key(layers, part: str = "stack", extra: str = "") -> str | None:
     keys = [_key(l) for l in layers]
     if not keys or any(k is None for k in keys):
         return None
     h = _hasher()
-    h.update(("stack\0" + "\0".join(keys)).encode())
+    h.update((part + "\0" + "\0".join(keys)).encode())
+    if extra:  # what else the value depends on (for findings: the base, the build steps)
+        h.update(b"\0\0" + extra.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
 
-def load_analysis(layers, check):
-    """The cached (stack state, change kinds) of this ordered stack, or None.
-    `check(layers, value)` raises unless the value fits these layers: the
-    analysis knows its own state's shape, the cache does not."""
+def load_analysis(layers, check, part: str = "stack", extra: str = ""):
+    """The cached (stack state, change kinds) of this ordered stack, or None;
+    with `part="findings"`, the findings made of it (`extra`: what else they
+    depend on).  `check(layers, value)` raises unless the value fits these
+    layers: the analysis knows its own state's shape, the cache does not."""
     if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return None
-    key = _stack_key(layers)
-    value = _read(key, "stack") if key else None
+    key = _stack_key(layers, part, extra)
+    value = _read(key, part) if key else None
     if value is None:
         return None
     try:
@@ -368,13 +374,13 @@ def load_analysis(layers, check):
     return value
 
 
-def store_analysis(layers, state) -> None:
+def store_analysis(layers, state, part: str = "stack", extra: str = "") -> None:
     if not cache_dir() or sum(len(l.entries) for l in layers) < ANALYSIS_MIN_ENTRIES:
         return
-    key = _stack_key(layers)
+    key = _stack_key(layers, part, extra)
     if not key:
         return
-    _store(key, "stack", state)
+    _store(key, part, state)
     trim()
 
 

@@ -166,14 +166,16 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         ix = TarIndexer(view, None, None, place,
                         release=lambda a, b: release_range(ref.file, ref.offset + a, ref.offset + b),
                         pread_from=(fd_of(ref.file), ref.offset))
+        read, decoded, limit = None, [0], 0
     else:
         if comp == "zstd":
             cut = zstd_truncation(view)
             if cut:
                 raise LayerError(cut, place)
-        ix = _stream_indexer(open_stream(view, comp, ref), comp, len(view), place, hash_files)
+        ix, read, decoded, limit = _stream_indexer(open_stream(view, comp, ref), comp, len(view), place, hash_files)
     try:
         entries = ix.run()
+        tar_size = _tar_size(ix, comp, ref.size, read, decoded, limit)
     except LayerError as e:
         # a read that came up short because the file shrank: say that, not "corrupt"
         if shrunk(ref.file):
@@ -183,16 +185,21 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         release(ref)
     if shrunk(ref.file):  # reads past the new end just stop: what was indexed is not the layer
         raise LayerError(CHANGED, place)
-    return _checked(ix, entries, comp, len(view), place)
+    return _checked(ix, entries, comp, len(view), place, tar_size)
 
 
-def _stream_indexer(stream, comp: str, blob_size: int, place: str, hash_files: bool) -> TarIndexer:
-    """A tar walker over a decoder's output, its errors said as a layer's."""
+def _stream_indexer(stream, comp: str, blob_size: int, place: str, hash_files: bool):
+    """A tar walker over a decoder's output, its errors said as a layer's; with
+    its read function, the count of bytes it decoded and its bomb limit, for
+    _tar_size."""
     limit = max(BOMB_FLOOR, blob_size * BOMB_RATIO)
+    decoded = [0]  # bytes of tar the stream gave, for the layer's full tar length
 
     def read(n: int, _r=stream.read) -> bytes:
         try:
-            return _r(n)
+            b = _r(n)
+            decoded[0] += len(b)
+            return b
         except EOFError as e:
             raise LayerError(f"the {comp} stream ends early ({decode_error(e)})", place) from None
         except LayerError:
@@ -200,10 +207,10 @@ def _stream_indexer(stream, comp: str, blob_size: int, place: str, hash_files: b
         except Exception as e:  # zlib.error, ZstdError, BadGzipFile, OSError
             raise LayerError(f"corrupt {comp} data ({decode_error(e)})", place) from None
 
-    return TarIndexer(b"", read, limit, place, hash_files=hash_files)
+    return TarIndexer(b"", read, limit, place, hash_files=hash_files), read, decoded, limit
 
 
-def _checked(ix: TarIndexer, entries: LayerEntries, comp: str, blob_size: int, place: str):
+def _checked(ix: TarIndexer, entries: LayerEntries, comp: str, blob_size: int, place: str, tar_size: int):
     if implied_too_costly(entries):
         raise LayerError(DEEP, place)
     if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * blob_size:
@@ -211,7 +218,23 @@ def _checked(ix: TarIndexer, entries: LayerEntries, comp: str, blob_size: int, p
             f"the layer expands {ix.size // max(blob_size, 1):,}× ({blob_size:,} bytes of {comp} hold "
             f"{ix.size:,} bytes of tar): mostly zeros or repeated data, a decompression bomb? "
             "(it was read in full, in bounded memory)")
-    return entries, comp, ix.size, ix.warnings, ix.bomb
+    return entries, comp, tar_size, ix.warnings, ix.bomb
+
+
+def _tar_size(ix: TarIndexer, comp: str, blob_size: int, read, decoded, limit: int) -> int:
+    """The layer tar's full length (what its diff_id hashes), end blocks and
+    padding included, so that a layer's bytes add up: the walk stops at the
+    end blocks, and what a stream holds past them (a few KB) is read here."""
+    if comp == "none":
+        return blob_size
+    if ix.bomb:
+        return ix.size
+    try:
+        while decoded[0] < limit and read(1 << 16):
+            pass
+    except LayerError:
+        pass  # a stream that breaks past the tar's end leaves the tar itself whole
+    return max(ix.size, min(decoded[0], limit))
 
 
 def index_stream(source, blob_size: int, media_type: str = "", place: str = "layer", hash_files: bool = False):
@@ -240,9 +263,9 @@ def index_stream(source, blob_size: int, media_type: str = "", place: str = "lay
         import zstandard
 
         stream = zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20, read_across_frames=True)
-    ix = _stream_indexer(stream, comp, blob_size, place, hash_files)
+    ix, read, decoded, limit = _stream_indexer(stream, comp, blob_size, place, hash_files)
     entries = ix.run()
-    return _checked(ix, entries, comp, blob_size, place)
+    return _checked(ix, entries, comp, blob_size, place, _tar_size(ix, comp, blob_size, read, decoded, limit))
 
 
 class _Prefixed(io.RawIOBase):

@@ -81,7 +81,19 @@ def waste_doc(pw) -> dict:
     }
 
 
-def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
+def ledger_doc(a: ImageAnalysis) -> dict:
+    led = a.ledger()
+    return {"layers": [r.as_dict() for r in led.layers], "totals": led.totals.as_dict()}
+
+
+def what_if_doc(w) -> dict:
+    return {"change": w.change, "uncompressed_saved": w.uncompressed_saved,
+            "compressed_saved_estimate": w.compressed_saved_estimate,
+            "layers": [{"index": L, "bytes": n} for L, n in w.layers.items()]}
+
+
+def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100,
+               squashes: list[tuple[int, int]] | None = None) -> dict:
     im = a.image
     waste = [waste_doc(pw) for pw in a.waste.paths(top)]
     t = a.totals()
@@ -113,9 +125,13 @@ def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
             "base_layers": t["base_layers"],
             "entries": t["entries"],
             "wasted_paths": a.waste.path_count(),
+            "user_size": t["user_size"],
+            "wasted_user_percent": t["wasted_user_percent"],
         },
         "waste": waste,
         "findings": [finding_doc(f, top) for f in a.findings()],
+        "ledger": ledger_doc(a),
+        "what_if": [what_if_doc(w) for w in a.what_ifs(squashes)],
         "warnings": warnings,
     }
 

@@ -31,7 +31,11 @@ def step_text(created_by: str, style: str = "", empty: str = "(unknown step)") -
     return plain_text(clipped(pretty_step(created_by), STEP_SHOWN) or empty, style)
 
 
-def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: int = 10) -> None:
+DIVE_WASTE = "the hidden copies only: dive's figure is larger, as it counts the visible copy too"
+
+
+def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: int = 10,
+                  squashes: list[tuple[int, int]] | None = None) -> None:
     im = a.image
     t = a.totals()
     osr = a.os_release() or {}
@@ -61,14 +65,17 @@ def render_report(console: Console, graph: LayerGraph, a: ImageAnalysis, top: in
     tot = Table.grid(padding=(0, 2))
     tot.add_column(style="bold")
     tot.add_column(justify="right")
+    tot.add_column(style="dim", overflow="fold")
     tot.add_row("Total size", human(t["size"]))
     tot.add_row("Visible size", human(t["visible_size"]))
-    tot.add_row("Wasted bytes", human(t["wasted_bytes"]))
+    tot.add_row("Wasted bytes", human(t["wasted_bytes"]), DIVE_WASTE)
     tot.add_row(f"User wasted (after {t['base_layers']} base layer{'s' if t['base_layers'] != 1 else ''})",
                 f"{human(t['user_wasted_bytes'])} ({t['user_wasted_percent'] * 100:.1f} %)")
     tot.add_row("Efficiency", f"{t['efficiency'] * 100:.2f} %")
     console.print(tot)
     _render_findings(console, a, top)
+    render_ledger(console, a)
+    render_what_ifs(console, a.what_ifs(squashes))
 
     paths = a.waste.paths(top)
     if paths:
@@ -154,6 +161,41 @@ def _render_findings(console: Console, a: ImageAnalysis, top: int) -> None:
         for f in base:
             grid.add_row(human(f.bytes), head(f))
         console.print(grid)
+
+
+_LEDGER_HEADS = ("Layer", "Compressed", "Tar", "Visible", "Overwritten", "Deleted", "Metadata only", "Tar overhead")
+
+
+def render_ledger(console: Console, a: ImageAnalysis) -> None:
+    """Every byte of every layer, by where it went; the columns after the
+    tar add up to it."""
+    from ..analysis.ledger import COLUMNS
+
+    led = a.ledger()
+    table = Table(title="Byte ledger (visible + overwritten + deleted + metadata only + tar overhead = tar)",
+                  title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    for h in _LEDGER_HEADS:
+        table.add_column(h, justify="right", no_wrap=True)
+    for r in led.layers:
+        table.add_row(str(r.index), *(human(getattr(r, k)) for k in COLUMNS))
+    table.add_row("total", *(human(getattr(led.totals, k)) for k in COLUMNS), style="bold")
+    console.print()
+    console.print(table)
+
+
+def render_what_ifs(console: Console, whatifs: list) -> None:
+    if not whatifs:
+        return
+    grid = Table(title="What if", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    grid.add_column("Change", no_wrap=True)
+    grid.add_column("Saves", justify="right", no_wrap=True)
+    grid.add_column("Compressed (est.)", justify="right", no_wrap=True)
+    for w in whatifs:
+        grid.add_row(w.change, human(w.uncompressed_saved), human(w.compressed_saved_estimate))
+    console.print()
+    console.print(grid)
+    console.print(Text("Saves: file bytes removed, exact; compressed: each layer's own compression ratio applied "
+                       "to the bytes removed from it.", style="dim"), overflow="fold")
 
 
 MIN_STEP = 24  # build-step cells narrower than this drop other columns first

@@ -352,3 +352,41 @@ def test_findings_of_a_200k_entry_image():
     assert sum(f.bytes for f in a.findings() if f.kind in HIDDEN_KINDS) == a.waste.wasted_bytes
     f = a.findings()[0]
     assert len(f.paths) == 10_000 and f.paths[:2] == [("/root/.cache/pip/h0", 1000), ("/root/.cache/pip/h1", 1000)]
+
+
+def test_findings_are_cached_with_the_merge_and_checked_when_read(tmp_path, monkeypatch):
+    from layerscope.layers import cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "ANALYSIS_MIN_ENTRIES", 0)
+    p = tmp_path / "img.tar"
+    write_archive(str(p), [ImageSpec(_every_kind_layers())], "docker-legacy")
+
+    def fresh(base=None):
+        g = loaded(p)
+        return analyse(g, g.images[0], base)
+
+    first = fresh().findings()
+    calls = []
+    real = fmod.compute_findings
+    monkeypatch.setattr(fmod, "compute_findings", lambda a: calls.append(1) or real(a))
+    again = fresh().findings()
+    assert calls == [] and [vars_of(f) for f in again] == [vars_of(f) for f in first]
+    # another base is another key: its base flags and fixes differ
+    other = fresh(0).findings()
+    assert calls == [1] and not any(f.base for f in other)
+    # a stored state that is not what the image holds is not believed: found again
+    good = fmod.to_state(first)
+    dup = next(k for k, f in enumerate(first) if f.kind == "duplicate-content")
+    hid = next(k for k, f in enumerate(first) if f.kind == "deleted-later")
+    for n, (k, field, value) in enumerate([(0, 3, good[0][3] + 1), (hid, 4, good[hid][4] + "x"),
+                                           (dup, 6, good[dup][6] + "x"), (hid, 2, None)]):
+        bad = list(good)
+        bad[k] = bad[k][:field] + (value,) + bad[k][field + 1:]
+        a = fresh()
+        cache.store_analysis(a.layers, bad, "findings", fmod.cache_extra(a))
+        assert [vars_of(f) for f in a.findings()] == [vars_of(f) for f in first] and len(calls) == n + 2
+
+
+def vars_of(f):
+    return {k: getattr(f, k) for k in f.__slots__}

@@ -1114,3 +1114,38 @@ async def test_y_copies_the_selected_path_escaped_when_it_must_be(tmp_path):
         await pilot.pause(0.1)
         await pilot.press("y")
         await until(pilot, lambda: app.clipboard == "/etc/evil\\x1b[2J", what="the escaped path")
+
+
+async def test_the_layer_list_switches_to_the_dockerfile_view():
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        lst = layers(app)
+        await until(pilot, lambda: bool(lst.steps), what="the Dockerfile steps (with the findings)")
+        assert "Dockerfile" not in screen_text(app)
+        await pilot.press("D")
+        await until(pilot, lambda: "Dockerfile (from the history" in screen_text(app), what="the Dockerfile view")
+        text = screen_text(app)
+        # the base step commented out, a user step as its instruction, an empty step, the figures
+        assert "# ADD rootfs.tar.xz /" in text
+        assert "RUN chmod 0700 /usr/bin/vim.tiny" in text
+        assert 'CMD ["nginx", "-g", "daemon off;"]' in text
+        step5 = lst.steps[next(r.step for r in lst.rows if r.index == 5)]
+        assert (step5.bytes_added, step5.bytes_hidden) == (60000, 60000)
+        row = lst.render_row(lst.row_of_layer(5), 120).plain
+        assert row.split()[:4] == ["5", "60.0", "kB", "60.0"]  # added, hid
+        assert "RUN chmod" in row and ":" not in row.split("RUN")[0]  # it stored no finding's bytes
+        # layer 1 stored three findings' bytes: the copy-up's 60,000, the deleted .deb's 30,000, 2,507 rewritten
+        assert "3: 92.5 kB" in lst.render_row(lst.row_of_layer(1), 120).plain
+        # the cursor still picks layers: the tree follows
+        lst.focus()
+        lst.cursor = lst.row_of_layer(2)
+        await until(pilot, lambda: tree_ready(app) and tree(app).model.tree.layer == 2, what="layer 2's tree")
+        await pilot.press("D")
+        await until(pilot, lambda: "Dockerfile (from the history" not in screen_text(app), what="the table again")
+        # the layer's details carry its ledger row, made with the findings
+        lst.focus()
+        lst.cursor = lst.row_of_layer(1)
+        await until(pilot, lambda: "108.0 kB = 1.2 kB visible + 62.5 kB overwritten + 30.0 kB deleted"
+                    in str(app.layer_view.query_one("#details").render()), what="layer 1's ledger in its details")

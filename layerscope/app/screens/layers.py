@@ -220,7 +220,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             lst.placeholder = "the findings fill in once every layer is indexed"
             title.update(Text("waiting for the analysis…", style="dim"))
             return
-        if a._findings is None:
+        if a._findings is None or a._steps is None or a._ledger is None:
             lst.set_items([])
             lst.placeholder = "looking for what the build could save…"
             if id(a) not in self.state.finding:
@@ -229,6 +229,9 @@ class LayersScreen(FilterBoxMixin, Screen):
             return
         items = a.findings()
         lst.set_items(items)
+        self.query_one("#layers", LayerList).set_steps(a.dockerfile_steps())
+        if self.focused is self.query_one("#layers", LayerList):
+            self._show_layer_details()  # its tar line is in now
         mine = sum(f.bytes for f in items if not f.base)
         t = Text()
         t.append(f"{len(items):,} findings: {human(mine)} a change to the build could save", "bold")
@@ -240,6 +243,8 @@ class LayersScreen(FilterBoxMixin, Screen):
     def _find(self, a) -> None:
         try:
             a.findings()
+            a.dockerfile_steps()  # the layer list's Dockerfile view: its bytes and findings per step
+            a.ledger()  # the layer details' tar line
         except Exception as e:  # a bug: say so in the view rather than stop silently
             self.post_message(M.FindingsMade(a, f"finding what the build could save failed: {type(e).__name__}: {e}"))
             return
@@ -934,6 +939,14 @@ class LayersScreen(FilterBoxMixin, Screen):
         if self.analysis is None:
             self.app.notify("the findings fill in once every layer is indexed", timeout=3)
 
+    def action_toggle_dockerfile(self) -> None:
+        layers = self.query_one("#layers", LayerList)
+        layers.dockerfile = not layers.dockerfile
+        self.query_one("#layers-header", Static).update(LayerList.header(layers.multi, layers.dockerfile))
+        layers.refresh()
+        if layers.dockerfile and self.analysis is None:
+            self.app.notify("the Dockerfile view shows its figures once every layer is indexed", timeout=3)
+
     def action_image(self) -> None:
         self.query_one("#side", TabbedContent).active = "image-tab"
         picker = self.query_one("#image-picker", Select)
@@ -1360,7 +1373,8 @@ class LayersScreen(FilterBoxMixin, Screen):
             where = "in the archive" if len(sources) == 1 else f"from {len(sources)} archives"
             self.query_one("#picker-note", Label).update(
                 Text(f"{len(graph.images)} images {where} · i switch · v compare · g layer graph", style="dim"))
-        self.query_one("#layers-header", Static).update(LayerList.header(len(graph.images) > 1))
+        self.query_one("#layers-header", Static).update(LayerList.header(len(graph.images) > 1,
+                                                                          self.query_one("#layers", LayerList).dockerfile))
         bar = self.query_one("#progress", ProgressBar)
         todo = sum(1 for l in graph.layers.values() if not l.indexed)
         bar.update(total=max(1, todo), progress=0)

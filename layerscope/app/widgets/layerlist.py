@@ -11,6 +11,7 @@ from .cursorlist import CursorList
 LBAR_W = 10
 CNT_W = 7
 COUNTS = 5  # added, new content, metadata only, duplicate, deleted
+FIND_W = 14  # "12: 123.4 MB": the findings whose bytes a step stored, and those bytes
 
 
 class LayerList(CursorList):
@@ -25,16 +26,25 @@ class LayerList(CursorList):
         self.analysed = False
         self.multi = False  # several images in the archive
         self.max_size = 0
+        self.dockerfile = False  # rows as Dockerfile instructions (D) instead of the table
+        self.steps: dict = {}  # history step -> analysis.dockerfile.Step, once the findings are in
 
     def row_count(self) -> int:
         return len(self.rows)
 
     def set_rows(self, rows: list, analysed: bool, multi: bool) -> None:
         self.rows = rows
+        self.steps = {}  # the analysis's steps come with its findings (set_steps)
         self.analysed = analysed
         self.multi = multi
         self.max_size = max((r.size for r in rows if r.index is not None), default=0)
         self.rows_changed()
+
+    def set_steps(self, steps: list) -> None:
+        """The Dockerfile steps of the analysis (their bytes and findings)."""
+        self.steps = {s.step: s for s in steps}
+        if self.dockerfile:
+            self.refresh()
 
     def is_stop(self, i: int) -> bool:
         # a step without a layer has no files to show: the cursor passes over it
@@ -47,8 +57,15 @@ class LayerList(CursorList):
         return None
 
     @staticmethod
-    def header(multi: bool) -> Text:
+    def header(multi: bool, dockerfile: bool = False) -> Text:
         t = Text(no_wrap=True, overflow="ellipsis", style="bold")
+        if dockerfile:
+            t.append("    #  ")
+            t.append("added".rjust(SIZE_W))
+            t.append("hid".rjust(SIZE_W + 1))
+            t.append("findings".rjust(FIND_W))
+            t.append("  Dockerfile (from the history; D: the table)")
+            return t
         t.append("    #  ")
         t.append("size".rjust(SIZE_W))
         t.append(" " + "".ljust(LBAR_W))
@@ -59,8 +76,35 @@ class LayerList(CursorList):
         t.append("  command")
         return t
 
+    def _dockerfile_row(self, r) -> Text:
+        """A step as its Dockerfile instruction, after what its layer added and
+        hid and the findings whose bytes it stored; base steps commented out."""
+        t = Text(no_wrap=True, overflow="ellipsis")
+        s = self.steps.get(r.step)
+        if r.index is None:
+            t.append("    ·  " + "".rjust(SIZE_W + SIZE_W + 1 + FIND_W), "dim")
+        else:
+            t.append("B " if r.is_base else "  ", "bold blue")
+            t.append(f"{r.index:>3}  ", "blue" if r.is_base else "bold")
+            if s is None:
+                t.append("…".rjust(SIZE_W + SIZE_W + 1 + FIND_W), "dim")
+            else:
+                t.append(human(s.bytes_added).rjust(SIZE_W))
+                t.append((human(s.bytes_hidden) if s.bytes_hidden else "·").rjust(SIZE_W + 1),
+                         "bold red" if s.bytes_hidden else "dim")
+                cell = f"{len(s.stored)}: {human(sum(f.bytes for f in s.stored))}" if s.stored else "·"
+                t.append(cell.rjust(FIND_W), "yellow" if s.stored else "dim")
+        ins = short_command(s.instruction) if s is not None and s.instruction else short_command(r.created_by)
+        if r.is_base and r.index is not None:
+            t.append("  # " + ins, "dim italic")
+        else:
+            t.append("  " + ins, "dim italic" if r.index is None else "")
+        return t
+
     def render_row(self, i: int, width: int) -> Text:
         r = self.rows[i]
+        if self.dockerfile and self.analysed:
+            return self._dockerfile_row(r)
         t = Text(no_wrap=True, overflow="ellipsis")
         if r.index is None:  # an empty step: only config changed
             t.append("    ·  ", "dim")
