@@ -10,7 +10,9 @@ Per layer, its tar (`uncompressed`, what its diff_id hashes) is split into
     owner (a copy-up; visible, but a build need not store them),
   * tar_overhead: the rest -- headers, padding, PAX and long-name records,
     end blocks,
-which add up to it exactly; `compressed` is the blob a pull downloads.
+which add up to it exactly; `compressed` is the blob a pull downloads.  A layer
+listed from its table of contents (eStargz, zstd:chunked) was never decoded, so
+its tar and tar_overhead are unknown (None), and so are those totals.
 
 What-ifs: what a change to the build would save.  "squash i..j" removes the
 copies layers i..j store and hide among themselves; "apply all fixes"
@@ -106,11 +108,17 @@ def compute_ledger(a) -> Ledger:
         over, deleted = hidden[L]
         over += dropped
         visible = files - (over - dropped) - deleted - meta
-        tar = layer.uncompressed_size if layer.uncompressed_size >= 0 else 0
+        # a layer listed from its table of contents was never decoded: its tar's length is unknown
+        tar = layer.uncompressed_size if layer.uncompressed_size >= 0 else None
         rows.append(LedgerRow(L, layer.compressed_size, tar, visible, over, deleted, meta,
-                              tar - visible - over - deleted - meta))
-    totals = LedgerRow(None, *(sum(getattr(r, k) for r in rows) for k in COLUMNS))
+                              None if tar is None else tar - visible - over - deleted - meta))
+    totals = LedgerRow(None, *(_total(getattr(r, k) for r in rows) for k in COLUMNS))
     return Ledger(rows, totals)
+
+
+def _total(values) -> int | None:
+    values = list(values)
+    return None if None in values else sum(values)
 
 
 # -- what-ifs -------------------------------------------------------------------
@@ -127,9 +135,12 @@ class WhatIf(Record):
 
 def ratio(layer) -> float:
     """A layer's compressed bytes per tar byte (1.0 for an uncompressed blob)."""
-    if (layer.compression or "none") == "none" or layer.uncompressed_size <= 0:
+    if (layer.compression or "none") == "none":
         return 1.0
-    return layer.compressed_size / layer.uncompressed_size
+    tar = layer.uncompressed_size
+    if tar < 0 and layer.entries is not None:  # listed from its table of contents: its files' bytes instead
+        tar = sum(layer.entries.sizes)
+    return layer.compressed_size / tar if tar > 0 else 1.0
 
 
 def what_if(a, change: str, removed: dict[int, int]) -> WhatIf:

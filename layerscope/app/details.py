@@ -194,7 +194,7 @@ def layer_details(row, a=None, image=None, multi: bool = False) -> Text:
             _kv(t, "wasted", human(row.wasted) + (" (bytes later hidden by an upper layer)" if row.wasted else ""),
                 "bold red" if row.wasted else "")
             led = a._ledger  # made in the findings worker: shown once it is there
-            if led is not None and row.index < len(led.layers):
+            if led is not None and row.index < len(led.layers) and led.layers[row.index].uncompressed is not None:
                 r = led.layers[row.index]
                 _kv(t, "tar", f"{human(r.uncompressed)} = {human(r.visible)} visible + {human(r.overwritten)} "
                               f"overwritten + {human(r.deleted)} deleted + {human(r.metadata_only)} metadata only + "

@@ -176,9 +176,12 @@ def render_ledger(console: Console, a: ImageAnalysis) -> None:
                   title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
     for h in _LEDGER_HEADS:
         table.add_column(h, justify="right", no_wrap=True)
+    def cell(n: int | None) -> str:
+        return "unknown" if n is None else human(n)
+
     for r in led.layers:
-        table.add_row(str(r.index), *(human(getattr(r, k)) for k in COLUMNS))
-    table.add_row("total", *(human(getattr(led.totals, k)) for k in COLUMNS), style="bold")
+        table.add_row(str(r.index), *(cell(getattr(r, k)) for k in COLUMNS))
+    table.add_row("total", *(cell(getattr(led.totals, k)) for k in COLUMNS), style="bold")
     console.print()
     console.print(table)
 
