@@ -76,6 +76,7 @@ class ImageAnalysis:
         self._counts = [self._count(L) for L in range(self.stack.n)]
         self._os: dict | None | bool = False
         self._findings: list | None = None
+        self._packages = None
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -145,6 +146,15 @@ class ImageAnalysis:
 
             self._findings = compute_findings(self)
         return self._findings
+
+    def packages(self):
+        """The package databases of every layer, with real bytes per package
+        and layer (analysis.packages.PackageAnalysis); read on the first call."""
+        if self._packages is None:
+            from .packages import PackageAnalysis  # only what shows packages pays for it
+
+            self._packages = PackageAnalysis(self)
+        return self._packages
 
     # -- contents ----------------------------------------------------------
     def read(self, L: int, i: int, cap: int | None = None) -> bytes:

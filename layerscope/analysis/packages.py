@@ -1,0 +1,495 @@
+"""Packages: which package put which real bytes in which layer.
+
+The package databases (dpkg, apk, rpm, Python, npm; readers in
+`layerscope.packages`) are read as they stand in the merged view at each
+layer where one of their files changed: a database file is visible from the
+layer that stores it until the layer that hides it, so those layers are the
+only ones whose package state can differ from the one below.  Only the
+database files are read, each stored copy once (and kept in the layer cache).
+
+Bytes are the image's own: a package's bytes are the regular files it lists
+in the merged view (a hardlinked inode once), its hidden bytes the copies of
+its files that lower layers still store under a later copy or a deletion.  A
+file two managers list (a Debian python3-x and its dist-info) belongs to the
+system package manager's package; the other's counts it as shared.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from itertools import compress
+
+from ..model import DIR, FILE, HARDLINK, SYMLINK, Record, is_marker
+from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
+from .stack import IMPLIED
+
+_NM = "node_modules/"
+_IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
+
+
+class PackageRow(Record):
+    """One package of the view at a layer, with its bytes there."""
+
+    __slots__ = ("manager", "name", "version", "arch", "location", "layer", "changed_in", "bytes",
+                 "hidden_bytes", "shared_bytes", "files", "paths")
+
+    def __init__(self, manager: str, name: str, version: str, arch: str, location: str, layer: int,
+                 changed_in: list[int], bytes: int = 0, hidden_bytes: int = 0, shared_bytes: int = 0,
+                 files: int = 0, paths: list[tuple[str, int]] | None = None) -> None:
+        self.manager = manager
+        self.name = name
+        self.version = version
+        self.arch = arch
+        self.location = location
+        self.layer = layer  # the layer that installed the version in this view
+        self.changed_in = changed_in  # layers that upgraded (or downgraded) it after it was first installed
+        self.bytes = bytes  # regular files in the view, each inode once, not those another manager owns
+        self.hidden_bytes = hidden_bytes  # copies of its files (any version) lower layers keep hidden
+        self.shared_bytes = shared_bytes  # its files that a system package (dpkg, apk, rpm) owns
+        self.files = files  # its non-directory entries in the view
+        self.paths: list[tuple[str, int]] = [] if paths is None else paths  # (path, bytes), biggest first
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.arch}" if self.arch and self.manager == "dpkg" and ":" not in self.name \
+            else self.name
+
+
+class Change(Record):
+    """A package a layer added, upgraded or removed, with the bytes of it
+    that layer stored (added, upgraded) or that stay stored below (removed)."""
+
+    __slots__ = ("manager", "name", "version", "old_version", "arch", "location", "bytes")
+
+    def __init__(self, manager: str, name: str, version: str, old_version: str, arch: str, location: str,
+                 bytes: int) -> None:
+        self.manager = manager
+        self.name = name
+        self.version = version
+        self.old_version = old_version  # upgraded: the version before; removed: the version removed
+        self.arch = arch
+        self.location = location
+        self.bytes = bytes
+
+
+class LayerPackages(Record):
+    __slots__ = ("layer", "unowned_bytes", "owned_bytes", "added", "upgraded", "removed")
+
+    def __init__(self, layer: int, unowned_bytes: int = 0, owned_bytes: int = 0) -> None:
+        self.layer = layer
+        self.unowned_bytes = unowned_bytes  # regular files this layer stores that no package lists
+        self.owned_bytes = owned_bytes
+        self.added: list[Change] = []
+        self.upgraded: list[Change] = []
+        self.removed: list[Change] = []
+
+
+class Removed(Record):
+    """A package installed by one layer and gone from the view at a later one."""
+
+    __slots__ = ("manager", "name", "version", "arch", "location", "layer", "removed_in", "bytes")
+
+    def __init__(self, manager, name, version, arch, location, layer, removed_in, bytes) -> None:
+        self.manager = manager
+        self.name = name
+        self.version = version
+        self.arch = arch
+        self.location = location
+        self.layer = layer
+        self.removed_in = removed_in
+        self.bytes = bytes  # what its files still take in the layers below the removal
+
+
+class PackageAnalysis:
+    """The packages of one image (an ImageAnalysis): per layer states, the
+    changes between them, and bytes.  `rows(N)` is the view at layer N."""
+
+    def __init__(self, a) -> None:
+        self.a = a
+        st = self.stack = a.stack
+        self.n = st.n
+        self.notes: list[str] = []
+        self.states: dict[int, dict[tuple, Package]] = {}  # change layer -> key -> package
+        self.layers = [LayerPackages(L) for L in range(self.n)]
+        self.removed: list[Removed] = []
+        self._rows: dict[int, list[PackageRow]] = {}
+        self._resolved: dict[str, str] = {}
+        self._owners: dict[str, list[PackageRow]] | None = None
+        self.shared_files = 0  # files two managers list, counted once
+        self.shared_bytes = 0
+        self._idx: dict[str, list[tuple[int, int]]] = {}
+        self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
+        self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
+        if self.n == 0:
+            return
+        dbs = self._find()
+        if dbs:
+            self._read_states(dbs)
+        if self.states:
+            self._expand_npm()
+            self._index()
+            self._history()
+        self._unowned()
+
+    # -- the database files and their contents -----------------------------------
+    def _find(self) -> list[tuple[int, int, str]]:
+        out = []
+        for L, layer in enumerate(self.stack.layers):
+            e = layer.entries
+            for i, manager in db_files(e.paths):
+                if e.types[i] in (FILE, HARDLINK):
+                    out.append((L, i, manager))
+        return out
+
+    def _contents(self, dbs) -> dict[tuple[int, int], bytes]:
+        """The bytes of every database file, each layer's read in one pass
+        over its stream (or from the cache), within FILE_MAX and TOTAL_MAX."""
+        from ..layers import cache
+        from ..layers.contents import iter_ranges
+
+        a = self.a
+        out: dict[tuple[int, int], bytes] = {}
+        total = 0
+        by_layer: dict[int, list[int]] = {}
+        for L, i, _ in dbs:
+            by_layer.setdefault(L, []).append(i)
+        big = 0
+        for L, idxs in by_layer.items():
+            layer = self.stack.layers[L]
+            e = layer.entries
+            kept = cache.load_files(layer)
+            wanted, fresh = [], {}
+            for i in idxs:
+                if e.types[i] == FILE and e.sizes[i] > FILE_MAX:
+                    big += 1
+                    continue
+                if i in kept:
+                    out[(L, i)] = kept[i]
+                    total += len(kept[i])
+                elif e.types[i] == FILE and i not in e.captured and not (e.sparse and i in e.sparse):
+                    wanted.append(i)
+                else:  # a hardlink, a sparse or a captured file: the general reader
+                    try:
+                        data = a.read(L, i, FILE_MAX)
+                    except Exception as ex:  # an unreadable file is a note, never the end of the report
+                        self.notes.append(f"layer {L}: /{e.paths[i]} cannot be read ({ex})")
+                        continue
+                    out[(L, i)] = data
+                    total += len(data)
+            if total + sum(e.sizes[i] for i in wanted) > TOTAL_MAX:
+                self.notes.append(f"the package databases take more than {TOTAL_MAX >> 20} MiB: those of "
+                                  f"layer {L} and above are not read")
+                break
+            if wanted:
+                at = {e.offsets[i]: i for i in wanted}
+                try:
+                    for off, chunks in iter_ranges(layer.blob, layer.compression or "none",
+                                                   sorted((e.offsets[i], e.sizes[i]) for i in wanted)):
+                        i = at[off]
+                        data = b"".join(chunks)
+                        out[(L, i)] = fresh[i] = data
+                        total += len(data)
+                except Exception as ex:
+                    self.notes.append(f"layer {L}: its package database files cannot be read ({ex})")
+                if fresh:
+                    cache.store_files(layer, {**kept, **fresh} if kept else fresh)
+        if big:
+            self.notes.append(f"{big:,} package database file(s) larger than {FILE_MAX >> 20} MiB are not read")
+        return out
+
+    def _read_states(self, dbs) -> None:
+        from ..packages import apk, dpkg, npm, python, rpm
+
+        st = self.stack
+        contents = self._contents(dbs)
+        readers = {"dpkg": dpkg.read, "apk": apk.read, "rpm": rpm.read, "python": python.read, "npm": npm.read}
+        change = sorted({L for L, _, _ in dbs} | {st.hidden_at[L][i] for L, i, _ in dbs
+                                                   if st.hidden_at[L][i] < self.n})
+        last: dict[str, tuple] = {}  # manager -> (visible files, its packages)
+        notes_seen = set()
+        for N in change:
+            visible: dict[str, list[tuple[int, int]]] = {}
+            for L, i, m in dbs:
+                if L <= N < st.hidden_at[L][i] and (L, i) in contents:
+                    visible.setdefault(m, []).append((L, i))
+            state: dict[tuple, Package] = {}
+            for m in MANAGERS:
+                refs = tuple(visible.get(m, ()))
+                prev = last.get(m)
+                if prev is not None and prev[0] == refs:
+                    pkgs = prev[1]
+                else:
+                    files = {st.layers[L].entries.paths[i]: contents[(L, i)] for L, i in refs}
+                    try:
+                        pkgs, notes = readers[m](files, Budget()) if files else ([], [])
+                    except Exception as ex:  # a reader's own bug must not end the report: say it
+                        pkgs, notes = [], [f"{m}: the database cannot be read ({type(ex).__name__}: {ex})"]
+                    for note in notes:
+                        if note not in notes_seen:
+                            notes_seen.add(note)
+                            self.notes.append(note)
+                    last[m] = (refs, pkgs)
+                for p in pkgs:
+                    state.setdefault(p.key, p)
+            self.states[N] = state
+
+    def _expand_npm(self) -> None:
+        """An npm package's files are its directory's, less what its own
+        node_modules hold: every path under a node_modules, in every layer,
+        goes to the package directory nearest above it."""
+        dirs = {p.files[0] for s in self.states.values() for p in s.values() if p.manager == NPM and p.files}
+        if not dirs:
+            return
+        under: dict[str, set[str]] = {d: set() for d in dirs}
+        for layer in self.stack.layers:
+            paths = layer.entries.paths
+            for p in compress(paths, [_NM in p for p in paths]):
+                k = p.rfind(_NM)
+                rest = p[k + len(_NM):]
+                parts = rest.split("/", 2)
+                name = "/".join(parts[:2]) if rest.startswith("@") else parts[0]
+                d = p[:k + len(_NM)] + name
+                if d != p and d in under:
+                    under[d].add(p)
+        for s in self.states.values():
+            for p in s.values():
+                if p.manager == NPM and p.files and p.files[0] in under:
+                    p.files = [p.files[0], *sorted(under[p.files[0]])]
+
+    # -- paths: resolved through the view's directory symlinks (usrmerge: /bin -> usr/bin) --
+    def resolve(self, p: str) -> str:
+        top = self.stack.top_view
+        if p in top:
+            return p
+        d, _, base = p.rpartition("/")
+        if not d:
+            return p
+        return self._dir(d) + "/" + base
+
+    def _dir(self, d: str, hops: int = 0) -> str:
+        r = self._resolved.get(d)
+        if r is not None:
+            return r
+        parent, _, base = d.rpartition("/")
+        r = (self._dir(parent, hops) + "/" + base) if parent else d
+        ref = self.stack.top_view.get(r)
+        if ref is not None and ref[1] != IMPLIED and hops < 16:
+            e = self.stack.layers[ref[0]].entries
+            if e.types[ref[1]] == SYMLINK:
+                tgt = e.links.get(ref[1]) or ""
+                full = posixpath.normpath(tgt if tgt.startswith("/") else posixpath.join("/" + posixpath.dirname(r), tgt))
+                t = full.lstrip("/")
+                if t and t != r:
+                    r = self._dir(t, hops + 1)
+        self._resolved[d] = r
+        return r
+
+    def _index(self) -> None:
+        """Every entry, in every layer, at a path some package lists: path ->
+        [(layer, index)] bottom up."""
+        wanted = set()
+        for s in self.states.values():
+            for p in s.values():
+                p.files = list(dict.fromkeys(map(self.resolve, p.files)))
+                wanted.update(p.files)
+        idx: dict[str, list[tuple[int, int]]] = {}
+        for L, layer in enumerate(self.stack.layers):
+            paths = layer.entries.paths
+            for i in compress(range(len(paths)), map(wanted.__contains__, paths)):
+                idx.setdefault(paths[i], []).append((L, i))
+        self._idx = idx
+
+    def view_ref(self, N: int, path: str) -> tuple[int, int] | None:
+        """The entry at `path` in the view at layer N, among the indexed paths."""
+        st = self.stack
+        for L, i in reversed(self._idx.get(path, ())):
+            if L <= N and st.hidden_at[L][i] > N and not is_marker(st.layers[L].entries.types[i]):
+                return L, i
+        return None
+
+    def _inode(self, N: int, ref: tuple[int, int]) -> tuple[tuple[int, int], int] | None:
+        """(the regular file, its size) an entry of the view at N stands for: a
+        file itself, a hardlink its target; None for anything else."""
+        L, i = ref
+        e = self.stack.layers[L].entries
+        t = e.types[i]
+        if t == FILE:
+            return ref, e.sizes[i]
+        if t == HARDLINK:
+            tgt = e.links.get(i)
+            r = self.view_ref(N, tgt) if tgt in self._idx else None
+            if r is None or self.stack.layers[r[0]].entries.types[r[1]] != FILE:
+                r = self.a.hardlink_target(L, i)
+            if r is not None:
+                return r, self.stack.layers[r[0]].entries.sizes[r[1]]
+        return None
+
+    def _state_at(self, N: int) -> dict[tuple, Package]:
+        best = -1
+        for L in self.states:
+            if best < L <= N:
+                best = L
+        return self.states.get(best, {})
+
+    # -- what changed where ---------------------------------------------------------
+    def _layer_bytes(self, L: int, p: Package) -> int:
+        e = self.stack.layers[L].entries
+        total = 0
+        for path in p.files:
+            for l, i in self._idx.get(path, ()):
+                if l == L and e.types[i] == FILE:
+                    total += e.sizes[i]
+        return total
+
+    def _view_bytes(self, N: int, p: Package) -> int:
+        seen = set()
+        total = 0
+        for path in p.files:
+            ref = self.view_ref(N, path)
+            if ref is not None:
+                ino = self._inode(N, ref)
+                if ino is not None and ino[0] not in seen:
+                    seen.add(ino[0])
+                    total += ino[1]
+        return total
+
+    def _history(self) -> None:
+        prev: dict[tuple, Package] = {}
+        for N in sorted(self.states):
+            cur = self.states[N]
+            lp = self.layers[N]
+            for k, p in cur.items():
+                old = prev.get(k)
+                if old is None:
+                    self._installed[k] = N
+                    self._changed[k] = []
+                    lp.added.append(Change(p.manager, p.name, p.version, "", p.arch, p.location,
+                                           self._layer_bytes(N, p)))
+                elif old.version != p.version:
+                    self._installed[k] = N
+                    self._changed[k].append(N)
+                    lp.upgraded.append(Change(p.manager, p.name, p.version, old.version, p.arch, p.location,
+                                              self._layer_bytes(N, p)))
+            for k, old in prev.items():
+                if k not in cur:
+                    b = self._view_bytes(N - 1, old)
+                    lp.removed.append(Change(old.manager, old.name, "", old.version, old.arch, old.location, b))
+                    self.removed.append(Removed(old.manager, old.name, old.version, old.arch, old.location,
+                                                self._installed.get(k, N), N, b))
+            for lst in (lp.added, lp.upgraded, lp.removed):
+                lst.sort(key=lambda c: (-c.bytes, c.manager, c.name))
+            prev = cur
+
+    def _unowned(self) -> None:
+        st = self.stack
+        owned_at: dict[int, set[str]] = {}
+        for N, s in self.states.items():
+            owned_at[N] = {f for p in s.values() for f in p.files}
+        cur: set[str] = set()
+        for L in range(self.n):
+            if L in owned_at:
+                cur = owned_at[L]
+            e = st.layers[L].entries
+            files = e.types.translate(_IS_FILE)
+            total = sum(compress(e.sizes, files))
+            owned = sum(compress(compress(e.sizes, files), map(cur.__contains__, compress(e.paths, files)))) \
+                if cur else 0
+            self.layers[L].owned_bytes = owned
+            self.layers[L].unowned_bytes = total - owned
+
+    # -- the view at a layer -----------------------------------------------------------
+    def rows(self, N: int | None = None) -> list[PackageRow]:
+        """The packages of the view at layer N (the top by default), biggest first."""
+        N = self.n - 1 if N is None else N
+        if N in self._rows:
+            return self._rows[N]
+        state = self._state_at(N)
+        st = self.stack
+        rows = []
+        claimed: dict[tuple[int, int], str] = {}  # inode -> the manager whose package counts it
+        order = sorted(state.values(), key=lambda p: (MANAGERS.index(p.manager), p.name, p.arch, p.location))
+        shared_files = shared_bytes = 0
+        for p in order:
+            k = p.key
+            installed = self._installed.get(k, 0)
+            changed = [c for c in self._changed.get(k, []) if c <= N]
+            if installed > N:  # the version of this view came earlier
+                installed = changed[-1] if changed else self._first_at(k, N)
+            seen = set()
+            own = shared = 0
+            nfiles = 0
+            paths = []
+            for path in p.files:
+                ref = self.view_ref(N, path)
+                if ref is None:
+                    continue
+                if st.layers[ref[0]].entries.types[ref[1]] != DIR:
+                    nfiles += 1
+                ino = self._inode(N, ref)
+                if ino is None or ino[0] in seen:
+                    continue
+                seen.add(ino[0])
+                by = claimed.get(ino[0])
+                if by is None:
+                    claimed[ino[0]] = p.manager
+                    own += ino[1]
+                    paths.append((path, ino[1]))
+                elif by in SYSTEM and p.manager not in SYSTEM:
+                    shared += ino[1]
+                    shared_files += 1
+                    shared_bytes += ino[1]
+                else:  # two packages of one manager (or two systems) may list one file: each counts it
+                    own += ino[1]
+                    paths.append((path, ino[1]))
+            hidden = 0
+            hseen = set()
+            for path in p.files:
+                for L, i in self._idx.get(path, ()):
+                    if L <= N and st.hidden_at[L][i] <= N and st.layers[L].entries.types[i] == FILE \
+                            and (L, i) not in hseen:
+                        hseen.add((L, i))
+                        hidden += st.layers[L].entries.sizes[i]
+            paths.sort(key=lambda t: (-t[1], t[0]))
+            rows.append(PackageRow(p.manager, p.name, p.version, p.arch, p.location, installed, changed, own,
+                                   hidden, shared, nfiles, paths))
+        rows.sort(key=lambda r: (-r.bytes, r.manager, r.name, r.arch, r.location))
+        if N == self.n - 1:
+            self.shared_files, self.shared_bytes = shared_files, shared_bytes
+        self._rows[N] = rows
+        return rows
+
+    def _first_at(self, k: tuple, N: int) -> int:
+        for L in sorted(self.states):
+            if L <= N and k in self.states[L]:
+                return L
+        return 0
+
+    def layer_rows(self, N: int | None = None) -> list[LayerPackages]:
+        """Per layer, bottom up to N: what each layer did to the packages."""
+        N = self.n - 1 if N is None else N
+        return self.layers[:N + 1]
+
+    def owners(self, path: str) -> list[PackageRow]:
+        """The packages of the final view that list `path` (resolved through
+        directory symlinks)."""
+        if self._owners is None:
+            own: dict[str, list[PackageRow]] = {}
+            state = self._state_at(self.n - 1)
+            rows = {(r.manager, r.location, r.name, r.arch): r for r in self.rows()}
+            for k, p in state.items():
+                r = rows.get(k)
+                if r is not None:
+                    for f in p.files:
+                        own.setdefault(f, []).append(r)
+            self._owners = own
+        if not self.states:
+            return []
+        return list(self._owners.get(self.resolve(path.strip("/")), ()))
+
+    def files_of(self, row: PackageRow) -> list[str]:
+        return [p for p, _ in row.paths]
+
+
+def analyse_packages(a) -> PackageAnalysis:
+    return PackageAnalysis(a)
+

@@ -1,0 +1,118 @@
+"""Package databases read from an image's files, one module per manager:
+dpkg, apk, rpm (sqlite), Python (dist-info RECORD, egg-info) and npm
+(package.json).  Each reader turns the bytes of its database files into
+`Package` records; nothing here reads the image itself, runs anything in
+it, or computes bytes (that is `analysis.packages`).
+
+Readers never raise on what an image holds: a database they cannot read
+is a note (one line), and every record and list is bounded, so a hostile
+database costs bounded time and memory."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+
+from ..model import Record
+
+DPKG, APK, RPM, PYTHON, NPM = "dpkg", "apk", "rpm", "python", "npm"
+MANAGERS = (DPKG, APK, RPM, PYTHON, NPM)
+# when two managers list one file, the system package manager owns it: a Debian python3-x is the
+# dpkg package, its dist-info the same files again
+SYSTEM = (DPKG, APK, RPM)
+
+# bounds that keep a hostile database from taking the machine
+FILE_MAX = 64 << 20  # one database file read
+TOTAL_MAX = 512 << 20  # all database files of an image, read
+PACKAGES_MAX = 200_000  # records of one database
+FILES_MAX = 4_000_000  # file paths of one database, all packages together
+NAME_MAX = 1024  # a name, version or arch longer than this is cut
+
+
+class Package(Record):
+    """One installed package as its database lists it.  `files` are image
+    paths without the leading '/' (directories included, as listed)."""
+
+    __slots__ = ("manager", "name", "version", "arch", "location", "files")
+
+    def __init__(self, manager: str, name: str, version: str, arch: str = "", location: str = "",
+                 files: list[str] | None = None) -> None:
+        self.manager = manager
+        self.name = name
+        self.version = version
+        self.arch = arch
+        self.location = location  # python/npm: the site-packages or node_modules directory
+        self.files: list[str] = [] if files is None else files
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What names one package across layers: an upgrade keeps the key and changes the version."""
+        return (self.manager, self.location, self.name, self.arch)
+
+
+class Budget:
+    """How many more file paths a reader may keep (FILES_MAX per database)."""
+
+    __slots__ = ("left", "cut")
+
+    def __init__(self, n: int = FILES_MAX) -> None:
+        self.left = n
+        self.cut = False
+
+    def take(self, paths: list[str]) -> list[str]:
+        if len(paths) > self.left:
+            paths = paths[:max(self.left, 0)]
+            self.cut = True
+        self.left -= len(paths)
+        return paths
+
+
+def clip(s: str) -> str:
+    return s[:NAME_MAX]
+
+
+def image_path(p: str, base: str = "") -> str | None:
+    """A path a database lists, as an image path (no leading '/'); relative
+    ones are taken from `base`.  None for what leaves the root or is empty."""
+    if not p or "\0" in p:
+        return None
+    if not p.startswith("/"):
+        p = posixpath.join("/" + base, p)
+    n = posixpath.normpath(p)
+    if n.startswith("//"):
+        n = "/" + n.lstrip("/")
+    n = n.lstrip("/")
+    return n if n and n != "." else None
+
+
+def text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+# -- which image paths are database files ----------------------------------------
+# one regex over a layer's paths joined by NULs; each alternative names its manager by its group
+_SITE = r"(?:[^\0]*/)?(?:site|dist)-packages/[^/\0]+"
+DB_PATTERN = re.compile(
+    r"(?:^|(?<=\0))(?:"
+    r"(?P<dpkg>var/lib/dpkg/(?:status|status\.d/[^/\0]+|info/[^/\0]+\.list))"
+    r"|(?P<apk>lib/apk/db/installed)"
+    r"|(?P<rpm>(?:var/lib/rpm|usr/lib/sysimage/rpm)/(?:rpmdb\.sqlite(?:-wal)?|Packages(?:\.db)?))"
+    rf"|(?P<python>{_SITE}\.dist-info/RECORD|{_SITE}\.egg-info/installed-files\.txt)"
+    r"|(?P<npm>(?:[^\0]*/)?node_modules/(?:@[^/\0]+/)?[^/@\0][^/\0]*/package\.json)"
+    r")(?=\0|$)")
+
+
+def db_files(paths: list[str]) -> list[tuple[int, str]]:
+    """(index, manager) of every database file among a layer's paths, found
+    in one pass in C (a layer may hold a million paths)."""
+    joined = "\0".join(paths)
+    if not any(k in joined for k in ("dpkg/", "apk/db/", "rpm/", "-packages/", "node_modules/")):
+        return []
+    out = []
+    pos = 0
+    idx = 0
+    for m in DB_PATTERN.finditer(joined):
+        idx += joined.count("\0", pos, m.start())
+        pos = m.start()
+        out.append((idx, m.lastgroup))
+    return out
