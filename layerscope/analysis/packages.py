@@ -206,6 +206,7 @@ class PackageAnalysis:
         change = sorted({L for L, _, _ in dbs} | {st.hidden_at[L][i] for L, i, _ in dbs
                                                    if st.hidden_at[L][i] < self.n})
         last: dict[str, tuple] = {}  # manager -> (visible files, its packages)
+        memo: dict = {}  # dpkg's parsed file lists, by content
         notes_seen = set()
         for N in change:
             visible: dict[str, list[tuple[int, int]]] = {}
@@ -221,7 +222,12 @@ class PackageAnalysis:
                 else:
                     files = {st.layers[L].entries.paths[i]: contents[(L, i)] for L, i in refs}
                     try:
-                        pkgs, notes = readers[m](files, Budget()) if files else ([], [])
+                        if not files:
+                            pkgs, notes = [], []
+                        elif m == "dpkg":
+                            pkgs, notes = dpkg.read(files, Budget(), memo)
+                        else:
+                            pkgs, notes = readers[m](files, Budget())
                     except Exception as ex:  # a reader's own bug must not end the report: say it
                         pkgs, notes = [], [f"{m}: the database cannot be read ({type(ex).__name__}: {ex})"]
                     for note in notes:
@@ -302,6 +308,9 @@ class PackageAnalysis:
     def view_ref(self, N: int, path: str) -> tuple[int, int] | None:
         """The entry at `path` in the view at layer N, among the indexed paths."""
         st = self.stack
+        if N == self.n - 1:  # the top: the merge's own map
+            ref = st.top_view.get(path)
+            return None if ref is None or ref[1] == IMPLIED else ref
         for L, i in reversed(self._idx.get(path, ())):
             if L <= N and st.hidden_at[L][i] > N and not is_marker(st.layers[L].entries.types[i]):
                 return L, i

@@ -76,6 +76,8 @@ def image_path(p: str, base: str = "") -> str | None:
     ones are taken from `base`.  None for what leaves the root or is empty."""
     if not p or "\0" in p:
         return None
+    if p[0] == "/" and "/." not in p and "//" not in p and p[-1] != "/":
+        return p[1:]  # already normal, as nearly every listed path is
     if not p.startswith("/"):
         p = posixpath.join("/" + base, p)
     n = posixpath.normpath(p)
@@ -90,29 +92,36 @@ def text(data: bytes) -> str:
 
 
 # -- which image paths are database files ----------------------------------------
-# one regex over a layer's paths joined by NULs; each alternative names its manager by its group
-_SITE = r"(?:[^\0]*/)?(?:site|dist)-packages/[^/\0]+"
+# what every database file's path holds: found by str.find over a layer's paths joined by NULs
+# (a layer may hold a million paths); the pattern then decides
+_KEYS = ("var/lib/dpkg/", "lib/apk/db/installed\0", "rpm/rpmdb.sqlite", "rpm/Packages", "-info/RECORD\0",
+         "-info/installed-files.txt\0", "/package.json\0")
+_SITE = r"(?:.*/)?(?:site|dist)-packages/[^/]+"
 DB_PATTERN = re.compile(
-    r"(?:^|(?<=\0))(?:"
-    r"(?P<dpkg>var/lib/dpkg/(?:status|status\.d/[^/\0]+|info/[^/\0]+\.list))"
+    r"(?P<dpkg>var/lib/dpkg/(?:status|status\.d/[^/]+|info/[^/]+\.list))"
     r"|(?P<apk>lib/apk/db/installed)"
     r"|(?P<rpm>(?:var/lib/rpm|usr/lib/sysimage/rpm)/(?:rpmdb\.sqlite(?:-wal)?|Packages(?:\.db)?))"
     rf"|(?P<python>{_SITE}\.dist-info/RECORD|{_SITE}\.egg-info/installed-files\.txt)"
-    r"|(?P<npm>(?:[^\0]*/)?node_modules/(?:@[^/\0]+/)?[^/@\0][^/\0]*/package\.json)"
-    r")(?=\0|$)")
+    r"|(?P<npm>(?:.*/)?node_modules/(?:@[^/]+/)?[^/@][^/]*/package\.json)", re.S)
 
 
 def db_files(paths: list[str]) -> list[tuple[int, str]]:
-    """(index, manager) of every database file among a layer's paths, found
-    in one pass in C (a layer may hold a million paths)."""
-    joined = "\0".join(paths)
-    if not any(k in joined for k in ("dpkg/", "apk/db/", "rpm/", "-packages/", "node_modules/")):
-        return []
+    """(index, manager) of every database file among a layer's paths."""
+    joined = "\0".join(["", *paths, ""])  # one copy of the text, a NUL before and after every path
+    starts = set()
+    find, rfind = joined.find, joined.rfind
+    for key in _KEYS:
+        k = find(key)
+        while k >= 0:
+            starts.add(rfind("\0", 0, k + (key[0] != "/")) + 1)
+            k = find(key, k + 1)
     out = []
-    pos = 0
-    idx = 0
-    for m in DB_PATTERN.finditer(joined):
-        idx += joined.count("\0", pos, m.start())
-        pos = m.start()
-        out.append((idx, m.lastgroup))
+    match = DB_PATTERN.fullmatch
+    idx, pos = -1, 0
+    for s in sorted(starts):
+        idx += joined.count("\0", pos, s)
+        pos = s
+        m = match(joined, s, find("\0", s))
+        if m is not None:
+            out.append((idx, m.lastgroup))
     return out

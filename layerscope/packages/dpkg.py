@@ -64,7 +64,10 @@ def _lines(data: bytes, md5sums: bool = False) -> list[str]:
     return out
 
 
-def read(files: dict[str, bytes], budget: Budget) -> tuple[list[Package], list[str]]:
+def read(files: dict[str, bytes], budget: Budget, memo: dict | None = None) -> tuple[list[Package], list[str]]:
+    """`memo` keeps parsed file lists between calls: the analysis reads the
+    database again at each layer that changed it, most lists unchanged."""
+    memo = {} if memo is None else memo
     notes: list[str] = []
     records: list[dict[str, str]] = []
     if STATUS in files:
@@ -98,7 +101,10 @@ def read(files: dict[str, bytes], budget: Budget) -> tuple[list[Package], list[s
         if data is None:
             data = lists.get(name)
         if data is not None:
-            paths = _lines(data)
+            paths = memo.get(data)
+            if paths is None:
+                paths = memo[data] = _lines(data)
+            paths = list(paths)
         elif "_statusd" in r and r["_statusd"] in md5:
             paths = _lines(md5[r["_statusd"]], md5sums=True)
         paths += _conffiles(r.get("Conffiles", ""))
