@@ -145,6 +145,10 @@ class ImageAnalysis:
             from .findings import compute_findings  # only what reports findings pays for it
 
             self._findings = compute_findings(self)
+            # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
+            from .pkgfindings import package_findings
+
+            self._findings = sorted(self._findings + package_findings(self), key=lambda f: -f.bytes)
         return self._findings
 
     def packages(self):

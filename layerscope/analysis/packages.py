@@ -87,9 +87,9 @@ class LayerPackages(Record):
 class Removed(Record):
     """A package installed by one layer and gone from the view at a later one."""
 
-    __slots__ = ("manager", "name", "version", "arch", "location", "layer", "removed_in", "bytes")
+    __slots__ = ("manager", "name", "version", "arch", "location", "layer", "removed_in", "bytes", "paths")
 
-    def __init__(self, manager, name, version, arch, location, layer, removed_in, bytes) -> None:
+    def __init__(self, manager, name, version, arch, location, layer, removed_in, bytes, paths=None) -> None:
         self.manager = manager
         self.name = name
         self.version = version
@@ -98,6 +98,7 @@ class Removed(Record):
         self.layer = layer
         self.removed_in = removed_in
         self.bytes = bytes  # what its files still take in the layers below the removal
+        self.paths: list[tuple[str, int]] = [] if paths is None else paths  # (path, bytes), biggest first
 
 
 class PackageAnalysis:
@@ -207,7 +208,7 @@ class PackageAnalysis:
                                                    if st.hidden_at[L][i] < self.n})
         last: dict[str, tuple] = {}  # manager -> (visible files, its packages)
         memo: dict = {}  # dpkg's parsed file lists, by content
-        notes_seen = set()
+        latest: dict[str, list[str]] = {}  # manager -> the notes of its database as the top layer has it
         for N in change:
             visible: dict[str, list[tuple[int, int]]] = {}
             for L, i, m in dbs:
@@ -230,14 +231,13 @@ class PackageAnalysis:
                             pkgs, notes = readers[m](files, Budget())
                     except Exception as ex:  # a reader's own bug must not end the report: say it
                         pkgs, notes = [], [f"{m}: the database cannot be read ({type(ex).__name__}: {ex})"]
-                    for note in notes:
-                        if note not in notes_seen:
-                            notes_seen.add(note)
-                            self.notes.append(note)
+                    latest[m] = notes
                     last[m] = (refs, pkgs)
                 for p in pkgs:
                     state.setdefault(p.key, p)
             self.states[N] = state
+        for m in MANAGERS:
+            self.notes += latest.get(m, [])
 
     def _expand_npm(self) -> None:
         """An npm package's files are its directory's, less what its own
@@ -350,17 +350,19 @@ class PackageAnalysis:
                     total += e.sizes[i]
         return total
 
-    def _view_bytes(self, N: int, p: Package) -> int:
+    def _view_files(self, N: int, p: Package) -> list[tuple[str, int]]:
+        """(path, bytes) of the package's regular files in the view at N, each inode once, biggest first."""
         seen = set()
-        total = 0
+        out = []
         for path in p.files:
             ref = self.view_ref(N, path)
             if ref is not None:
                 ino = self._inode(N, ref)
                 if ino is not None and ino[0] not in seen:
                     seen.add(ino[0])
-                    total += ino[1]
-        return total
+                    out.append((path, ino[1]))
+        out.sort(key=lambda t: (-t[1], t[0]))
+        return out
 
     def _history(self) -> None:
         prev: dict[tuple, Package] = {}
@@ -381,10 +383,11 @@ class PackageAnalysis:
                                               self._layer_bytes(N, p)))
             for k, old in prev.items():
                 if k not in cur:
-                    b = self._view_bytes(N - 1, old)
+                    files = self._view_files(N - 1, old)
+                    b = sum(n for _, n in files)
                     lp.removed.append(Change(old.manager, old.name, "", old.version, old.arch, old.location, b))
                     self.removed.append(Removed(old.manager, old.name, old.version, old.arch, old.location,
-                                                self._installed.get(k, N), N, b))
+                                                self._installed.get(k, N), N, b, files))
             for lst in (lp.added, lp.upgraded, lp.removed):
                 lst.sort(key=lambda c: (-c.bytes, c.manager, c.name))
             prev = cur

@@ -18,7 +18,7 @@ def run(args) -> int:
     if args.json:
         from ..errors import one_line
         from ..views.jsondoc import dumps
-        from ..views.packages import layer_doc, package_doc
+        from ..views.pkgdoc import layer_doc, package_doc
 
         out = sys.stdout
         for r in rows:

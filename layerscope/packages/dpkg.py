@@ -85,6 +85,7 @@ def read(files: dict[str, bytes], budget: Budget, memo: dict | None = None) -> t
             lists[p[len(INFO):-len(".list")]] = data
     out = []
     seen = set()
+    unlisted = 0
     for r in records[:PACKAGES_MAX]:
         name = r.get("Package", "")
         if not name:
@@ -107,9 +108,14 @@ def read(files: dict[str, bytes], budget: Budget, memo: dict | None = None) -> t
             paths = list(paths)
         elif "_statusd" in r and r["_statusd"] in md5:
             paths = _lines(md5[r["_statusd"]], md5sums=True)
+        else:
+            unlisted += 1
         paths += _conffiles(r.get("Conffiles", ""))
         paths = budget.take(list(dict.fromkeys(paths)))
         out.append(Package(DPKG, clip(name), clip(r.get("Version", "")), clip(arch), "", paths))
+    if unlisted:
+        notes.append(f"dpkg: {unlisted:,} of {len(out):,} packages have no file list (/var/lib/dpkg/info/*.list): "
+                     "their bytes are not known")
     if len(records) > PACKAGES_MAX:
         notes.append(f"dpkg: the status lists more than {PACKAGES_MAX:,} packages; only the first are read")
     return out, notes

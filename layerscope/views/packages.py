@@ -9,36 +9,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..units import human, plural
+from .pkgdoc import SUMMARY_TOP, summary_doc
 from .text import plain_text, step_text
-
-
-def package_doc(r) -> dict:
-    return {
-        "manager": r.manager, "name": r.name, "version": r.version, "arch": r.arch, "layer": r.layer,
-        "changed_in": list(r.changed_in), "bytes": r.bytes, "hidden_bytes": r.hidden_bytes, "files": r.files,
-        "location": ("/" + r.location) if r.location else None, "shared_bytes": r.shared_bytes,
-    }
-
-
-def _change_doc(c, removed: bool = False) -> dict:
-    d = {"manager": c.manager, "name": c.name, "arch": c.arch, "bytes": c.bytes,
-         "location": ("/" + c.location) if c.location else None}
-    if removed:
-        d["version"] = c.old_version
-    else:
-        d["version"] = c.version
-        if c.old_version:
-            d["from_version"] = c.old_version
-    return d
-
-
-def layer_doc(lp) -> dict:
-    return {
-        "layer": lp.layer, "unowned_bytes": lp.unowned_bytes, "owned_bytes": lp.owned_bytes,
-        "added": [_change_doc(c) for c in lp.added],
-        "upgraded": [_change_doc(c) for c in lp.upgraded],
-        "removed": [_change_doc(c, True) for c in lp.removed],
-    }
 
 
 def _label(r) -> Text:
@@ -98,3 +70,29 @@ def render_packages(con: Console, a, N: int, rows: list, with_layers: bool, top:
                     con.print(line)
     for note in pa.notes:
         con.print(Text("note: ", style="yellow") + plain_text(note))
+
+
+def render_summary(con: Console, a) -> None:
+    """The report's one paragraph on packages: per manager, and the biggest."""
+    pa = a.packages()
+    rows = pa.rows()
+    if not rows and not pa.notes:
+        return
+    con.print()
+    doc = summary_doc(a, SUMMARY_TOP)
+    head = Text("Packages  ", style="bold")
+    head.append(", ".join(f"{m} {plural(d['packages'], 'package')} {human(d['bytes'])}"
+                          for m, d in doc["managers"].items()) or "none")
+    con.print(head)
+    if rows:
+        line = Text("  biggest: ", style="dim")
+        for k, r in enumerate(rows[:SUMMARY_TOP]):
+            if k:
+                line.append(", ")
+            line.append_text(plain_text(r.name))
+            line.append(f" {human(r.bytes)}", "dim")
+        con.print(line)
+        con.print(Text("  each package's layer and bytes: layerscope packages IMAGE (--layers for every layer)",
+                       style="dim"))
+    for note in pa.notes:
+        con.print(Text("  note: ", style="yellow") + plain_text(note))
