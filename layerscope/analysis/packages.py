@@ -121,6 +121,7 @@ class PackageAnalysis:
         self._idx: dict[str, list[tuple[int, int]]] = {}
         self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
         self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
+        self._system: dict[int, set[str]] = {}
         if self.n == 0:
             return
         dbs = self._find()
@@ -341,20 +342,35 @@ class PackageAnalysis:
         return self.states.get(best, {})
 
     # -- what changed where ---------------------------------------------------------
-    def _layer_bytes(self, L: int, p: Package) -> int:
+    def _system_files(self, state: dict) -> set[str]:
+        """The files the system packages of a state list (a Python or npm package's share of them is not its own)."""
+        key = id(state)
+        got = self._system.get(key)
+        if got is None:
+            got = self._system[key] = {f for p in state.values() if p.manager in SYSTEM for f in p.files}
+        return got
+
+    def _layer_bytes(self, L: int, p: Package, state: dict) -> int:
         e = self.stack.layers[L].entries
         total = 0
+        skip = self._system_files(state) if p.manager not in SYSTEM else ()
         for path in p.files:
+            if path in skip:
+                continue
             for l, i in self._idx.get(path, ()):
                 if l == L and e.types[i] == FILE:
                     total += e.sizes[i]
         return total
 
-    def _view_files(self, N: int, p: Package) -> list[tuple[str, int]]:
-        """(path, bytes) of the package's regular files in the view at N, each inode once, biggest first."""
+    def _view_files(self, N: int, p: Package, state: dict) -> list[tuple[str, int]]:
+        """(path, bytes) of the package's regular files in the view at N, each inode once, biggest first
+        (for a Python or npm package, not those a system package of `state` lists)."""
         seen = set()
         out = []
+        skip = self._system_files(state) if p.manager not in SYSTEM else ()
         for path in p.files:
+            if path in skip:
+                continue
             ref = self.view_ref(N, path)
             if ref is not None:
                 ino = self._inode(N, ref)
@@ -375,15 +391,15 @@ class PackageAnalysis:
                     self._installed[k] = N
                     self._changed[k] = []
                     lp.added.append(Change(p.manager, p.name, p.version, "", p.arch, p.location,
-                                           self._layer_bytes(N, p)))
+                                           self._layer_bytes(N, p, cur)))
                 elif old.version != p.version:
                     self._installed[k] = N
                     self._changed[k].append(N)
                     lp.upgraded.append(Change(p.manager, p.name, p.version, old.version, p.arch, p.location,
-                                              self._layer_bytes(N, p)))
+                                              self._layer_bytes(N, p, cur)))
             for k, old in prev.items():
                 if k not in cur:
-                    files = self._view_files(N - 1, old)
+                    files = self._view_files(N - 1, old, prev)
                     b = sum(n for _, n in files)
                     lp.removed.append(Change(old.manager, old.name, "", old.version, old.arch, old.location, b))
                     self.removed.append(Removed(old.manager, old.name, old.version, old.arch, old.location,
