@@ -133,7 +133,7 @@ def test_docker_and_oci_archives_agree(name):
 # -- real installs, made into a layer -------------------------------------------------------
 def _tree(d, prefix) -> list[F]:
     out = []
-    for dirpath, dirnames, filenames in os.walk(d):
+    for dirpath, _dirs, filenames in os.walk(d):
         rel = os.path.relpath(dirpath, d)
         base = prefix if rel == "." else f"{prefix}/{rel}"
         out.append(F(base, "dir"))
