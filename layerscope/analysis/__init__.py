@@ -4,6 +4,7 @@ neither recomputes anything this package computes."""
 
 from __future__ import annotations
 
+from _thread import allocate_lock  # threading's own lock, without importing threading
 from array import array
 
 from ..layers.contents import read_range, read_sparse
@@ -77,6 +78,7 @@ class ImageAnalysis:
         self._os: dict | None | bool = False
         self._findings: list | None = None
         self._packages = None
+        self._packages_lock = allocate_lock()
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -155,9 +157,11 @@ class ImageAnalysis:
         """The package databases of every layer, with real bytes per package
         and layer (analysis.packages.PackageAnalysis); read on the first call."""
         if self._packages is None:
-            from .packages import PackageAnalysis  # only what shows packages pays for it
+            with self._packages_lock:  # the explorer's Packages and Findings workers may both ask
+                if self._packages is None:
+                    from .packages import PackageAnalysis  # only what shows packages pays for it
 
-            self._packages = PackageAnalysis(self)
+                    self._packages = PackageAnalysis(self)
         return self._packages
 
     # -- contents ----------------------------------------------------------

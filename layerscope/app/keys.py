@@ -52,6 +52,8 @@ KEYS: list[Key] = [
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
     Key("F", "findings", "Findings", "layers",
         ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
+    Key("P", "packages", "Packages", "layers",
+        ("P", "packages at the selected layer, biggest first, with real bytes (enter: its files in the tree)")),
     Key("i", "image", "Image", "layers", ("i", "image config (and the image picker when the archive has several)")),
     Key("v", "app.compare", "Compare", "layers", ("v", "compare this image with another loaded image (diff view)")),
     Key("g", "app.graph", "Graph", "app",
