@@ -49,11 +49,6 @@ class PackageRow(Record):
         self.files = files  # its non-directory entries in the view
         self.paths: list[tuple[str, int]] = [] if paths is None else paths  # (path, bytes), biggest first
 
-    @property
-    def label(self) -> str:
-        return f"{self.name}:{self.arch}" if self.arch and self.manager == "dpkg" and ":" not in self.name \
-            else self.name
-
 
 class Change(Record):
     """A package a layer added, upgraded or removed, with the bytes of it
@@ -204,7 +199,7 @@ class PackageAnalysis:
 
         st = self.stack
         contents = self._contents(dbs)
-        readers = {"dpkg": dpkg.read, "apk": apk.read, "rpm": rpm.read, "python": python.read, "npm": npm.read}
+        readers = {"apk": apk.read, "rpm": rpm.read, "python": python.read, "npm": npm.read}  # dpkg: with its memo
         change = sorted({L for L, _, _ in dbs} | {st.hidden_at[L][i] for L, i, _ in dbs
                                                    if st.hidden_at[L][i] < self.n})
         last: dict[str, tuple] = {}  # manager -> (visible files, its packages)
@@ -513,11 +508,4 @@ class PackageAnalysis:
         if not self.states:
             return []
         return list(self._owners.get(self.resolve(path.strip("/")), ()))
-
-    def files_of(self, row: PackageRow) -> list[str]:
-        return [p for p, _ in row.paths]
-
-
-def analyse_packages(a) -> PackageAnalysis:
-    return PackageAnalysis(a)
 

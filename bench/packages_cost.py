@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""What package analysis adds to `layerscope report`.
+
+    python bench/packages_cost.py [--runs 7] [--cold] [ARCHIVE ...]
+
+Without ARCHIVE: the bench images (bench/images/{base,classic,bloated}.{docker,oci}.tar,
+made by bench/build_images.sh).  Each run is a fresh `python -m layerscope report
+ARCHIVE` as a user runs it, with the layer cache warm (its own directory, filled by
+a first run), timed from outside; runs without package analysis (the database
+files are not looked for) alternate with runs with it, so a busy machine slows
+both alike.  --cold: the cache off (every layer decoded and indexed again, the
+package databases read from the layers).  Prints medians and best runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+WITHOUT = """
+import sys
+from layerscope.analysis import packages
+packages.PackageAnalysis._find = lambda self: []   # no database file: nothing read, nothing attributed
+from layerscope.cli import run
+sys.argv = ["layerscope", *sys.argv[1:]]
+run()
+"""
+WITH = WITHOUT.replace("packages.PackageAnalysis._find = lambda self: []", "pass")
+
+
+def _run(code: str, archive: str, env: dict) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, "report", archive], stdout=subprocess.DEVNULL, check=True, env=env,
+                   cwd=ROOT)
+    return time.perf_counter() - t
+
+
+def measure(archive: str, runs: int, cold: bool) -> None:
+    with tempfile.TemporaryDirectory(prefix="ls-bench-cache-") as cache:
+        env = dict(os.environ, PYTHONPATH=str(ROOT), LAYERSCOPE_CACHE="off" if cold else cache)
+        if not cold:
+            _run(WITH, archive, env)  # fills the cache: indexes, stack, database contents
+            _run(WITHOUT, archive, env)
+        without, with_ = [], []
+        for _ in range(runs):
+            without.append(_run(WITHOUT, archive, env))
+            with_.append(_run(WITH, archive, env))
+    a, b = statistics.median(without), statistics.median(with_)
+    print(f"{Path(archive).name}{' (cold)' if cold else ''}: report {a:.3f} s without packages (best "
+          f"{min(without):.3f}), {b:.3f} s with (best {min(with_):.3f}): +{(b - a) / a * 100:.1f} % "
+          f"(best runs +{(min(with_) - min(without)) / min(without) * 100:.1f} %); medians of {runs}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("archives", nargs="*")
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--cold", action="store_true")
+    args = ap.parse_args()
+    archives = args.archives or [str(HERE / "images" / f"{n}.{k}.tar") for n in ("base", "classic", "bloated")
+                                 for k in ("docker", "oci")]
+    for a in archives:
+        if os.path.exists(a):
+            measure(a, args.runs, args.cold)
+        else:
+            print(f"{a}: not built (bench/build_images.sh)")
+
+
+if __name__ == "__main__":
+    main()
