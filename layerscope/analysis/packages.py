@@ -17,9 +17,9 @@ system package manager's package; the other's counts it as shared.
 from __future__ import annotations
 
 import posixpath
-from itertools import compress
+from itertools import compress, repeat
 
-from ..model import DIR, FILE, HARDLINK, SYMLINK, Record, is_marker
+from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
 from .stack import IMPLIED
 
@@ -117,6 +117,8 @@ class PackageAnalysis:
         self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
         self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
         self._system: dict[int, set[str]] = {}
+        self._views: dict[int, dict] = {}  # layer -> _view(layer)
+        self._stored: list[dict[str, int]] = []  # per layer {path: bytes of its regular file there}
         if self.n == 0:
             return
         dbs = self._find()
@@ -290,10 +292,13 @@ class PackageAnalysis:
         """Every entry, in every layer, at a path some package lists: path ->
         [(layer, index)] bottom up."""
         wanted = set()
+        done = set()
         for s in self.states.values():
             for p in s.values():
-                p.files = list(dict.fromkeys(map(self.resolve, p.files)))
-                wanted.update(p.files)
+                if id(p) not in done:  # a package unchanged between states is one object: resolved once
+                    done.add(id(p))
+                    p.files = list(dict.fromkeys(map(self.resolve, p.files)))
+                    wanted.update(p.files)
         idx: dict[str, list[tuple[int, int]]] = {}
         for L, layer in enumerate(self.stack.layers):
             paths = layer.entries.paths
@@ -329,6 +334,48 @@ class PackageAnalysis:
                 return r, self.stack.layers[r[0]].entries.sizes[r[1]]
         return None
 
+    def _view(self, N: int) -> dict[str, tuple]:
+        """Every indexed path at N: path -> (inode, bytes, hidden bytes, in the view).  The inode (a
+        regular file's entry; a hardlink's target) is None for a symlink or a device; a directory, or a
+        path no longer in the view, is there only for its hidden bytes: its copies in layers up to N
+        that the view at N does not show."""
+        got = self._views.get(N)
+        if got is not None:
+            return got
+        st = self.stack
+        types = [layer.entries.types for layer in st.layers]
+        sizes = [layer.entries.sizes for layer in st.layers]
+        hidden_at = st.hidden_at
+        top = st.top_view if N == self.n - 1 else None
+        out: dict[str, tuple] = {}
+        for path, refs in self._idx.items():
+            hidden = 0
+            ref = None
+            for L, i in refs:  # bottom up: the last one still shown at N is the view's
+                if L > N:
+                    break
+                t = types[L][i]
+                if hidden_at[L][i] <= N:
+                    if t == FILE:
+                        hidden += sizes[L][i]
+                elif t != WHITEOUT and t != OPAQUE:
+                    ref = (L, i)
+            if top is not None:
+                r = top.get(path)
+                ref = None if r is None or r[1] == IMPLIED else r
+            if ref is None or types[ref[0]][ref[1]] == DIR:
+                if hidden:
+                    out[path] = (None, 0, hidden, False)
+                continue
+            t = types[ref[0]][ref[1]]
+            if t == FILE:
+                out[path] = (ref, sizes[ref[0]][ref[1]], hidden, True)
+            else:
+                ino = self._inode(N, ref) if t == HARDLINK else None
+                out[path] = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
+        self._views[N] = out
+        return out
+
     def _state_at(self, N: int) -> dict[tuple, Package]:
         best = -1
         for L in self.states:
@@ -346,16 +393,19 @@ class PackageAnalysis:
         return got
 
     def _layer_bytes(self, L: int, p: Package, state: dict) -> int:
-        e = self.stack.layers[L].entries
-        total = 0
-        skip = self._system_files(state) if p.manager not in SYSTEM else ()
-        for path in p.files:
-            if path in skip:
-                continue
-            for l, i in self._idx.get(path, ()):
-                if l == L and e.types[i] == FILE:
-                    total += e.sizes[i]
-        return total
+        if not self._stored:  # {path: bytes} of the regular files each layer stores, in one pass
+            types = [layer.entries.types for layer in self.stack.layers]
+            sizes = [layer.entries.sizes for layer in self.stack.layers]
+            self._stored = [{} for _ in range(self.n)]
+            for path, refs in self._idx.items():
+                for l, i in refs:
+                    if types[l][i] == FILE:
+                        self._stored[l][path] = sizes[l][i]
+        stored = self._stored[L]
+        if p.manager in SYSTEM:
+            return sum(map(stored.get, p.files, repeat(0)))
+        skip = self._system_files(state)
+        return sum(stored.get(f, 0) for f in p.files if f not in skip)
 
     def _view_files(self, N: int, p: Package, state: dict) -> list[tuple[str, int]]:
         """(path, bytes) of the package's regular files in the view at N, each inode once, biggest first
@@ -363,15 +413,12 @@ class PackageAnalysis:
         seen = set()
         out = []
         skip = self._system_files(state) if p.manager not in SYSTEM else ()
+        view = self._view(N)
         for path in p.files:
-            if path in skip:
-                continue
-            ref = self.view_ref(N, path)
-            if ref is not None:
-                ino = self._inode(N, ref)
-                if ino is not None and ino[0] not in seen:
-                    seen.add(ino[0])
-                    out.append((path, ino[1]))
+            v = view.get(path)
+            if v is not None and v[0] is not None and v[0] not in seen and path not in skip:
+                seen.add(v[0])
+                out.append((path, v[1]))
         out.sort(key=lambda t: (-t[1], t[0]))
         return out
 
@@ -427,7 +474,7 @@ class PackageAnalysis:
         if N in self._rows:
             return self._rows[N]
         state = self._state_at(N)
-        st = self.stack
+        view = self._view(N)
         rows = []
         claimed: dict[tuple[int, int], str] = {}  # inode -> the manager whose package counts it
         order = sorted(state.values(), key=lambda p: (MANAGERS.index(p.manager), p.name, p.arch, p.location))
@@ -439,39 +486,31 @@ class PackageAnalysis:
             if installed > N:  # the version of this view came earlier
                 installed = changed[-1] if changed else self._first_at(k, N)
             seen = set()
-            own = shared = 0
+            own = shared = hidden = 0
             nfiles = 0
             paths = []
+            system = p.manager in SYSTEM
             for path in p.files:
-                ref = self.view_ref(N, path)
-                if ref is None:
+                v = view.get(path)
+                if v is None:
                     continue
-                if st.layers[ref[0]].entries.types[ref[1]] != DIR:
-                    nfiles += 1
-                ino = self._inode(N, ref)
-                if ino is None or ino[0] in seen:
+                ino, size, h, shown = v
+                hidden += h
+                nfiles += shown
+                if ino is None or ino in seen:
                     continue
-                seen.add(ino[0])
-                by = claimed.get(ino[0])
+                seen.add(ino)
+                by = claimed.get(ino)
                 if by is None:
-                    claimed[ino[0]] = p.manager
-                    own += ino[1]
-                    paths.append((path, ino[1]))
-                elif by in SYSTEM and p.manager not in SYSTEM:
-                    shared += ino[1]
+                    claimed[ino] = p.manager
+                elif by in SYSTEM and not system:
+                    shared += size
                     shared_files += 1
-                    shared_bytes += ino[1]
-                else:  # two packages of one manager (or two systems) may list one file: each counts it
-                    own += ino[1]
-                    paths.append((path, ino[1]))
-            hidden = 0
-            hseen = set()
-            for path in p.files:
-                for L, i in self._idx.get(path, ()):
-                    if L <= N and st.hidden_at[L][i] <= N and st.layers[L].entries.types[i] == FILE \
-                            and (L, i) not in hseen:
-                        hseen.add((L, i))
-                        hidden += st.layers[L].entries.sizes[i]
+                    shared_bytes += size
+                    continue
+                # (two packages of one manager, or two system managers, may list one file: each counts it)
+                own += size
+                paths.append((path, size))
             paths.sort(key=lambda t: (-t[1], t[0]))
             rows.append(PackageRow(p.manager, p.name, p.version, p.arch, p.location, installed, changed, own,
                                    hidden, shared, nfiles, paths))

@@ -5,6 +5,8 @@ package), the conffiles named in the status, and distroless images'
 
 from __future__ import annotations
 
+import re
+
 from . import DPKG, PACKAGES_MAX, Budget, Package, clip, image_path, text
 
 STATUS = "var/lib/dpkg/status"
@@ -16,13 +18,33 @@ ON_DISK = frozenset(("installed", "half-configured", "unpacked", "half-installed
                      "triggers-pending"))
 
 
+_FIELDS = re.compile(r"^(Package|Status|Version|Architecture):[ \t]*(.*?)[ \t\r]*$", re.M)
+
+
 def stanzas(data: bytes) -> list[dict[str, str]]:
-    """The paragraphs of a control file, each {field: value}; a
-    continuation line joins its field's value after a newline."""
+    """The paragraphs of a status file with the fields read here (Package,
+    Status, Version, Architecture, Conffiles): found by a regex per
+    paragraph; only a paragraph with conffiles is read line by line."""
+    out: list[dict[str, str]] = []
+    for para in re.split(r"\n[ \t\r]*\n", text(data)):
+        if not para.strip():
+            continue
+        if "Conffiles:" in para:
+            out += _stanzas_slow(para)
+        else:
+            out.append(dict(_FIELDS.findall(para)))
+        if len(out) > PACKAGES_MAX:  # one more than is read: read() says the rest was left out
+            break
+    return out
+
+
+def _stanzas_slow(s: str) -> list[dict[str, str]]:
+    """Every field of control paragraphs; a continuation line joins its
+    field's value after a newline."""
     out: list[dict[str, str]] = []
     cur: dict[str, str] = {}
     last = ""
-    for line in text(data).split("\n"):
+    for line in s.split("\n"):
         if not line.strip():
             if cur:
                 out.append(cur)
@@ -54,8 +76,13 @@ def _conffiles(value: str) -> list[str]:
 
 
 def _lines(data: bytes, md5sums: bool = False) -> list[str]:
+    s = text(data)
+    if not md5sums and not any(x in s for x in ("//", "/./", "/../", "/..\n", "/\n", "\r", "\0")) \
+            and s.count("/.\n") == s.startswith("/.\n") and not s.endswith(("/", "/.", "/..")):
+        # every line an absolute, normal path (what dpkg writes): no per-line normalising
+        return [line[1:] for line in s.split("\n") if line[:1] == "/" and line != "/." and line[-3:] != "/.."]
     out = []
-    for line in text(data).split("\n"):
+    for line in s.split("\n"):
         if md5sums:  # "<md5>  path" with the path relative to /
             line = line.partition("  ")[2]
         q = image_path(line.rstrip("\r"))
@@ -102,17 +129,26 @@ def read(files: dict[str, bytes], budget: Budget, memo: dict | None = None) -> t
         if data is None:
             data = lists.get(name)
         if data is not None:
-            paths = memo.get(data)
-            if paths is None:
-                paths = memo[data] = _lines(data)
-            paths = list(paths)
+            got = memo.get(data)
+            if got is None:
+                got = memo[data] = _lines(data)
+            paths = list(got)
         elif "_statusd" in r and r["_statusd"] in md5:
             paths = _lines(md5[r["_statusd"]], md5sums=True)
         else:
             unlisted += 1
-        paths += _conffiles(r.get("Conffiles", ""))
-        paths = budget.take(list(dict.fromkeys(paths)))
-        out.append(Package(DPKG, clip(name), clip(r.get("Version", "")), clip(arch), "", paths))
+        conf = r.get("Conffiles", "")
+        key = (name, arch, r.get("Version", ""), conf, data)
+        p = memo.get(key)
+        if p is None or budget.left < len(p.files):
+            if conf:
+                paths = list(dict.fromkeys(paths + _conffiles(conf)))
+            p = Package(DPKG, clip(name), clip(r.get("Version", "")), clip(arch), "", budget.take(paths))
+            if not budget.cut:
+                memo[key] = p  # the same record and list at the next layer: the same package, already resolved
+        else:
+            budget.left -= len(p.files)
+        out.append(p)
     if unlisted:
         notes.append(f"dpkg: {unlisted:,} of {len(out):,} packages have no file list (/var/lib/dpkg/info/*.list): "
                      "their bytes are not known")

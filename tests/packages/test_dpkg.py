@@ -55,3 +55,9 @@ def test_file_budget_cuts_the_lists():
     pkgs, _ = dpkg.read({"var/lib/dpkg/status": dpkg_status([{"Package": "a", "Version": "1"}]),
                          "var/lib/dpkg/info/a.list": dpkg_list([f"/f{i}" for i in range(10)])}, b)
     assert len(pkgs[0].files) == 3 and b.cut
+
+
+def test_list_lines_that_normalise_to_nothing():
+    pkgs, _ = _read({"var/lib/dpkg/status": dpkg_status([{"Package": "a", "Version": "1"}]),
+                     "var/lib/dpkg/info/a.list": b"/.\n/usr/bin/a\n/"})
+    assert pkgs["a"].files == ["usr/bin/a"]
