@@ -297,7 +297,8 @@ class PackageAnalysis:
             for p in s.values():
                 if id(p) not in done:  # a package unchanged between states is one object: resolved once
                     done.add(id(p))
-                    p.files = list(dict.fromkeys(map(self.resolve, p.files)))
+                    r = list(map(self.resolve, p.files))
+                    p.files = r if r == p.files else list(dict.fromkeys(r))  # two names of one file: once
                     wanted.update(p.files)
         idx: dict[str, list[tuple[int, int]]] = {}
         for L, layer in enumerate(self.stack.layers):
@@ -334,11 +335,11 @@ class PackageAnalysis:
                 return r, self.stack.layers[r[0]].entries.sizes[r[1]]
         return None
 
-    def _view(self, N: int) -> dict[str, tuple]:
+    def _view(self, N: int, only: list[str] | None = None) -> dict[str, tuple]:
         """Every indexed path at N: path -> (inode, bytes, hidden bytes, in the view).  The inode (a
         regular file's entry; a hardlink's target) is None for a symlink or a device; a directory, or a
         path no longer in the view, is there only for its hidden bytes: its copies in layers up to N
-        that the view at N does not show."""
+        that the view at N does not show.  With `only`, just those paths (not kept)."""
         got = self._views.get(N)
         if got is not None:
             return got
@@ -348,7 +349,8 @@ class PackageAnalysis:
         hidden_at = st.hidden_at
         top = st.top_view if N == self.n - 1 else None
         out: dict[str, tuple] = {}
-        for path, refs in self._idx.items():
+        idx = self._idx
+        for path, refs in (idx.items() if only is None else ((p, idx.get(p, ())) for p in only)):
             hidden = 0
             ref = None
             for L, i in refs:  # bottom up: the last one still shown at N is the view's
@@ -373,7 +375,8 @@ class PackageAnalysis:
             else:
                 ino = self._inode(N, ref) if t == HARDLINK else None
                 out[path] = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
-        self._views[N] = out
+        if only is None:
+            self._views[N] = out
         return out
 
     def _state_at(self, N: int) -> dict[tuple, Package]:
@@ -413,7 +416,7 @@ class PackageAnalysis:
         seen = set()
         out = []
         skip = self._system_files(state) if p.manager not in SYSTEM else ()
-        view = self._view(N)
+        view = self._views.get(N) or self._view(N, p.files)
         for path in p.files:
             v = view.get(path)
             if v is not None and v[0] is not None and v[0] not in seen and path not in skip:
