@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from itertools import compress, repeat
+from operator import itemgetter
 
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
@@ -96,6 +97,21 @@ class Removed(Record):
         self.paths: list[tuple[str, int]] = [] if paths is None else paths  # (path, bytes), biggest first
 
 
+def _strs(x: list) -> list[str]:
+    """A cached list of paths, checked in C: a join raises TypeError on anything but strings."""
+    "".join(x)
+    return x
+
+
+def _sized(x: list) -> list[tuple[str, int]]:
+    """Cached (path, bytes) pairs, checked in C."""
+    if not all(map(tuple.__instancecheck__, x)):  # isinstance(item, tuple), in C
+        raise TypeError("not pairs")
+    "".join(map(itemgetter(0), x))
+    sum(map(itemgetter(1), x))
+    return x
+
+
 class PackageAnalysis:
     """The packages of one image (an ImageAnalysis): per layer states, the
     changes between them, and bytes.  `rows(N)` is the view at layer N."""
@@ -116,11 +132,23 @@ class PackageAnalysis:
         self._idx: dict[str, list[tuple[int, int]]] = {}
         self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
         self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
-        self._system: dict[int, set[str]] = {}
+        self._system: set[str] | None = None
         self._views: dict[int, dict] = {}  # layer -> _view(layer)
         self._stored: list[dict[str, int]] = []  # per layer {path: bytes of its regular file there}
+        self._indexed = False
         if self.n == 0:
             return
+        from ..layers import cache
+
+        layers = st.layers
+        cacheable = all(layer.error is None and not layer.bomb for layer in layers)
+        got = cache.load_packages(layers) if cacheable else None
+        if got is not None:
+            try:
+                self._load_state(got)
+                return
+            except (TypeError, ValueError, IndexError, KeyError, AttributeError):
+                self._reset()  # a state that does not fit: computed again below
         dbs = self._find()
         if dbs:
             self._read_states(dbs)
@@ -129,6 +157,70 @@ class PackageAnalysis:
             self._index()
             self._history()
         self._unowned()
+        if cacheable and self.states:
+            self.rows()
+            cache.store_packages(layers, self._to_state())
+
+    def _reset(self) -> None:
+        self.notes, self.states, self.removed, self._rows = [], {}, [], {}
+        self.layers = [LayerPackages(L) for L in range(self.n)]
+        self._installed, self._changed, self._owners = {}, {}, None
+
+    # -- a compact state for the cache: a second report reads nothing and computes nothing --------
+    _STATE = "packages-1"
+
+    def _to_state(self) -> tuple:
+        table: list[tuple] = []
+        at: dict[int, int] = {}
+        states = []
+        for N, state in sorted(self.states.items()):
+            ids = []
+            for p in state.values():
+                k = at.get(id(p))
+                if k is None:
+                    k = at[id(p)] = len(table)
+                    table.append((p.manager, p.name, p.version, p.arch, p.location, list(p.files)))
+                ids.append(k)
+            states.append((N, ids))
+
+        def changes(lst):
+            return [(c.manager, c.name, c.version, c.old_version, c.arch, c.location, c.bytes) for c in lst]
+
+        top = self.rows()
+        return (self._STATE, table, states, list(self._installed.items()),
+                [(k, list(v)) for k, v in self._changed.items()],
+                [(lp.layer, lp.unowned_bytes, lp.owned_bytes, changes(lp.added), changes(lp.upgraded),
+                  changes(lp.removed)) for lp in self.layers],
+                [(r.manager, r.name, r.version, r.arch, r.location, r.layer, r.removed_in, r.bytes, list(r.paths))
+                 for r in self.removed],
+                list(self.notes),
+                [(r.manager, r.name, r.version, r.arch, r.location, r.layer, list(r.changed_in), r.bytes,
+                  r.hidden_bytes, r.shared_bytes, r.files, list(r.paths)) for r in top],
+                self.shared_files, self.shared_bytes)
+
+    def _load_state(self, v: tuple) -> None:
+        tag, table, states, installed, changed, layers, removed, notes, top, shared_files, shared_bytes = v
+        if tag != self._STATE or len(layers) != self.n:
+            raise ValueError("a packages state of another shape")
+        pkgs = [Package(m, n, ver, a, loc, _strs(files)) for m, n, ver, a, loc, files in table]
+        for N, ids in states:
+            if type(N) is not int or not 0 <= N < self.n:
+                raise ValueError("a state of a layer the image does not have")
+            self.states[N] = {pkgs[k].key: pkgs[k] for k in ids}
+        self._installed = {tuple(k): int(L) for k, L in installed}
+        self._changed = {tuple(k): [int(x) for x in Ls] for k, Ls in changed}
+        self.layers = []
+        for L, unowned, owned, added, upgraded, gone in layers:
+            lp = LayerPackages(int(L), int(unowned), int(owned))
+            lp.added, lp.upgraded, lp.removed = ([Change(*c) for c in lst] for lst in (added, upgraded, gone))
+            self.layers.append(lp)
+        self.removed = [Removed(m, n, ver, a, loc, int(L), int(R), int(b), _sized(paths))
+                        for m, n, ver, a, loc, L, R, b, paths in removed]
+        self.notes = [str(x) for x in notes]
+        self._rows[self.n - 1] = [PackageRow(m, n, ver, a, loc, int(L), list(ch), int(b), int(h), int(sh), int(f),
+                                             _sized(paths))
+                                  for m, n, ver, a, loc, L, ch, b, h, sh, f, paths in top]
+        self.shared_files, self.shared_bytes = int(shared_files), int(shared_bytes)
 
     # -- the database files and their contents -----------------------------------
     def _find(self) -> list[tuple[int, int, str]]:
@@ -291,6 +383,7 @@ class PackageAnalysis:
     def _index(self) -> None:
         """Every entry, in every layer, at a path some package lists: path ->
         [(layer, index)] bottom up."""
+        self._indexed = True
         wanted = set()
         done = set()
         for s in self.states.values():
@@ -388,12 +481,16 @@ class PackageAnalysis:
 
     # -- what changed where ---------------------------------------------------------
     def _system_files(self, state: dict) -> set[str]:
-        """The files the system packages of a state list (a Python or npm package's share of them is not its own)."""
-        key = id(state)
-        got = self._system.get(key)
-        if got is None:
-            got = self._system[key] = {f for p in state.values() if p.manager in SYSTEM for f in p.files}
-        return got
+        """The files a system package lists, at any layer: a Python or npm package's share of them is not its own."""
+        if self._system is None:
+            seen = set()
+            self._system = set()
+            for st in self.states.values():
+                for p in st.values():
+                    if p.manager in SYSTEM and id(p) not in seen:
+                        seen.add(id(p))
+                        self._system.update(p.files)
+        return self._system
 
     def _layer_bytes(self, L: int, p: Package, state: dict) -> int:
         if not self._stored:  # {path: bytes} of the regular files each layer stores, in one pass
@@ -476,6 +573,8 @@ class PackageAnalysis:
         N = self.n - 1 if N is None else N
         if N in self._rows:
             return self._rows[N]
+        if not self._indexed:  # loaded from the cache: the index is made when a lower layer is asked for
+            self._index()
         state = self._state_at(N)
         view = self._view(N)
         rows = []

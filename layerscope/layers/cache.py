@@ -34,7 +34,7 @@ FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
 SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
-KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "files": b"f"}
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "files": b"f", "packages": b"p"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -345,6 +345,19 @@ def store_analysis(layers, state) -> None:
         return
     _store(key, "stack", state)
     trim()
+
+
+def load_packages(layers):
+    """The cached package analysis of this ordered stack (its own state, which
+    analysis.packages checks as it loads it), or None."""
+    key = _stack_key(layers) if cache_dir() else None
+    return _read(key, "packages") if key else None
+
+
+def store_packages(layers, state) -> None:
+    key = _stack_key(layers) if cache_dir() else None
+    if key:
+        _store(key, "packages", state)
 
 
 def _write(sub: str, name: str, data: bytes) -> None:

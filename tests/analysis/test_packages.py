@@ -209,3 +209,36 @@ def test_database_contents_come_from_the_cache_the_second_time(tmp_path, monkeyp
     real = contents.iter_ranges
     monkeypatch.setattr(contents, "iter_ranges", lambda *a: calls.append(a) or real(*a))
     assert run() == first and calls == []
+
+
+def _everything(pa):
+    return ([r._values() for r in pa.rows()], [r._values() for N in range(pa.n) for r in pa.rows(N)],
+            [lp._values() for lp in pa.layer_rows()], [r._values() for r in pa.removed], pa.notes,
+            (pa.shared_files, pa.shared_bytes), [r.name for r in pa.owners("/bin/bash")])
+
+
+def test_a_second_open_loads_the_analysis_from_the_cache(tmp_path, monkeypatch):
+    from layerscope.analysis import packages as ap
+    from layerscope.formats.source import open_graph
+    from layerscope.layers import cache
+    from layerscope.layers.indexing import index_layers
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    p = tmp_path / "img.tar"
+    write_archive(str(p), [ImageSpec(_layers())], "docker-legacy")
+
+    def run():
+        g = open_graph([str(p)])
+        index_layers(g)
+        return analyse(g, g.images[0]).packages()
+
+    first = _everything(run())
+    found = []
+    monkeypatch.setattr(ap.PackageAnalysis, "_find", lambda self: found.append(1) or [])
+    assert _everything(run()) == first and found == []  # nothing looked for: all of it from the cache
+    # a state that does not fit is computed again
+    monkeypatch.undo()
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "load_packages", lambda layers: ("packages-1", [], [(99, [0])], [], [], [], [], [], [],
+                                                                0, 0))
+    assert _everything(run()) == first
