@@ -6,7 +6,8 @@
 Without ARCHIVE: the bench images (bench/images/{base,classic,bloated}.{docker,oci}.tar,
 made by bench/build_images.sh).  Each run is a fresh `python -m layerscope report
 ARCHIVE` as a user runs it, with the layer cache warm (its own directory, filled by
-a first run), timed from outside; runs without package analysis (the database
+a first run) and compiled modules kept (PYTHONPYCACHEPREFIX, as an installed
+package has them), timed from outside; runs without package analysis (the database
 files are not looked for) alternate with runs with it, so a busy machine slows
 both alike.  --cold: the cache off (every layer decoded and indexed again, the
 package databases read from the layers).  Prints medians and best runs.
@@ -29,12 +30,15 @@ ROOT = HERE.parent
 WITHOUT = """
 import sys
 from layerscope.analysis import packages
+from layerscope.layers import cache
+cache.load_packages = lambda layers: None          # no cached analysis either
 packages.PackageAnalysis._find = lambda self: []   # no database file: nothing read, nothing attributed
 from layerscope.cli import run
 sys.argv = ["layerscope", *sys.argv[1:]]
 run()
 """
-WITH = WITHOUT.replace("packages.PackageAnalysis._find = lambda self: []", "pass")
+WITH = WITHOUT.replace("cache.load_packages = lambda layers: None", "pass").replace(
+    "packages.PackageAnalysis._find = lambda self: []", "pass")
 
 
 def _run(code: str, archive: str, env: dict) -> float:
@@ -46,7 +50,11 @@ def _run(code: str, archive: str, env: dict) -> float:
 
 def measure(archive: str, runs: int, cold: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="ls-bench-cache-") as cache:
-        env = dict(os.environ, PYTHONPATH=str(ROOT), LAYERSCOPE_CACHE="off" if cold else cache)
+        # compiled modules kept (in the cache's directory), as an installed package has them
+        env = dict(os.environ, PYTHONPATH=str(ROOT), LAYERSCOPE_CACHE="off" if cold else cache,
+                   PYTHONPYCACHEPREFIX=os.path.join(cache, "pycache"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        _run(WITH, archive, dict(env, LAYERSCOPE_CACHE="off") if not cold else env)  # compiles every module once
         if not cold:
             _run(WITH, archive, env)  # fills the cache: indexes, stack, database contents
             _run(WITHOUT, archive, env)
