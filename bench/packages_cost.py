@@ -41,11 +41,24 @@ WITH = WITHOUT.replace("cache.load_packages = lambda layers: None", "pass").repl
     "packages.PackageAnalysis._find = lambda self: []", "pass")
 
 
-def _run(code: str, archive: str, env: dict) -> float:
+def _run(code: str, archive: str, env: dict) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system) of one run; on a shared machine the CPU time
+    moves less with the other jobs than the wall time does."""
     t = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, "report", archive], stdout=subprocess.DEVNULL, check=True, env=env,
-                   cwd=ROOT)
-    return time.perf_counter() - t
+    p = subprocess.Popen([sys.executable, "-c", code, "report", archive], stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        raise SystemExit(f"report {archive} failed ({p.returncode})")
+    return wall, ru.ru_utime + ru.ru_stime
+
+
+def _line(name: str, without: list[float], with_: list[float]) -> str:
+    a, b = statistics.median(without), statistics.median(with_)
+    lo, hi = min(without), min(with_)
+    return (f"{name} {a:.3f} s without packages (best {lo:.3f}), {b:.3f} s with (best {hi:.3f}): "
+            f"{(b - a) / a * 100:+.1f} % (best runs {(hi - lo) / lo * 100:+.1f} %)")
 
 
 def measure(archive: str, runs: int, cold: bool) -> None:
@@ -62,10 +75,10 @@ def measure(archive: str, runs: int, cold: bool) -> None:
         for _ in range(runs):
             without.append(_run(WITHOUT, archive, env))
             with_.append(_run(WITH, archive, env))
-    a, b = statistics.median(without), statistics.median(with_)
-    print(f"{Path(archive).name}{' (cold)' if cold else ''}: report {a:.3f} s without packages (best "
-          f"{min(without):.3f}), {b:.3f} s with (best {min(with_):.3f}): +{(b - a) / a * 100:.1f} % "
-          f"(best runs +{(min(with_) - min(without)) / min(without) * 100:.1f} %); medians of {runs}")
+    name = Path(archive).name + (" (cold)" if cold else "")
+    print(f"{name}: medians of {runs}")
+    print("  wall " + _line("", [w for w, _ in without], [w for w, _ in with_]))
+    print("  CPU  " + _line("", [c for _, c in without], [c for _, c in with_]))
 
 
 def main() -> None:
