@@ -97,18 +97,28 @@ class Removed(Record):
         self.paths: list[tuple[str, int]] = [] if paths is None else paths  # (path, bytes), biggest first
 
 
+def _names(*x) -> tuple[str, ...]:
+    """Cached names and versions: strings without NULs (the readers keep none), a manager this version knows."""
+    if not all(map(str.__instancecheck__, x)) or "\0" in "".join(x) or (len(x) >= 5 and x[0] not in MANAGERS):
+        raise TypeError("not names")
+    return x
+
+
 def _strs(x: list) -> list[str]:
     """A cached list of paths, checked in C: a join raises TypeError on anything but strings."""
-    "".join(x)
+    if type(x) is not list or "\0" in "".join(x):
+        raise TypeError("not paths")
     return x
 
 
 def _sized(x: list) -> list[tuple[str, int]]:
     """Cached (path, bytes) pairs, checked in C."""
-    if not all(map(tuple.__instancecheck__, x)):  # isinstance(item, tuple), in C
+    if type(x) is not list or not all(map(tuple.__instancecheck__, x)) or not set(map(len, x)) <= {2}:
         raise TypeError("not pairs")
-    "".join(map(itemgetter(0), x))
-    sum(map(itemgetter(1), x))
+    if "\0" in "".join(map(itemgetter(0), x)):
+        raise TypeError("not paths")
+    if not all(map(int.__instancecheck__, map(itemgetter(1), x))):
+        raise TypeError("not sizes")
     return x
 
 
@@ -167,7 +177,7 @@ class PackageAnalysis:
         self._installed, self._changed, self._owners = {}, {}, None
 
     # -- a compact state for the cache: a second report reads nothing and computes nothing --------
-    _STATE = "packages-1"
+    _STATE = "packages-2"
 
     def _to_state(self) -> tuple:
         table: list[tuple] = []
@@ -187,40 +197,79 @@ class PackageAnalysis:
             return [(c.manager, c.name, c.version, c.old_version, c.arch, c.location, c.bytes) for c in lst]
 
         top = self.rows()
-        return (self._STATE, table, states, list(self._installed.items()),
-                [(k, list(v)) for k, v in self._changed.items()],
+        # each part at the top level is checked against the others as it loads (a wrong one is
+        # recomputed): what cannot be derived sits inside a tuple of fixed shape
+        return (self._STATE, table, states,
                 [(lp.layer, lp.unowned_bytes, lp.owned_bytes, changes(lp.added), changes(lp.upgraded),
                   changes(lp.removed)) for lp in self.layers],
                 [(r.manager, r.name, r.version, r.arch, r.location, r.layer, r.removed_in, r.bytes, list(r.paths))
                  for r in self.removed],
-                list(self.notes),
+                (list(self.notes), self.shared_files, self.shared_bytes),
                 [(r.manager, r.name, r.version, r.arch, r.location, r.layer, list(r.changed_in), r.bytes,
-                  r.hidden_bytes, r.shared_bytes, r.files, list(r.paths)) for r in top],
-                self.shared_files, self.shared_bytes)
+                  r.hidden_bytes, r.shared_bytes, r.files, list(r.paths)) for r in top])
 
     def _load_state(self, v: tuple) -> None:
-        tag, table, states, installed, changed, layers, removed, notes, top, shared_files, shared_bytes = v
-        if tag != self._STATE or len(layers) != self.n:
+        """The state `_to_state` made.  Anything of another shape or type, a count no image of these
+        layers can have, or changes that do not follow from the states raises (then it is computed again)."""
+        tag, table, states, layers, removed, misc, top = v
+        if tag != self._STATE or len(layers) != self.n or not states:
             raise ValueError("a packages state of another shape")
-        pkgs = [Package(m, n, ver, a, loc, _strs(files)) for m, n, ver, a, loc, files in table]
+        n = self.n
+        most = sum(max(layer.uncompressed_size, 0) for layer in self.stack.layers)  # no count of bytes is larger
+        entries = sum(len(layer.entries) for layer in self.stack.layers)
+
+        def layer(x):
+            if type(x) is not int or not 0 <= x < n:
+                raise ValueError("not a layer of the image")
+            return x
+
+        def count(x, bound=most):
+            if type(x) is not int or not 0 <= x <= bound:
+                raise ValueError("not a count")
+            return x
+
+        def sized(x):
+            _sized(x)
+            if x and max(map(itemgetter(1), x)) > most:
+                raise ValueError("not a size")
+            return x
+
+        pkgs = [Package(*_names(m, nm, ver, a, loc), _strs(files)) for m, nm, ver, a, loc, files in table]
         for N, ids in states:
-            if type(N) is not int or not 0 <= N < self.n:
-                raise ValueError("a state of a layer the image does not have")
-            self.states[N] = {pkgs[k].key: pkgs[k] for k in ids}
-        self._installed = {tuple(k): int(L) for k, L in installed}
-        self._changed = {tuple(k): [int(x) for x in Ls] for k, Ls in changed}
+            if not all(map(int.__instancecheck__, ids)) or (ids and not 0 <= min(ids) <= max(ids) < len(pkgs)):
+                raise ValueError("not a package of the table")
+            self.states[layer(N)] = {pkgs[k].key: pkgs[k] for k in ids}
+        events: list[set] = [set() for _ in range(n)]
+        for N, what, k, p, old, _ in self._events():  # also the layers of each visible version
+            events[N].add((what, k, (p or old).version, old.version if what == "upgraded" else ""))
         self.layers = []
-        for L, unowned, owned, added, upgraded, gone in layers:
-            lp = LayerPackages(int(L), int(unowned), int(owned))
-            lp.added, lp.upgraded, lp.removed = ([Change(*c) for c in lst] for lst in (added, upgraded, gone))
+        for i, (L, unowned, owned, added, upgraded, gone) in enumerate(layers):
+            if layer(L) != i:
+                raise ValueError("layers out of order")
+            lp = LayerPackages(L, count(unowned), count(owned))
+            lp.added, lp.upgraded, lp.removed = ([Change(*_names(*c[:6]), count(c[6])) for c in lst]
+                                                 for lst in (added, upgraded, gone))
+            got = {("added", (c.manager, c.location, c.name, c.arch), c.version, "") for c in lp.added}
+            got |= {("upgraded", (c.manager, c.location, c.name, c.arch), c.version, c.old_version)
+                    for c in lp.upgraded}
+            got |= {("removed", (c.manager, c.location, c.name, c.arch), c.old_version, "") for c in lp.removed}
+            if got != events[L]:
+                raise ValueError("changes that do not follow from the states")
             self.layers.append(lp)
-        self.removed = [Removed(m, n, ver, a, loc, int(L), int(R), int(b), _sized(paths))
-                        for m, n, ver, a, loc, L, R, b, paths in removed]
-        self.notes = [str(x) for x in notes]
-        self._rows[self.n - 1] = [PackageRow(m, n, ver, a, loc, int(L), list(ch), int(b), int(h), int(sh), int(f),
-                                             _sized(paths))
-                                  for m, n, ver, a, loc, L, ch, b, h, sh, f, paths in top]
-        self.shared_files, self.shared_bytes = int(shared_files), int(shared_bytes)
+        self.removed = [Removed(*_names(m, nm, ver, a, loc), layer(L), layer(R), count(b), sized(paths))
+                        for m, nm, ver, a, loc, L, R, b, paths in removed]
+        if sorted((r.removed_in, r.manager, r.location, r.name, r.arch) for r in self.removed) != sorted(
+                (N, *k) for N, ev in enumerate(events) for what, k, _, _ in ev if what == "removed"):
+            raise ValueError("removals that do not follow from the states")
+        notes, shared_files, shared_bytes = misc
+        self.notes = list(_names(*notes))
+        self.shared_files, self.shared_bytes = count(shared_files, entries), count(shared_bytes)
+        rows = [PackageRow(*_names(m, nm, ver, a, loc), layer(L), [layer(x) for x in ch], count(b), count(h),
+                           count(sh), count(f, entries), sized(paths))
+                for m, nm, ver, a, loc, L, ch, b, h, sh, f, paths in top]
+        if {(r.manager, r.location, r.name, r.arch) for r in rows} != set(self._state_at(n - 1)):
+            raise ValueError("rows that are not the top's packages")
+        self._rows[n - 1] = rows
 
     # -- the database files and their contents -----------------------------------
     def _find(self) -> list[tuple[int, int, str]]:
@@ -522,33 +571,46 @@ class PackageAnalysis:
         out.sort(key=lambda t: (-t[1], t[0]))
         return out
 
-    def _history(self) -> None:
+    def _events(self):
+        """(layer, "added" | "upgraded" | "removed", key, package, the one before) from state to state,
+        and the layer of each visible version and its version changes, as they go."""
         prev: dict[tuple, Package] = {}
+        self._installed, self._changed = {}, {}
         for N in sorted(self.states):
             cur = self.states[N]
-            lp = self.layers[N]
             for k, p in cur.items():
                 old = prev.get(k)
                 if old is None:
                     self._installed[k] = N
                     self._changed[k] = []
-                    lp.added.append(Change(p.manager, p.name, p.version, "", p.arch, p.location,
-                                           self._layer_bytes(N, p, cur)))
+                    yield N, "added", k, p, None, cur
                 elif old.version != p.version:
                     self._installed[k] = N
                     self._changed[k].append(N)
-                    lp.upgraded.append(Change(p.manager, p.name, p.version, old.version, p.arch, p.location,
-                                              self._layer_bytes(N, p, cur)))
+                    yield N, "upgraded", k, p, old, cur
             for k, old in prev.items():
                 if k not in cur:
-                    files = self._view_files(N - 1, old, prev)
-                    b = sum(n for _, n in files)
-                    lp.removed.append(Change(old.manager, old.name, "", old.version, old.arch, old.location, b))
-                    self.removed.append(Removed(old.manager, old.name, old.version, old.arch, old.location,
-                                                self._installed.get(k, N), N, b, files))
+                    yield N, "removed", k, None, old, prev
+            prev = cur
+
+    def _history(self) -> None:
+        for N, what, k, p, old, state in self._events():
+            lp = self.layers[N]
+            if what == "added":
+                lp.added.append(Change(p.manager, p.name, p.version, "", p.arch, p.location,
+                                       self._layer_bytes(N, p, state)))
+            elif what == "upgraded":
+                lp.upgraded.append(Change(p.manager, p.name, p.version, old.version, p.arch, p.location,
+                                          self._layer_bytes(N, p, state)))
+            else:
+                files = self._view_files(N - 1, old, state)
+                b = sum(n for _, n in files)
+                lp.removed.append(Change(old.manager, old.name, "", old.version, old.arch, old.location, b))
+                self.removed.append(Removed(old.manager, old.name, old.version, old.arch, old.location,
+                                            self._installed.get(k, N), N, b, files))
+        for lp in self.layers:
             for lst in (lp.added, lp.upgraded, lp.removed):
                 lst.sort(key=lambda c: (-c.bytes, c.manager, c.name))
-            prev = cur
 
     def _unowned(self) -> None:
         st = self.stack

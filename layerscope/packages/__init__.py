@@ -68,7 +68,9 @@ class Budget:
 
 
 def clip(s: str) -> str:
-    return s[:NAME_MAX]
+    """A name or version as kept: at most NAME_MAX characters, no NUL (a hostile database's
+    NULs would end a name where a C string ends it)."""
+    return s[:NAME_MAX].replace("\0", "")
 
 
 def image_path(p: str, base: str = "") -> str | None:
@@ -96,6 +98,9 @@ def text(data: bytes) -> str:
 # (a layer may hold a million paths); the pattern then decides
 _KEYS = ("var/lib/dpkg/", "lib/apk/db/installed\0", "rpm/rpmdb.sqlite", "rpm/Packages", "-info/RECORD\0",
          "-info/installed-files.txt\0", "/package.json\0")
+# what those paths end with (dpkg's status.d/ files apart)
+_SUFFIXES = ("dpkg/status", ".list", "apk/db/installed", "rpmdb.sqlite", "rpmdb.sqlite-wal", "/Packages",
+             "/Packages.db", "/RECORD", "/installed-files.txt", "/package.json")
 _SITE = r"(?:.*/)?(?:site|dist)-packages/[^/]+"
 DB_PATTERN = re.compile(
     r"(?P<dpkg>var/lib/dpkg/(?:status|status\.d/[^/]+|info/[^/]+\.list))"
@@ -125,3 +130,16 @@ def db_files(paths: list[str]) -> list[tuple[int, str]]:
         if m is not None:
             out.append((idx, m.lastgroup))
     return out
+
+
+_STATUS_D = "/dpkg/status.d/"
+
+
+def might_be_db(name: str) -> bool:
+    """A quick test on a tar member's name, before is_db on its normalised path."""
+    return name.endswith(_SUFFIXES) or _STATUS_D in name or name.startswith(_STATUS_D[1:])
+
+
+def is_db(path: str) -> bool:
+    """Whether an image path (normalised) is a package database file."""
+    return DB_PATTERN.fullmatch(path) is not None
