@@ -49,8 +49,13 @@ the layer list (up/down in the changes and merged views), the file tree (down, p
 end, home, sort, only-changed, expand/collapse all), opening usr/share/wide (the big image's
 50,000-entry directory) and moving in it, switching views with it open, and the filter box
 (open, typing, escape), Tab between the panes, the side pane's tabs (w, i, d) and the help
-screen (? and escape).  The keys run one after another in one app, each after the app has
-settled, so background work a key starts (e.g. building the neighbours' trees) is finished
+screen (? and escape).  Then the presses of issue 17 item 2, each followed 30 ms later by
+a second key, before the first one's work is done: Enter on a `/` result in another layer
+then Enter (the preview must show the file jumped to), the first `m` of a layer then `→`
+(the merged view's directory must open), the filter's keystrokes, and `E` then `↓` (the
+expansion must survive); the "..._applied" rows say whether the second key acted on the new
+view.  The keys run one after another in one app, each after the app has settled, so
+background work a key starts (e.g. building the neighbours' trees) is finished
 before the next key, as when a user pauses between keys.
 
 --why writes, for every key whose stall exceeds 40 ms, the event loop's stacks sampled every
@@ -293,30 +298,39 @@ async def _settle(probe: Probe, quiet: float = QUIET, timeout: float = 60.0) -> 
     return time.perf_counter()
 
 
-async def _key(probe: Probe, key: str, results: dict, name: str | None = None) -> dict:
-    """Send one key as the terminal driver would and time what follows (ms):
-    response  key sent -> first screen update;
-    stall     longest event-loop stall from the key until the app settled;
-    latency   max(response, stall): what the user waits before the app answers
-              (and before it can answer the next key);
-    final     key sent -> last screen update before the app settled (the result shown)."""
+def _key_event(app, key: str):
     import unicodedata
 
     from textual import events
     from textual.keys import _get_unicode_name_from_key
 
-    app = probe.app
-    await _settle(probe)
-    probe.reset()
     try:
         char = unicodedata.lookup(_get_unicode_name_from_key(key))
     except KeyError:
         char = key if len(key) == 1 else None
     ev = events.Key(key, char)
     ev.set_sender(app)
+    return ev
+
+
+async def _key(probe: Probe, key: str, results: dict, name: str | None = None, then: str | None = None,
+               settle: bool = True) -> dict:
+    """Send one key as the terminal driver would and time what follows (ms):
+    response  key sent -> first screen update;
+    stall     longest event-loop stall from the key until the app settled;
+    latency   max(response, stall): what the user waits before the app answers
+              (and before it can answer the next key);
+    final     key sent -> last screen update before the app settled (the result shown)."""
+    app = probe.app
+    if settle:
+        await _settle(probe)
+    probe.reset()
     probe.measuring = True
     t0 = time.perf_counter()
-    await app._post_message(ev)
+    await app._post_message(_key_event(app, key))
+    if then is not None:  # a second key 30 ms later, before the first one's work is done
+        await asyncio.sleep(0.03)
+        await app._post_message(_key_event(app, then))
     t_calm = await _settle(probe)
     probe.measuring = False
     paints = [p for p in probe.paints if p >= t0]
@@ -453,6 +467,69 @@ async def _keys_seq(app, pilot, probe, lat: dict) -> None:
     for key, name in (("w", "side_waste"), ("i", "side_image"), ("d", "side_details"),
                       ("question_mark", "help_open"), ("escape", "help_close")):
         await _key(probe, key, lat, name)
+    await _issue_keys(app, pilot, probe, ll, tree, lat)
+
+
+def _tree_state(tree):
+    """(mode, layer, cursor path, cursor expanded) of what the tree shows."""
+    m = tree.model
+    if m is None or not m.rows:
+        return None
+    node = tree.node
+    return (m.tree.mode, m.tree.layer, m.tree.path(node), m.is_expanded(node))
+
+
+async def _issue_keys(app, pilot, probe, ll, tree, lat: dict) -> None:
+    """The presses of issue 17 item 2, each followed by a second key pressed before the
+    first one's work is done; "applied" records whether the second key acted on the
+    view the first one asked for (1) or was lost or applied to the old view (0)."""
+    scr = app.screen
+    # the fuzzy jump: each keystroke, then enter on a result in another layer, then enter again
+    top = len(app.image.layers) - 1
+    ll.cursor = ll.row_of_layer(top)
+    tree.focus()
+    await _settle(probe)
+    await _key(probe, "slash", lat, "jump_open")
+    for ch in "wide/item-00001.txt":
+        await _key(probe, ch, lat, "jump_type_char")
+    await _settle(probe)
+    await _key(probe, "enter", lat, "jump_enter_other_layer", then="enter", settle=False)
+    await _settle(probe)
+    st = _tree_state(tree)
+    lat.setdefault("jump_then_enter_applied", []).append(
+        {"applied": float(scr.query_one("#side").active == "preview-tab" and st is not None
+                          and st[2].endswith("item-00001.txt"))})
+    # the first m of a layer, then -> at once
+    tree.action_first()
+    tree.action_collapse_all()
+    ll.cursor = ll.row_of_layer(top - 1)
+    await _settle(probe)
+    tree.focus()
+    scr.mode = "changes"
+    scr._request_tree(now=True)
+    await _settle(probe)
+    tree.action_first()
+    await _settle(probe)
+    await _key(probe, "m", lat, "first_m_then_right", then="right", settle=False)
+    st = _tree_state(tree)
+    lat.setdefault("m_then_right_applied", []).append(
+        {"applied": float(st is not None and st[0] == "merged" and st[3])})
+    # the filter: from the keystroke that applies it to the filtered tree
+    await _key(probe, "f", lat, "filter_open_2")
+    for ch in "item-00001":
+        await _key(probe, ch, lat, "filter_type_char_2")
+    await _key(probe, "escape", lat, "filter_clear_2")
+    # expand all, then a key at once: the expansion must survive it
+    tree.focus()
+    await _settle(probe)
+    m = tree.model
+    before = m.rows[tree.cursor] if m is not None and m.rows else None
+    await _key(probe, "E", lat, "expand_all_then_down", then="down", settle=False)
+    m = tree.model
+    lat.setdefault("expand_all_then_down_applied", []).append(
+        {"applied": float(m is not None and len(m.rows) > 10000 and before in m.rows
+                          and tree.cursor == m.rows.index(before) + 1)})
+    await _key(probe, "C", lat, "collapse_all_2")
 
 
 async def _child(archive: str, timeout: float, keys: bool, t_proc: float) -> dict:
@@ -542,6 +619,9 @@ def _key_summary(keys_res: dict | None) -> dict | None:
         if k == "expand_dir_entries":
             out[k] = rs[0]
             continue
+        if k.endswith("_applied"):
+            out[k] = {"applied": sum(r["applied"] for r in rs), "n": len(rs)}
+            continue
 
         def worst(f):
             xs = [r[f] for r in rs if r.get(f) is not None]
@@ -559,6 +639,9 @@ def _print_keys(summary: dict) -> None:
           f"{'response':>9} {'final':>7} {'gc':>5}")
     for k, v in summary.items():
         if k == "expand_dir_entries":
+            continue
+        if k.endswith("_applied"):
+            print(f"   {k:<28} {v['n']:>2} second key applied to the new view: {v['applied']:.0f} of {v['n']}")
             continue
         flag = "  > 50 ms" if (v["latency"] or 0) > 50 else ""
         print(f"   {k:<28} {v['n']:>2} {f(v['latency']):>8} {f(v['stall']):>6} {f(v['response']):>9} "

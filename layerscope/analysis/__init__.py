@@ -165,9 +165,9 @@ class ImageAnalysis:
         return self._packages
 
     # -- contents ----------------------------------------------------------
-    def read(self, L: int, i: int, cap: int | None = None) -> bytes:
-        """Content of entry i of layer L (at most `cap` bytes), read on demand.
-        A hardlink reads its target in the same layer."""
+    def read(self, L: int, i: int, cap: int | None = None, start: int = 0) -> bytes:
+        """Content of entry i of layer L (at most `cap` bytes from byte `start`),
+        read on demand.  A hardlink reads its target in the same layer."""
         if self.layers[L].entries.types[i] == HARDLINK:
             ref = self.hardlink_target(L, i)
             if ref is None:
@@ -177,13 +177,16 @@ class ImageAnalysis:
         e = layer.entries
         if e.types[i] != FILE or e.sizes[i] == 0:
             return b""
+        start = max(0, min(start, e.sizes[i]))
         kept = e.captured.get(i)
         if kept is not None:  # kept while indexing (os-release)
-            return kept if cap is None else kept[:cap]
+            return kept[start:] if cap is None else kept[start:start + cap]
         sp = e.sparse.get(i) if e.sparse else None
         if sp is not None:
-            return read_sparse(layer.blob, layer.compression or "none", e.offsets[i], sp, e.sizes[i], cap)
-        return read_range(layer.blob, layer.compression or "none", e.offsets[i], e.sizes[i], cap)
+            got = read_sparse(layer.blob, layer.compression or "none", e.offsets[i], sp, e.sizes[i],
+                              None if cap is None else start + cap)
+            return got[start:] if start else got
+        return read_range(layer.blob, layer.compression or "none", e.offsets[i] + start, e.sizes[i] - start, cap)
 
     def hardlink_target(self, L: int, i: int) -> tuple[int, int] | None:
         """The regular file a hardlink names: in its own layer, else the file

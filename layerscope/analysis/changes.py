@@ -11,7 +11,7 @@ files), each layer's candidates hashed in one pass over its stream.
 from __future__ import annotations
 
 from ..layers import cache
-from ..layers.contents import digest_ranges, same_bytes
+from ..layers.contents import digest_ranges, listed_same, same_bytes
 from ..model import FILE
 from .stack import MODIFIED, Stack
 
@@ -86,6 +86,20 @@ class ChangeKinds:
             for L, i, _, _ in pending:
                 self.kind[L][i] = CONTENT
             return
+        # Both copies in layers listed from their tables of contents (eStargz,
+        # zstd:chunked, from a registry): the tables give their digests.
+        rest = []
+        for item in pending:
+            L, i, l, j = item
+            same = listed_same(st.layers[L].blob, st.layers[L].entries.offsets[i], st.layers[l].blob,
+                               st.layers[l].entries.offsets[j]) if st.layers[L].blob and st.layers[l].blob else None
+            if same is None:
+                rest.append(item)
+                continue
+            if not same:
+                self.kind[L][i] = CONTENT
+            self.hashed_pairs += 1
+        pending = rest
         # Both copies in uncompressed layers: compare the bytes in place
         # (read in 1 MiB steps and compared in C; no hashing, nothing kept).
         direct = []

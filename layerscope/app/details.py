@@ -264,3 +264,26 @@ def _owners(t: Text, a, path: str) -> None:
         if r.changed_in:
             who.append(f", changed in {', '.join(map(str, r.changed_in))}", "dim")
         _kv(t, "package", who)
+
+
+FULL = 1 << 20  # a path or a link target shown in full: far beyond any a tar records
+
+
+def full_path_text(tree, node: int) -> tuple[str, str]:
+    """(title, text) of the tree's `node` in full: its path and, for a link, its target."""
+    path = clean_text(tree.path(node), FULL)
+    lines = [path]
+    e = tree.entry(node)
+    if e is not None and e.link is not None and e.type in (SYMLINK, HARDLINK):
+        lines.append(("symlink to " if e.type == SYMLINK else "hardlink to ") + clean_text(e.link, FULL))
+    lines.append(f"{human(tree.size(node))} at layer {tree.layer} ({tree.mode} view)")
+    return f"Path ({len(path):,} characters)", "\n".join(lines)
+
+
+def full_waste_text(w) -> tuple[str, str]:
+    """(title, text) of a wasted path in full: the path, then every copy."""
+    lines = [clean_text(w.path, FULL), f"{human(w.wasted_bytes)} of hidden bytes in {len(w.copies)} copies:"]
+    for c in w.copies:
+        lines.append(f"  layer {c.layer}: {c.kind}, {c.state}" + (f" at layer {c.hidden_at}" if c.hidden_at is not None
+                                                                  else ""))
+    return "Wasted path", "\n".join(lines)

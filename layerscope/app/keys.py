@@ -49,17 +49,27 @@ KEYS: list[Key] = [
         ("b", "the whole build step of the selected layer, however long (the details show its beginning)")),
     Key("p", "preview", "Preview", "layers",
         ("p", "preview the selected file (then [ and ] for hidden copies)"), bar=True),
+    Key("P", "open_external('pager')", "Pager", "layers",
+        ("P", "open the file (the copy previewed, else the one at this layer) in $PAGER, read-only")),
+    Key("V", "open_external('editor')", "Editor", "layers",
+        ("V", "open a read-only copy of the file in $VISUAL / $EDITOR")),
+    Key("M", "size_map", "Size map", "layers",
+        ("M", "size map of the merged view at the layer: boxes sized by bytes, coloured and numbered by layer")),
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
     Key("F", "findings", "Findings", "layers",
         ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
-    Key("P", "packages", "Packages", "layers",
-        ("P", "packages at the selected layer, biggest first, with real bytes (enter: its files in the tree)")),
+    Key("K", "packages", "Packages", "layers",
+        ("K", "packages at the selected layer, biggest first, with real bytes (enter: its files in the tree)")),
     Key("i", "image", "Image", "layers", ("i", "image config (and the image picker when the archive has several)")),
     Key("v", "app.compare", "Compare", "layers", ("v", "compare this image with another loaded image (diff view)")),
     Key("g", "app.graph", "Graph", "app",
         ("g", "layer graph: which layers the loaded images share, what sharing saves")),
     Key("x", "extract", "Extract", "layers", ("x", "extract the selected file or directory to a folder"), bar=True),
+    Key("e", "save_view", "Save view", "layers",
+        ("e", "save the focused view (the file tree, the waste list or the findings) as CSV or JSON lines")),
     Key("z", "app.zoom", "Zoom", "app", ("z", "zoom the focused pane (again to restore)")),
+    Key("o", "full_value", "Full text", "layers",
+        ("o", "the highlighted row in full: a layer's build step, a path, a wasted path's copies, a finding")),
     Key("y", "copy_path", "Copy path", "layers",
         ("y", "copy the selected path to the clipboard (OSC 52: works over SSH in most terminals)")),
     Key("", None, "", "app", ("ctrl+p", "command palette: every action by name")),
@@ -91,6 +101,12 @@ OTHER_VIEWS: list[tuple[str, list[tuple[str, str]]]] = [
         ("g", "the layer graph of both images (which layers they share)"),
         ("escape", "back to the layer view (v brings the comparison back)"),
     ]),
+    ("Size map (M)", [
+        ("arrows / tab", "move between the boxes (each an entry of the directory, its area its bytes)"),
+        ("enter / backspace", "open the highlighted directory / back up to the one above"),
+        ("t", "show the highlighted entry in the tree (merged view at the layer)"),
+        ("escape", "up a directory; at the top, back to the layer view"),
+    ]),
     ("Layer graph (g)", [
         ("↑ ↓", "choose a layer: its size, blob, build step and the images using it"),
         ("enter", "open the layer in the layer view (of an image that uses it)"),
@@ -114,7 +130,8 @@ def bindings(where: str) -> list[Binding]:
     return out
 
 
-_NAMED_IDS = {"copy(-1)": "prev_copy", "copy(1)": "next_copy"}
+_NAMED_IDS = {"copy(-1)": "prev_copy", "copy(1)": "next_copy", "open_external('pager')": "pager",
+              "open_external('editor')": "editor"}
 
 
 def key_ids() -> set[str]:

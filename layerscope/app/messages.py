@@ -113,9 +113,11 @@ class PathDetailed(_Report):
 class PreviewRendered(_Report):
     """The preview's lines, from `worker` (stale once it is cancelled)."""
 
-    def __init__(self, lines: list, worker) -> None:
+    def __init__(self, lines: list, worker, part=None, at_end: bool = False) -> None:
         super().__init__()
         self.lines, self.worker = lines, worker
+        self.part = part  # preview.Part: where in the file the lines are
+        self.at_end = at_end  # show its end (the part before the one shown was asked for)
 
 
 class TreeBuilt(_Report):

@@ -23,7 +23,9 @@ class PathSearch:
                     continue
                 where[p] = where.get(p, 0) | bit
         self.where = where
-        self.paths = sorted(where)
+        # not sorted: one sort of a million strings holds the GIL for a second, freezing the UI
+        # while it builds; the few results are put in order instead
+        self.paths = list(where)
         self.lower = [p.lower() for p in self.paths]
 
     def __len__(self) -> int:
@@ -83,5 +85,5 @@ class PathSearch:
                         break
                 if (i & 0xFFFF) == 0 and cancelled():
                     return []
-        scored.sort()
+        scored.sort(key=lambda s: (s[0], paths[s[1]]))
         return [paths[i] for _, i in scored[:limit]]

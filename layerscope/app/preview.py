@@ -4,6 +4,8 @@ untrusted, so control characters are shown escaped, never sent to the terminal."
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from rich.style import Style
 from rich.text import Span, Text
 
@@ -33,7 +35,7 @@ def _fg_only(style) -> Style:
     return Style(color=st.color, bold=st.bold, italic=st.italic, underline=st.underline)
 
 
-def text_lines(data: bytes, name: str, theme: str = "monokai") -> list[Text]:
+def text_lines(data: bytes, name: str, theme: str = "monokai", first_line: int = 1) -> list[Text]:
     code = data.decode("utf-8", "surrogateescape").expandtabs(4)
     code = "\n".join(UNSAFE.sub(escaped, ln.rstrip("\r"))[:MAX_LINE] for ln in code.split("\n"))
     if code.endswith("\n"):
@@ -53,9 +55,9 @@ def text_lines(data: bytes, name: str, theme: str = "monokai") -> list[Text]:
         hl = Text(code)
     hl.rstrip()
     lines = hl.split("\n", allow_blank=True)
-    width = len(str(len(lines)))
+    width = len(str(len(lines) + first_line - 1))
     out = []
-    for n, ln in enumerate(lines, 1):
+    for n, ln in enumerate(lines, first_line):
         t = Text(no_wrap=True)
         t.append(f" {n:>{width}} ", "dim")
         t.append_text(ln)
@@ -68,12 +70,12 @@ def _printable(b: int) -> str:
     return chr(b) if 32 <= b < 127 else "."
 
 
-def hex_lines(data: bytes, per_line: int = 16) -> list[Text]:
+def hex_lines(data: bytes, per_line: int = 16, start: int = 0) -> list[Text]:
     out = []
     for off in range(0, min(len(data), HEX_CAP), per_line):
         chunk = data[off:off + per_line]
         t = Text(no_wrap=True)
-        t.append(f" {off:08x}  ", "dim")
+        t.append(f" {start + off:08x}  ", "dim")
         for j in range(per_line):
             if j < len(chunk):
                 b = chunk[j]
@@ -104,3 +106,46 @@ def render(data: bytes, name: str, total: int, width: int = 80) -> tuple[list[Te
     if len(data) < total:
         lines.append(Text(f"… showing the first {len(data):,} of {total:,} bytes", style="dim italic"))
     return lines, "text"
+
+
+class Part(NamedTuple):
+    """One part of a file as the preview shows it."""
+
+    lines: list[Text]
+    kind: str  # "text", "binary" or "empty"
+    start: int  # the first byte shown
+    end: int  # just past the last byte shown: where the next part starts
+    first_line: int  # the number of its first line (text)
+    next_line: int  # the number of the next part's first line
+
+
+def render_part(data: bytes, name: str, total: int, width: int = 80, start: int = 0, first_line: int = 1,
+                kind: str | None = None) -> Part:
+    """The part of a `total`-byte file that starts at byte `start` (`data`: up
+    to PREVIEW_CAP bytes from there).  A text part ends at a line's end, so
+    that no line is split between two parts and the line numbers go on; a
+    hex dump shows HEX_CAP bytes.  The first part decides the `kind`."""
+    if kind is None:
+        if not data:
+            return Part(render(data, name, total, width)[0], "empty", 0, 0, 1, 1)
+        kind = "binary" if is_binary(data) else "text"
+    if kind == "binary":
+        shown = min(len(data), HEX_CAP)
+        lines = hex_lines(data[:shown], 16 if width >= 78 else 8, start)
+        first, nxt = first_line, first_line
+    else:
+        shown = len(data)
+        if start + shown < total:
+            cut = data.rfind(b"\n")
+            if cut >= 0:
+                shown = cut + 1
+        lines = text_lines(data[:shown], name, first_line=first_line)
+        first, nxt = first_line, first_line + data.count(b"\n", 0, shown)
+    end = start + shown
+    if start > 0:
+        lines.insert(0, Text(f"… {start:,} bytes above: scroll up past the top for the part before",
+                             style="dim italic"))
+    if end < total:
+        lines.append(Text(f"… showing bytes {start:,}–{end - 1:,} of {total:,}: scroll down past the end for the next "
+                          "part", style="dim italic"))
+    return Part(lines, kind, start, end, first, nxt)

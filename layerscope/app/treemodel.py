@@ -9,7 +9,9 @@ import fnmatch
 import re
 from array import array
 
-from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED, FileTree
+from ..analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled, FileTree
+
+CHECK_EVERY = 0x3FFF  # a long change of the rows asks whether it is still wanted this often
 
 
 def change_mask(t: FileTree):
@@ -104,7 +106,11 @@ def filter_mask(t: FileTree, pred) -> tuple[bytearray, int]:
 
 
 class TreeRows:
-    """Flattened visible rows of a FileTree."""
+    """Flattened visible rows of a FileTree.  `cancelled`, when set (by a worker
+    changing the rows), is asked now and then during a long change, which
+    raises Cancelled when it says so."""
+
+    cancelled = None
 
     def __init__(self, tree: FileTree, sort: str = "name", keep: bytearray | None = None,
                  expanded: set[int] | None = None):
@@ -139,7 +145,10 @@ class TreeRows:
         """Append the visible subtree under `node` (not node itself)."""
         stack = [(iter(self.kids(node)), depth)]
         expanded, is_dir = self.expanded, self.tree.is_dir
+        cancelled = self.cancelled
         while stack:
+            if cancelled is not None and not len(rows) & CHECK_EVERY and cancelled():
+                raise Cancelled
             it, d = stack[-1]
             c = next(it, None)
             if c is None:
@@ -220,7 +229,12 @@ class TreeRows:
             todo = [0]
         else:
             todo = [self.rows[under]]
+        cancelled = self.cancelled
+        k = 0
         while todo:
+            k += 1
+            if cancelled is not None and not k & CHECK_EVERY and cancelled():
+                raise Cancelled
             n = todo.pop()
             if t.is_dir(n) and t.has_children(n):
                 if n:

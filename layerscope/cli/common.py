@@ -27,7 +27,8 @@ def load(archives: list[str], ref: str | None, plat: str | None, verify: bool = 
 
     graph = open_graph(archives, plat)
     image = graph.pick(ref)
-    index_layers(graph, layers=image.layers, use_cache=use_cache and not verify)
+    # --verify walks every layer's whole blob: a table of contents is the layer's own claim about itself
+    index_layers(graph, layers=image.layers, use_cache=use_cache and not verify, partial=not verify)
     for layer in image.layers:
         if layer.error:
             raise ImageError(layer.error)

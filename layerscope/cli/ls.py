@@ -11,9 +11,10 @@ from .common import TYPE_CHARS, UsageError, analyse_image, layer_arg, load
 
 
 def run(args) -> int:
-    from ..analysis.tree import S_DELETED, build_changes_tree
+    from ..analysis.tree import build_changes_tree
     from ..units import human, mode_string
-    from ..views.jsondoc import dumps, entry_doc, status_change
+    from ..views.csvdoc import write_entries
+    from ..views.jsondoc import dumps, entry_doc, tree_entry_doc
 
     top = args.top
     if top is not None and top < 0:
@@ -27,23 +28,9 @@ def run(args) -> int:
     if args.changes:
         t = build_changes_tree(a.stack, a.kinds, L)
         for n in range(1, len(t)):
-            change, kind = status_change(t.status[n])
-            ref = t.ref(n)
-            p = t.path(n).lstrip("/")
-            if ref is None and a.stack.implied.get(p, (None,))[0] == L:
-                change = "added"  # a parent directory this layer implied into existence
-            if change == "unchanged":
-                continue  # a directory listed again, or an implied parent that existed: not a change
-            if ref is None:
-                d = entry_doc(a, p, L, -1, change)
-            else:
-                d = entry_doc(a, p, ref[0], ref[1], change)
-                if t.status[n] == S_DELETED:
-                    d["layer"] = L
-                    d["deleted_layer"] = ref[0]
-            if kind:
-                d["kind"] = kind
-            rows.append(d)
+            d = tree_entry_doc(a, t, n)
+            if d is not None:
+                rows.append(d)
         rows.sort(key=lambda d: d["path"])
         if by_size:
             rows.sort(key=lambda d: d["size"], reverse=True)  # stable: by path among equal sizes
@@ -76,7 +63,7 @@ def run(args) -> int:
             out.write("\n")
         return 0
     if fmt == "csv":
-        _write_csv(out, rows)
+        write_entries(out, rows)
         return 0
     for d in rows:
         mode = mode_string(d["mode"], TYPE_CHARS.get(d["type"], "-"))
@@ -89,29 +76,3 @@ def run(args) -> int:
             line += (" -> " if d["type"] == "symlink" else " link to ") + one_line(d["link"], 100_000)
         out.write(line + "\n")
     return 0
-
-
-CSV_COLUMNS = ("path", "type", "size", "mode", "uid", "gid", "link", "layer", "change", "kind", "deleted_layer",
-               "implied", "path_bytes", "link_bytes")
-
-
-def _write_csv(out, rows) -> None:
-    """One row per entry under a header; names as the text output shows them
-    (control characters escaped; *_bytes hold names that are not UTF-8), and a
-    link target a spreadsheet would run as a formula is prefixed with '."""
-    import csv
-
-    from ..views.jsondoc import encode_names
-
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(CSV_COLUMNS)
-    for d in rows:
-        d = encode_names(d)
-        d["mode"] = f"{d['mode']:04o}"
-        d["implied"] = "true" if d.get("implied") else ""
-        for k in ("path", "link"):
-            if d.get(k):
-                d[k] = one_line(d[k], 1 << 20)
-        if d.get("link") and d["link"][0] in "=+-@\t\r":
-            d["link"] = "'" + d["link"]
-        w.writerow(["" if d.get(k) is None else d[k] for k in CSV_COLUMNS])

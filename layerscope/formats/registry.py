@@ -3,9 +3,14 @@
 `read_registry` fetches the manifest (and, for an index, the manifests of
 the platforms wanted) and the configs at once; layer blobs are fetched only
 when their layers are indexed (`Layer.fetch`, run by layers.indexing, several
-at once), into the digest-keyed blob store (layers/blobstore.py), then read
-like an archive's blobs.  Every manifest, config and blob is checked against
-its digest as it streams: a registry is one more stranger.
+at once, each indexed as it streams), into the digest-keyed blob store
+(layers/blobstore.py), then read like an archive's blobs.  A layer whose
+index is cached by its digest is not fetched until a file of it is read; an
+eStargz or zstd:chunked layer is listed from its table of contents, fetched
+with Range requests (`_Fetch.listing`, layers/toc.py).  Every manifest,
+config and blob is checked against its digest as it streams, and a table of
+contents against the digest its descriptor gives it: a registry is one more
+stranger.
 
 The registry is read through the same OCI reader as an image layout: this
 module presents it as a Container whose names are `blobs/<alg>/<hex>` and
@@ -31,8 +36,8 @@ import re
 import time
 from _thread import allocate_lock
 
-from ..errors import ImageError, one_line
-from ..layers import blobstore
+from ..errors import ImageError, LayerError, one_line
+from ..layers import blobstore, contents, toc
 from ..model import BlobRef, Image, Layer, Platform, host_platform
 from . import reference
 from .container import MAX_JSON, MAX_JSON_VALUES, Container
@@ -196,15 +201,18 @@ class Client:
             self.scheme = "http"
         return f"{self.scheme}://{self.host}"
 
-    def open(self, path: str, repo: str, what: str, accept: str | None = None):
-        """A 200 response to GET path (its body unread), after auth, redirects
-        and retries; any other answer is an ImageError saying what it means."""
+    def open(self, path: str, repo: str, what: str, accept: str | None = None, byte_range: tuple[int, int] | None = None):
+        """A 200 response to GET path (its body unread), or with `byte_range`
+        (start, end) a 206 holding those bytes, after auth, redirects and
+        retries; any other answer is an ImageError saying what it means."""
         url = self._base() + path
         scope = f"repository:{repo}:pull"
         authed = False
         attempt = 0
         while True:
             headers = {"Accept": accept} if accept else {}
+            if byte_range is not None:
+                headers["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
             token = self.auth.get(scope)
             if token:
                 headers["Authorization"] = token
@@ -216,8 +224,12 @@ class Client:
                     raise ImageError(str(e), self.name) from None
                 time.sleep(BACKOFF_S * 2 ** (attempt - 1))
                 continue
-            if r.status == 200:
+            if r.status == (200 if byte_range is None else 206):
                 return r
+            if r.status == 200:  # a range asked for, the whole blob coming
+                _drop(r)
+                raise ImageError(f"the registry does not serve parts of {what} (HTTP 200 to a Range request)",
+                                 self.name)
             body = r.read(MAX_ERROR_BODY) if r.status >= 400 else b""
             _done(r)
             if r.status == 401 and not authed:
@@ -339,16 +351,50 @@ class Client:
         r.release_conn()
         return data
 
-    def download(self, repo: str, digest: str, size: int, place: str, progress=None) -> str:
+    def read_range(self, repo: str, digest: str, start: int, end: int, place: str):
+        """The bytes [start, end) of a blob, as an iterator of what arrives
+        (a Range request: eStargz and zstd:chunked layers are read in parts)."""
+        r = self.open(f"/v2/{repo}/blobs/{digest}", repo, f"blob {digest[:19]}…", byte_range=(start, end))
+        left = end - start
+        try:
+            while left > 0:
+                chunk = r.read1(min(CHUNK, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                yield chunk
+        except self._urllib3.exceptions.HTTPError as e:
+            _drop(r)
+            raise ImageError(f"reading part of a blob broke off ({self._fail(e).message})", place) from None
+        except BaseException:
+            _drop(r)
+            raise
+        if left:
+            _drop(r)
+            raise ImageError(f"the registry sent {end - start - left:,} of the {end - start:,} bytes asked for "
+                             f"of {digest[:19]}…", place)
+        _done(r)
+
+    def read_range_whole(self, repo: str, digest: str, start: int, end: int, place: str) -> bytes:
+        return b"".join(self.read_range(repo, digest, start, end, place))
+
+    def download(self, repo: str, digest: str, size: int, place: str, progress=None, sink=None) -> str:
         """Stream a blob into the blob store, checked against size and digest
-        as it comes; a dropped connection starts it again (a few times)."""
+        as it comes, and to `sink` (layers/pipe.py: an indexer reading it as
+        it comes); a dropped connection starts it again (a few times)."""
         _check_space(size, place)
         for attempt in range(ATTEMPTS):
             r = self.open(f"/v2/{repo}/blobs/{digest}", repo, f"blob {digest[:19]}…")
             w = blobstore.Writer(digest, size, place)
+            if attempt and sink is not None:
+                sink.restart()
+                sink = None
             try:
-                for chunk in r.stream(CHUNK):
+                # read1: what has arrived, not a full chunk, so that the indexer starts on the first bytes
+                while chunk := r.read1(CHUNK):
                     w.write(chunk)
+                    if sink is not None:
+                        sink.write(chunk)
                     if progress is not None:
                         progress(w.got)
                 path = w.finish()
@@ -468,6 +514,7 @@ class RegistryContainer(Container):
         self.platforms = platforms or [host_platform()]
         self.fetched: dict[str, BlobRef] = {}  # digest -> a manifest or config in the blob store
         self.sizes: dict[str, int] = {}  # digest -> size, from the descriptors read so far
+        self.annotations: dict[str, dict] = {}  # digest -> a layer descriptor's annotations (eStargz, zstd:chunked)
         self.layer_paths: set[str] = set()  # blob-store files of layers named so far (maybe not fetched)
         self.top = self._manifest(ref.target, ref.digest)
 
@@ -562,6 +609,8 @@ class RegistryContainer(Container):
                 raise ImageError(f"the descriptor of {one_line(dig, 80)} gives no valid size ({one_line(repr(size), 40)})",
                                  self.label)
             self.sizes[dig] = size
+            if isinstance(d.get("annotations"), dict):
+                self.annotations[dig] = d["annotations"]
         mans = doc.get("manifests")
         if isinstance(mans, list):
             wanted = [d for d in mans if isinstance(d, dict) and self._wanted(d.get("platform"))]
@@ -588,17 +637,124 @@ def _digest_name(name: str, place: str) -> str:
 
 
 class _Fetch:
-    """Layer.fetch of a registry layer: brings its blob into the blob store."""
+    """Layer.fetch of a registry layer: brings its blob into the blob store;
+    for an eStargz or zstd:chunked layer, `listing` reads its table of
+    contents with Range requests instead, and `read` then one file's parts."""
 
-    __slots__ = ("client", "repo", "digest", "size", "place")
+    __slots__ = ("client", "repo", "digest", "size", "place", "lock", "annotations", "toc", "comp")
 
-    def __init__(self, client: Client, repo: str, digest: str, size: int, place: str) -> None:
+    def __init__(self, client: Client, repo: str, digest: str, size: int, place: str, annotations: dict) -> None:
         self.client, self.repo, self.digest, self.size, self.place = client, repo, digest, size, place
+        self.lock = allocate_lock()
+        self.annotations = annotations
+        self.toc = None
+        self.comp = ""
 
-    def __call__(self, progress=None) -> None:
-        path = blobstore.path_of(self.digest, self.place)
-        if not blobstore.present(path, self.size):
-            self.client.download(self.repo, self.digest, self.size, self.place, progress)
+    def present(self) -> bool:
+        return blobstore.present(blobstore.path_of(self.digest, self.place), self.size)
+
+    def __call__(self, progress=None, sink=None) -> None:
+        with self.lock:  # a preview and the indexer may both want it: one download
+            if not self.present():
+                self.client.download(self.repo, self.digest, self.size, self.place, progress, sink)
+
+    # -- a table of contents ---------------------------------------------
+    def partial(self) -> bool:
+        """Whether the layer says it has a table of contents to list it by."""
+        a = self.annotations
+        return toc.zstd_chunked_position(a) is not None or toc.ESTARGZ_TOC_DIGEST in a
+
+    def listing(self):
+        """(entries, compression, uncompressed size, warnings, bomb) from the
+        layer's table of contents, as index_blob gives them, fetching only it;
+        its bytes checked against the digest the manifest gives it."""
+        a = self.annotations
+        pos = toc.zstd_chunked_position(a)
+        if pos is not None:
+            off, length, ulength = pos
+            if ulength > toc.MAX_TOC or off + length > self.size:
+                raise ImageError("the layer's zstd:chunked manifest position is out of bounds", self.place)
+            data = self.client.read_range_whole(self.repo, self.digest, off, off + length, self.place)
+            _check_toc(data, next((a[k] for k in toc.ZSTD_CHUNKED_CHECKSUMS if k in a), ""), self.place)
+            import zstandard
+
+            try:
+                raw = zstandard.ZstdDecompressor().decompress(data, max_output_size=ulength)
+            except zstandard.ZstdError as e:
+                raise ImageError(f"the layer's zstd:chunked manifest cannot be decoded ({e})", self.place) from None
+            parsed = toc.parse(raw, self.size, off - 8, self.place)  # the skippable frame's header is before it
+            comp = "zstd"
+        else:
+            start = self.size - toc.ESTARGZ_FOOTER
+            footer = self.client.read_range_whole(self.repo, self.digest, max(start, 0), self.size, self.place)
+            toc_off = toc.estargz_toc_offset(footer)
+            if toc_off is None or not 0 < toc_off < start or start - toc_off > toc.MAX_TOC:
+                raise ImageError("the layer's eStargz footer names no table of contents", self.place)
+            member = self.client.read_range_whole(self.repo, self.digest, toc_off, start, self.place)
+            from isal import isal_zlib
+
+            try:
+                tar = isal_zlib.decompressobj(31).decompress(member, toc.MAX_TOC + 4096)
+            except isal_zlib.error as e:
+                raise ImageError(f"the layer's eStargz table of contents cannot be decoded ({e})", self.place) \
+                    from None
+            n = _octal(tar[124:136])
+            if tar[:18] != b"stargz.index.json\0" or n < 0 or 512 + n > len(tar):
+                raise ImageError("the layer's eStargz table of contents is no stargz.index.json entry", self.place)
+            data = tar[512:512 + n]
+            _check_toc(data, str(a.get(toc.ESTARGZ_TOC_DIGEST) or ""), self.place)
+            parsed = toc.parse(data, self.size, toc_off, self.place)
+            # stargz.index.json itself is no entry of the listing: estargz.Build (buildkit, nerdctl,
+            # ctr-remote) ends the tar before it, so a walk of the tar never sees it either
+            comp = "gzip"
+        self.toc, self.comp = parsed, comp
+        try:
+            usize = int(a.get(toc.ESTARGZ_USIZE, -1))
+        except (TypeError, ValueError):
+            usize = -1
+        return parsed.entries, comp, usize, parsed.warnings, False
+
+    def file_digest(self, offset: int) -> str | None:
+        return self.toc.digests.get(offset) if self.toc is not None else None
+
+    def read(self, offset: int, size: int) -> bytes:
+        """The first `size` bytes of the listed file whose `offsets` value is
+        `offset`: its parts fetched with Range requests, each checked."""
+        pieces = self.toc.chunks.get(offset) if self.toc is not None else None
+        if pieces is None:
+            raise LayerError("no file of the layer's table of contents is there", self.place)
+        out = []
+        got = 0
+        for p in pieces:
+            if got >= size:
+                break
+            body = self.client.read_range(self.repo, self.digest, p.start, p.end, self.place)
+            try:
+                data = toc.read_piece(body, self.comp, p, size - got, self.place)
+            finally:
+                body.close()
+            out.append(data)
+            got += len(data)
+        return b"".join(out)
+
+
+def _octal(field: bytes) -> int:
+    try:
+        return int(field.split(b"\0", 1)[0].strip() or b"0", 8)
+    except ValueError:
+        return -1
+
+
+def _check_toc(data: bytes, claim: str, place: str) -> None:
+    """A table of contents must have the digest its layer's descriptor gives
+    (which the manifest's digest covers): the blob's own is not checked when
+    only parts of it are read."""
+    if not claim:
+        raise ImageError("the layer's descriptor gives no digest of its table of contents", place)
+    alg, _ = blobstore.check_digest(claim, place)
+    if _digest_of(data, alg) != claim:
+        raise ImageError("the layer's table of contents is not the one its descriptor names (a corrupt or "
+                         "tampered layer)", place)
 
 
 def read_registry(src: str, layers: dict[str, Layer], platforms: list[str] | None = None) -> list[Image]:
@@ -615,7 +771,9 @@ def read_registry(src: str, layers: dict[str, Layer], platforms: list[str] | Non
             b = layer.blob
             if layer.fetch is None and not layer.indexed and b is not None and b.file in c.layer_paths \
                     and not blobstore.present(b.file, b.size):
-                layer.fetch = _Fetch(client, ref.path, layer.digest, b.size, f"{src}: layer {i}")
+                layer.fetch = _Fetch(client, ref.path, layer.digest, b.size, f"{src}: layer {i}",
+                                     c.annotations.get(layer.digest, {}))
+                contents.fetch_on_demand(b.file, layer.fetch)
     if len(images) > 1:
         want = list(platforms or []) or [host_platform()]
         picked = [im for im in images if any(im.platform.matches(w) for w in want)]

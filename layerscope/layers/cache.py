@@ -34,7 +34,7 @@ FORMAT = 3  # 3: full-blob keys, own subdirectory, header with a checksum
 SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
-KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "files": b"f", "packages": b"p"}
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "files": b"f", "packages": b"p"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -122,6 +122,27 @@ def _key(layer: Layer) -> str | None:
     b = layer.blob
     if b is None:
         return None
+    if _in_blob_store(layer):
+        from .partial import listed
+
+        # a listing from the layer's table of contents has offsets of its own: never taken for a walk's
+        how = "by its table of contents" if listed(b.file) else "by digest"
+        h = _hasher()
+        h.update(f"{__version__}\0{FORMAT}\0{how}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0"
+                 f"{b.size}\0".encode())
+        return h.hexdigest()
+    blob_hash = _blob_hash(b)
+    if blob_hash is None:
+        return None
+    h = _hasher()
+    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0{b.size}\0".encode())
+    h.update(blob_hash)
+    return h.hexdigest()
+
+
+def _blob_hash(b) -> bytes | None:
+    """BLAKE3 of every byte of a blob, kept for the process while its file
+    is the same file, unchanged; None when it cannot be read whole."""
     try:
         st = os.stat(b.file)
         memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size)
@@ -132,10 +153,47 @@ def _key(layer: Layer) -> str | None:
             blob_hash = _blob_hashes[memo] = _hash_blob(b.file, fd_of(b.file), b.offset, b.size, st.st_size)
     except Exception:
         return None
+    return blob_hash
+
+
+def _seek_key(b) -> str | None:
+    """The key of a blob's seek index (layers/seekindex.py): its digest when
+    it is in the blob store (checked there), else the hash of its bytes."""
     h = _hasher()
-    h.update(f"{__version__}\0{FORMAT}\0{layer.digest}\0{layer.diff_id}\0{layer.media_type}\0{b.size}\0".encode())
+    name = os.path.basename(b.file)
+    if b.offset == 0 and "-" in name and os.path.dirname(b.file) == own_dir(False, "blobs"):
+        h.update(f"{__version__}\0{FORMAT}\0seek\0{name}\0{b.size}".encode())
+        return h.hexdigest()
+    blob_hash = _blob_hash(b)
+    if blob_hash is None:
+        return None
+    h.update(f"{__version__}\0{FORMAT}\0seek\0{b.size}\0".encode())
     h.update(blob_hash)
     return h.hexdigest()
+
+
+def load_seek_index(b) -> bytes | None:
+    key = _seek_key(b) if cache_dir() else None
+    value = _read(key, "seek") if key else None
+    return value if isinstance(value, bytes) else None
+
+
+def store_seek_index(b, data: bytes) -> None:
+    key = _seek_key(b) if cache_dir() else None
+    if key:
+        _store(key, "seek", data)
+
+
+def _in_blob_store(layer: Layer) -> bool:
+    """Whether the layer's blob is (or is to be) a registry's, in the blob
+    store under its digest's name: such a file is there only once its bytes
+    had that digest (layers/blobstore.py), so the digest is the key, and a
+    second open needs neither the blob nor a pass over it."""
+    b = layer.blob
+    alg, _, hexd = layer.digest.partition(":")
+    if b.offset != 0 or not hexd or os.path.basename(b.file) != f"{alg}-{hexd}":
+        return False
+    return os.path.dirname(b.file) == own_dir(False, "blobs")
 
 
 # -- files: a header (magic, kind, checksum) then a marshal payload ---------

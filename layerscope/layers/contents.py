@@ -7,13 +7,59 @@ from __future__ import annotations
 
 import os
 from _thread import _local as _thread_local  # threading.local without importing threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from ..errors import LayerError
+from ..errors import ImageError, LayerError
 from ..model import DIGEST_SIZE, BlobRef
-from . import sparse
+from . import partial, seekindex, sparse
 from .blobs import blob_view, fd_of, mapped
 from .compression import open_stream
+
+# -- blobs still in a registry ------------------------------------------------
+# A registry layer whose index came from the cache is not downloaded while
+# the image opens: its blob is fetched by the first read of its contents.
+_fetchers: dict[str, Callable[[], None]] = {}
+
+
+def fetch_on_demand(file: str, fetch: Callable[[], None]) -> None:
+    """`fetch()` brings the blob at `file` (checked against its digest)
+    before any of its bytes are read."""
+    _fetchers[file] = fetch
+
+
+def _listed_read(ref: BlobRef, offset: int, n: int) -> bytes | None:
+    reader = partial.reader(ref.file)
+    if reader is None:
+        return None
+    try:
+        return reader.read(offset, n)
+    except LayerError:
+        raise
+    except ImageError as e:
+        raise LayerError(e.message, e.place) from None
+
+
+def listed_same(a: BlobRef, off_a: int, b: BlobRef, off_b: int) -> bool | None:
+    """Whether two files of layers listed from their tables of contents hold
+    the same bytes, by the digests the tables give them; None when either is
+    not such a file (then its bytes must be read)."""
+    ra, rb = partial.reader(a.file), partial.reader(b.file)
+    da = ra.file_digest(off_a) if ra is not None else None
+    db = rb.file_digest(off_b) if rb is not None else None
+    return None if da is None or db is None else da == db
+
+
+def _ready(ref: BlobRef) -> None:
+    fetch = _fetchers.get(ref.file)
+    if fetch is None:
+        return
+    try:
+        fetch()
+    except LayerError:
+        raise
+    except ImageError as e:  # a registry's failure, said as the layer's: readers handle LayerError
+        raise LayerError(e.message, e.place) from None
+    _fetchers.pop(ref.file, None)
 
 
 # -- reading contents on demand ----------------------------------------------
@@ -22,9 +68,18 @@ def read_range(ref: BlobRef, compression: str, offset: int, size: int, cap: int 
     `cap` of them).  Over an uncompressed blob this is a slice; over a
     compressed one the stream is decoded up to the offset."""
     n = size if cap is None else min(size, cap)
+    if partial.listed(ref.file):
+        return _listed_read(ref, offset, n)
+    _ready(ref)
     view = blob_view(ref)
     if compression == "none":
         return bytes(view[offset:offset + n])
+    if seekindex.wanted(ref, compression):
+        seeker = seekindex.Seeker(ref)
+        try:
+            return seeker.read(offset, n)
+        finally:
+            seeker.close()
     stream = open_stream(view, compression, ref)
     _discard(stream, offset)
     return stream.read(n)
@@ -85,6 +140,8 @@ def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> boo
     """Whether two ranges of uncompressed blobs hold the same bytes: read
     with pread into two reused 1 MiB buffers and compared in C (memcmp),
     never mapped, so comparing big copies costs no memory."""
+    _ready(a)
+    _ready(b)
     bufs = getattr(_cmp_bufs, "pair", None)
     if bufs is None:
         bufs = _cmp_bufs.pair = (bytearray(_CMP_STEP), bytearray(_CMP_STEP))
@@ -107,12 +164,25 @@ def same_bytes(a: BlobRef, off_a: int, b: BlobRef, off_b: int, size: int) -> boo
 def iter_ranges(ref: BlobRef, compression: str, wanted: list[tuple[int, int]]) -> Iterator[tuple[int, Iterator[bytes]]]:
     """For sorted (offset, size) ranges, yield (offset, chunks) in one pass
     over the layer stream (one decode for many files)."""
+    if partial.listed(ref.file):
+        for off, size in wanted:
+            yield off, iter([_listed_read(ref, off, size)])
+        return
+    _ready(ref)
     view = blob_view(ref)
     if compression == "none":
         for off, size in wanted:
             if off + size > len(view):
                 raise LayerError("the layer ended inside a file", ref.name)
             yield off, _view_chunks(view, off, size, ref)
+        return
+    if seekindex.wanted(ref, compression):
+        seeker = seekindex.Seeker(ref)  # each range from its nearest checkpoint
+        try:
+            for off, size in wanted:
+                yield off, seeker.chunks(off, size)
+        finally:
+            seeker.close()
         return
     stream = open_stream(view, compression, ref)
     pos = 0
@@ -153,6 +223,7 @@ def digest_blob(ref: BlobRef, uncompressed: str | None = None) -> str:
     `uncompressed` names its compression."""
     import hashlib
 
+    _ready(ref)
     view = blob_view(ref)
     h = hashlib.sha256()
     if uncompressed is None or uncompressed == "none":

@@ -3,11 +3,14 @@
 Layers already indexed before (same blob) come from the cache.  Compressed
 layers are indexed in two threads (decoding and hashing release the GIL);
 uncompressed ones in this process first, and what is left after 0.25 s in
-worker processes (their walk is Python work, held by the GIL).
+worker processes (their walk is Python work, held by the GIL).  A registry's
+layers are indexed while they download, several at once (layers/pipe.py),
+or listed from their tables of contents (layers/toc.py).
 """
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable
 
@@ -168,20 +171,7 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
             cut = zstd_truncation(view)
             if cut:
                 raise LayerError(cut, place)
-        stream = open_stream(view, comp, ref)
-        limit = max(BOMB_FLOOR, len(view) * BOMB_RATIO)
-
-        def read(n: int, _r=stream.read) -> bytes:
-            try:
-                return _r(n)
-            except EOFError as e:
-                raise LayerError(f"the {comp} stream ends early ({decode_error(e)})", place) from None
-            except LayerError:
-                raise
-            except Exception as e:  # zlib.error, ZstdError, BadGzipFile, OSError
-                raise LayerError(f"corrupt {comp} data ({decode_error(e)})", place) from None
-
-        ix = TarIndexer(b"", read, limit, place, hash_files=hash_files)
+        ix = _stream_indexer(open_stream(view, comp, ref), comp, len(view), place, hash_files)
     try:
         entries = ix.run()
     except LayerError as e:
@@ -193,14 +183,85 @@ def index_blob(ref: BlobRef, media_type: str = "", place: str | None = None, has
         release(ref)
     if shrunk(ref.file):  # reads past the new end just stop: what was indexed is not the layer
         raise LayerError(CHANGED, place)
+    return _checked(ix, entries, comp, len(view), place)
+
+
+def _stream_indexer(stream, comp: str, blob_size: int, place: str, hash_files: bool) -> TarIndexer:
+    """A tar walker over a decoder's output, its errors said as a layer's."""
+    limit = max(BOMB_FLOOR, blob_size * BOMB_RATIO)
+
+    def read(n: int, _r=stream.read) -> bytes:
+        try:
+            return _r(n)
+        except EOFError as e:
+            raise LayerError(f"the {comp} stream ends early ({decode_error(e)})", place) from None
+        except LayerError:
+            raise
+        except Exception as e:  # zlib.error, ZstdError, BadGzipFile, OSError
+            raise LayerError(f"corrupt {comp} data ({decode_error(e)})", place) from None
+
+    return TarIndexer(b"", read, limit, place, hash_files=hash_files)
+
+
+def _checked(ix: TarIndexer, entries: LayerEntries, comp: str, blob_size: int, place: str):
     if implied_too_costly(entries):
         raise LayerError(DEEP, place)
-    if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * len(view):
+    if comp != "none" and not ix.bomb and ix.size >= NOTE_MIN_BYTES and ix.size > NOTE_RATIO * blob_size:
         ix.warnings.append(
-            f"the layer expands {ix.size // max(len(view), 1):,}× ({len(view):,} bytes of {comp} hold "
+            f"the layer expands {ix.size // max(blob_size, 1):,}× ({blob_size:,} bytes of {comp} hold "
             f"{ix.size:,} bytes of tar): mostly zeros or repeated data, a decompression bomb? "
             "(it was read in full, in bounded memory)")
     return entries, comp, ix.size, ix.warnings, ix.bomb
+
+
+def index_stream(source, blob_size: int, media_type: str = "", place: str = "layer", hash_files: bool = False):
+    """Index a compressed layer from a file object giving its blob's bytes as
+    they arrive (a download: layers/pipe.py), with what index_blob returns;
+    None when the blob is not gzip or zstd (an uncompressed layer is walked
+    in place once it is stored).  The caller checks the blob's digest, and a
+    zstd blob's last frame (zstd_truncation), once all of it is in."""
+    if "encrypted" in media_type:
+        raise LayerError("the layer is encrypted (ocicrypt); it cannot be read without its key", place)
+    head = bytearray()
+    while len(head) < 512:
+        chunk = source.read(512 - len(head))
+        if not chunk:
+            break
+        head += chunk
+    comp = sniff(bytes(head))
+    if comp not in ("gzip", "zstd"):
+        return None
+    raw = _Prefixed(bytes(head), source)
+    if comp == "gzip":
+        from isal.igzip import IGzipFile
+
+        stream = IGzipFile(fileobj=raw, mode="rb")
+    else:
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_size=1 << 20, read_across_frames=True)
+    ix = _stream_indexer(stream, comp, blob_size, place, hash_files)
+    entries = ix.run()
+    return _checked(ix, entries, comp, blob_size, place)
+
+
+class _Prefixed(io.RawIOBase):
+    """The bytes already read to tell the compression, then the rest."""
+
+    def __init__(self, head: bytes, rest) -> None:
+        self.head = memoryview(head)
+        self.rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self.head:
+            n = min(len(b), len(self.head))
+            b[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        return self.rest.readinto(b)
 
 
 def index_one(layer: Layer) -> None:
@@ -219,11 +280,12 @@ def index_one(layer: Layer) -> None:
 
 def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: int | None = None,
                  use_cache: bool = True, layers: Iterable[Layer] | None = None,
-                 fetched: Callable[[Layer, int], None] | None = None) -> None:
+                 fetched: Callable[[Layer, int], None] | None = None, partial: bool = True) -> None:
     """Index the layers not indexed yet (of `layers`, else of the graph);
-    those whose blob is still in a registry are fetched first, several at
-    once, each indexed as soon as it is in.  `fetched(layer, bytes so far)`
-    follows their downloads."""
+    those whose blob is still in a registry are fetched, several at once,
+    each indexed while it downloads, or with `partial` listed from its table
+    of contents when it has one.  `fetched(layer, bytes so far)` follows
+    their downloads."""
     # an image may list one layer many times: each distinct node is walked once
     todo = [l for l in dict.fromkeys(layers if layers is not None else graph.layers.values()) if not l.indexed]
     total = len(todo)
@@ -239,7 +301,7 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
 
     remote = [l for l in todo if l.fetch is not None]
     if remote:
-        for layer, from_cache in _fetch_and_index(remote, use_cache, fetched):
+        for layer, from_cache in _fetch_and_index(remote, use_cache, fetched, partial):
             if from_cache:
                 done += 1
                 if progress:
@@ -274,35 +336,30 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
 FETCH_WORKERS = 4  # downloads at once: enough to fill a link, few enough to be polite to a registry
 
 
-def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[tuple[Layer, bool]]:
-    """Fetch registry layers, several at once, and index each in the thread
-    that fetched it (decoding releases the GIL).  Yields (layer, whether its
-    index came from the cache) as each is done; a layer that cannot be fetched
-    gets that as its error."""
+def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched, partial: bool = True) -> Iterable[tuple[Layer, bool]]:
+    """Fetch registry layers, several at once, each indexed while it
+    downloads (layers/pipe.py: the bytes go to the blob store and to the
+    indexer at once).  A layer whose index is cached by its digest is not
+    fetched at all: its contents are fetched when they are read.  Yields
+    (layer, whether its index came from the cache) as each is done; a layer
+    that cannot be fetched gets that as its error."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    from ..errors import ImageError
+    from . import partial as listings  # the module; `partial` is the caller's wish
 
     def job(layer: Layer) -> tuple[Layer, bool]:
-        try:
-            fetch = layer.fetch
-            if fetch is not None:
-                fetch(None if fetched is None else (lambda n: fetched(layer, n)))
-                layer.fetch = None
-        except ImageError as e:
-            _apply(layer, ("error", e.line()))
-            return layer, False
-        except MemoryError:
-            _apply(layer, ("error", f"{place_of(layer)}: out of memory while fetching"))
-            return layer, False
+        if layer.blob is not None:
+            listings.read_through(layer.blob.file, None)  # an earlier open's listing is not this one's
         if use_cache and cache.load(layer):
             if implied_too_costly(layer.entries):
                 _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
             return layer, True
+        if partial and _listed(layer):
+            return layer, True  # a listing is a few Range requests: not worth a cache entry
         try:
-            index_one(layer)
+            _fetch_indexing(layer, fetched)
         except MemoryError:
-            _apply(layer, ("error", f"{place_of(layer)}: out of memory while indexing"))
+            _apply(layer, ("error", f"{place_of(layer)}: out of memory while fetching or indexing"))
         return layer, False
 
     order = sorted(layers, key=lambda l: -l.compressed_size)  # the longest download starts first
@@ -312,6 +369,79 @@ def _fetch_and_index(layers: list[Layer], use_cache: bool, fetched) -> Iterable[
     from . import blobstore
 
     blobstore.trim()  # once, after the downloads: the blobs this process uses are kept
+
+
+def _listed(layer: Layer) -> bool:
+    """List an eStargz or zstd:chunked layer from its table of contents (a
+    few Range requests) instead of downloading it; False when it has none or
+    it cannot be read (then the whole blob is fetched and walked: that
+    decides what the layer holds)."""
+    from ..errors import ImageError
+    from . import partial as listings
+
+    fetch = layer.fetch
+    if fetch is None or not getattr(fetch, "partial", lambda: False)() or fetch.present() or layer.blob is None:
+        return False
+    try:
+        got = fetch.listing()
+    except ImageError:
+        return False
+    if implied_too_costly(got[0]):
+        return False
+    listings.read_through(layer.blob.file, fetch)
+    _apply(layer, ("ok", *got))
+    return True
+
+
+def _fetch_indexing(layer: Layer, fetched) -> None:
+    """Download one layer while a second thread indexes the bytes as they
+    come; the index counts only once the blob's digest checked out.  When
+    the stream could not be indexed as it came (the download started again,
+    or the blob is no gzip or zstd), the stored blob is indexed in place."""
+    import threading
+
+    from ..errors import ImageError
+    from .pipe import Pipe
+
+    fetch = layer.fetch
+    if fetch is None or fetch.present():
+        layer.fetch = None
+        index_one(layer)
+        return
+    pipe = Pipe()
+    size = layer.blob.size if layer.blob is not None else 0
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(index_stream(pipe, size, layer.media_type, place_of(layer), wants_digests(layer)))
+        except BaseException as e:  # a bad stream, the download's failure: the stored blob decides
+            result.append(e)
+        finally:
+            pipe.leave()
+
+    t = threading.Thread(target=run, name="layerscope-index", daemon=True)
+    t.start()
+    try:
+        fetch(None if fetched is None else (lambda n: fetched(layer, n)), sink=pipe)
+    except ImageError as e:
+        pipe.fail(e)
+        t.join()
+        _apply(layer, ("error", e.line()))
+        return
+    except BaseException as e:
+        pipe.fail(e)
+        t.join()
+        raise
+    pipe.close_writer()
+    t.join()
+    layer.fetch = None
+    got = result[0] if result else None
+    # the decoder stops at the end of its input without a word: a cut zstd blob is told from its frames
+    if isinstance(got, tuple) and not pipe.restarted and not (got[1] == "zstd" and zstd_truncation(blob_view(layer.blob))):
+        _apply(layer, ("ok", *got))
+    else:  # what the stored blob says, in the words index_blob uses for it
+        index_one(layer)
 
 
 def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:

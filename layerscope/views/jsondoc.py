@@ -71,16 +71,19 @@ def finding_doc(f, top: int = 100) -> dict:
     }
 
 
+def waste_doc(pw) -> dict:
+    """One wasted path: its hidden bytes and every copy (report's "waste" items)."""
+    return {
+        "path": pw.path,
+        "wasted_bytes": pw.wasted_bytes,
+        "copies": [{"layer": c.layer, "size": c.size, "state": c.state, "kind": c.kind, "hidden_at": c.hidden_at}
+                   for c in pw.copies],
+    }
+
+
 def report_doc(graph: LayerGraph, a: ImageAnalysis, top: int = 100) -> dict:
     im = a.image
-    waste = []
-    for pw in a.waste.paths(top):
-        waste.append({
-            "path": pw.path,
-            "wasted_bytes": pw.wasted_bytes,
-            "copies": [{"layer": c.layer, "size": c.size, "state": c.state, "kind": c.kind, "hidden_at": c.hidden_at}
-                       for c in pw.copies],
-        })
+    waste = [waste_doc(pw) for pw in a.waste.paths(top)]
     t = a.totals()
     warnings = list(graph.warnings)
     for L, layer in enumerate(a.layers):
@@ -130,6 +133,34 @@ def entry_doc(a: ImageAnalysis, path: str, L: int, i: int, change: str | None = 
             d["link"] = "/" + d["link"]  # hardlink targets are image paths, shown like every path
     if change is not None:
         d["change"] = change
+    return d
+
+
+def tree_entry_doc(a: ImageAnalysis, t, n: int) -> dict | None:
+    """Node n of a file tree as `ls --json` shows it: for a tree of a layer's
+    changes (`ls --changes`) with its change and kind, None for a node that is
+    no change (a directory listed again, or an implied parent that existed)."""
+    from ..analysis.tree import S_DELETED
+
+    p = t.path(n).lstrip("/")
+    ref = t.ref(n)
+    L = t.layer
+    if t.mode != "changes":
+        return entry_doc(a, p, L, IMPLIED) if ref is None else entry_doc(a, p, ref[0], ref[1])
+    change, kind = status_change(t.status[n])
+    if ref is None and a.stack.implied.get(p, (None,))[0] == L:
+        change = "added"  # a parent directory this layer implied into existence
+    if change == "unchanged":
+        return None
+    if ref is None:
+        d = entry_doc(a, p, L, IMPLIED, change)
+    else:
+        d = entry_doc(a, p, ref[0], ref[1], change)
+        if t.status[n] == S_DELETED:
+            d["layer"] = L
+            d["deleted_layer"] = ref[0]
+    if kind:
+        d["kind"] = kind
     return d
 
 

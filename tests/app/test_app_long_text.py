@@ -144,3 +144,38 @@ def test_every_rendering_of_a_huge_string_is_cut_quickly():
         assert len(t) < 40_000
     for t in texts[:4]:
         assert "more characters" in t
+
+
+async def test_o_shows_the_full_value_of_a_cut_row(tmp_path, monkeypatch):
+    """Item 7: a path the tree or the waste list cuts is one key away in full."""
+    import layerscope.formats.source as formats
+    from layerscope.app.screens.step import BuildStepScreen
+    from layerscope.app.testing import mem_graph
+    from layerscope.app.widgets import WasteList
+    from layerscope.model import DIR, FILE
+    from tests.app.test_app import tree, waste_ready
+
+    deep = "/".join(f"directory-{k:02d}" for k in range(30))
+    name = deep + "/the-distinguishing-tail\x1b[31m.txt"
+    g = mem_graph([[("d", DIR, 0), (f"d/{deep}", DIR, 0), (f"d/{name}", FILE, 100)],
+                   [(f"d/{name}", FILE, 300)]])
+    monkeypatch.setattr(formats, "open_graph", lambda sources, platform=None, **kw: g)
+    app = LayerscopeApp(["<memory>"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: waste_ready(app), what="the waste list")
+        t = tree(app)
+        t.focus()
+        t.select_node(t.model.tree.find("/d/" + name))
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, BuildStepScreen), what="the full path")
+        text = app.screen.query_one(LongTextView).text
+        assert text.splitlines()[0] == "/d/" + name.replace("\x1b", "\\x1b")
+        assert "the-distinguishing-tail\\x1b[31m.txt" in screen_text(app)  # wrapped, never cut, escaped
+        await pilot.press("escape")
+        await pilot.press("w")
+        assert isinstance(app.focused, WasteList)
+        await pilot.press("o")
+        await until(pilot, lambda: isinstance(app.screen, BuildStepScreen), what="the full wasted path")
+        text = app.screen.query_one(LongTextView).text
+        assert name.replace("\x1b", "\\x1b") in text and "layer 0: " in text and "layer 1: " in text

@@ -49,7 +49,7 @@ async def test_packages_tab_follows_the_layer_and_shows_files(image):
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         view = app.layer_view
-        await pilot.press("P")
+        await pilot.press("K")
         await until(pilot, lambda: _names(app), what="the packages list")
         assert app.analysis._packages is not None  # read by the worker, not before the analysis was shown
         assert _names(app) == ["curl", "coreutils", EVIL, "dash"]  # the top layer, biggest first, then by name
@@ -78,7 +78,7 @@ async def test_the_owning_package_in_details(image):
     app = LayerscopeApp([image])
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
-        await pilot.press("P")
+        await pilot.press("K")
         await until(pilot, lambda: _names(app), what="the packages list")
         app.layer_view.mode = "merged"
         app.layer_view.goto("/usr/bin/sh", 1)

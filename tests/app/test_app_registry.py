@@ -72,3 +72,34 @@ def test_download_progress_names_layers_sizes_and_rates():
     assert all(isinstance(m, Fetching) for m in posted)
     assert "layer 0 2.0 MB/4.0 MB 2.0 MB/s" in posted[1].text
     assert len(posted) == 3 and "layer 1" not in posted[-1].text
+
+
+async def test_a_zstd_chunked_image_is_browsed_from_its_tables_of_contents(tmp_path):
+    """Every layer listed from its TOC (Range requests, no whole blob), and a
+    preview fetches that file's pieces alone."""
+    from layerscope.app.widgets.previewview import PreviewView
+    from tests.app.test_app import move_to, select_layer
+
+    layout = tmp_path / "chunked"
+    write_archive(str(layout), [classic_image("zstd-chunked")], layout="oci", directory=True)
+    index = json.loads((layout / "index.json").read_text())
+    index["manifests"][0]["annotations"] = {"org.opencontainers.image.ref.name": "1"}
+    (layout / "index.json").write_text(json.dumps(index))
+    f = FakeRegistry(layout)
+    try:
+        app = LayerscopeApp([f"{f.host}/demo/chunked:1"])
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot)
+            assert [p for p in f.blob_gets() if p.split("/")[-1] not in f.config_digests] == []
+            listed = len(f.range_gets())
+            assert 7 <= listed <= 8  # the manifest of each layer, and /etc/os-release for the summary
+            await select_layer(pilot, 0)
+            await move_to(pilot, "/etc/os-release")
+            await pilot.press("p")
+            pv = app.query_one("#preview", PreviewView)
+            await until(pilot, lambda: "PRETTY_NAME" in pv.plain(), what="text preview")
+            assert len(f.range_gets()) == listed + 1
+            assert [p for p in f.blob_gets() if p.split("/")[-1] not in f.config_digests] == []
+    finally:
+        f.stop()
+        registry._clients.clear()

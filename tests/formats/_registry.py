@@ -72,14 +72,25 @@ class Registry:
                 time.sleep(0.05)
         raise RuntimeError("docker-registry did not start")
 
-    def requests(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every request served so far."""
+    def requests(self, with_bytes: bool = False) -> list[tuple]:
+        """(method, path, status) of every request served so far; with
+        `with_bytes`, the bytes of each answer's body too."""
         self.log.flush()
+        # the registry logs a request once its handler returns, which can be just after the
+        # client has read the whole answer: wait until the log stops growing
+        size, end = -1, time.monotonic() + 3
+        while time.monotonic() < end:
+            now = self.log_path.stat().st_size
+            if now == size:
+                break
+            size = now
+            time.sleep(0.1)
         out = []
         for line in self.log_path.read_text(errors="replace").splitlines():
-            m = re.search(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+)', line)
+            m = re.search(r'"(GET|HEAD|PUT|POST|PATCH|DELETE) (\S+) HTTP/[\d.]+" (\d+) (\d+|-)', line)
             if m:
-                out.append((m.group(1), m.group(2), int(m.group(3))))
+                row = (m.group(1), m.group(2), int(m.group(3)))
+                out.append(row + (int(m.group(4).replace("-", "0")),) if with_bytes else row)
         return out
 
     def blob_gets(self, repo: str | None = None) -> list[str]:
@@ -92,8 +103,10 @@ class Registry:
         return out
 
     def push(self, archive: Path, ref: str, transport: str = "oci-archive", all_images: bool = False,
-             creds: str | None = None) -> None:
+             creds: str | None = None, compress: str | None = None) -> None:
         args = [SKOPEO, "copy", "--quiet", "--dest-tls-verify=false", "--insecure-policy"]
+        if compress:
+            args += ["--dest-compress-format", compress]
         if all_images:
             args.append("--all")
         if creds:
@@ -165,6 +178,9 @@ class FakeRegistry:
         self.manifest_override: dict[str, bytes] = {}
         self.blob_override: dict[str, bytes] = {}
         self.gate: threading.Event | None = None  # blob requests wait for it when set
+        self.half_gate: threading.Event | None = None  # when set, layer blobs stop halfway until it opens
+        self.ranges = True  # Range requests are answered with 206 and the bytes asked for
+        self.drop_once: set[str] = set()  # blobs whose first answer stops halfway and closes the connection
         self.log: list[tuple[str, str, str]] = []  # (path, Authorization, status)
         self.tags = {}
         index = json.loads((layout / "index.json").read_text())
@@ -208,6 +224,9 @@ class FakeRegistry:
     def blob_gets(self) -> list[str]:
         return [p for p, _, s in self.log if "/blobs/" in p and s == "200"]
 
+    def range_gets(self) -> list[str]:
+        return [p for p, _, s in self.log if "/blobs/" in p and s == "206"]
+
     def _send(self, h, status: int, body: bytes = b"", headers: dict | None = None) -> None:
         self.log.append((h.path, h.headers.get("Authorization") or "", str(status)))
         h.send_response(status)
@@ -249,6 +268,30 @@ class FakeRegistry:
                 return self._send(h, 404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}')
             if self.redirect:
                 return self._send(h, 307, b"", {"Location": f"http://localhost:{self.port}/storage/{target}"})
+            if target in self.drop_once:
+                self.drop_once.discard(target)
+                self.log.append((h.path, h.headers.get("Authorization") or "", "200"))
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body[:len(body) // 2])
+                h.wfile.flush()
+                h.close_connection = True
+                return None
+            rng = re.fullmatch(r"bytes=(\d+)-(\d+)", h.headers.get("Range") or "")
+            if rng and self.ranges:
+                a, b = int(rng.group(1)), int(rng.group(2)) + 1
+                return self._send(h, 206, body[a:b], {"Content-Range": f"bytes {a}-{b - 1}/{len(body)}"})
+            if self.half_gate is not None and target not in self.config_digests:
+                self.log.append((h.path, h.headers.get("Authorization") or "", "200"))
+                h.send_response(200)
+                h.send_header("Content-Length", str(len(body)))
+                h.end_headers()
+                h.wfile.write(body[:len(body) // 2])
+                h.wfile.flush()
+                self.half_gate.wait(30)
+                h.wfile.write(body[len(body) // 2:])
+                return None
             return self._send(h, 200, body)
         if target in self.manifest_override:
             body = self.manifest_override[target]

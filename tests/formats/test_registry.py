@@ -12,6 +12,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -19,7 +21,7 @@ from layerscope.cli import main
 from layerscope.formats import registry
 from layerscope.model import host_platform
 from layerscope.testing.synth import F, ImageSpec, LayerSpec, classic_image, classic_pair, write_archive
-from tests.conftest import ROOT
+from tests.conftest import CORPUS, ROOT
 
 from ._registry import FakeRegistry, Registry, auth_file, htpasswd_file, make_ca, need_tools
 
@@ -416,3 +418,191 @@ def test_what_is_not_a_reference_says_so(capsys):
     assert rc == 2 and "registry://frobnicate" in err and len(err.strip().splitlines()) == 1
     line = one_line_error(*run(capsys, "report", "missing.tar")[::2])
     assert "no such file" in line  # a file-like name is never looked up in a registry
+
+
+def test_layers_are_indexed_while_they_download(fake, capsys, monkeypatch):
+    """Each layer blob stops halfway until the test lets it go on: by then
+    every layer's indexer has read the half that came, so indexing runs with
+    the download, not after it; the report is what a full pull gives, and no
+    layer is walked a second time from the stored blob."""
+    from layerscope.layers import indexing, pipe
+
+    pipes = []
+
+    class Watched(pipe.Pipe):
+        def __init__(self):
+            super().__init__()
+            pipes.append(self)
+
+    monkeypatch.setattr(pipe, "Pipe", Watched)
+    walked = []
+    real_index_one = indexing.index_one
+    monkeypatch.setattr(indexing, "index_one", lambda layer: (walked.append(layer), real_index_one(layer)))
+    rc, whole, err = run(capsys, "report", "--json", "--no-cache", f"{fake.host}/demo/app:1")
+    assert rc == 0, err
+    pipes.clear()
+    registry._clients.clear()
+    walked.clear()
+    fake.half_gate = threading.Event()
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("rc", main(["report", "--json", "--no-cache",
+                                                                       f"{fake.host}/demo/app:1"])))
+    t.start()
+    try:
+        layers = fake.manifest["layers"]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if len(pipes) == len(layers) or (len(pipes) >= registry.FETCH_WORKERS and all(p.read_bytes for p in pipes)):
+                if all(p.read_bytes for p in pipes):
+                    break
+            time.sleep(0.02)
+        started = [p.read_bytes for p in pipes]
+        assert started and all(started), started  # read while the rest of each blob is held back
+    finally:
+        fake.half_gate.set()
+        t.join(30)
+    out, err = capsys.readouterr()
+    assert result["rc"] == 0, err
+    assert json.loads(out) == json.loads(whole)
+    assert walked == []
+
+
+def test_a_cached_index_needs_no_blob_and_contents_come_on_demand(reg, capsys, tmp_path, monkeypatch):
+    """Layer indexes are cached by digest: with the blob store emptied, a
+    second open fetches no layer blob at all; extracting a file then fetches
+    the one layer it is in, once."""
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(cache_dir))
+    ref = f"{reg.host}/demo/classic:1"
+    rc, first, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    man = json.loads(first)
+    layer_digests = {l["digest"] for l in man["layers"]}
+    for p in (cache_dir / "blobs").iterdir():
+        p.unlink()
+    before = len(reg.blob_gets("demo/classic"))
+    rc, again, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    assert json.loads(again) == man
+    assert not set(reg.blob_gets("demo/classic")[before:]) & layer_digests  # the config, at most
+    before = len(reg.blob_gets("demo/classic"))
+    out_dir = tmp_path / "x"
+    rc, _, err = run(capsys, "extract", ref, "/usr/sbin/nginx", "-o", str(out_dir))
+    assert rc == 0, err
+    assert (out_dir / "usr" / "sbin" / "nginx").stat().st_size > 0
+    got = [d for d in reg.blob_gets("demo/classic")[before:] if d in layer_digests]
+    assert len(got) == 1
+
+
+# ---------------------------------------------------------------------------
+# layers with a table of contents, listed from it
+
+@pytest.fixture(scope="module")
+def toc_reg(tmp_path_factory):
+    need_tools("docker-registry", "skopeo")
+    root = tmp_path_factory.mktemp("toc-registry")
+    r = Registry(root)
+    plain = root / "plain.tar"
+    write_archive(str(plain), [classic_image("none")], layout="oci")
+    r.push(plain, "toc/skopeo:1", compress="zstd:chunked")  # as skopeo and podman write zstd:chunked
+    r.archives = {}
+    for comp in ("estargz", "zstd-chunked"):  # as the formats' own writers lay them out (synth)
+        p = root / f"{comp}.tar"
+        write_archive(str(p), [classic_image(comp)], layout="oci")
+        r.push(p, f"toc/{comp}:1")
+        r.archives[comp] = p
+    r.archives["skopeo"] = plain
+    corpus = CORPUS / "dive" / "test-oci-estargz-image.tar"  # buildkit's own eStargz, when the corpus is here
+    if corpus.exists():
+        r.push(corpus, "toc/corpus:1")
+        r.archives["corpus"] = corpus
+    yield r
+    r.stop()
+
+
+def _layer_bytes(rc_out) -> tuple[int, dict[str, int]]:
+    doc = json.loads(rc_out)
+    sizes = {l["digest"]: l["compressed_size"] for l in doc["layers"]}
+    return sum(sizes.values()), sizes
+
+
+@pytest.mark.parametrize("name", ["skopeo", "estargz", "zstd-chunked", "corpus"])
+def test_a_layer_with_a_table_of_contents_is_listed_from_it(toc_reg, capsys, monkeypatch, name):
+    """Listed with Range requests for the tables of contents alone: under
+    10 % of the layer bytes cross the wire (the registry's access log says
+    how many), and the listing and the report are those of a full download
+    (but for the uncompressed sizes, which a table of contents may not give)."""
+    if name not in toc_reg.archives:
+        pytest.skip("reference corpus not present")
+    ref = f"{toc_reg.host}/toc/{name}:1"
+    before = len(toc_reg.requests())
+    rc, listing, err = run(capsys, "ls", ref)
+    assert rc == 0, err
+    rc, report, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    total, sizes = _layer_bytes(report)
+    sent = sum(n for m, p, s, n in toc_reg.requests(with_bytes=True)[before:]
+               if m == "GET" and p.rsplit("/", 1)[-1] in sizes)
+    # the corpus's layers are a few KB each, less than their own tables of contents
+    assert 0 < sent < total / (2 if name == "corpus" else 10), (sent, total)
+    monkeypatch.setattr(registry._Fetch, "partial", lambda self: False)
+    before = len(toc_reg.requests())
+    rc, expected, err = run(capsys, "ls", ref)
+    assert rc == 0, err
+    assert listing == expected and ("/usr/sbin/nginx" in listing or name == "corpus")
+    rc, whole, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    assert sum(n for m, p, s, n in toc_reg.requests(with_bytes=True)[before:] if p.rsplit("/", 1)[-1] in sizes) >= total
+    a, r = json.loads(whole), json.loads(report)
+    for doc in (a, r):
+        for layer in doc["layers"]:
+            layer.pop("uncompressed_size")
+    assert r == a
+
+
+def test_one_file_of_a_listed_layer_is_fetched_alone(toc_reg, capsys, tmp_path):
+    ref = f"{toc_reg.host}/toc/skopeo:1"
+    rc, report, err = run(capsys, "report", "--json", ref)
+    assert rc == 0, err
+    total, sizes = _layer_bytes(report)
+    before = len(toc_reg.requests())
+    rc, _, err = run(capsys, "extract", ref, "/etc/os-release", "-o", str(tmp_path / "x"))
+    assert rc == 0, err
+    rc, _, err = run(capsys, "extract", str(toc_reg.archives["skopeo"]), "/etc/os-release", "-o",
+                     str(tmp_path / "y"))
+    assert rc == 0, err
+    assert (tmp_path / "x" / "etc" / "os-release").read_bytes() == (tmp_path / "y" / "etc" / "os-release").read_bytes()
+    got = [(p, s, n) for m, p, s, n in toc_reg.requests(with_bytes=True)[before:]
+           if m == "GET" and p.rsplit("/", 1)[-1] in sizes]
+    assert got and all(s == 206 for _, s, _ in got)
+    assert sum(n for _, _, n in got) < total / 10
+
+
+def test_verify_walks_the_whole_blob_of_a_listed_layer(toc_reg, capsys):
+    """--verify checks what the layer holds, not what its table of contents says it holds."""
+    ref = f"{toc_reg.host}/toc/zstd-chunked:1"
+    before = len(toc_reg.requests())
+    rc, out, err = run(capsys, "report", "--verify", ref)
+    assert rc == 0 and "(verified)" in out, err
+    whole = [s for m, p, s in toc_reg.requests()[before:] if m == "GET" and "/blobs/" in p]
+    assert whole and 206 not in whole  # whole blobs only, no table of contents
+
+
+def test_a_download_that_breaks_off_is_indexed_from_the_stored_blob(fake, capsys, monkeypatch):
+    """The connection drops halfway through a layer: the download starts
+    again, the half-read stream is dropped, and the layer is walked from the
+    blob once it is stored; the report is the one an unbroken download gives."""
+    from layerscope.layers import indexing
+
+    rc, whole, err = run(capsys, "report", "--json", "--no-cache", f"{fake.host}/demo/app:1")
+    assert rc == 0, err
+    registry._clients.clear()
+    layer = max(fake.manifest["layers"], key=lambda d: d["size"])["digest"]
+    fake.drop_once.add(layer)
+    walked = []
+    real_index_one = indexing.index_one
+    monkeypatch.setattr(indexing, "index_one", lambda l: (walked.append(l.digest), real_index_one(l)))
+    rc, again, err = run(capsys, "report", "--json", "--no-cache", f"{fake.host}/demo/app:1")
+    assert rc == 0, err
+    assert walked == [layer]
+    assert json.loads(again) == json.loads(whole)

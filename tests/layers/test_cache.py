@@ -115,3 +115,33 @@ def test_cache_key_follows_the_bytes(tmp_path, monkeypatch):
     with open(p, "r+b") as fh:
         fh.truncate(b.offset + b.size - 1)
     assert cache._key(layer) is None
+
+
+def test_a_registry_blob_is_keyed_by_its_digest(tmp_path, monkeypatch):
+    """A blob in the blob store under its digest's name (put there only once
+    its bytes had that digest) is keyed by the digest: its bytes are not
+    hashed, nor needed; a layer listed from its table of contents gets a key
+    of its own, so a listing and a walk never stand in for each other; a
+    blob elsewhere is keyed by its bytes."""
+    from layerscope.layers import blobstore, cache, partial
+    from layerscope.model import BlobRef, Layer
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    digest = "sha256:" + "ab" * 32
+    path = blobstore.path_of(digest, "x")
+    assert not os.path.exists(path)
+    layer = Layer("k", digest, "sha256:" + "cd" * 32, "application/vnd.oci.image.layer.v1.tar+gzip", 10,
+                  BlobRef(path, 0, 10, "blobs/sha256/ab"))
+    monkeypatch.setattr(cache, "_hash_blob", lambda *a: (_ for _ in ()).throw(AssertionError("hashed")))
+    by_digest = cache._key(layer)
+    assert by_digest and by_digest == cache._key(layer)
+    partial.read_through(path, object())
+    try:
+        assert cache._key(layer) not in (None, by_digest)
+    finally:
+        partial.read_through(path, None)
+    elsewhere = tmp_path / ("sha256-" + "ab" * 32)
+    elsewhere.write_bytes(b"0123456789")
+    layer.blob = BlobRef(str(elsewhere), 0, 10, "x")
+    monkeypatch.setattr(cache, "_hash_blob", lambda *a: b"h" * 32)
+    assert cache._key(layer) not in (None, by_digest)

@@ -61,3 +61,27 @@ def test_indexing_falls_back_when_processes_cannot_start(tmp_path, monkeypatch):
     index_layers(g, workers=2, use_cache=False)
     assert all(l.indexed and l.error is None for l in g.images[0].layers)
     assert len(g.images[0].layers[0].entries) > 10
+
+
+def test_a_stream_is_indexed_as_its_blob_is(tmp_path):
+    """index_stream (a download's bytes as they come, layers/pipe.py) gives
+    what index_blob gives for the stored blob, for every compression a
+    registry serves; an uncompressed stream is left to the stored blob."""
+    import io
+
+    from layerscope.layers.indexing import index_blob, index_stream
+    from layerscope.model import BlobRef
+    from layerscope.testing.synth import layer_blob
+
+    spec = [s for s in classic_image("gzip").layers if hasattr(s, "entries")][1]
+    for comp in ("gzip", "zstd", "estargz", "zstd-chunked", "none"):
+        blob = layer_blob(spec, comp)
+        path = tmp_path / f"{comp}.blob"
+        path.write_bytes(blob)
+        streamed = index_stream(io.BufferedReader(io.BytesIO(blob), 7), len(blob), place="x", hash_files=True)
+        if comp == "none":
+            assert streamed is None
+            continue
+        stored = index_blob(BlobRef(str(path), 0, len(blob), comp), place="x", hash_files=True)
+        assert streamed[0].to_state() == stored[0].to_state(), comp
+        assert streamed[1:] == stored[1:], comp

@@ -1,4 +1,4 @@
-"""Modal screens: keys help, fuzzy jump, extraction."""
+"""Modal screens: keys help, fuzzy jump, extraction, saving a view."""
 
 from __future__ import annotations
 
@@ -106,6 +106,9 @@ class JumpScreen(ModalScreen[str | None]):
 
     @on(Input.Changed, "#jump-input")
     def _changed(self, event: Input.Changed) -> None:
+        if self._index_ready() and event.value.strip():
+            # a search over a million paths takes a while: say so until its results replace this
+            self.query_one("#jump-status", Static).update(Text("searching…", style="dim"))
         self.run_search(event.value)
 
     @work(thread=True, exclusive=True, group="jump")
@@ -200,18 +203,62 @@ class ExtractScreen(ModalScreen[tuple[str, bool] | None]):
         self.dismiss(None)
 
 
+class SaveScreen(ModalScreen[str | None]):
+    """Ask where to save the view `what`; returns the path (.csv or .json)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, what: str, default: str) -> None:
+        super().__init__()
+        self.what = what
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="save-box"):
+            t = Text("Save ", style="bold")
+            t.append(self.what, "bold cyan")
+            yield Label(t, markup=False)
+            yield Label(Text("to this file: .csv, or .json for JSON lines (as `ls --json` and `report --json` "
+                             "write them); nothing is overwritten without asking", style="dim"), markup=False)
+            yield Input(value=self.default, id="save-path")
+            with Horizontal(id="save-buttons"):
+                yield Button("Save", variant="primary", id="save-ok")
+                yield Button("Cancel", id="save-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#save-path", Input).focus()
+
+    @on(Input.Submitted, "#save-path")
+    @on(Button.Pressed, "#save-ok")
+    def _ok(self) -> None:
+        from ..export import ExportError, format_of
+
+        path = os.path.expanduser(self.query_one("#save-path", Input).value.strip())
+        try:
+            format_of(path)
+        except ExportError as e:
+            self.notify(str(e), severity="warning")
+            return
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#save-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [Binding("escape,n", "no", "No"), Binding("y", "yes", "Yes")]
 
-    def __init__(self, message: Text) -> None:
+    def __init__(self, message: Text, yes: str = "Overwrite") -> None:
         super().__init__()
         self.message = message
+        self.yes = yes
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box"):
             yield Static(self.message, markup=False)
             with Horizontal(id="confirm-buttons"):
-                yield Button("Overwrite (y)", variant="error", id="confirm-yes")
+                yield Button(f"{self.yes} (y)", variant="error", id="confirm-yes")
                 yield Button("Cancel (n)", id="confirm-no")
 
     @on(Button.Pressed, "#confirm-yes")

@@ -38,7 +38,24 @@ from .dialogs import ExtractScreen, JumpScreen
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
 TREE_DEBOUNCE = 0.05  # s the layer cursor rests before a tree that is not cached is built
 KEEP_EXPANDED_MAX = 5000
+BUSY_AFTER = 0.1  # s: work that takes longer says that it is working (and that escape cancels it)
 KERNEL_NOTE = "an image carries no kernel: containers share the host's"
+
+
+def on_selection(fn):
+    """For the layer view's keys that act on the tree's selection (preview,
+    copy, extract, save, …): pressed while the tree is being replaced, they
+    wait for the new tree, as the tree's own keys do."""
+
+    @functools.wraps(fn)
+    def wrapper(self, *args, **kw):
+        tree = self.query_one("#tree", FileTreeView)
+        if tree.busy:
+            tree.wait(functools.partial(fn, self, *args, **kw))
+            return None
+        return fn(self, *args, **kw)
+
+    return wrapper
 
 
 def ui(fn):
@@ -84,6 +101,9 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         self._details_title = "Details"
         self._preview: dict | None = None
         self._waiting_tree = False
+        self._busy_timer = None  # says "working…" when a tree takes longer than BUSY_AFTER
+        self._rerequest = False  # a tree was asked for while the rows were changing in a worker
+        self._shown: tuple | None = None  # (mode, sort, only changed, filter, layer row) of the tree shown
 
     @property
     def state(self):
@@ -440,18 +460,28 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             bits.append("filter: " + clean_text(self.filter_text, 40))
         bars = self.query_one("#tree", FileTreeView).bars
         bits.append("bars: % of " + ("dir" if bars == "parent" else "layer" if self.mode == "changes" else "image"))
+        if extra.startswith(("working", "cancelled")):  # first, where a narrow pane does not cut it
+            bits.insert(0, extra)
+        elif extra:
+            bits.append(extra)
         pane = self.query_one("#files-pane")
         pane.border_title = title
-        pane.border_subtitle = " · ".join(bits) + (f" · {extra}" if extra else "")
+        pane.border_subtitle = " · ".join(bits)
 
     @ui
     def _request_tree(self, now: bool = False) -> None:
         self._tree_timer = None
         tree = self.query_one("#tree", FileTreeView)
+        if tree._rows_busy:
+            # a big expansion is running: the new tree keeps what it opens (keys wait meanwhile)
+            self._rerequest = True
+            tree.set_stale(True)
+            return
         self._files_title()
         self._waiting_tree = False
         row = self._current_row()
         if row is None or self.image is None:
+            tree.set_stale(False)
             return
         if tree.model is not None and tree.node is not None and tree.model.tree is not None:
             self.cursor_path = tree.model.tree.path(tree.node)
@@ -464,6 +494,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             self._tree_token += 1
             tree.set_model(None, placeholder=f"step {row.step} made no layer: it only changed the image config "
                                              "(see the details). Pick another step.")
+            tree.set_stale(False)
             return
         N = row.index
         a = self.analysis
@@ -474,6 +505,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                 self._tree_token += 1
                 tree.set_model(None, placeholder=f"waiting for layer {pending[0]} to be indexed "
                                                  f"({len(pending)} of layers 0–{N} still to go)…")
+                tree.set_stale(False)
                 return
             if all(layer.indexed for layer in self.graph.layers.values()):
                 # every layer is indexed, so this image's analysis is next
@@ -483,6 +515,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                 self._tree_token += 1
                 if tree.model is None:
                     tree.set_model(None, placeholder="analysing the layers, then the tree…")
+                tree.set_stale(False)
                 return
         try:
             pred = self.package_filter() or (compile_filter(self.filter_text) if self.filter_text else None)
@@ -497,6 +530,10 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             tree.refresh()
         self.workers.cancel_group(self, "prefetch")  # this tree first
         self._tree_building = self._tree_token
+        tree.set_stale(True)  # keys for the tree wait for this one
+        if self._busy_timer is not None:
+            self._busy_timer.stop()
+        self._busy_timer = self.set_timer(BUSY_AFTER, self._show_busy)
         self._build_tree(self._tree_token, self.image, a, N, self.mode, self.sort, self.only_changed, pred,
                          bool(self.filter_text), set(self.expanded_paths), self.cursor_path, self._expanded_nodes)
 
@@ -564,11 +601,67 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         return self._tree_building == self._tree_token
 
     @ui
+    def _show_busy(self) -> None:
+        """The tree asked for (or a big change of its rows) is still coming: say so."""
+        self._busy_timer = None
+        tree = self.query_one("#tree", FileTreeView)
+        if self.tree_pending or tree.busy:
+            what = "opening directories" if tree._rows_busy else "building the tree"
+            self._files_title(f"working: {what}… (escape cancels)")
+            tree.placeholder = f"{what}…"
+            tree.refresh()
+
+    def on_file_tree_view_working(self) -> None:
+        self._show_busy()
+
+    @ui
+    def on_file_tree_view_rows_settled(self) -> None:
+        if self._rerequest:
+            self._rerequest = False
+            self._request_tree()
+        elif not self.tree_pending:
+            self._files_title()
+
+    def cancel_tree_work(self) -> bool:
+        """Escape while the tree is being built or changed: stop, keep the tree
+        shown and what it was shown with; the keys that waited are dropped.
+        False when nothing was running."""
+        tree = self.query_one("#tree", FileTreeView)
+        if self.tree_pending:
+            self.workers.cancel_group(self, "tree")
+            self._tree_token += 1
+            self._tree_building = None
+            self._rerequest = False
+            if self._shown is not None:
+                self.mode, self.sort, self.only_changed, shown_filter, row = self._shown
+                if shown_filter != self.filter_text:
+                    self.filter_text = shown_filter
+                    self.query_one("#filter", Input).value = shown_filter
+                layers = self.query_one("#layers", LayerList)
+                if layers.cursor != row:
+                    layers.set_reactive(CursorList.cursor, row)
+                    layers.rows_changed()
+                    self._show_layer_details()
+            tree.queue.clear()
+            tree.set_stale(False)
+            if tree.model is None:
+                tree.placeholder = "cancelled: pick a layer or press m to build a tree"
+                tree.refresh()
+            self._files_title("cancelled")
+            return True
+        if tree.cancel_pending():
+            self._files_title("cancelled")
+            return True
+        return False
+
+    @ui
     def on_tree_built(self, m: M.TreeBuilt) -> None:
         if m.token == self._tree_building:
             self._tree_building = None
         if m.error is not None:
             self.app.notify(note(m.error), severity="error")
+            if m.token == self._tree_token:
+                self.query_one("#tree", FileTreeView).set_stale(False)
             return
         if m.token != self._tree_token:
             return
@@ -587,6 +680,9 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             tree.set_model(rows, changes, 0, placeholder=ph, opaque=opaque)
         else:
             tree.set_model(rows, changes, cursor, opaque=opaque)
+        self._shown = (self.mode, self.sort, self.only_changed, self.filter_text,
+                       self.query_one("#layers", LayerList).cursor)
+        tree.set_stale(False)  # the keys that waited for this tree, now
         self._prefetch_neighbours(rows.tree.layer)
         extra = f"{matches:,} match(es)" if matches is not None else ""
         if self.analysis is None:
@@ -711,7 +807,10 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                 self.clear_filter()
                 self.query_one("#tree", FileTreeView).focus()
                 event.stop()
+            elif self.cancel_tree_work():
+                event.stop()
 
+    @on_selection
     def action_details(self) -> None:
         self.query_one("#side", TabbedContent).active = "details-tab"
 
@@ -734,6 +833,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         if self.analysis is None:
             self.app.notify("the waste view fills in once every layer is indexed", timeout=3)
 
+    @on_selection
     def action_copy_path(self) -> None:
         from ...errors import UNSAFE, one_line
 
@@ -749,6 +849,103 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             return
         self.app.copy_to_clipboard(path)
         self.app.notify(note(f"copied {path}"), timeout=3)
+
+    @on_selection
+    def action_save_view(self) -> None:
+        """Save the focused view (the tree unless a list is focused) to a file."""
+        from .dialogs import ConfirmScreen, SaveScreen
+
+        a = self.analysis
+        if a is None:
+            self.app.notify("saving a view is available once every layer is indexed", timeout=3)
+            return
+        w = self.focused
+        if isinstance(w, WasteList):
+            kind, items, what = "waste", w.items, f"the waste list ({len(w.items):,} paths)"
+        elif isinstance(w, FindingList):
+            kind, items, what = "findings", w.items, f"the findings ({len(w.items):,})"
+        else:
+            tree = self.query_one("#tree", FileTreeView)
+            if tree.model is None or tree.busy:
+                self.app.notify("the file tree is not shown yet: save it once it is", timeout=3)
+                return
+            t = tree.model.tree
+            kind, items = "tree", tree.model
+            what = (f"the file tree ({'changes of' if t.mode == 'changes' else 'merged view at'} layer {t.layer}"
+                    + (f", filter {clean_text(self.filter_text, 60)}" if self.filter_text else "")
+                    + (", only changed" if self.only_changed else "") + ")")
+        default = os.path.join(os.getcwd(), f"layerscope-{kind}.csv")
+
+        def write(path: str) -> None:
+            self.app.notify(note(f"saving {what} to {path}…"), timeout=3)
+            self._save(path, kind, items, a)
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            if os.path.lexists(path):
+                msg = Text()
+                msg.append("The file is there already\n\n", "bold")
+                msg.append(clean_text(path, 600) + "\n\nReplace it?")
+                self.app.push_screen(ConfirmScreen(msg, "Replace"), lambda ok: write(path) if ok else None)
+                return
+            write(path)
+
+        self.app.push_screen(SaveScreen(what, default), chosen)
+
+    @work(thread=True, group="save", exit_on_error=False)
+    def _save(self, path: str, kind: str, items, a) -> None:
+        from .. import export
+
+        try:
+            n = export.write(path, kind, items, a)
+        except export.ExportError as e:
+            self.post_message(M.Notice(note(f"not saved: {e}"), severity="error", timeout=10))
+            return
+        except Exception as e:  # a bug: say so rather than stop silently
+            self.post_message(M.Notice(note(f"not saved: {type(e).__name__}: {e}"), severity="error", timeout=10))
+            return
+        self.post_message(M.Notice(note(f"saved {n:,} rows to {path}"), title="saved", timeout=6))
+
+    def on_notice(self, m: M.Notice) -> None:
+        self.app.notify(m.text, **m.kw)
+
+    @on_selection
+    def action_size_map(self) -> None:
+        """The size map of the merged view at the selected layer."""
+        from .sizemap import SizeMapScreen
+
+        a = self.analysis
+        row = self._current_row()
+        if a is None or row is None:
+            self.app.notify("the size map is available once every layer is indexed", timeout=3)
+            return
+        N = row.index if row.index is not None else a.stack.n - 1
+        self.app.push_screen(SizeMapScreen(self.image, a, N))
+
+    @on_selection
+    def action_full_value(self) -> None:
+        """What the focused list cuts to fit its row, in full on a page of its own."""
+        from .step import BuildStepScreen
+
+        w = self.focused
+        if isinstance(w, LayerList):
+            self.action_build_step()
+            return
+        got = None
+        if isinstance(w, FileTreeView) and w.node is not None:
+            got = D.full_path_text(w.model.tree, w.node)
+        elif isinstance(w, WasteList) and w.items:
+            got = D.full_waste_text(w.items[w.cursor])
+        elif isinstance(w, FindingList) and w.items:
+            from ..widgets.findinglist import finding_text
+
+            f = w.items[w.cursor]
+            got = (f"Finding: {f.kind}", finding_text(f, limit=len(f.paths)).plain)
+        if got is None:
+            self.app.notify("o shows the highlighted row of the layers, files, waste or findings in full", timeout=3)
+            return
+        self.app.push_screen(BuildStepScreen(*got))
 
     def action_findings(self) -> None:
         self.query_one("#side", TabbedContent).active = "findings-tab"
@@ -799,20 +996,39 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             return None, None
         return tree.model.tree, tree.node
 
+    @on_selection
     def action_preview(self, quiet: bool = False) -> None:
+        pv = self._pick_copy(quiet)
+        if pv is not None:
+            self._preview = pv
+            self.query_one("#side", TabbedContent).active = "preview-tab"
+            self._load_preview()
+
+    def _pick_copy(self, quiet: bool = False) -> dict | None:
+        """The selected file's copies in the image and the one at the tree's
+        layer (a symlink's: those of where it leads), or None after saying why
+        there is no content to show."""
         t, node = self._selected()
         a = self.analysis
         if t is None:
             self.app.notify("select a file in the tree first", timeout=3)
-            return
+            return None
         if t.is_dir(node):
             self.app.notify("preview shows files; this is a directory (enter opens it)", timeout=3)
-            return
+            return None
         if a is None:
             self.app.notify("the preview is available once every layer is indexed", timeout=3)
-            return
+            return None
         path = t.path(node)
-        copies = [(ev.layer, ev.index) for ev in a.history(path)
+        target, followed = self._follow_link(t, node, path)
+        if target is None:  # a link that leads nowhere: say where it stopped
+            self._preview = None
+            self.query_one("#side", TabbedContent).active = "preview-tab"
+            self.query_one("#preview-title", Static).update(Text(clean_text(path, 300) + "\n" + followed,
+                                                                 style="yellow"))
+            self.query_one("#preview", PreviewView).set_lines([])
+            return None
+        copies = [(ev.layer, ev.index) for ev in a.history(target)
                   if ev.entry is not None and ev.index is not None and ev.entry.type in (FILE, HARDLINK)]
         if not copies:
             e = t.entry(node)
@@ -824,12 +1040,88 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                 self.query_one("#preview", PreviewView).set_lines([])
             else:
                 self.app.notify(note(f"{path} has no file content in any layer (it is a {kind})"), timeout=4)
-            return
-        ref = t.ref(node)
+            return None
+        ref = t.ref(node) if not followed else self._visible_ref(target, t.layer)
         pos = copies.index(ref) if ref in copies else len(copies) - 1
-        self._preview = {"path": path, "copies": copies, "pos": pos}
-        self.query_one("#side", TabbedContent).active = "preview-tab"
-        self._load_preview()
+        return {"path": path, "target": target, "followed": followed, "copies": copies, "pos": pos}
+
+    @on_selection
+    def action_open_external(self, which: str) -> None:
+        """The selected file (the copy the preview shows, else the one at the
+        tree's layer) in $PAGER or $EDITOR: a read-only copy in a private
+        temporary folder, removed when the program ends."""
+        t, node = self._selected()
+        pv = self._preview
+        if pv is None or t is None or pv["path"] != t.path(node):
+            pv = self._pick_copy()
+        if pv is None:
+            return
+        if which == "pager":
+            command = os.environ.get("PAGER") or "less"
+        else:
+            command = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        L, _ = pv["copies"][pv["pos"]]
+        self.app.notify(note(f"reading {pv['target']} (layer {L}) for {command}…"), timeout=3)
+        self._copy_out(self.analysis, L, pv["target"], command)
+
+    @work(thread=True, group="external", exit_on_error=False)
+    def _copy_out(self, a, L: int, path: str, command: str) -> None:
+        import shutil
+        import tempfile
+
+        from ... import extract as X
+
+        tmp = tempfile.mkdtemp(prefix="layerscope-view-")
+        try:
+            X.extract_paths(a, L, [path], tmp)
+            file = os.path.join(tmp, path.strip("/"))
+            os.chmod(file, 0o444)
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.post_message(M.Notice(note(f"cannot open {path}: {e}"), severity="error", timeout=8))
+            return
+        self.app.call_from_thread(self._run_external, command, file, tmp)
+
+    def _run_external(self, command: str, file: str, tmp: str) -> None:
+        import shlex
+        import shutil
+        import subprocess
+
+        from textual.app import SuspendNotSupported
+
+        try:
+            argv = shlex.split(command) + [file]
+            with self.app.suspend():
+                subprocess.run(argv, check=False)
+        except SuspendNotSupported:
+            self.app.notify("this terminal cannot hand itself to another program (no suspend)", severity="error")
+        except (OSError, ValueError) as e:
+            self.app.notify(note(f"cannot run {command}: {e}"), severity="error", timeout=8)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.refresh()
+
+    def _follow_link(self, t, node, path: str) -> tuple[str | None, str]:
+        """(the path whose content a preview shows, how it was reached): the
+        path itself, or where its symlinks lead in the merged view at the
+        tree's layer; (None, why) when they lead nowhere."""
+        from ...analysis.links import resolve
+        from ...model import SYMLINK
+
+        e = t.entry(node)
+        if e is None or e.type != SYMLINK:
+            return path, ""
+        r = resolve(self.analysis.stack, path, t.layer)
+        if r.problem is not None:
+            return None, f"a symlink to {clean_text(e.link or '', 300)}: {r.problem}"
+        how = f"→ /{clean_text(r.path, 300)} ({plural(r.hops, 'link')} followed at layer {t.layer}"
+        how += ", a .. above / stayed at /)" if r.clamped else ")"
+        return "/" + r.path, how
+
+    def _visible_ref(self, path: str, L: int):
+        from ...analysis.links import visible_entry
+
+        return visible_entry(self.analysis.stack, path.strip("/"), L)
 
     def action_copy(self, step: int) -> None:
         pv = self._preview
@@ -843,14 +1135,19 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         self.query_one("#side", TabbedContent).active = "preview-tab"
         self._load_preview()
 
-    def _load_preview(self) -> None:
+    def _load_preview(self, start: int = 0, first_line: int = 1, at_end: bool = False) -> None:
         pv = self._preview
         a = self.analysis
         L, i = pv["copies"][pv["pos"]]
         e = a.layers[L].entries.entry(i)
+        if start == 0:
+            pv["parts"] = []  # (start, first line) of the parts before the one shown
+            pv["kind"] = None
         st = a.waste.state(L, i) if e.type == FILE else ("visible" if a.stack.is_visible(L, i) else "hidden")
         t = Text()
         t.append(clean_text(pv["path"], 300), "bold")
+        if pv.get("followed"):
+            t.append(" " + pv["followed"], "cyan")
         t.append(f"\ncopy {pv['pos'] + 1} of {len(pv['copies'])}: layer {L} · {human(e.size)} · ")
         t.append(st if st == "visible" else f"hidden ({st} at layer {a.stack.hidden_at[L][i]})",
                  "green" if st == "visible" else "yellow")
@@ -860,23 +1157,46 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         view = self.query_one("#preview", PreviewView)
         view.set_lines([Text("loading…", style="dim italic")])
         width = max(view.scrollable_content_region.width, self.query_one("#side-pane").size.width - 4) or 80
-        self._read_preview(a, L, i, pv["path"], e.size, width)
+        self._read_preview(a, L, i, pv["target"], e.size, width, start, first_line, pv.get("kind"), at_end)
+
+    def on_preview_view_more(self, m: PreviewView.More) -> None:
+        """Scrolled past a part of a big file: read the next (or the previous) part."""
+        pv = self._preview
+        part = pv.get("part") if pv else None
+        if part is None:
+            return
+        if m.step > 0:
+            pv["parts"].append((part.start, part.first_line))
+            self._load_preview(part.end, part.next_line)
+        elif pv["parts"]:
+            start, first = pv["parts"].pop()
+            self._load_preview(start, first, at_end=True)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def _read_preview(self, a, L, i, path, size, width) -> None:
+    def _read_preview(self, a, L, i, path, size, width, start=0, first_line=1, kind=None, at_end=False) -> None:
         worker = get_current_worker()
+        part = None
         try:
-            data = a.read(L, i, P.PREVIEW_CAP)
-            lines, _ = P.render(data, path, size, width)  # (lines, the kind of rendering)
+            data = a.read(L, i, P.PREVIEW_CAP, start)
+            part = P.render_part(data, path, size, width, start, first_line, kind)
+            lines = part.lines
         except Exception as e:
             lines = [Text(f"cannot read: {type(e).__name__}: {clean_text(str(e), 300)}", style="red")]
         if not worker.is_cancelled:
-            self.post_message(M.PreviewRendered(lines, worker))
+            self.post_message(M.PreviewRendered(lines, worker, part, at_end))
 
     @ui
     def on_preview_rendered(self, m: M.PreviewRendered) -> None:
-        if not m.worker.is_cancelled:
-            self.query_one("#preview", PreviewView).set_lines(m.lines)
+        if m.worker.is_cancelled:
+            return
+        part = m.part
+        pv = self._preview
+        if part is not None and pv is not None:
+            pv["part"], pv["kind"] = part, part.kind
+        size = pv and self.analysis.layers[pv["copies"][pv["pos"]][0]].entries.sizes[pv["copies"][pv["pos"]][1]]
+        self.query_one("#preview", PreviewView).set_lines(
+            m.lines, more_before=part is not None and part.start > 0,
+            more_after=part is not None and bool(size) and part.end < size, at_end=m.at_end)
 
     # -- waste and jump --------------------------------------------------------
     @on(CursorList.Selected, "#waste")
@@ -951,6 +1271,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         self.app.push_screen(JumpScreen(ready, search), done)
 
     # -- extract ---------------------------------------------------------------
+    @on_selection
     def action_extract(self) -> None:
         t, node = self._selected()
         a = self.analysis
@@ -992,13 +1313,20 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             ("Details", "Details of the selected layer or path (d)", self.action_details),
             ("Whole build step", "The selected layer's build step in full, however long (b)",
              self.action_build_step),
+            ("Full text of the row", "The highlighted row's path, command or finding in full (o)",
+             self.action_full_value),
             ("Preview file", "Content of the selected file (p); [ ] cycle hidden copies", self.action_preview),
+            ("Open in pager", "A read-only copy of the file in $PAGER (P)", lambda: self.action_open_external("pager")),
+            ("Open in editor", "A read-only copy of the file in $VISUAL / $EDITOR (V)",
+             lambda: self.action_open_external("editor")),
             ("Previous copy", "Preview the previous copy of the file ([)", lambda: self.action_copy(-1)),
             ("Next copy", "Preview the next copy of the file (])", lambda: self.action_copy(1)),
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
-            ("Packages", "Packages of the view at the selected layer, biggest first (P)", self.action_packages),
+            ("Packages", "Packages of the view at the selected layer, biggest first (K)", self.action_packages),
+            ("Size map", "Boxes sized by bytes, coloured by the layer that stored them (M)", self.action_size_map),
             ("Image config and picker", "Env, Cmd, labels; pick another image (i)", self.action_image),
             ("Extract", "Copy the selected file or directory to a folder (x)", self.action_extract),
+            ("Save view", "Save the file tree, waste list or findings as CSV or JSON lines (e)", self.action_save_view),
             ("Compare with another image…", "Diff this image against another loaded image (v)",
              self.app.action_compare),
             ("Layer graph", "Which layers the loaded images share, and what sharing saves (g)",

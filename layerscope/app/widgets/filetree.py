@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.message import Message
 
-from ...analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED
+from ...analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled
 from ...model import HARDLINK, SYMLINK
 from ..fmt import CONTAINS_CHANGES, NAME_STYLE, OPAQUE_MARK, SIZE_W, STATUS, TBAR_W, bar, clean_text, human
 from ..treemodel import TreeRows
@@ -16,6 +18,24 @@ from .cursorlist import CursorList
 # row changes bigger than these run in a thread worker, so that the UI keeps answering
 BIG_DIR = 5000  # children of one directory
 BIG_TREE = 3000  # nodes of a tree, for expand-all
+QUEUE_MAX = 64  # keys held while the tree is being replaced (a held key repeats: beyond this, dropped)
+
+
+def queued(fn):
+    """For the tree's key actions: while the rows are being replaced (a new
+    tree, or a big expansion in a worker), the key waits and is applied to the
+    new rows once they are shown, in the order the keys came, never to the
+    rows on their way out."""
+
+    def wrapper(self, *args):
+        if self.busy:
+            self.wait(functools.partial(fn, self, *args))
+            return None
+        return fn(self, *args)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
 
 
 class FileTreeView(CursorList):
@@ -49,6 +69,9 @@ class FileTreeView(CursorList):
         self.opaque = frozenset()  # dirs this layer made opaque
         self.pending: int | None = None  # the node a worker is opening (drawn with an ellipsis)
         self._rows_token = 0
+        self._rows_busy = False  # a worker is changing the rows
+        self.stale = False  # the screen asked for another tree, still being built
+        self.queue: list = []  # the calls of the keys pressed while busy, applied in order after
         # bars as a share of the whole tree (the layer, or the image at the layer), so that bars
         # compare across directories; "parent": of the entry's directory
         self.bars = "tree"
@@ -70,19 +93,80 @@ class FileTreeView(CursorList):
         ks = t.kids[node]  # None: not loaded yet (lazy tree), its count bounds it
         return (len(ks) if ks is not None else t.count(node)) > BIG_DIR
 
+    class RowsSettled(Message):
+        """The rows a worker was changing are shown (or the change was dropped)."""
+
+    class Working(Message):
+        """A change of the rows in a worker is taking a while."""
+
+    @property
+    def busy(self) -> bool:
+        """Are the rows on their way out (keys wait for the new ones)?"""
+        return self.stale or self._rows_busy
+
+    def set_stale(self, stale: bool) -> None:
+        """The screen asked for a new tree (True), or showed it or gave up on it
+        (False: the keys that waited are applied now)."""
+        self.stale = stale
+        if not stale:
+            self.drain()
+
+    def drain(self) -> None:
+        """Apply the keys that waited, until one of them makes the tree busy again."""
+        while self.queue and not self.busy:
+            self.queue.pop(0)()
+
+    def wait(self, call) -> None:
+        """Run `call()` once the tree is not busy (now, if it is not)."""
+        if not self.busy:
+            call()
+        elif len(self.queue) < QUEUE_MAX:
+            self.queue.append(call)
+
+    def cancel_pending(self) -> bool:
+        """Escape while a big change runs: drop it and the keys that waited.
+        False when nothing was running."""
+        if not self._rows_busy and not self.queue:
+            return False
+        self._rows_token += 1
+        self.workers.cancel_group(self, "rows")
+        self._rows_busy = False
+        self.pending = None
+        self.queue.clear()
+        self.refresh()
+        self.post_message(self.RowsSettled())
+        return True
+
     def _in_worker(self, op, node: int | None) -> None:
         """Run op(rows) on a copy of the rows in a thread; the copy replaces the
         rows when done, the cursor on the node it was on (or the one `op` returns).
         The view keeps answering meanwhile; a newer model drops the result."""
         self._rows_token += 1
+        self._rows_busy = True
         self.pending = node if node is not None else self.node
         self.refresh()
+        self.set_timer(0.1, self._say_working)
         self._rows_worker(self._rows_token, self.model, op)
+
+    def _say_working(self) -> None:
+        if self._rows_busy:
+            self.post_message(self.Working())
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
     def _rows_worker(self, token: int, model: TreeRows, op) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
         m2 = model.copy()
-        keep_node = op(m2)
+        m2.cancelled = lambda: worker.is_cancelled
+        try:
+            keep_node = op(m2)
+        except Cancelled:
+            return
+        except Exception:  # a bug: keep the rows shown, and the keys that waited going
+            m2 = model
+            keep_node = None
+        m2.cancelled = None
         try:
             self.app.call_from_thread(self._rows_done, token, model, m2, keep_node)
         except RuntimeError:
@@ -91,6 +175,7 @@ class FileTreeView(CursorList):
     def _rows_done(self, token: int, old: TreeRows, m2: TreeRows, keep_node) -> None:
         if token != self._rows_token or self.model is not old:
             return
+        self._rows_busy = False
         self.pending = None
         node = keep_node if keep_node is not None else self.node
         self.model = m2
@@ -100,6 +185,8 @@ class FileTreeView(CursorList):
             cursor = min(self.cursor, max(0, len(m2.rows) - 1))
         self.set_reactive(CursorList.cursor, cursor)
         self._after_change()
+        self.post_message(self.RowsSettled())
+        self.drain()
 
     def row_count(self) -> int:
         return len(self.model) if self.model is not None else 0
@@ -110,6 +197,7 @@ class FileTreeView(CursorList):
         self.forget_lines()  # node ids of another tree
         self.pending = None
         self._rows_token += 1  # a worker still changing the old rows is dropped
+        self._rows_busy = False
         self.changes_below = changes_below
         self.opaque = opaque
         if placeholder is not None:
@@ -199,6 +287,7 @@ class FileTreeView(CursorList):
         self.rows_changed()
         self.post_message(self.Highlighted(self, self.cursor))
 
+    @queued
     def action_toggle(self) -> None:
         m = self.model
         if m is None or not m.rows:
@@ -213,9 +302,11 @@ class FileTreeView(CursorList):
         elif not m.tree.is_dir(node):
             self.post_message(self.FileActivated(node, self))
 
+    @queued
     def action_select(self) -> None:
         self.action_toggle()
 
+    @queued
     def action_expand(self) -> None:
         m = self.model
         if m is None or not m.rows:
@@ -229,6 +320,7 @@ class FileTreeView(CursorList):
         elif m.expand(self.cursor):
             self._after_change()
 
+    @queued
     def action_collapse(self) -> None:
         m = self.model
         if m is None or not m.rows:
@@ -240,6 +332,7 @@ class FileTreeView(CursorList):
         if p is not None:
             self.cursor = p
 
+    @queued
     def action_expand_all(self) -> None:
         m = self.model
         if m is None:
@@ -255,6 +348,7 @@ class FileTreeView(CursorList):
         self.set_reactive(CursorList.cursor, m.rows.index(node) if node is not None else 0)
         self._after_change()
 
+    @queued
     def action_collapse_all(self) -> None:
         m = self.model
         if m is None:
@@ -276,6 +370,14 @@ class FileTreeView(CursorList):
         except ValueError:
             pass
         return node
+
+    # the moves of the cursor wait for new rows as the tree's own keys do
+    action_cursor_up = queued(CursorList.action_cursor_up)
+    action_cursor_down = queued(CursorList.action_cursor_down)
+    action_page_up = queued(CursorList.action_page_up)
+    action_page_down = queued(CursorList.action_page_down)
+    action_first = queued(CursorList.action_first)
+    action_last = queued(CursorList.action_last)
 
     def select_node(self, node: int) -> bool:
         m = self.model
