@@ -35,20 +35,34 @@ def package_findings(a) -> list[Finding]:
     pa = a.packages()
     base_layers = a.waste.base_layers
     out = []
+    removed: dict[tuple[int, int], list] = {}  # (installed by, removed by) -> packages: one finding per pair of steps
     for r in pa.removed:
-        if r.bytes <= 0:
-            continue
-        base = r.layer < base_layers
-        what = f"{r.name} {r.version} ({r.manager})"
-        if base:
-            fix = (f"{_cap(_step(a, r.removed_in))} removed {what} of the base image, which frees nothing: its "
-                   f"files stay in {_step(a, r.layer)}; a base image without it is the fix.")
+        if r.bytes > 0:
+            removed.setdefault((r.layer, r.removed_in), []).append(r)
+    for (L, H), rs in sorted(removed.items()):
+        rs.sort(key=lambda r: (-r.bytes, r.name))
+        base = L < base_layers
+        if len(rs) == 1:
+            what = f"{rs[0].name} {rs[0].version} ({rs[0].manager})"
         else:
-            fix = (f"{_cap(_step(a, r.removed_in))} removed {what}, which {_step(a, r.layer)} installed, so its "
-                   f"files stay in the image: install and remove it in the same RUN, or install it in a "
-                   f"build stage of a multi-stage build and copy out only what it made.")
-        out.append(Finding(PACKAGE_REMOVED, r.layer, r.removed_in, r.bytes, [("/" + p, n) for p, n in r.paths],
-                           base, fix))
+            what = f"{len(rs):,} packages (" + ", ".join(r.name for r in rs[:5]) + \
+                (f" and {len(rs) - 5:,} more)" if len(rs) > 5 else ")")
+        if base:
+            fix = (f"{_cap(_step(a, H))} removed {what} of the base image, which frees nothing: the files stay "
+                   f"in {_step(a, L)}; a base image without them is the fix.")
+        else:
+            fix = (f"{_cap(_step(a, H))} removed {what}, which {_step(a, L)} installed, so the files stay in "
+                   f"the image: install and remove in the same RUN, or install in a build stage of a "
+                   f"multi-stage build and copy out only what it made.")
+        seen: set[str] = set()
+        paths = []
+        for r in rs:  # a file two of them list (a dpkg package and its dist-info) once
+            for p, n in r.paths:
+                if p not in seen:
+                    seen.add(p)
+                    paths.append(("/" + p, n))
+        paths.sort(key=lambda t: (-t[1], t[0]))
+        out.append(Finding(PACKAGE_REMOVED, L, H, sum(n for _, n in paths), paths, base, fix))
     groups: dict[int, list] = {}
     for row in pa.rows():
         if is_toolchain(row.manager, row.name) and row.bytes:
