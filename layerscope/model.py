@@ -93,7 +93,8 @@ class LayerEntries:
     DIGEST_SIZE-byte BLAKE3 digest of each regular file's content (zeros for
     other entries), DIGEST_SIZE bytes per entry; empty when not computed.
     `captured` keeps the content of a few small files the analysis reads
-    anyway (os-release), so a compressed layer is not decoded twice for them.
+    anyway (os-release, the package databases' files, within bounds), so a
+    compressed layer is not decoded twice for them.
 
     `sparse` maps a GNU sparse file's index to (bytes stored, map): its size
     in `sizes` is the real one, its stored data (`offsets` on) holds only the

@@ -4,6 +4,7 @@ neither recomputes anything this package computes."""
 
 from __future__ import annotations
 
+from _thread import allocate_lock  # threading's own lock, without importing threading
 from array import array
 
 from ..layers.contents import read_range, read_sparse
@@ -81,6 +82,8 @@ class ImageAnalysis:
         self._steps: list | None = None
         self._what_ifs: list | None = None
         self._pairs: dict | None = None  # analysis.ledger.hidden_pairs
+        self._packages = None
+        self._packages_lock = allocate_lock()
 
     # -- per layer -------------------------------------------------------
     def _count(self, L: int) -> tuple[int, int, int]:
@@ -167,6 +170,10 @@ class ImageAnalysis:
                 self._findings = fm.compute_findings(self)
                 if cacheable:
                     cache.store_analysis(self.layers, fm.to_state(self._findings), "findings", extra)
+            # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
+            from .pkgfindings import package_findings
+
+            self._findings = sorted(self._findings + package_findings(self), key=lambda f: -f.bytes)
         return self._findings
 
     def ledger(self):
@@ -196,6 +203,17 @@ class ImageAnalysis:
         if self._what_ifs is None:
             self._what_ifs = what_ifs(self)
         return self._what_ifs
+
+    def packages(self):
+        """The package databases of every layer, with real bytes per package
+        and layer (analysis.packages.PackageAnalysis); read on the first call."""
+        if self._packages is None:
+            with self._packages_lock:  # the explorer's Packages and Findings workers may both ask
+                if self._packages is None:
+                    from .packages import PackageAnalysis  # only what shows packages pays for it
+
+                    self._packages = PackageAnalysis(self)
+        return self._packages
 
     # -- contents ----------------------------------------------------------
     def read(self, L: int, i: int, cap: int | None = None, start: int = 0) -> bytes:

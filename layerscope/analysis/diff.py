@@ -189,6 +189,7 @@ class ImageDiff:
     entries_b: int
     hashed_pairs: int = 0  # same-size file pairs whose contents were compared
     warnings: list[str] = field(default_factory=list)
+    packages: list = field(default_factory=list)  # analysis.pkgdiff.PackageChange, biggest |delta| first
 
     @property
     def identical(self) -> bool:
@@ -466,12 +467,16 @@ def diff_images(a_graph: LayerGraph, a_image: Image, b_graph: LayerGraph, b_imag
             if not p:
                 break
 
+    from .pkgdiff import compare_packages  # the package databases of both sides (analysis.pkgdiff)
+
+    packages, notes = compare_packages(sa, sb)
+    warnings += notes
     return ImageDiff(
         a_graph=a_graph, a_image=a_image, b_graph=b_graph, b_image=b_image, a_stack=sa, b_stack=sb,
         layers=compare_layers(a_image, b_image), changes=changes, directories=dirs,
         config=compare_config(a_image, b_image), history=compare_history(a_image, b_image),
         size_a=_visible_bytes(sa), size_b=_visible_bytes(sb), entries_a=len(va), entries_b=len(vb),
-        hashed_pairs=hashed, warnings=warnings)
+        hashed_pairs=hashed, warnings=warnings, packages=packages)
 
 
 def _digest_pending(pending, warnings: list[str]) -> dict[int, dict[int, str]]:

@@ -188,9 +188,11 @@ def squash_runs(a) -> list[tuple[int, int]]:
 def apply_fixes(a, base: bool = False) -> WhatIf:
     """Every finding's bytes removed: the user's layers' findings, or with
     `base`, the base image's too."""
+    from .pkgfindings import KINDS as PACKAGE_KINDS  # their bytes are in the other findings already, or overlap them
+
     removed: dict[int, int] = {}
     for f in a.findings():
-        if base or not f.base:
+        if (base or not f.base) and f.kind not in PACKAGE_KINDS:
             removed[f.layer] = removed.get(f.layer, 0) + f.bytes
     return what_if(a, "apply all fixes, base image too" if base else "apply all fixes", removed)
 

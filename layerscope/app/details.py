@@ -110,6 +110,7 @@ def path_details(tree, node: int, a=None, image=None) -> Text:
     if a is None:
         t.append("\nhistory and shadows appear once every layer is indexed…", "dim italic")
         return t
+    _owners(t, a, path)
     # -- opaque markers: a directory whose lower contents a layer hid ----------
     opaque = [L for L, i in a.stack.entries_at(path.strip("/")) if a.layers[L].entries.types[i] == OPAQUE]
     if opaque:
@@ -254,6 +255,21 @@ def image_details(image, a=None) -> Text:
         if len(labels) > MAX_ITEMS:
             t.append(f"  … ({len(labels) - MAX_ITEMS:,} more)\n", "dim")
     return t
+
+
+def _owners(t: Text, a, path: str) -> None:
+    """The packages that list `path` in the final view, once their databases are read (never read here:
+    that is the Packages tab's worker)."""
+    pa = a._packages
+    if pa is None:
+        return
+    for r in pa.owners(path)[:4]:
+        who = Text()
+        who.append(clean_text(r.name, 200), "bold")
+        who.append(f" {clean_text(r.version, 100)} ({r.manager}), installed by layer {r.layer}", "")
+        if r.changed_in:
+            who.append(f", changed in {', '.join(map(str, r.changed_in))}", "dim")
+        _kv(t, "package", who)
 
 
 FULL = 1 << 20  # a path or a link target shown in full: far beyond any a tar records

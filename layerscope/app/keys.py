@@ -61,6 +61,8 @@ KEYS: list[Key] = [
     Key("D", "toggle_dockerfile", "Dockerfile", "layers",
         ("D", "layer list: a table of sizes and changes ⇄ the build as a Dockerfile, each step with the bytes "
               "it added and hid and its findings")),
+    Key("K", "packages", "Packages", "layers",
+        ("K", "packages at the selected layer, biggest first, with real bytes (enter: its files in the tree)")),
     Key("i", "image", "Image", "layers", ("i", "image config (and the image picker when the archive has several)")),
     Key("v", "app.compare", "Compare", "layers", ("v", "compare this image with another loaded image (diff view)")),
     Key("g", "app.graph", "Graph", "app",

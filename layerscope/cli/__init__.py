@@ -1,5 +1,5 @@
 """Command line: `layerscope [IMAGE...]` opens the explorer; `report`, `ls`,
-`history`, `check`, `diff`, `extract` are the scriptable commands.
+`history`, `packages`, `check`, `diff`, `extract` are the scriptable commands.
 
 This module is the dispatcher: it builds the parser of the command about to
 run and imports that command's module (layerscope.cli.<module>) only then.
@@ -22,7 +22,7 @@ from .common import UsageError
 # the signal that ended main(), for run() to end the process by
 _signalled: int | None = None
 
-COMMANDS = ("report", "ls", "history", "check", "diff", "extract", "app")
+COMMANDS = ("report", "ls", "history", "packages", "check", "diff", "extract", "app")
 
 
 def _columns() -> int:
@@ -124,6 +124,15 @@ def _history_args(h: argparse.ArgumentParser) -> None:
     h.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _packages_args(p: argparse.ArgumentParser) -> None:
+    _add_common(p)
+    p.add_argument("--layer", type=int, metavar="N", help="the view at layer N (0 = bottom; negative counts from the top)")
+    p.add_argument("--layers", action="store_true", help="also what each layer added, upgraded and removed, "
+                                                         "and the bytes no package owns")
+    p.add_argument("--top", type=int, default=None, metavar="N", help="only the N biggest packages (text output)")
+    p.add_argument("--json", action="store_true", help="JSON lines: one per package, then one per layer with --layers")
+
+
 def _check_args(c: argparse.ArgumentParser) -> None:
     _add_common(c)
     c.add_argument("--ci-config", metavar="FILE", help="a .dive-ci YAML file with a `rules:` map")
@@ -184,6 +193,10 @@ _COMMAND_PARSERS = {
                 "For one path: every layer that added, modified or deleted it (bottom up), "
                 "the copy visible at the top, and the hidden copies with the layer that hid "
                 "each and the bytes it costs.", _history_args),
+    "packages": ("which packages an image holds, and their real bytes per layer",
+                 "List the packages (dpkg, apk, rpm, Python, npm) of the merged view at layer N (default: the "
+                 "top), biggest first: the layer that installed each, the bytes of its files, the bytes its "
+                 "earlier copies leave hidden below.  Nothing in the image is run.", _packages_args),
     "check": ("CI gate: efficiency and waste rules (dive's .dive-ci format)",
               "Evaluate efficiency/waste rules; exit 0 when all pass, 1 when any fails. "
               "Rules come from --ci-config (default ./.dive-ci when present) and options.", _check_args),
@@ -220,8 +233,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 # command -> the module under layerscope.cli that runs it, imported only
 # when that command runs (start-up time is part of every scripted call)
-_COMMAND_MODULES = {"report": "report", "ls": "ls", "history": "history", "check": "check", "diff": "diff",
-                    "extract": "extract", "app": "explore"}
+_COMMAND_MODULES = {"report": "report", "ls": "ls", "history": "history", "packages": "packages", "check": "check",
+                    "diff": "diff", "extract": "extract", "app": "explore"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,9 @@ def run(args) -> int:
     several = len(graph.images) > 1 or len(args.archives) > 1
     if args.json:
         doc = report_doc(graph, a, args.top if args.top is not None else 100, squashes)
+        from ..views.pkgdoc import summary_doc
+
+        doc["packages"] = summary_doc(a, args.top if args.top is not None else 10)
         if several:
             from ..layers.indexing import index_layers
             from ..views.sharing import sharing_doc
@@ -33,6 +36,9 @@ def run(args) -> int:
 
         con = console()
         render_report(con, graph, a, args.top if args.top is not None else 10, squashes)
+        from ..views.packages import render_summary
+
+        render_summary(con, a)
         if several:
             from ..layers.indexing import index_layers
             from ..views.sharing import render_sharing

@@ -34,7 +34,8 @@ FORMAT = 4  # 3: full-blob keys, own subdirectory, header with a checksum; 4: fi
 SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
-KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "findings": b"f"}
+KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "findings": b"n", "files": b"f",
+         "packages": b"p"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -342,6 +343,33 @@ def store_digests(layer: Layer, digests: dict[int, str]) -> None:
     _store(key, "digests", sorted(digests.items()))
 
 
+def load_files(layer: Layer) -> dict[int, bytes]:
+    """Contents of a few of the layer's files kept on an earlier open (the
+    package databases): {entry index: bytes}.  Empty when absent, corrupt or
+    disabled; an item that does not fit the layer's index voids them all."""
+    key = _key(layer) if cache_dir() and layer.entries is not None else None
+    pairs = _read(key, "files") if key else None
+    if not isinstance(pairs, list):
+        return {}
+    e = layer.entries
+    out = {}
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2):
+            return {}
+        i, data = pair
+        if type(i) is not int or not 0 <= i < len(e) or e.types[i] != FILE or not isinstance(data, bytes) \
+                or len(data) != e.sizes[i]:
+            return {}
+        out[i] = data
+    return out
+
+
+def store_files(layer: Layer, files: dict[int, bytes]) -> None:
+    key = _key(layer) if cache_dir() else None
+    if key and files:
+        _store(key, "files", sorted(files.items()))
+
+
 ANALYSIS_MIN_ENTRIES = 20_000  # below this the pass is quicker than reading a file
 
 
@@ -382,6 +410,19 @@ def store_analysis(layers, state, part: str = "stack", extra: str = "") -> None:
         return
     _store(key, part, state)
     trim()
+
+
+def load_packages(layers):
+    """The cached package analysis of this ordered stack (its own state, which
+    analysis.packages checks as it loads it), or None."""
+    key = _stack_key(layers) if cache_dir() else None
+    return _read(key, "packages") if key else None
+
+
+def store_packages(layers, state) -> None:
+    key = _stack_key(layers) if cache_dir() else None
+    if key:
+        _store(key, "packages", state)
 
 
 def _write(sub: str, name: str, data: bytes) -> None:

@@ -25,6 +25,7 @@ from isal.isal_zlib import adler32  # ISA-L's is faster than zlib's for 512-byte
 
 from ..errors import LayerError
 from ..model import DIGEST_SIZE, DIR, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK, WHITEOUT, LayerEntries
+from ..packages import db_files, is_db, might_be_db
 from . import sparse as sparse_map
 from .tarbatch import BATCH, TAR_TYPES, chain, decode
 
@@ -53,6 +54,9 @@ MIN_TIME = -(1 << 63)
 # so that a compressed layer is not decoded a second time for them
 CAPTURE_PATHS = frozenset(("etc/os-release", "usr/lib/os-release"))
 CAPTURE_MAX = 64 << 10
+# and the package databases' files (layerscope.packages), within bounds: one file, and a layer's
+CAPTURE_DB_MAX = 8 << 20
+CAPTURE_DB_LAYER = 64 << 20
 
 
 
@@ -235,6 +239,7 @@ class TarIndexer:
         self.global_seen = False  # a PAX global header was met (warned about once)
         self._buf, self._base = buf, 0  # the general walker's window on the stream, where it left it
         self.bomb = False
+        self.db_room = CAPTURE_DB_LAYER  # bytes of package database files this layer may still keep
         self.size = 0  # bytes of the tar stream consumed
 
     def _skip_or_cut(self, skip, n: int) -> bool:
@@ -402,6 +407,13 @@ class TarIndexer:
                 if types[i] == FILE and 0 < sizes[i] <= CAPTURE_MAX and normalise(name) in CAPTURE_PATHS:
                     p = offsets[i] - data_base
                     captured[i] = bytes(data[p:p + sizes[i]])
+        for i, _ in db_files(paths) if self.db_room > 0 else ():
+            n = sizes[i]
+            if types[i] == FILE and 0 < n <= min(CAPTURE_DB_MAX, self.db_room):
+                data = self.buf if data is None else data
+                p = offsets[i] - data_base
+                captured[i] = bytes(data[p:p + n])
+                self.db_room -= n
         if drop:
             keep = sorted(set(range(len(names))) - set(drop))
             where = {old: new for new, old in enumerate(keep)}
@@ -777,6 +789,11 @@ class TarIndexer:
                         and normalise(name) in CAPTURE_PATHS:
                     if len(buf) - pos >= size or need(size):
                         content = bytes(buf[pos:pos + size])
+                elif typ == FILE and size and sparse is None and size <= CAPTURE_DB_MAX and size <= self.db_room \
+                        and might_be_db(name) and is_db(normalise(name) or ""):
+                    if len(buf) - pos >= size or need(size):
+                        content = bytes(buf[pos:pos + size])
+                        self.db_room -= size
                 if padded:
                     if hashing and typ == FILE and size:
                         h = blake3()

@@ -29,6 +29,10 @@ JSON (`diff --json`), one object:
                         Labels, ExposedPorts and Volumes, else null
     history             [{change ("added" | "removed"), index (position in that
                         side's history), created_by, empty_layer}]
+    packages            package changes, biggest |delta| first: {manager, name,
+                        arch, location, change ("added" | "removed" |
+                        "version" | "bytes": same version, other bytes),
+                        version_a, version_b, bytes_a, bytes_b, delta}
     warnings            [str]: e.g. a layer whose contents could not be re-read
                         (its same-size files then count as changed)
 
@@ -99,6 +103,10 @@ def diff_doc(d: ImageDiff) -> dict:
         "config": [{"field": c.field, "key": c.key, "change": c.change, "a": c.a, "b": c.b} for c in d.config],
         "history": [{"change": h.change, "index": h.index, "created_by": h.created_by,
                      "empty_layer": h.empty_layer} for h in d.history],
+        "packages": [{"manager": c.manager, "name": c.name, "arch": c.arch,
+                      "location": ("/" + c.location) if c.location else None, "change": c.change,
+                      "version_a": c.version_a, "version_b": c.version_b, "bytes_a": c.bytes_a,
+                      "bytes_b": c.bytes_b, "delta": c.delta} for c in d.packages],
         "warnings": list(d.warnings),
     }
 
@@ -246,7 +254,33 @@ def render_diff(console, d: ImageDiff, top: int = 30) -> None:
                 t.add_row(_signed(x.delta), str(x.added), str(x.removed), str(x.changed), plain_text("/" + x.path + "/"))
             console.print(t)
 
+    if d.packages:
+        _render_packages(console, d, top)
+
     if d.warnings:
         console.print()
         for w in d.warnings[:50]:
             console.print(plain_text("warning: " + w, "yellow"))
+
+
+def _render_packages(console, d: ImageDiff, top: int) -> None:
+    """Package changes (added, removed, version changed), biggest |delta| first."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from .text import plain_text
+
+    console.print()
+    counts = {k: sum(c.change == k for c in d.packages) for k in ("added", "removed", "version", "bytes")}
+    t = Table(title=f"Packages ({counts['added']} added, {counts['removed']} removed, {counts['version']} "
+                    f"other version)", title_justify="left", show_edge=False, pad_edge=False, header_style="bold")
+    for col, just in (("", "left"), ("Package", "left"), ("Manager", "left"), ("A", "left"), ("B", "left"),
+                      ("Δ", "right")):
+        t.add_column(col, justify=just, no_wrap=True, overflow="ellipsis")
+    styles = {"added": "green", "removed": "red", "version": "yellow", "bytes": "yellow"}
+    for c in d.packages[:max(top, 0)]:
+        t.add_row(Text(c.change, styles[c.change]), plain_text(c.name), c.manager,
+                  plain_text(c.version_a or ""), plain_text(c.version_b or ""), _signed(c.delta))
+    console.print(t)
+    if len(d.packages) > top:
+        console.print(Text(f"  … {len(d.packages) - top} more (diff --json lists all)", "dim"))

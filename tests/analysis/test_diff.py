@@ -227,7 +227,7 @@ def test_cli_report_and_json(archives, capsys):
     assert main(["diff", f"{one}@demo:base", f"{one}@demo:changed", "--json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert set(doc) == {"identical", "a", "b", "layers", "summary", "changes", "directories", "config",
-                        "history", "warnings"}
+                        "history", "warnings", "packages"}
     assert doc["a"]["ref"] == "demo:base" and doc["b"]["ref"] == "demo:changed"
     rows = {c["path"]: c for c in doc["changes"]}
     assert len(rows) == 10

@@ -28,9 +28,11 @@ from .. import preview as P
 from ..filterbox import FilterBoxMixin
 from ..fmt import clean_text, human, legend_text, note, pct
 from ..keys import bindings
+from ..pkgview import PackagesTabMixin
 from ..treemodel import TreeRows, compile_filter, shown_mask
 from ..widgets import FileTreeView, FindingList, KeyBar, LayerList, Pane, PreviewView, WasteList
 from ..widgets.cursorlist import CursorList
+from ..widgets.packagelist import PackageList
 from .dialogs import ExtractScreen, JumpScreen
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
@@ -72,7 +74,7 @@ def ui(fn):
     return wrapper
 
 
-class LayersScreen(FilterBoxMixin, Screen):
+class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
     """The main view of the explorer; the app pushes it first and keeps it
     under every other screen."""
 
@@ -151,6 +153,11 @@ class LayersScreen(FilterBoxMixin, Screen):
                     yield FindingList(id="findings")
                     with VerticalScroll(id="finding-scroll"):
                         yield Static(Text("", style="dim"), id="finding-text", markup=False)
+                with TabPane("Packages", id="packages-tab"):
+                    yield Static(Text("", style="dim"), id="packages-title", markup=False)
+                    yield PackageList(id="packages")
+                    with VerticalScroll(id="package-scroll"):
+                        yield Static(Text("", style="dim"), id="package-text", markup=False)
                 with TabPane("Image", id="image-tab"):
                     with VerticalScroll(id="image-scroll"):
                         yield Static(Text("reading…", style="dim"), id="image-info", markup=False)
@@ -184,6 +191,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         self.app.title = f"layerscope — {clean_text(image.name, 80)}"
         self._fill_waste(a)
         self._fill_findings(a)
+        self._fill_packages(a)
         self._request_tree(now=True)
 
     def _fill_waste(self, a) -> None:
@@ -285,6 +293,16 @@ class LayersScreen(FilterBoxMixin, Screen):
         if f.fixed_by is not None and self.mode != "changes":
             self.mode = "changes"
         self.goto(f.paths[0][0], layer)
+
+    @on(CursorList.Highlighted, "#packages")
+    @ui
+    def _package_highlighted(self) -> None:
+        self._show_package()
+
+    @on(CursorList.Selected, "#packages")
+    @ui
+    def _package_chosen(self, event: CursorList.Selected) -> None:
+        self._package_selected(event.index)
 
     @work(thread=True, group="rank", exit_on_error=False)
     def _rank(self, a) -> None:
@@ -398,6 +416,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             return
         if self.focused is event.widget or self._details_for == "layer":
             self._show_layer_details()
+        self._packages_follow_layer()
         if self._tree_timer is not None:
             self._tree_timer.stop()
             self._tree_timer = None
@@ -504,7 +523,7 @@ class LayersScreen(FilterBoxMixin, Screen):
                 tree.set_stale(False)
                 return
         try:
-            pred = compile_filter(self.filter_text) if self.filter_text else None
+            pred = self.package_filter() or (compile_filter(self.filter_text) if self.filter_text else None)
             self.query_one("#filter", Input).remove_class("error")
         except ValueError as e:
             pred = None
@@ -962,7 +981,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         else:
             side = self.query_one("#side", TabbedContent)
             target = {"details-tab": "#details-scroll", "preview-tab": "#preview", "waste-tab": "#waste",
-                      "findings-tab": "#findings",
+                      "findings-tab": "#findings", "packages-tab": "#packages",
                       "image-tab": "#image-scroll"}.get(side.active or "", "#details-scroll")
             self.query_one(target).focus()
 
@@ -972,6 +991,7 @@ class LayersScreen(FilterBoxMixin, Screen):
         active = self.query_one("#side", TabbedContent).active
         title = {"details-tab": getattr(self, "_details_title", "Details"), "preview-tab": "Preview",
                  "waste-tab": "Waste: where hidden bytes are", "findings-tab": "Findings: what the build could save",
+                 "packages-tab": "Packages: real bytes per package, at the selected layer",
                  "image-tab": "Image config"}.get(active, "")
         self.query_one("#side-pane").border_title = title
 
@@ -1315,6 +1335,7 @@ class LayersScreen(FilterBoxMixin, Screen):
             ("Previous copy", "Preview the previous copy of the file ([)", lambda: self.action_copy(-1)),
             ("Next copy", "Preview the next copy of the file (])", lambda: self.action_copy(1)),
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
+            ("Packages", "Packages of the view at the selected layer, biggest first (K)", self.action_packages),
             ("Size map", "Boxes sized by bytes, coloured by the layer that stored them (M)", self.action_size_map),
             ("Image config and picker", "Env, Cmd, labels; pick another image (i)", self.action_image),
             ("Extract", "Copy the selected file or directory to a folder (x)", self.action_extract),

@@ -6,8 +6,9 @@ from .filetree import FileTreeView
 from .findinglist import FindingList
 from .keybar import KeyBar
 from .layerlist import LayerList
+from .packagelist import PackageList
 from .pane import Pane
 from .previewview import PreviewView
 from .wastelist import WasteList
 
-__all__ = ["CursorList", "FileTreeView", "FindingList", "KeyBar", "LayerList", "Pane", "PreviewView", "WasteList"]
+__all__ = ["CursorList", "FileTreeView", "FindingList", "KeyBar", "LayerList", "PackageList", "Pane", "PreviewView", "WasteList"]
