@@ -244,7 +244,7 @@ def archives(only: list[str] | None) -> list[Path]:
     if only:
         found = [p for p in found if any(p.name == o or p.name.startswith(o + ".") or o in p.name
                                          for o in only)]
-    order = {"base": 0, "classic": 1, "bloated": 2, "big": 3}
+    order = {"base": 0, "classic": 1, "bloated": 2, "big": 3, "real1m": 4, "real3m": 5}
     return sorted(found, key=lambda p: (order.get(p.name.split(".")[0], 9), p.name))
 
 
