@@ -53,6 +53,11 @@ IMPLIED = -1  # entry index of an implied directory
 # Stack._bottom (the bulk pass for layer 0) may be used; tests set this False
 # to compare it against the general loop.
 _fast_bottom = True
+# The columnar pass (stackcols) takes stacks of at least this many entries:
+# below it, importing numpy costs more than the loop.  Tests set _columns to
+# True or False to force one pass or the other.
+COLUMNS_MIN = 150_000
+_columns: bool | None = None
 
 # bytes.translate tables over LayerEntries.types
 _CHANGE0 = bytes(NOOP if t == WHITEOUT or t == OPAQUE else ADDED for t in range(256))  # layer 0's change column
@@ -150,6 +155,14 @@ class Stack:
 
     # ------------------------------------------------------------------
     def _apply_all(self) -> None:
+        big = sum(len(l.entries) for l in self.layers) >= COLUMNS_MIN if _columns is None else _columns
+        if big:
+            import sys
+
+            from . import stackcols
+
+            stackcols.apply(self, sys.modules[__name__])
+            return
         cur: dict[str, tuple[int, int]] = {}  # path -> (layer, index) of the visible entry
         kids: dict[str, set[str]] = {"": set()}  # dir path -> child paths (may be stale)
         for layer in self.layers:
@@ -201,7 +214,8 @@ class Stack:
                     if not ch:
                         first = False
                         continue
-                    for c in ch:
+                    # the deletions (one per child of the root) in path order, not the set's
+                    for c in (sorted(ch) if first and not record_root else ch):
                         if c in cur:
                             if first and not record_root:
                                 l, i = cur[c]

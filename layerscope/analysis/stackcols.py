@@ -1,0 +1,316 @@
+"""The merge pass of `stack.Stack` on columns, for big stacks (numpy).
+
+Gives exactly what `Stack._apply_all` gives (every column, the deletions in
+order, the implied directories in order, the top view as a mapping), by the
+same rules (see `stack`'s docstring), with the per-entry work done on arrays:
+
+  * every path (and every parent a path implies) gets an id; the state is one
+    array over ids: the global index of the visible entry, NONE or IMPLIED;
+  * a layer's markers are applied one by one, each subtree found as the ids
+    whose path starts with "dir/" (a range of the sorted paths, sorted once and
+    only when a directory's subtree is first needed);
+  * a layer's entries split in two.  An entry is *simple* when it cannot touch
+    anything but its own path: listed once, its parent the root, a directory
+    visible below or a directory listed earlier in this layer, and it does not
+    put a non-directory over a directory nor over an implied one.  Every entry
+    that is such an exception, or an ancestor or a descendant of one, is
+    *complex*.  Simple entries touch disjoint paths that no complex entry
+    reads, so all of them are applied at once (gather, compare, scatter) and
+    the complex ones after, one by one in their order, as the general loop does.
+
+Imported only for stacks of many entries: numpy costs small images start-up time.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from itertools import chain, repeat
+from operator import itemgetter
+
+import numpy as np
+
+from ..model import DIR, OPAQUE, WHITEOUT
+
+NONE = -1  # no visible entry at a path
+IMPLIED_DIR = -2  # an implied directory is visible at a path
+_first = itemgetter(0)
+
+
+def apply(stack, k) -> None:
+    """Fill `stack`'s columns, deletions, implied dirs and top view; `k` is
+    the `stack` module, for its codes (passed in: no import cycle)."""
+    VISIBLE, IMPLIED, Deletion = k.VISIBLE, k.IMPLIED, k.Deletion
+    OVERWRITTEN, WHITED_OUT, OPAQUED, REPLACED = k.OVERWRITTEN, k.WHITED_OUT, k.OPAQUED, k.REPLACED
+    ADDED, MODIFIED, UNCHANGED, DELETES, NOOP = k.ADDED, k.MODIFIED, k.UNCHANGED, k.DELETES, k.NOOP
+    ents = [layer.entries for layer in stack.layers]
+    n = len(ents)
+    sizes = [len(e) for e in ents]
+    offs = [0]
+    for m in sizes:
+        offs.append(offs[-1] + m)
+    total = offs[-1]
+
+    # -- path ids: every path, then the parents no entry lists -----------
+    keys = list(dict.fromkeys(chain([""], *(e.paths for e in ents))))
+    ids = dict(zip(keys, range(len(keys))))
+    parent: list[int] = []
+    done = 0
+    while done < len(keys):
+        ps = list(map(_first, map(str.rpartition, keys[done:], repeat("/"))))
+        for p in dict.fromkeys(ps):
+            if p not in ids:
+                ids[p] = len(keys)
+                keys.append(p)
+        parent.extend(map(ids.__getitem__, ps))
+        done += len(ps)
+    parent[0] = 0
+    nid = len(keys)
+    par = np.array(parent, dtype=np.int32)
+    depth_max = max(map(str.count, keys, repeat("/")), default=0) + 1
+
+    # -- the entries as global columns -----------------------------------
+    tb = b"".join(bytes(e.types) for e in ents)
+    T = np.frombuffer(tb, dtype=np.uint8)
+    modes = np.concatenate([np.frombuffer(e.modes, dtype=np.uint32) for e in ents]) if n else np.zeros(0, np.uint32)
+    uids = np.concatenate([np.frombuffer(e.uids, dtype=np.uint32) for e in ents]) if n else np.zeros(0, np.uint32)
+    gids = np.concatenate([np.frombuffer(e.gids, dtype=np.uint32) for e in ents]) if n else np.zeros(0, np.uint32)
+    pid = np.fromiter(map(ids.__getitem__, chain(*(e.paths for e in ents))), dtype=np.int32, count=total)
+    layer_of = np.repeat(np.arange(n, dtype=np.int32), sizes)
+    off_np = np.array(offs, dtype=np.int64)
+    is_dir_t = np.zeros(256, dtype=bool)
+    is_dir_t[DIR] = True
+    is_marker_t = np.zeros(256, dtype=bool)
+    is_marker_t[WHITEOUT] = is_marker_t[OPAQUE] = True
+
+    HA = np.full(total, VISIBLE, dtype=np.int32)
+    HB = np.full(total, -1, dtype=np.int32)
+    HOW = np.zeros(total, dtype=np.uint8)
+    PL = np.full(total, -1, dtype=np.int32)
+    PI = np.full(total, -1, dtype=np.int32)
+    CH = np.zeros(total, dtype=np.uint8)
+    cur = np.full(nid, NONE, dtype=np.int32)
+    implied = stack.implied
+    deletions: list[list] = [[] for _ in range(n)]
+    lpos = np.full(nid, -1, dtype=np.int64)  # scratch: where a path is listed in the current layer
+    flag = np.zeros(nid, dtype=bool)  # scratch
+
+    sorted_keys: list[str] = []
+    by_rank = np.zeros(0, dtype=np.int32)
+
+    def subtree(q: int) -> np.ndarray:
+        """Ids of every path under path id q (not q itself, but for the root)."""
+        nonlocal sorted_keys, by_rank
+        if not sorted_keys:
+            sorted_keys = sorted(keys)
+            by_rank = np.fromiter(map(ids.__getitem__, sorted_keys), dtype=np.int32, count=nid)
+        if q == 0:
+            return by_rank  # the general loop counts an entry at the root as a child of the root
+        k = keys[q]
+        return by_rank[bisect_left(sorted_keys, k + "/"):bisect_left(sorted_keys, k + "0")]  # "0" follows "/"
+
+    def ref(q: int, g: int) -> tuple[int, int]:
+        if g == IMPLIED_DIR:
+            return implied[keys[q]][0], IMPLIED
+        L = int(layer_of[g])
+        return L, g - offs[L]
+
+    def hide_under(q: int, L: int, by: int, how: int, dels: list, record_children: bool) -> int:
+        """Hide every visible path under q; a Deletion for each direct child
+        when record_children (in path order).  Returns how many were recorded."""
+        sub = subtree(q)
+        if not sub.size:
+            return 0
+        gs = cur[sub]
+        vis = gs != NONE
+        if not vis.any():
+            return 0
+        sub, gs = sub[vis], gs[vis]
+        recorded = 0
+        if record_children:
+            direct = sub[par[sub] == q]
+            for c in direct.tolist():
+                dels.append(Deletion(keys[c], L, by, how, *ref(c, int(cur[c]))))
+                recorded += 1
+        real = gs >= 0
+        gr = gs[real]
+        HA[gr] = L
+        HB[gr] = by
+        HOW[gr] = how
+        if not real.all():
+            for c in sub[~real].tolist():
+                implied[keys[c]][1] = L
+        cur[sub] = NONE
+        return recorded
+
+    def hide_one(q: int, g: int, L: int, by: int, how: int) -> None:
+        if g == IMPLIED_DIR:
+            implied[keys[q]][1] = L
+        else:
+            HA[g] = L
+            HB[g] = by
+            HOW[g] = how
+        cur[q] = NONE
+
+    def imply(d: int, L: int, dels: list) -> None:
+        chain_ = []
+        x = d
+        while x != 0:
+            g = int(cur[x])
+            if g != NONE:
+                if g == IMPLIED_DIR or tb[g] == DIR:
+                    break
+                dels.append(Deletion(keys[x], L, -1, REPLACED, *ref(x, g)))
+                cur[x] = NONE
+                HA[g] = L
+                HB[g] = -1
+                HOW[g] = REPLACED
+            chain_.append(x)
+            x = parent[x]
+        for x in reversed(chain_):
+            cur[x] = IMPLIED_DIR
+            implied[keys[x]] = [L, VISIBLE]
+
+    def mark_lineage(seeds: np.ndarray, pe: np.ndarray) -> np.ndarray:
+        """Which of the ids pe are an ancestor or a descendant of a seed."""
+        flag[seeds] = True  # descendants: some proper ancestor is a seed
+        a = par[pe]
+        hit = np.zeros(pe.size, dtype=bool)
+        for _ in range(depth_max):
+            hit |= flag[a]
+            if not a.any():
+                break
+            a = par[a]
+        flag[seeds] = False
+        a = par[seeds]  # ancestors of a seed
+        for _ in range(depth_max):
+            flag[a] = True
+            if not a.any():
+                break
+            a = par[a]
+        hit |= flag[pe]
+        flag[:] = False
+        return hit
+
+    for L in range(n):
+        s, e = offs[L], offs[L + 1]
+        if s == e:
+            continue
+        dels = deletions[L]
+        paths = ents[L].paths
+        Tl = T[s:e]
+        pl = pid[s:e]
+        # 1. markers, in order
+        for i in np.flatnonzero(is_marker_t[Tl]).tolist():
+            q = int(pl[i])
+            if tb[s + i] == WHITEOUT:
+                g = int(cur[q])
+                if g != NONE:
+                    CH[s + i] = DELETES
+                    dels.append(Deletion(paths[i], L, i, WHITED_OUT, *ref(q, g)))
+                    hide_one(q, g, L, i, WHITED_OUT)
+                    hide_under(q, L, i, WHITED_OUT, dels, False)
+                else:
+                    CH[s + i] = NOOP
+            else:
+                if q == 0 or cur[q] != NONE:
+                    CH[s + i] = DELETES if hide_under(q, L, i, OPAQUED, dels, True) else NOOP
+                else:
+                    CH[s + i] = NOOP
+        # 2. entries: which are simple
+        ent = np.flatnonzero(~is_marker_t[Tl])
+        if not ent.size:
+            continue
+        pe = pl[ent]
+        te = Tl[ent]
+        ge = ent + s
+        srt = np.sort(pe)
+        dup_ids = srt[1:][srt[1:] == srt[:-1]]
+        lpos[pe] = ent
+        qe = par[pe]
+        lp = lpos[qe]
+        listed_ok = (lp >= 0) & (lp < ent) & is_dir_t[T[np.where(lp >= 0, lp, 0) + s]]
+        gq = cur[qe]
+        vis_dir = (gq == IMPLIED_DIR) | ((gq >= 0) & is_dir_t[T[np.maximum(gq, 0)]])
+        parent_ok = np.where(lp >= 0, listed_ok, vis_dir) | (qe == 0)
+        lpos[pe] = -1
+        old = cur[pe]
+        old_dir = (old == IMPLIED_DIR) | ((old >= 0) & is_dir_t[T[np.maximum(old, 0)]])
+        complex_ = ~parent_ok | (pe == 0) | (old == IMPLIED_DIR) | (old_dir & ~is_dir_t[te])
+        if dup_ids.size:
+            flag[dup_ids] = True
+            complex_ |= flag[pe]
+            flag[dup_ids] = False
+        if complex_.any():
+            complex_ |= mark_lineage(np.unique(pe[complex_]), pe)
+        # simple entries, all at once
+        simple = ~complex_
+        sg, sp, so = ge[simple], pe[simple], old[simple]
+        CH[sg[so == NONE]] = ADDED
+        ov = so >= 0
+        if ov.any():
+            og, gi = so[ov], sg[ov]
+            ol = layer_of[og]
+            PL[gi] = ol
+            PI[gi] = og - off_np[ol]
+            HA[og] = L
+            HB[og] = gi - s
+            HOW[og] = OVERWRITTEN
+            same = is_dir_t[T[gi]] & is_dir_t[T[og]] & (modes[og] == modes[gi]) & (uids[og] == uids[gi]) & \
+                (gids[og] == gids[gi])
+            CH[gi] = np.where(same, UNCHANGED, MODIFIED)
+        cur[sp] = sg
+        # complex entries, one by one in order (the general loop's steps)
+        for i in ent[complex_].tolist():
+            p = paths[i]
+            q = int(pl[i])
+            g = s + i
+            t = tb[g]
+            if p.rfind("/") >= 0:
+                d = parent[q]
+                gd = int(cur[d])
+                if gd == NONE or (gd != IMPLIED_DIR and tb[gd] != DIR):
+                    imply(d, L, dels)
+            o = int(cur[q])
+            if o == NONE:
+                CH[g] = ADDED
+            else:
+                if o == IMPLIED_DIR:
+                    old_is_dir = True
+                    implied[p][1] = L
+                else:
+                    ol_ = int(layer_of[o])
+                    PL[g] = ol_
+                    PI[g] = o - offs[ol_]
+                    old_is_dir = tb[o] == DIR
+                    HA[o] = L
+                    HB[o] = i
+                    HOW[o] = OVERWRITTEN
+                if t == DIR and old_is_dir:
+                    same = o != IMPLIED_DIR and modes[o] == modes[g] and uids[o] == uids[g] and gids[o] == gids[g]
+                    CH[g] = UNCHANGED if same else MODIFIED
+                else:
+                    CH[g] = MODIFIED
+                    if old_is_dir:
+                        hide_under(q, L, i, REPLACED, dels, True)
+            cur[q] = g
+
+    # -- back to the Stack's per-layer columns ---------------------------
+    for L in range(n):
+        s, e = offs[L], offs[L + 1]
+        stack.hidden_at.append(array("i", HA[s:e].tobytes()))
+        stack.hidden_by.append(array("i", HB[s:e].tobytes()))
+        stack.how.append(bytearray(HOW[s:e].tobytes()))
+        stack.prev_layer.append(array("i", PL[s:e].tobytes()))
+        stack.prev_index.append(array("i", PI[s:e].tobytes()))
+        stack.change.append(bytearray(CH[s:e].tobytes()))
+        stack.deletions.append(deletions[L])
+    vis = np.flatnonzero(cur != NONE)
+    gv = cur[vis]
+    real = gv >= 0
+    kobj = np.array(keys, dtype=object)
+    top = dict(zip(kobj[vis[real]].tolist(), zip(layer_of[gv[real]].tolist(),
+                                                    (gv[real] - off_np[layer_of[gv[real]]]).tolist())))
+    for p in kobj[vis[~real]].tolist():
+        top[p] = (implied[p][0], IMPLIED)
+    stack.top_view = top
