@@ -24,8 +24,7 @@ Imported only for stacks of many entries: numpy costs small images start-up time
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left
-from itertools import chain, repeat
+from itertools import chain, count, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -51,23 +50,41 @@ def apply(stack, k) -> None:
         offs.append(offs[-1] + m)
     total = offs[-1]
 
-    # -- path ids: every path, then the parents no entry lists -----------
-    keys = list(dict.fromkeys(chain([""], *(e.paths for e in ents))))
-    ids = dict(zip(keys, range(len(keys))))
-    parent: list[int] = []
-    done = 0
-    while done < len(keys):
-        ps = list(map(_first, map(str.rpartition, keys[done:], repeat("/"))))
-        for p in dict.fromkeys(ps):
-            if p not in ids:
-                ids[p] = len(keys)
-                keys.append(p)
-        parent.extend(map(ids.__getitem__, ps))
-        done += len(ps)
-    parent[0] = 0
-    nid = len(keys)
-    par = np.array(parent, dtype=np.int32)
-    depth_max = max(map(str.count, keys, repeat("/")), default=0) + 1
+    # -- path ids: a path's id is the global index of its first entry; the
+    # root and the parents no entry lists get ids from `total` on ------
+    allp = list(chain(*(e.paths for e in ents)))
+    root = total
+    ids: dict[str, int] = {"": root}
+    pid = np.fromiter(map(ids.setdefault, allp, count()), dtype=np.int32, count=total)
+    extra = [""]
+    todo = list(ids)[1:]
+    pairs: list[tuple[list[str], list[int]]] = []  # (paths, their ids) whose parents are to be found
+    if todo:
+        pairs.append((todo, list(ids.values())[1:]))
+    parent_of: list[tuple[list[int], list[int]]] = []
+    while pairs:
+        ps_, qs = pairs.pop()
+        pp = list(map(_first, map(str.rpartition, ps_, repeat("/"))))
+        new = [p for p in dict.fromkeys(pp) if p not in ids]
+        if new:
+            base = root + len(extra)
+            ids.update(zip(new, range(base, base + len(new))))
+            extra.extend(new)
+            pairs.append((new, list(range(base, base + len(new)))))
+        parent_of.append((qs, list(map(ids.__getitem__, pp))))
+    nid = root + len(extra)
+    par = np.full(nid, root, dtype=np.int32)
+    for qs, pq in parent_of:
+        par[np.array(qs, dtype=np.int64)] = pq
+    keys = allp  # id -> path
+    keys.extend(extra)
+    uv = np.array(list(ids.values())[1:], dtype=np.int32)  # every id but the root's
+    # children of every id, as ranges of `kids_by`
+    kids_by = uv[np.argsort(par[uv], kind="stable")]
+    kid_n = np.bincount(par[uv], minlength=nid)
+    kid_end = np.cumsum(kid_n)
+    kid_start = kid_end - kid_n
+    del ids, todo, parent_of
 
     # -- the entries as global columns -----------------------------------
     tb = b"".join(bytes(e.types) for e in ents)
@@ -75,7 +92,6 @@ def apply(stack, k) -> None:
     modes = np.concatenate([np.frombuffer(e.modes, dtype=np.uint32) for e in ents]) if n else np.zeros(0, np.uint32)
     uids = np.concatenate([np.frombuffer(e.uids, dtype=np.uint32) for e in ents]) if n else np.zeros(0, np.uint32)
     gids = np.concatenate([np.frombuffer(e.gids, dtype=np.uint32) for e in ents]) if n else np.zeros(0, np.uint32)
-    pid = np.fromiter(map(ids.__getitem__, chain(*(e.paths for e in ents))), dtype=np.int32, count=total)
     layer_of = np.repeat(np.arange(n, dtype=np.int32), sizes)
     off_np = np.array(offs, dtype=np.int64)
     is_dir_t = np.zeros(256, dtype=bool)
@@ -95,19 +111,23 @@ def apply(stack, k) -> None:
     lpos = np.full(nid, -1, dtype=np.int64)  # scratch: where a path is listed in the current layer
     flag = np.zeros(nid, dtype=bool)  # scratch
 
-    sorted_keys: list[str] = []
-    by_rank = np.zeros(0, dtype=np.int32)
-
     def subtree(q: int) -> np.ndarray:
-        """Ids of every path under path id q (not q itself, but for the root)."""
-        nonlocal sorted_keys, by_rank
-        if not sorted_keys:
-            sorted_keys = sorted(keys)
-            by_rank = np.fromiter(map(ids.__getitem__, sorted_keys), dtype=np.int32, count=nid)
-        if q == 0:
-            return by_rank  # the general loop counts an entry at the root as a child of the root
-        k = keys[q]
-        return by_rank[bisect_left(sorted_keys, k + "/"):bisect_left(sorted_keys, k + "0")]  # "0" follows "/"
+        """Ids of every visible path under path id q (not q itself, but for
+        the root: the general loop counts an entry at the root as its child)."""
+        found = [np.array([root], dtype=np.int32)] if q == root and cur[root] != NONE else []
+        front = np.array([q], dtype=np.int64)
+        while front.size:
+            st, ln = kid_start[front], kid_n[front]
+            tot = int(ln.sum())
+            if not tot:
+                break
+            # the children of every node of the front, gathered at once
+            at = np.repeat(st - (np.cumsum(ln) - ln), ln) + np.arange(tot)
+            kids = kids_by[at]
+            kids = kids[cur[kids] != NONE]  # a hidden path has nothing visible under it
+            found.append(kids)
+            front = kids.astype(np.int64)
+        return np.concatenate(found) if found else front[:0].astype(np.int32)
 
     def ref(q: int, g: int) -> tuple[int, int]:
         if g == IMPLIED_DIR:
@@ -115,21 +135,23 @@ def apply(stack, k) -> None:
         L = int(layer_of[g])
         return L, g - offs[L]
 
-    def hide_under(q: int, L: int, by: int, how: int, dels: list, record_children: bool) -> int:
-        """Hide every visible path under q; a Deletion for each direct child
-        when record_children (in path order).  Returns how many were recorded."""
+    def hide_under(q: int, L: int, by: int, how: int, dels: list, record_children: bool,
+                   g_root: int | None = None) -> int:
+        """Hide every visible path under q (whose entry is g_root, when known);
+        a Deletion for each direct child when record_children (in path order).
+        Returns how many were recorded."""
+        if q != root:
+            g = int(cur[q]) if g_root is None else g_root
+            if g >= 0 and tb[g] != DIR:
+                return 0  # nothing is ever under a non-directory
         sub = subtree(q)
         if not sub.size:
             return 0
         gs = cur[sub]
-        vis = gs != NONE
-        if not vis.any():
-            return 0
-        sub, gs = sub[vis], gs[vis]
         recorded = 0
         if record_children:
-            direct = sub[par[sub] == q]
-            for c in direct.tolist():
+            direct = sorted(sub[par[sub] == q].tolist(), key=keys.__getitem__)
+            for c in direct:
                 dels.append(Deletion(keys[c], L, by, how, *ref(c, int(cur[c]))))
                 recorded += 1
         real = gs >= 0
@@ -155,7 +177,7 @@ def apply(stack, k) -> None:
     def imply(d: int, L: int, dels: list) -> None:
         chain_ = []
         x = d
-        while x != 0:
+        while x != root:
             g = int(cur[x])
             if g != NONE:
                 if g == IMPLIED_DIR or tb[g] == DIR:
@@ -166,7 +188,7 @@ def apply(stack, k) -> None:
                 HB[g] = -1
                 HOW[g] = REPLACED
             chain_.append(x)
-            x = parent[x]
+            x = int(par[x])
         for x in reversed(chain_):
             cur[x] = IMPLIED_DIR
             implied[keys[x]] = [L, VISIBLE]
@@ -175,19 +197,15 @@ def apply(stack, k) -> None:
         """Which of the ids pe are an ancestor or a descendant of a seed."""
         flag[seeds] = True  # descendants: some proper ancestor is a seed
         a = par[pe]
-        hit = np.zeros(pe.size, dtype=bool)
-        for _ in range(depth_max):
-            hit |= flag[a]
-            if not a.any():
-                break
+        hit = flag[a]
+        while (a != root).any():
             a = par[a]
+            hit |= flag[a]
         flag[seeds] = False
         a = par[seeds]  # ancestors of a seed
-        for _ in range(depth_max):
+        while a.size:
             flag[a] = True
-            if not a.any():
-                break
-            a = par[a]
+            a = par[a[a != root]]
         hit |= flag[pe]
         flag[:] = False
         return hit
@@ -209,11 +227,11 @@ def apply(stack, k) -> None:
                     CH[s + i] = DELETES
                     dels.append(Deletion(paths[i], L, i, WHITED_OUT, *ref(q, g)))
                     hide_one(q, g, L, i, WHITED_OUT)
-                    hide_under(q, L, i, WHITED_OUT, dels, False)
+                    hide_under(q, L, i, WHITED_OUT, dels, False, g)
                 else:
                     CH[s + i] = NOOP
             else:
-                if q == 0 or cur[q] != NONE:
+                if q == root or cur[q] != NONE:
                     CH[s + i] = DELETES if hide_under(q, L, i, OPAQUED, dels, True) else NOOP
                 else:
                     CH[s + i] = NOOP
@@ -232,11 +250,11 @@ def apply(stack, k) -> None:
         listed_ok = (lp >= 0) & (lp < ent) & is_dir_t[T[np.where(lp >= 0, lp, 0) + s]]
         gq = cur[qe]
         vis_dir = (gq == IMPLIED_DIR) | ((gq >= 0) & is_dir_t[T[np.maximum(gq, 0)]])
-        parent_ok = np.where(lp >= 0, listed_ok, vis_dir) | (qe == 0)
+        parent_ok = np.where(lp >= 0, listed_ok, vis_dir) | (qe == root)
         lpos[pe] = -1
         old = cur[pe]
         old_dir = (old == IMPLIED_DIR) | ((old >= 0) & is_dir_t[T[np.maximum(old, 0)]])
-        complex_ = ~parent_ok | (pe == 0) | (old == IMPLIED_DIR) | (old_dir & ~is_dir_t[te])
+        complex_ = ~parent_ok | (pe == root) | (old == IMPLIED_DIR) | (old_dir & ~is_dir_t[te])
         if dup_ids.size:
             flag[dup_ids] = True
             complex_ |= flag[pe]
@@ -267,7 +285,7 @@ def apply(stack, k) -> None:
             g = s + i
             t = tb[g]
             if p.rfind("/") >= 0:
-                d = parent[q]
+                d = int(par[q])
                 gd = int(cur[d])
                 if gd == NONE or (gd != IMPLIED_DIR and tb[gd] != DIR):
                     imply(d, L, dels)
@@ -308,9 +326,9 @@ def apply(stack, k) -> None:
     vis = np.flatnonzero(cur != NONE)
     gv = cur[vis]
     real = gv >= 0
-    kobj = np.array(keys, dtype=object)
-    top = dict(zip(kobj[vis[real]].tolist(), zip(layer_of[gv[real]].tolist(),
-                                                    (gv[real] - off_np[layer_of[gv[real]]]).tolist())))
-    for p in kobj[vis[~real]].tolist():
+    gr = gv[real]
+    lr = layer_of[gr]
+    top = dict(zip(map(keys.__getitem__, vis[real].tolist()), zip(lr.tolist(), (gr - off_np[lr]).tolist())))
+    for p in map(keys.__getitem__, vis[~real].tolist()):
         top[p] = (implied[p][0], IMPLIED)
     stack.top_view = top
