@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from array import array
 from itertools import compress, repeat
-from operator import itemgetter, lt
+from operator import and_, itemgetter, lt
 
 from ..model import DIR, OPAQUE, WHITEOUT, Image, Layer, Record
 
@@ -144,10 +144,8 @@ class Stack:
         top: dict[str, tuple[int, int]] = {}
         for L, layer in enumerate(self.layers):
             e = layer.entries
-            ha_l, types = self.hidden_at[L], e.types
-            for i, p in enumerate(e.paths):
-                if ha_l[i] == VISIBLE and types[i] != WHITEOUT and types[i] != OPAQUE:
-                    top[p] = (L, i)
+            keep = bytes(map(and_, map(VISIBLE.__eq__, self.hidden_at[L]), e.types.translate(_IS_ENTRY)))
+            top.update(zip(compress(e.paths, keep), zip(repeat(L), compress(range(len(keep)), keep))))
         for p, (made, hid) in self.implied.items():
             if hid == VISIBLE:
                 top[p] = (made, IMPLIED)
