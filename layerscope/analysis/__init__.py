@@ -319,10 +319,10 @@ __all__ = ["ImageAnalysis", "LayerRow", "HistoryEvent", "Shadow", "analyse", "TY
 def _refs_ok(xs: array, ys: array, none: int, sizes: list[int], implied: int, entry) -> bool:
     """Whether every (layer, index) pair of xs, ys with xs != none is an
     entry (`entry(L, i)`); on arrays for a big stack (a second open of a
-    million entries would spend a second in the loop)."""
+    million entries would spend seconds in the loop)."""
     from .stack import COLUMNS_MIN
 
-    if len(xs) < COLUMNS_MIN:
+    if sum(sizes) < COLUMNS_MIN:
         return all(x == none or entry(x, y) for x, y in zip(xs, ys))
     import numpy as np
 
