@@ -121,9 +121,9 @@ def implied_too_costly(entries: LayerEntries, budget: int | None = None) -> bool
     at the budget, so the check costs at most what it allows."""
     budget = MAX_IMPLIED_CHARS if budget is None else budget
     paths = entries.paths
+    if not paths or max(map(len, paths)) <= SHORT_PATH:
+        return False  # the common case, decided in C
     long = [p for p in paths if len(p) > SHORT_PATH]
-    if not long:
-        return False
     listed = set(paths)
     implied: set[int] = set()  # hashes, so the check keeps no copy of the strings it counts
     cost = 0
