@@ -374,6 +374,7 @@ def bench_archive(path: Path, args, ls_cmd: list[str], dive_exe: str | None, log
         res["layerscope_anon_mb"] = max((r.tree_anon_mb for r in ls_runs), default=None)
         res["cached_median_s"] = median([r.wall for r in cached])
         res["cached_peak_mb"] = max((r.peak_mb for r in cached), default=None)
+        res["cached_peak_mb"] = max((r.peak_mb for r in cached), default=None)
         if dive_timed_out:
             res["dive_median_s"] = None
             res["dive_timed_out_after_s"] = args.timeout
@@ -431,13 +432,13 @@ def rows(results: list[dict]) -> list[list[str]]:
             fmt_s(r.get("layerscope_median_s")), dive_s, ratio,
             fmt_mb(r.get("layerscope_peak_mb")) + (f" ({fmt_mb(r['layerscope_anon_mb'])})"
                                                    if r.get("layerscope_anon_mb") is not None else ""),
-            dive_mb, fmt_s(r.get("cached_median_s")),
+            dive_mb, fmt_s(r.get("cached_median_s")), fmt_mb(r.get("cached_peak_mb")),
         ])
     return out
 
 
 HEADER = ["archive", "MB", "layers", "entries", "layerscope s", "dive s", "ratio", "ls peak MB (anon)",
-          "dive peak MB", "2nd open s"]
+          "dive peak MB", "2nd open s", "2nd peak MB"]
 
 
 def table(results: list[dict]) -> str:
