@@ -24,7 +24,7 @@ Imported only for stacks of many entries: numpy costs small images start-up time
 from __future__ import annotations
 
 from array import array
-from itertools import chain, count, repeat
+from itertools import chain, count, islice, repeat
 from operator import itemgetter
 
 import numpy as np
@@ -34,6 +34,7 @@ from ..model import DIR, OPAQUE, WHITEOUT
 NONE = -1  # no visible entry at a path
 IMPLIED_DIR = -2  # an implied directory is visible at a path
 _first = itemgetter(0)
+_CHUNK = 1 << 16
 
 
 def apply(stack, k) -> None:
@@ -57,34 +58,33 @@ def apply(stack, k) -> None:
     ids: dict[str, int] = {"": root}
     pid = np.fromiter(map(ids.setdefault, allp, count()), dtype=np.int32, count=total)
     extra = [""]
-    todo = list(ids)[1:]
-    pairs: list[tuple[list[str], list[int]]] = []  # (paths, their ids) whose parents are to be found
-    if todo:
-        pairs.append((todo, list(ids.values())[1:]))
-    parent_of: list[tuple[list[int], list[int]]] = []
-    while pairs:
-        ps_, qs = pairs.pop()
-        pp = list(map(_first, map(str.rpartition, ps_, repeat("/"))))
-        new = [p for p in dict.fromkeys(pp) if p not in ids]
-        if new:
-            base = root + len(extra)
-            ids.update(zip(new, range(base, base + len(new))))
-            extra.extend(new)
-            pairs.append((new, list(range(base, base + len(new)))))
-        parent_of.append((qs, list(map(ids.__getitem__, pp))))
+    par = np.full(root + 1, root, dtype=np.int32)
+    todo: list[tuple[list[str], list[int]]] = []  # (paths, their ids) whose parents are to be found
+    if len(ids) > 1:
+        todo.append((list(islice(ids, 1, None)), list(islice(ids.values(), 1, None))))
+    while todo:
+        names, qs = todo.pop()
+        for k in range(0, len(names), _CHUNK):  # in pieces: the parents' strings are a path's worth each
+            pp = list(map(_first, map(str.rpartition, names[k:k + _CHUNK], repeat("/"))))
+            new = [p for p in dict.fromkeys(pp) if p not in ids]
+            if new:
+                base = root + len(extra)
+                ids.update(zip(new, range(base, base + len(new))))
+                extra.extend(new)
+                par = np.concatenate([par, np.full(len(new), root, dtype=np.int32)])
+                todo.append((new, list(range(base, base + len(new)))))
+            par[np.array(qs[k:k + _CHUNK], dtype=np.int64)] = np.fromiter(map(ids.__getitem__, pp), dtype=np.int32,
+                                                                          count=len(pp))
+        del names, qs
     nid = root + len(extra)
-    par = np.full(nid, root, dtype=np.int32)
-    for qs, pq in parent_of:
-        par[np.array(qs, dtype=np.int64)] = pq
     keys = allp  # id -> path
     keys.extend(extra)
-    uv = np.array(list(ids.values())[1:], dtype=np.int32)  # every id but the root's
+    uv = np.fromiter(islice(ids.values(), 1, None), dtype=np.int32, count=len(ids) - 1)  # every id but the root's
     # children of every id, as ranges of `kids_by`
     kids_by = uv[np.argsort(par[uv], kind="stable")]
-    kid_n = np.bincount(par[uv], minlength=nid)
-    kid_end = np.cumsum(kid_n)
-    kid_start = kid_end - kid_n
-    del ids, todo, parent_of
+    kid_n = np.bincount(par[uv], minlength=nid).astype(np.int32)
+    kid_start = (np.cumsum(kid_n, dtype=np.int64) - kid_n).astype(np.int32)
+    del ids
 
     # -- the entries as global columns -----------------------------------
     tb = b"".join(bytes(e.types) for e in ents)
@@ -108,7 +108,7 @@ def apply(stack, k) -> None:
     cur = np.full(nid, NONE, dtype=np.int32)
     implied = stack.implied
     deletions: list[list] = [[] for _ in range(n)]
-    lpos = np.full(nid, -1, dtype=np.int64)  # scratch: where a path is listed in the current layer
+    lpos = np.full(nid, -1, dtype=np.int32)  # scratch: where a path is listed in the current layer
     flag = np.zeros(nid, dtype=bool)  # scratch
 
     def subtree(q: int) -> np.ndarray:
@@ -324,11 +324,14 @@ def apply(stack, k) -> None:
         stack.change.append(bytearray(CH[s:e].tobytes()))
         stack.deletions.append(deletions[L])
     vis = np.flatnonzero(cur != NONE)
-    gv = cur[vis]
-    real = gv >= 0
-    gr = gv[real]
-    lr = layer_of[gr]
-    top = dict(zip(map(keys.__getitem__, vis[real].tolist()), zip(lr.tolist(), (gr - off_np[lr]).tolist())))
-    for p in map(keys.__getitem__, vis[~real].tolist()):
-        top[p] = (implied[p][0], IMPLIED)
+    top: dict[str, tuple[int, int]] = {}
+    for k in range(0, vis.size, _CHUNK):  # in pieces: every index is an int object until it is in a tuple
+        v = vis[k:k + _CHUNK]
+        gv = cur[v]
+        real = gv >= 0
+        gr = gv[real]
+        lr = layer_of[gr]
+        top.update(zip(map(keys.__getitem__, v[real].tolist()), zip(lr.tolist(), (gr - off_np[lr]).tolist())))
+        for p in map(keys.__getitem__, v[~real].tolist()):
+            top[p] = (implied[p][0], IMPLIED)
     stack.top_view = top
