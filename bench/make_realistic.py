@@ -10,7 +10,7 @@ Writes a docker-archive (`docker save` layout, plain layer tars) and, unless --n
 same image as an oci-archive with gzip layers (NAME.oci.tar next to it), with
 layerscope.testing.synth; the same options give the same archives.  The shape (issue 18):
 
-  * layer 0 lays down most of a tree of --dirs directories (random parents, a few levels
+  * layer 0 lays down most of a tree of --dirs directories (random parents, at most six levels
     deep under usr, etc, var, opt, srv, home) and about half of the --files files;
     1 % of its files are hardlinks, 2 % symlinks;
   * every later layer adds the rest of the files in new and in existing directories,
@@ -29,7 +29,7 @@ layerscope.testing.synth; the same options give the same archives.  The shape (i
     directory (whose mtime a build touched) with the same metadata.
 
 --scale multiplies --files, --dirs, --modify, --whiteouts and --opaque: 1.0 is about
-1.28 M tar entries and 2.7 GB, 2.34 about 3 M.  File sizes are exponential with a 3.6 KB
+1.28 M tar entries and 2.7 GB, 2.34 about 3 M.  File sizes are exponential with a 3.8 KB
 mean; contents are slices of a generated text, so gzip works on them as on real files.
 Writes NAME.counts.json beside the archive (entries per layer, sizes, seconds).
 """
@@ -54,8 +54,9 @@ except ImportError as e:  # pragma: no cover
 
 TOPS = ("usr", "etc", "var", "opt", "srv", "home")
 _TEXT_MB = 32
-MEAN_SIZE = 3600
+MEAN_SIZE = 3800
 MAX_SIZE = 1 << 20
+MAX_DEPTH = 5  # directories nest at most this deep below a top-level one (paths stay ustar-sized, as most are)
 
 
 def make_text(rng: random.Random) -> memoryview:
@@ -97,16 +98,16 @@ class Gen:
         self.serial += 1
         return f"{prefix}{self.serial:07d}"
 
-    def live_dir(self) -> str:
+    def live_dir(self, max_depth: int = 99) -> str:
         while True:
             d = self.rng.choice(self.dirs)
             st = self.cur.get(d)
-            if st is not None and st[0] == "dir":
+            if st is not None and st[0] == "dir" and d.count("/") < max_depth:
                 return d
 
     def make_dirs(self, layer: dict, L: int, n: int) -> None:
         for _ in range(n):
-            parent = self.live_dir() if self.dirs and self.rng.random() < 0.85 else self.rng.choice(TOPS)
+            parent = self.live_dir(MAX_DEPTH) if self.dirs and self.rng.random() < 0.85 else self.rng.choice(TOPS)
             d = f"{parent}/{self.new_name('d')}"
             self.put(layer, L, d, ["dir", L, 0, 0, 0o755, None])
             self.dirs.append(d)
@@ -284,7 +285,7 @@ def main() -> int:
     ap.add_argument("--modify", type=int, default=2_000, help="files of the layer below rewritten or chmodded, per layer")
     ap.add_argument("--whiteouts", type=int, default=1_000, help="files of two layers down deleted, per layer")
     ap.add_argument("--opaque", type=int, default=30_000, help="entries of the directory made opaque")
-    ap.add_argument("--relist", type=float, default=0.44, help="fraction of all directories every layer re-lists")
+    ap.add_argument("--relist", type=float, default=0.5, help="fraction of all directories every layer re-lists")
     ap.add_argument("--type-changes", type=int, default=20)
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--no-oci", action="store_true", help="do not write the gzip oci-archive too")

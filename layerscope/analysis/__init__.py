@@ -388,6 +388,24 @@ def analyse(graph: LayerGraph, image: Image, base_layers: int | None = None,
 __all__ = ["ImageAnalysis", "LayerRow", "HistoryEvent", "Shadow", "analyse", "TYPE_NAMES", "DIR"]
 
 
+def _refs_ok(xs: array, ys: array, none: int, sizes: list[int], implied: int, entry) -> bool:
+    """Whether every (layer, index) pair of xs, ys with xs != none is an
+    entry (`entry(L, i)`); on arrays for a big stack (a second open of a
+    million entries would spend seconds in the loop)."""
+    from .stack import COLUMNS_MIN
+
+    if sum(sizes) < COLUMNS_MIN:
+        return all(x == none or entry(x, y) for x, y in zip(xs, ys))
+    import numpy as np
+
+    x, y = np.frombuffer(xs, dtype=np.int32), np.frombuffer(ys, dtype=np.int32)
+    used = x != none
+    x, y = x[used], y[used]
+    if not ((x >= 0) & (x < len(sizes))).all():
+        return False
+    return bool(((y == implied) | ((y >= 0) & (y < np.array(sizes, dtype=np.int64)[x]))).all())
+
+
 def _check_cached_state(layers, value) -> None:
     """Raise ValueError unless value is a (stack state, change kinds) that fits
     these layers: every index points at an entry that exists."""
@@ -423,12 +441,10 @@ def _check_cached_state(layers, value) -> None:
         a_ha, a_hb, a_pl, a_pi = ints(ha[L]), ints(hb[L]), ints(pl[L]), ints(pi[L])
         if not len(a_ha) == len(a_hb) == len(a_pl) == len(a_pi) == m:
             raise ValueError("stack state does not fit the layers")
-        for x, y in zip(a_ha, a_hb):
-            if x != VISIBLE and not entry(x, y):
-                raise ValueError("hidden by an entry that does not exist")
-        for x, y in zip(a_pl, a_pi):
-            if x != -1 and not entry(x, y):
-                raise ValueError("replaces an entry that does not exist")
+        if not _refs_ok(a_ha, a_hb, VISIBLE, sizes, IMPLIED, entry):
+            raise ValueError("hidden by an entry that does not exist")
+        if not _refs_ok(a_pl, a_pi, -1, sizes, IMPLIED, entry):
+            raise ValueError("replaces an entry that does not exist")
         if not isinstance(dels[L], list):
             raise ValueError("bad deletions")
         for d in dels[L]:

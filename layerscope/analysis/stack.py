@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from array import array
 from itertools import compress, repeat
-from operator import itemgetter, lt
+from operator import and_, itemgetter, lt
 
 from ..model import DIR, OPAQUE, WHITEOUT, Image, Layer, Record
 
@@ -53,6 +53,11 @@ IMPLIED = -1  # entry index of an implied directory
 # Stack._bottom (the bulk pass for layer 0) may be used; tests set this False
 # to compare it against the general loop.
 _fast_bottom = True
+# The columnar pass (stackcols) takes stacks of at least this many entries:
+# below it, importing numpy costs more than the loop.  Tests set _columns to
+# True or False to force one pass or the other.
+COLUMNS_MIN = 150_000
+_columns: bool | None = None
 
 # bytes.translate tables over LayerEntries.types
 _CHANGE0 = bytes(NOOP if t == WHITEOUT or t == OPAQUE else ADDED for t in range(256))  # layer 0's change column
@@ -139,10 +144,8 @@ class Stack:
         top: dict[str, tuple[int, int]] = {}
         for L, layer in enumerate(self.layers):
             e = layer.entries
-            ha_l, types = self.hidden_at[L], e.types
-            for i, p in enumerate(e.paths):
-                if ha_l[i] == VISIBLE and types[i] != WHITEOUT and types[i] != OPAQUE:
-                    top[p] = (L, i)
+            keep = bytes(map(and_, map(VISIBLE.__eq__, self.hidden_at[L]), e.types.translate(_IS_ENTRY)))
+            top.update(zip(compress(e.paths, keep), zip(repeat(L), compress(range(len(keep)), keep))))
         for p, (made, hid) in self.implied.items():
             if hid == VISIBLE:
                 top[p] = (made, IMPLIED)
@@ -150,6 +153,14 @@ class Stack:
 
     # ------------------------------------------------------------------
     def _apply_all(self) -> None:
+        big = sum(len(l.entries) for l in self.layers) >= COLUMNS_MIN if _columns is None else _columns
+        if big:
+            import sys
+
+            from . import stackcols
+
+            stackcols.apply(self, sys.modules[__name__])
+            return
         cur: dict[str, tuple[int, int]] = {}  # path -> (layer, index) of the visible entry
         kids: dict[str, set[str]] = {"": set()}  # dir path -> child paths (may be stale)
         for layer in self.layers:
@@ -201,7 +212,8 @@ class Stack:
                     if not ch:
                         first = False
                         continue
-                    for c in ch:
+                    # the deletions (one per child of the root) in path order, not the set's
+                    for c in (sorted(ch) if first and not record_root else ch):
                         if c in cur:
                             if first and not record_root:
                                 l, i = cur[c]

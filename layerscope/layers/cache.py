@@ -9,10 +9,15 @@ subdirectory with the cache's own names and header are ever deleted.
 What the key guarantees: an entry is used for a layer only if the layer's
 stored blob has, byte for byte, the same BLAKE3 hash as the blob the entry was
 built from (the claimed digest, diff_id, media type and size are hashed in
-too, but are not relied on).  The hash of a blob is computed once per process
-and reused while the archive file keeps its device, inode, mtime and size, so
-a file rewritten in place within one process with all of those unchanged is
-not noticed.  Nothing authenticates the cache directory itself: whoever can
+too, but are not relied on).  The hash of a blob is computed once and reused
+while the archive file keeps its device, inode, size, mtime and ctime -- within
+one process, and by later processes too (the `hashes` files: a second open of a
+big archive then reads no blob), so a file rewritten in place with all of
+those unchanged is not noticed: changing a file's bytes sets its ctime to the
+clock's time, so that takes setting the clock or writing the device.  A file
+changed less than two seconds before it is hashed is not remembered across
+processes (a later change may share its timestamps).  `--verify` indexes
+without the cache and checks every blob against its digest.  Nothing authenticates the cache directory itself: whoever can
 write to it can make layerscope show anything.  A file whose header, checksum,
 version or contents do not check out is ignored and rebuilt.
 """
@@ -25,7 +30,7 @@ import stat
 from _thread import get_ident  # threading's own, without importing threading
 
 from .. import __version__
-from ..model import DIGEST_SIZE, FILE, TYPE_NAMES, Layer, LayerEntries
+from ..model import DIGEST_SIZE, FILE, TYPE_NAMES, BlobRef, Layer, LayerEntries
 from . import sparse as sparse_map
 from .blobs import fd_of
 from .compression import BOMB_FLOOR, BOMB_RATIO
@@ -35,7 +40,8 @@ SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
 KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "findings": b"n", "files": b"f",
-         "packages": b"p"}
+         "packages": b"p",
+         "hashes": b"h"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -116,6 +122,52 @@ def _hash_blob(path: str, fd: int, offset: int, size: int, file_size: int) -> by
     return h.digest()
 
 
+_file_hashes: dict[str, dict[tuple[int, int], bytes]] = {}  # the hashes files read or written by this process
+RECENT_NS = 2_000_000_000  # a file changed this recently may change again with the same timestamps
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns, a.st_ctime_ns) == \
+        (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns, b.st_ctime_ns)
+
+
+def _file_key(path: str, st: os.stat_result) -> str:
+    h = _hasher()
+    h.update(f"hashes\0{os.path.realpath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0"
+             f"{st.st_ctime_ns}".encode())
+    return h.hexdigest()
+
+
+def _known_hashes(fkey: str) -> dict[tuple[int, int], bytes]:
+    """The blob hashes remembered for one archive file in this state (a
+    hashes file), {(offset, size): BLAKE3}; empty when none or not intact."""
+    known = _file_hashes.get(fkey)
+    if known is None:
+        known = {}
+        value = _read(fkey, "hashes")
+        if isinstance(value, list) and all(
+                isinstance(x, tuple) and len(x) == 3 and type(x[0]) is int and type(x[1]) is int
+                and isinstance(x[2], bytes) and len(x[2]) == 32 for x in value):
+            known = {(o, n): h for o, n, h in value}
+        _file_hashes[fkey] = known
+    return known
+
+
+def _remembered_hash(b: BlobRef, st: os.stat_result) -> bytes:
+    """A blob's hash as an earlier process of this file's state kept it, else hashed (and kept)."""
+    fkey = _file_key(b.file, st)
+    known = _known_hashes(fkey)
+    h = known.get((b.offset, b.size))
+    if h is None:
+        h = _hash_blob(b.file, fd_of(b.file), b.offset, b.size, st.st_size)
+        import time
+
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RECENT_NS and _same_file(os.stat(b.file), st):
+            known[(b.offset, b.size)] = h
+            _store(fkey, "hashes", [(o, n, x) for (o, n), x in sorted(known.items())])
+    return h
+
+
 def _key(layer: Layer) -> str | None:
     """The layer's cache key: a hash of every byte of its stored blob, plus
     what the archive claims about it.  The blob's hash is kept for the process
@@ -151,7 +203,7 @@ def _blob_hash(b) -> bytes | None:
         if blob_hash is None:
             if b.offset < 0 or b.size < 0 or b.offset + b.size > st.st_size:
                 return None  # a truncated blob: nothing to cache
-            blob_hash = _blob_hashes[memo] = _hash_blob(b.file, fd_of(b.file), b.offset, b.size, st.st_size)
+            blob_hash = _blob_hashes[memo] = _remembered_hash(b, st)
     except Exception:
         return None
     return blob_hash

@@ -3,9 +3,10 @@
 Layers already indexed before (same blob) come from the cache.  Compressed
 layers are indexed in two threads (decoding and hashing release the GIL);
 uncompressed ones in this process first, and what is left after 0.25 s in
-worker processes (their walk is Python work, held by the GIL).  A registry's
-layers are indexed while they download, several at once (layers/pipe.py),
-or listed from their tables of contents (layers/toc.py).
+worker processes (their walk is Python work, held by the GIL), the CLI's
+process walking the small ones of those meanwhile.  A registry's layers are
+indexed while they download, several at once (layers/pipe.py), or listed
+from their tables of contents (layers/toc.py).
 """
 
 from __future__ import annotations
@@ -496,9 +497,9 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
     """Uncompressed layers: walking headers is Python work (the GIL), so
     what is left after a first stretch in this process goes to worker
     processes."""
-    if workers > 1 and len(rest) > 1:
-        import time
+    import time
 
+    if workers > 1 and len(rest) > 1:
         # smallest first here (a layer's bytes bound its entries: at least
         # 512 bytes each), so that this stretch ends soon after its time
         # and the pool gets the big layers, biggest first (below); walking
@@ -524,8 +525,13 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
 
         single = threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if single else "spawn")
+        # In the CLI this process walks layers too, taking them from the small
+        # end of the queue while the pool takes the big end: no core waits, and
+        # the layers walked here cost no transfer.  The app indexes from a
+        # thread beside its event loop, so there the pool does all the walking.
+        procs = workers - 1 if single else workers
         try:
-            pool = _pool_class()(max_workers=workers, mp_context=ctx)
+            pool = _pool_class()(max_workers=procs, mp_context=ctx)
             pool.submit(os.getpid).result()  # fails here when processes cannot start
         except Exception:
             # e.g. under a TUI that replaced stderr, or without /dev/shm:
@@ -536,14 +542,31 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
             return
         with pool:
             futs = []
-            for layer in rest:
+            for layer in rest:  # biggest first
                 if layer.blob is None:
                     futs.append(None)
                     continue
                 b = layer.blob
                 futs.append(pool.submit(_job, b.file, b.offset, b.size, b.name, layer.media_type, place_of(layer),
                                         wants_digests(layer)))
-            for layer, fut in zip(rest, futs):
+            here: set[int] = set()
+            if single:
+                first = next((f for f in futs if f is not None), None)
+                t0 = time.perf_counter()
+                while first is not None and not (first.running() or first.done()) and time.perf_counter() - t0 < 1:
+                    time.sleep(0.001)  # the pool's own thread hands it the biggest layer: let it, then take the rest
+                for k in range(len(rest) - 1, -1, -1):  # smallest first
+                    fut = futs[k]
+                    if fut is None:
+                        continue
+                    if not fut.cancel():
+                        break  # the pool takes them in order: it has started every layer left
+                    index_one(rest[k])
+                    tick(rest[k])
+                    here.add(k)
+            for k, (layer, fut) in enumerate(zip(rest, futs)):
+                if k in here:
+                    continue
                 if fut is None:
                     index_one(layer)
                 else:

@@ -1,7 +1,7 @@
-"""Stack's bulk pass for layer 0 (`Stack._bottom`) gives exactly what the
-general loop gives: every column (hidden_at, hidden_by, how, prev_layer,
+"""Stack's bulk pass for layer 0 (`Stack._bottom`) and the columnar pass of
+big stacks (`stackcols`) give exactly what the general loop gives: every column (hidden_at, hidden_by, how, prev_layer,
 prev_index, change), the deletions in order, the implied directories and the
-top view (in insertion order too), on the sample images, on hand-made layer
+top view (in insertion order too; for the columnar pass as a mapping), on the sample images, on hand-made layer
 stacks that the bulk pass must refuse (children before their parent, a file in
 the way of a child, duplicates) or accept (markers in layer 0, a whiteout and
 an entry for one path), and on random stacks (hypothesis)."""
@@ -40,12 +40,27 @@ def snapshot(s: Stack) -> dict:
 
 
 def general(image: Image, layers=None) -> Stack:
-    old = stack_mod._fast_bottom
-    stack_mod._fast_bottom = False
+    old = stack_mod._fast_bottom, stack_mod._columns
+    stack_mod._fast_bottom, stack_mod._columns = False, False
     try:
         return Stack(image, layers)
     finally:
-        stack_mod._fast_bottom = old
+        stack_mod._fast_bottom, stack_mod._columns = old
+
+
+def columnar(image: Image, layers=None) -> Stack:
+    old = stack_mod._columns
+    stack_mod._columns = True
+    try:
+        return Stack(image, layers)
+    finally:
+        stack_mod._columns = old
+
+
+def same_but_top_view_order(a: dict, b: dict) -> None:
+    a, b = dict(a), dict(b)
+    assert dict(a.pop("top_view")) == dict(b.pop("top_view"))
+    assert a == b
 
 
 def took_fast_path(s: Stack) -> bool:
@@ -56,10 +71,12 @@ def took_fast_path(s: Stack) -> bool:
 
 
 def check(image: Image, layers=None) -> Stack:
-    assert stack_mod._fast_bottom
+    assert stack_mod._fast_bottom and stack_mod._columns is None
     fast = Stack(image, layers)
     slow = general(image, layers)
     assert snapshot(fast) == snapshot(slow)
+    # the columnar pass: the same, but for the top view's order (a mapping)
+    same_but_top_view_order(snapshot(columnar(image, layers)), snapshot(slow))
     # and the cached state loads to the same thing (its top view is rebuilt
     # layer by layer, so in another order)
     loaded = snapshot(Stack(image, layers, state=fast.to_state()))

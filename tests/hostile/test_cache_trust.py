@@ -194,11 +194,17 @@ def _mutations(value, rnd):
             yield replaced(value, (i,), (1, 2, 3))
 
 
-def test_wrong_cache_files_are_rebuilt(tmp_path, cache_at, monkeypatch, capsys):
+@pytest.mark.parametrize("columns", [False, True], ids=["loop", "columns"])
+def test_wrong_cache_files_are_rebuilt(tmp_path, cache_at, monkeypatch, capsys, columns):
     """Every cache file (index, content digests, analysis) mutated -- bytes
     flipped, or well-formed with wrong types, lengths, offsets or codes --
-    gives the same report as no cache, never an error."""
+    gives the same report as no cache, never an error; checked as a small
+    stack is, and as a big one is (on arrays)."""
     monkeypatch.setattr(cache, "ANALYSIS_MIN_ENTRIES", 0)
+    if columns:
+        from layerscope.analysis import stack as stack_mod
+
+        monkeypatch.setattr(stack_mod, "COLUMNS_MIN", 0)
     p = tmp_path / "c.tar"
     write_archive(str(p), [classic_image()], layout="docker-legacy")
     monkeypatch.setenv("LAYERSCOPE_CACHE", "off")

@@ -145,3 +145,41 @@ def test_a_registry_blob_is_keyed_by_its_digest(tmp_path, monkeypatch):
     layer.blob = BlobRef(str(elsewhere), 0, 10, "x")
     monkeypatch.setattr(cache, "_hash_blob", lambda *a: b"h" * 32)
     assert cache._key(layer) not in (None, by_digest)
+
+
+def test_blob_hashes_are_remembered_across_processes_while_the_file_is_unchanged(tmp_path, monkeypatch):
+    """A later process reuses the blob hashes of an archive file whose
+    device, inode, size, mtime and ctime are those it was hashed with (a
+    second open reads no blob); one rewritten in place is hashed again, and
+    a file changed just now is not remembered."""
+    from layerscope.layers import blobs, cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image()], layout="docker-legacy")
+    hashed = []
+    real = cache._hash_blob
+    monkeypatch.setattr(cache, "_hash_blob", lambda *a: (hashed.append(a[2]), real(*a))[1])
+
+    def new_process() -> list[str | None]:
+        cache._blob_hashes.clear()
+        cache._file_hashes.clear()
+        blobs.forget(str(p))
+        hashed.clear()
+        return [cache._key(l) for l in open_graph([str(p)]).images[0].layers]
+
+    first = new_process()  # just written: too recent to remember
+    assert len(hashed) == len(first) and all(first)
+    assert new_process() == first and len(hashed) == len(first)
+    monkeypatch.setattr(cache, "RECENT_NS", -1)
+    assert new_process() == first and len(hashed) == len(first)  # hashed, and remembered now
+    assert new_process() == first and hashed == []
+    b = open_graph([str(p)]).images[0].layers[1].blob
+    data = bytearray(p.read_bytes())
+    data[b.offset + b.size - 1] ^= 0xFF
+    time.sleep(0.01)
+    p.write_bytes(bytes(data))  # same size, new bytes, new mtime and ctime
+    again = new_process()
+    assert again[1] != first[1] and len(hashed) == len(first)
+    os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns))  # the same mtime: only the ctime moves on
+    assert new_process() == again and len(hashed) == len(first)

@@ -23,8 +23,9 @@ def test_parallel_indexing_matches_serial(tmp_path, monkeypatch):
 def test_uncompressed_layers_smallest_here_biggest_to_the_pool(tmp_path, monkeypatch):
     """Uncompressed layers: walked in this process smallest first while the
     first stretch lasts, the rest handed to worker processes biggest first
-    (so that no core idles while one big layer is walked); the entries are
-    those of a serial walk either way."""
+    (so that no core idles while one big layer is walked) while this process
+    takes the small ones the pool has not started; the entries are those of a
+    serial walk either way."""
     p = tmp_path / "c.tar"
     write_archive(str(p), [classic_image()], layout="docker-legacy")
     serial = loaded(p)
@@ -43,8 +44,12 @@ def test_uncompressed_layers_smallest_here_biggest_to_the_pool(tmp_path, monkeyp
 
     everything_here = run(60.0)  # all but the last one walked here, smallest first
     assert everything_here[:-1] == sorted(everything_here[:-1])
-    pooled = run(0.0)  # all handed to the pool, biggest first
-    assert pooled == sorted(pooled, reverse=True)
+    pooled = run(0.0)  # the pool takes the biggest first, this process the smallest meanwhile
+    k = pooled.index(max(pooled))
+    here, pool = pooled[:k], pooled[k:]
+    assert here == sorted(here) and pool == sorted(pool, reverse=True)
+    assert not here or max(here) < min(pool)
+    assert len(pooled) < 3 or here
 
 
 def test_indexing_falls_back_when_processes_cannot_start(tmp_path, monkeypatch):
