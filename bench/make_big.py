@@ -210,6 +210,37 @@ def build_layers(total: int) -> list[Layer]:
     return layers
 
 
+def save(img, specs, out: Path, counts: list[int], t0: float, t1: float, docker: bool = True, oci: bool = True,
+         **extra) -> None:
+    """Write the image as OUT (docker-save, uncompressed) and beside it as
+    NAME.oci.tar (gzip layers), each atomically, then NAME.counts.json: its
+    entries, `extra` and how long each step took (specs made from t0 to t1)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    if docker:
+        tmp = out.with_name(out.name + ".tmp")
+        write_archive(str(tmp), [img], layout="docker-legacy")
+        os.replace(tmp, out)
+        written.append(str(out))
+    t2 = time.perf_counter()
+    if oci:
+        for spec in specs:
+            spec.compression = "gzip"
+        path = out.with_name(out.name.replace(".docker.tar", "") + ".oci.tar") \
+            if out.name.endswith(".docker.tar") else out.with_suffix(".oci.tar")
+        tmp = path.with_name(path.name + ".tmp")
+        write_archive(str(tmp), [img], layout="oci")
+        os.replace(tmp, path)
+        written.append(str(path))
+    t3 = time.perf_counter()
+    info = {"entries": sum(counts), "entries_per_layer": counts, **extra,
+            "seconds": {"specs": round(t1 - t0, 2), "docker_archive": round(t2 - t1, 2),
+                        "oci_archive": round(t3 - t2, 2)},
+            "archives": {p: os.path.getsize(p) for p in written}}
+    out.with_name(out.name.split(".")[0] + ".counts.json").write_text(json.dumps(info, indent=1) + "\n")
+    print(json.dumps(info))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(HERE / "images" / "big.docker.tar"))
@@ -229,30 +260,7 @@ def main() -> int:
             steps.append(EmptyStep('/bin/sh -c #(nop)  CMD ["bash"]'))
     img = ImageSpec(steps, repo_tags=["lsbench/big:latest"], cmd=["bash"])
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    write_archive(str(tmp), [img], layout="docker-legacy")
-    os.replace(tmp, out)
-    t2 = time.perf_counter()
-    written = [str(out)]
-    if not args.no_oci:
-        for spec in specs:
-            spec.compression = "gzip"
-        oci = out.with_name(out.name.replace(".docker.tar", "") + ".oci.tar") \
-            if out.name.endswith(".docker.tar") else out.with_suffix(".oci.tar")
-        tmp = oci.with_name(oci.name + ".tmp")
-        write_archive(str(tmp), [img], layout="oci")
-        os.replace(tmp, oci)
-        written.append(str(oci))
-    t3 = time.perf_counter()
-
-    info = {"entries": sum(counts), "entries_per_layer": counts,
-            "seconds": {"specs": round(t1 - t0, 2), "docker_archive": round(t2 - t1, 2),
-                        "oci_archive": round(t3 - t2, 2)},
-            "archives": {p: os.path.getsize(p) for p in written}}
-    out.with_name(out.name.split(".")[0] + ".counts.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(json.dumps(info))
+    save(img, specs, Path(args.out), counts, t0, t1, oci=not args.no_oci)
     return 0
 
 

@@ -37,8 +37,6 @@ Writes NAME.counts.json beside the archive (entries per layer, sizes, seconds).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import sys
 import time
@@ -46,9 +44,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))  # make_big's save()
 
 try:
-    from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec, write_archive
+    from make_big import save
+
+    from layerscope.testing.synth import EmptyStep, F, ImageSpec, LayerSpec
 except ImportError as e:  # pragma: no cover
     sys.exit(f"make_realistic.py needs layerscope.testing.synth ({e}); run from the layerscope checkout")
 
@@ -304,33 +305,8 @@ def main() -> int:
             steps.append(EmptyStep('/bin/sh -c #(nop)  CMD ["bash"]'))
     img = ImageSpec(steps, repo_tags=["lsbench/realistic:latest"], cmd=["bash"])
 
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    if not args.no_docker:
-        tmp = out.with_name(out.name + ".tmp")
-        write_archive(str(tmp), [img], layout="docker-legacy")
-        os.replace(tmp, out)
-        written.append(str(out))
-    t2 = time.perf_counter()
-    if not args.no_oci:
-        for spec in specs:
-            spec.compression = "gzip"
-        oci = out.with_name(out.name.replace(".docker.tar", "") + ".oci.tar") \
-            if out.name.endswith(".docker.tar") else out.with_suffix(".oci.tar")
-        tmp = oci.with_name(oci.name + ".tmp")
-        write_archive(str(tmp), [img], layout="oci")
-        os.replace(tmp, oci)
-        written.append(str(oci))
-    t3 = time.perf_counter()
-
-    info = {"entries": sum(counts), "entries_per_layer": counts,
-            "files": sum(1 for entries in layers for f in entries if f.type == "file"),
-            "seconds": {"specs": round(t1 - t0, 2), "docker_archive": round(t2 - t1, 2),
-                        "oci_archive": round(t3 - t2, 2)},
-            "archives": {p: os.path.getsize(p) for p in written}}
-    out.with_name(out.name.split(".")[0] + ".counts.json").write_text(json.dumps(info, indent=1) + "\n")
-    print(json.dumps(info))
+    save(img, specs, Path(args.out), counts, t0, t1, docker=not args.no_docker, oci=not args.no_oci,
+         files=sum(1 for entries in layers for f in entries if f.type == "file"))
     return 0
 
 
