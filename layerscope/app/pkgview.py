@@ -28,9 +28,8 @@ class PackagesRead(Message):
 
 class PackagesTabMixin:
     """Needs on the screen: `analysis`, `image`, `_current_row()`, `mode`,
-    `filter_text`, `cursor_path`, `_request_tree()` and `goto()`."""
+    `filter_text`, `cursor_path`, `state`, `_request_tree()` and `goto()`."""
 
-    _pkg_reading: set[int] | None = None  # analyses whose packages a worker is reading
     _pkg_files: tuple[str, frozenset[str]] | None = None  # (filter text, paths) of the package the tree shows
 
     def _packages_layer(self) -> int | None:
@@ -51,10 +50,8 @@ class PackagesTabMixin:
             lst.set_items([])
             lst.placeholder = "reading the package databases…"
             title.update(Text("reading the package databases…", style="dim"))
-            if self._pkg_reading is None:
-                self._pkg_reading = set()
-            if id(a) not in self._pkg_reading:
-                self._pkg_reading.add(id(a))
+            if id(a) not in self.state.reading_packages:
+                self.state.reading_packages.add(id(a))
                 self._read_packages(a)
             return
         N = self._packages_layer()
@@ -85,8 +82,7 @@ class PackagesTabMixin:
         self.post_message(PackagesRead(a))
 
     def on_packages_read(self, m: PackagesRead) -> None:
-        if self._pkg_reading is not None:
-            self._pkg_reading.discard(id(m.analysis))
+        self.state.reading_packages.discard(id(m.analysis))
         if m.error is not None:
             self.app.notify(note(m.error), severity="error", timeout=10)
         elif self.analysis is m.analysis:
