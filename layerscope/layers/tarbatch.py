@@ -33,6 +33,7 @@ would count in the process's memory until released.
 
 from __future__ import annotations
 
+import os
 import struct
 from array import array
 from itertools import repeat
@@ -71,15 +72,43 @@ assert _FIELDS.size == 512
 USTAR_MAGIC = b"ustar\x00"
 
 
+try:  # the same walk in C (setup.py builds it where a compiler is); `chain` in Python otherwise
+    from ._tarchain import chain_buf as _chain_buf
+    from ._tarchain import chain_fd as _chain_fd
+except ImportError:
+    _chain_buf = _chain_fd = None
+
+
 def chain(source, origin: int, pos: int, end: int, limit: int = BATCH, shift: int = 0):
     """Follow plain headers from `pos` to at most `end`.  `source` is the
-    bytes themselves, or a function: `source(n, origin + pos)` returns the n
-    bytes at `pos` (fewer at the end of the file), read a window of WINDOW
-    bytes at a time, since the next header is often in it already (after a
-    directory, a link or a small file).  Returns (blocks, offsets, sizes,
-    pos): the headers taken, where each one's contents start (`shift` + the
-    offset after its header), and where `chain` stopped -- after `limit`
-    headers, or at a header it leaves to the general walker."""
+    bytes themselves, a file descriptor (read with pread from `origin`), or a
+    function: `source(n, origin + pos)` returns the n bytes at `pos` (fewer
+    at the end of the file), read a window of WINDOW bytes at a time, since
+    the next header is often in it already (after a directory, a link or a
+    small file).  Returns (blocks, offsets, sizes, pos): the headers taken,
+    where each one's contents start (`shift` + the offset after its header),
+    and where `chain` stopped -- after `limit` headers, or at a header it
+    leaves to the general walker."""
+    if type(source) is int:
+        if _chain_fd is not None:
+            return _columns(*_chain_fd(source, origin, pos, end, limit, shift))
+        from functools import partial
+
+        source = partial(os.pread, source)
+    elif _chain_buf is not None and not callable(source):
+        return _columns(*_chain_buf(source, pos, end, limit, shift))
+    return chain_py(source, origin, pos, end, limit, shift)
+
+
+def _columns(blocks: list[bytes], offsets: bytes, sizes: bytes, pos: int):
+    out_offsets, out_sizes = array("q"), array("q")
+    out_offsets.frombytes(offsets)
+    out_sizes.frombytes(sizes)
+    return blocks, out_offsets, out_sizes, pos
+
+
+def chain_py(source, origin: int, pos: int, end: int, limit: int = BATCH, shift: int = 0):
+    """`chain` in Python, over bytes or a read function."""
     blocks: list[bytes] = []
     offsets = array("q")
     sizes = array("q")
