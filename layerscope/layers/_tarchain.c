@@ -3,7 +3,9 @@
  * that a size field that is not eleven octal digits stops it (Python's int()
  * also takes spaces, signs and underscores there); the general walker then
  * reads that entry, as it reads every header that chain leaves, so the
- * entries are the same.  Without a compiler the Python function is used. */
+ * entries are the same.  And headers_ok: the checks tarbatch.decode makes of
+ * a batch's field terminators and checksums, by the same rule.  Without a
+ * compiler the Python functions are used. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -172,7 +174,52 @@ static PyObject *chain_buf(PyObject *self, PyObject *args) {
     return out;
 }
 
+/* decode's checks of a batch of headers (their bytes joined): 0 when one of them fails (a numeric
+ * field not ended by a NUL, or a checksum that does not match), 1 when all pass, -1 when a checksum
+ * field is not six octal digits (int() may still read it: decode then checks in Python).  The
+ * checksum rule is decode's: stored + the field's own bytes == 256 + the sum of the header's
+ * bytes, modulo 65521 (Adler-32's low half, which decode computes). */
+static PyObject *headers_ok(PyObject *self, PyObject *args) {
+    static const int terminators[] = {107, 115, 123, 135, 147, 154};
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf))
+        return NULL;
+    const unsigned char *data = buf.buf;
+    Py_ssize_t n = buf.len / HDR;
+    long verdict = 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n && verdict == 1; i++) {
+        const unsigned char *h = data + i * HDR;
+        for (int k = 0; k < 6; k++)
+            if (h[terminators[k]] != 0)
+                verdict = 0;
+    }
+    for (Py_ssize_t i = 0; i < n && verdict == 1; i++) {
+        const unsigned char *h = data + i * HDR;
+        long stored = 0, own = h[155], sum = 0;
+        for (int k = 148; k < 154; k++) {
+            if (h[k] < '0' || h[k] > '7') {
+                verdict = -1;
+                break;
+            }
+            stored = stored * 8 + (h[k] - '0');
+            own += h[k];
+        }
+        if (verdict != 1)
+            break;
+        for (int k = 0; k < HDR; k++)
+            sum += h[k];
+        if ((stored + own) % 65521 != (256 + sum) % 65521)
+            verdict = 0;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return PyLong_FromLong(verdict);
+}
+
 static PyMethodDef methods[] = {
+    {"headers_ok", headers_ok, METH_VARARGS,
+     "headers_ok(headers) -> 1, 0 or -1: decode's terminator and checksum checks of a batch (-1: not plain digits)."},
     {"chain_fd", chain_fd, METH_VARARGS,
      "chain_fd(fd, origin, pos, end, limit, shift) -> (blocks, offsets, sizes, pos): plain headers read with pread."},
     {"chain_buf", chain_buf, METH_VARARGS,

@@ -29,7 +29,7 @@ PROPS = settings(max_examples=int(os.environ.get("LAYERSCOPE_FUZZ_EXAMPLES", "12
 
 
 COMPILED = tarbatch._chain_fd is not None
-C_FD, C_BUF = tarbatch._chain_fd, tarbatch._chain_buf  # kept from the tests' monkeypatching
+C_FD, C_BUF, C_OK = tarbatch._chain_fd, tarbatch._chain_buf, tarbatch._headers_ok  # kept from the tests' monkeypatching
 ONLY_COMPILED = pytest.mark.parametrize("chain_impl", ["compiled"], indirect=True)
 
 
@@ -42,6 +42,7 @@ def chain_impl(request, monkeypatch):
     if request.param == "python":
         monkeypatch.setattr(tarbatch, "_chain_fd", None)
         monkeypatch.setattr(tarbatch, "_chain_buf", None)
+        monkeypatch.setattr(tarbatch, "_headers_ok", None)
     return request.param
 
 
@@ -476,3 +477,49 @@ def test_compiled_chain_is_built_in_ci():
     if os.environ.get("CI") != "true":
         pytest.skip("only CI's install is known to have a compiler")
     assert COMPILED
+
+
+def python_verdict(hdrs: bytes) -> bool:
+    """Whether decode's Python checks of terminators and checksums pass."""
+    blocks = [hdrs[k:k + 512] for k in range(0, len(hdrs), 512)]
+    for off in tarbatch._TERMINATORS:
+        if hdrs[off::512].count(0) != len(blocks):
+            return False
+    try:
+        return all((int(b[148:154], 8) + sum(b[148:154]) + b[155]) % 65521 ==
+                   (tarbatch.adler32(b, 256) & 0xFFFF) for b in blocks)
+    except ValueError:
+        return False
+
+
+def check_verdict(data: bytes) -> None:
+    blocks, _, _, _ = tarbatch.chain_py(data, 0, 0, len(data), 10_000)
+    for k in range(len(blocks)):  # every batch that starts at a header the chain took
+        hdrs = b"".join(blocks[k:k + 7])
+        got = C_OK(hdrs)
+        if got >= 0:
+            assert bool(got) == python_verdict(hdrs), k
+        else:  # a checksum field int() may read: decode checks in Python
+            assert any(not all(48 <= c <= 55 for c in hdrs[h + 148:h + 154]) for h in range(0, len(hdrs), 512))
+
+
+@ONLY_COMPILED
+def test_compiled_checks_as_decodes(tmp_path):
+    data = tar_of(plain(5))
+    check_verdict(data)
+    assert C_OK(b"".join(tarbatch.chain_py(data, 0, 0, len(data), 100)[0])) == 1
+    bad = patch_header(data, 2, 148, b"000001", fix=False)
+    assert C_OK(b"".join(tarbatch.chain_py(bad, 0, 0, len(bad), 100)[0])) == 0
+    spaced = patch_header(data, 2, 148, b" " + data[2 * 512 + 149:2 * 512 + 154], fix=False)
+    assert C_OK(b"".join(tarbatch.chain_py(spaced, 0, 0, len(spaced), 100)[0])) == -1
+    unended = patch_header(data, 1, 107, b"7")
+    assert C_OK(b"".join(tarbatch.chain_py(unended, 0, 0, len(unended), 100)[0])) == 0
+    for name in sorted(CASES):
+        check_verdict(CASES[name]())
+
+
+@ONLY_COMPILED
+@PROPS
+@given(seed=st.sampled_from(range(len(SEEDS))), ops=st.lists(op, min_size=1, max_size=5))
+def test_compiled_checks_on_mutated_tars(seed, ops):
+    check_verdict(mutate(SEEDS[seed], ops))
