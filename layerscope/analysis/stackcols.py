@@ -329,6 +329,9 @@ def apply(stack, k) -> None:
         stack.prev_index.append(array("i", PI[s:e].tobytes()))
         stack.change.append(bytearray(CH[s:e].tobytes()))
         stack.deletions.append(deletions[L])
+    # the merge's columns are freed before the top view's objects are made: the peak is then one of them
+    HA = HB = HOW = PL = PI = CH = T = modes = uids = gids = lpos = flag = kids_by = kid_n = kid_start = par = \
+        pid = uv = None  # (rebound, not deleted: the helpers above still name them)
     vis = np.flatnonzero(cur != NONE)
     top: dict[str, tuple[int, int]] = {}
     for k in range(0, vis.size, _CHUNK):  # in pieces: every index is an int object until it is in a tuple
