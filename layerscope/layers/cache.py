@@ -498,7 +498,9 @@ def code_state() -> str:
     """The installed code's files (path, size, mtime): a cached document made
     by other code, even at the same version number, is never served."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    parts = [__version__, str(FORMAT)]
+    import sys
+
+    parts = [__version__, str(FORMAT), sys.version]
     for d, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(files):
