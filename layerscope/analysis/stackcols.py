@@ -79,6 +79,12 @@ def apply(stack, k) -> None:
     nid = root + len(extra)
     keys = allp  # id -> path
     keys.extend(extra)
+    # one string object per path: a path every layer re-lists (a parent directory) was one string per
+    # listing, and the layers' entries keep their paths as long as the analysis lives
+    for k in range(0, total, _CHUNK):
+        keys[k:min(k + _CHUNK, total)] = map(keys.__getitem__, pid[k:k + _CHUNK].tolist())
+    for L in range(n):
+        ents[L].paths[:] = keys[offs[L]:offs[L + 1]]
     uv = np.fromiter(islice(ids.values(), 1, None), dtype=np.int32, count=len(ids) - 1)  # every id but the root's
     # children of every id, as ranges of `kids_by`
     kids_by = uv[np.argsort(par[uv], kind="stable")]
@@ -323,6 +329,9 @@ def apply(stack, k) -> None:
         stack.prev_index.append(array("i", PI[s:e].tobytes()))
         stack.change.append(bytearray(CH[s:e].tobytes()))
         stack.deletions.append(deletions[L])
+    # the merge's columns are freed before the top view's objects are made: the peak is then one of them
+    HA = HB = HOW = PL = PI = CH = T = modes = uids = gids = lpos = flag = kids_by = kid_n = kid_start = par = \
+        pid = uv = None  # (rebound, not deleted: the helpers above still name them)
     vis = np.flatnonzero(cur != NONE)
     top: dict[str, tuple[int, int]] = {}
     for k in range(0, vis.size, _CHUNK):  # in pieces: every index is an int object until it is in a tuple

@@ -3,6 +3,7 @@ wasted paths; with several images, how they share layers."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .common import analyse_image, load
@@ -11,6 +12,14 @@ from .common import analyse_image, load
 def run(args) -> int:
     from ..views.jsondoc import dumps, report_doc
 
+    key = _document_key(args)
+    if key:
+        from ..layers import cache
+
+        text = cache.load_document(key)
+        if text is not None:
+            sys.stdout.write(text)
+            return 0
     graph, image = load(args.archives, args.image, args.platform, args.verify, not args.no_cache)
     a = analyse_image(graph, image, args.base)
     squashes = squash_ranges(args.squash, a.stack.n)
@@ -28,8 +37,13 @@ def run(args) -> int:
 
             index_layers(graph, use_cache=not args.no_cache)  # sharing counts every image's layer sizes
             doc["sharing"] = sharing_doc(graph)
-        sys.stdout.write(dumps(doc))
-        sys.stdout.write("\n")
+        text = dumps(doc) + "\n"
+        # a blob that could not be read whole this time is no answer to keep
+        if key and a._cacheable and not a.kinds.hash_errors:
+            from ..layers import cache
+
+            cache.store_document(key, text)
+        sys.stdout.write(text)
     else:
         from ..views.text import render_report
         from .common import console
@@ -47,6 +61,25 @@ def run(args) -> int:
             con.print()
             render_sharing(con, graph)
     return 0
+
+
+def _document_key(args) -> str | None:
+    """The cache key of this `report --json` document, or None when it is not
+    to be cached: only local archive files (their state identifies their bytes),
+    no --verify (which must read every blob), no --dockerfile."""
+    if not args.json or args.dockerfile or args.verify or args.no_cache:
+        return None
+    from ..formats.source import is_registry
+    from ..layers import cache
+
+    inputs = [repr(sorted(vars(args).items()))]  # the archives as named too: the document quotes them
+    for src in args.archives:
+        state = None if src == "-" or is_registry(src) else cache.archive_state(src)
+        if state is None:
+            return None
+        inputs.append(state)
+    inputs.append(os.uname().machine)  # the host's platform picks among an archive's images
+    return cache.document_key("report --json", inputs)
 
 
 def squash_ranges(specs: list[str] | None, n: int) -> list[tuple[int, int]] | None:

@@ -41,7 +41,7 @@ MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
 KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "findings": b"n", "files": b"f",
          "packages": b"p",
-         "hashes": b"h"}
+         "hashes": b"h", "report": b"r"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads
 _HEX = frozenset("0123456789abcdef")
@@ -475,6 +475,65 @@ def store_packages(layers, state) -> None:
     key = _stack_key(layers) if cache_dir() else None
     if key:
         _store(key, "packages", state)
+
+
+# -- whole documents: a command's output for unchanged archive files --------
+def archive_state(path: str) -> str | None:
+    """What identifies a local archive file's bytes for a cached document:
+    its real path, device, inode, size, mtime and ctime (as the blob hashes
+    are remembered); None for anything else (a registry, a directory, a pipe)
+    or a file changed too recently to tell a later change from this one."""
+    import time
+
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode) or time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) <= RECENT_NS:
+        return None
+    return f"{os.path.realpath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+
+
+def code_state() -> str:
+    """The installed code's files (path, size, mtime): a cached document made
+    by other code, even at the same version number, is never served."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    import sys
+
+    parts = [__version__, str(FORMAT), sys.version]
+    for d, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith((".py", ".so", ".pyd")):
+                try:
+                    st = os.stat(os.path.join(d, name))
+                except OSError:
+                    continue
+                parts.append(f"{os.path.relpath(os.path.join(d, name), root)}\0{st.st_size}\0{st.st_mtime_ns}")
+    return "\0".join(parts)
+
+
+def document_key(what: str, inputs: list[str]) -> str | None:
+    """The key of a cached document: `what` it is, everything it was made
+    from (`inputs`, each a string) and the code that made it; None when the
+    cache is off."""
+    if not cache_dir():
+        return None
+    h = _hasher()
+    h.update(f"document\0{what}\0".encode())
+    for part in [code_state(), *inputs]:
+        h.update(part.encode("utf-8", "surrogatepass") + b"\0\0")
+    return h.hexdigest()
+
+
+def load_document(key: str) -> str | None:
+    value = _read(key, "report")
+    return value if isinstance(value, str) else None
+
+
+def store_document(key: str, text: str) -> None:
+    _store(key, "report", text)
+    trim()
 
 
 def _write(sub: str, name: str, data: bytes) -> None:

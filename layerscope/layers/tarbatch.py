@@ -33,6 +33,7 @@ would count in the process's memory until released.
 
 from __future__ import annotations
 
+import os
 import struct
 from array import array
 from itertools import repeat
@@ -71,15 +72,44 @@ assert _FIELDS.size == 512
 USTAR_MAGIC = b"ustar\x00"
 
 
+try:  # the same walk in C (setup.py builds it where a compiler is); `chain` in Python otherwise
+    from ._tarchain import chain_buf as _chain_buf
+    from ._tarchain import chain_fd as _chain_fd
+    from ._tarchain import headers_ok as _headers_ok
+except ImportError:
+    _chain_buf = _chain_fd = _headers_ok = None
+
+
 def chain(source, origin: int, pos: int, end: int, limit: int = BATCH, shift: int = 0):
     """Follow plain headers from `pos` to at most `end`.  `source` is the
-    bytes themselves, or a function: `source(n, origin + pos)` returns the n
-    bytes at `pos` (fewer at the end of the file), read a window of WINDOW
-    bytes at a time, since the next header is often in it already (after a
-    directory, a link or a small file).  Returns (blocks, offsets, sizes,
-    pos): the headers taken, where each one's contents start (`shift` + the
-    offset after its header), and where `chain` stopped -- after `limit`
-    headers, or at a header it leaves to the general walker."""
+    bytes themselves, a file descriptor (read with pread from `origin`), or a
+    function: `source(n, origin + pos)` returns the n bytes at `pos` (fewer
+    at the end of the file), read a window of WINDOW bytes at a time, since
+    the next header is often in it already (after a directory, a link or a
+    small file).  Returns (blocks, offsets, sizes, pos): the headers taken,
+    where each one's contents start (`shift` + the offset after its header),
+    and where `chain` stopped -- after `limit` headers, or at a header it
+    leaves to the general walker."""
+    if type(source) is int:
+        if _chain_fd is not None:
+            return _columns(*_chain_fd(source, origin, pos, end, limit, shift))
+        from functools import partial
+
+        source = partial(os.pread, source)
+    elif _chain_buf is not None and not callable(source):
+        return _columns(*_chain_buf(source, pos, end, limit, shift))
+    return chain_py(source, origin, pos, end, limit, shift)
+
+
+def _columns(blocks: list[bytes], offsets: bytes, sizes: bytes, pos: int):
+    out_offsets, out_sizes = array("q"), array("q")
+    out_offsets.frombytes(offsets)
+    out_sizes.frombytes(sizes)
+    return blocks, out_offsets, out_sizes, pos
+
+
+def chain_py(source, origin: int, pos: int, end: int, limit: int = BATCH, shift: int = 0):
+    """`chain` in Python, over bytes or a read function."""
     blocks: list[bytes] = []
     offsets = array("q")
     sizes = array("q")
@@ -153,23 +183,29 @@ def decode(blocks: list[bytes], sizes: array) -> Batch | None:
     needs the general walker's rules."""
     n = len(blocks)
     hdrs = b"".join(blocks)
-    for off in _TERMINATORS:  # each numeric field ends with a NUL
-        if hdrs[off::512].count(0) != n:
-            return None
+    # the terminators' and checksums' checks below, in C where it is built (-1: left to these)
+    verdict = _headers_ok(hdrs) if _headers_ok is not None else -1
+    if verdict == 0:
+        return None
+    if verdict < 0:
+        for off in _TERMINATORS:  # each numeric field ends with a NUL
+            if hdrs[off::512].count(0) != n:
+                return None
     names_b, modes_b, uids_b, gids_b, mtimes_b, chks_b = zip(*_FIELDS.iter_unpack(hdrs))
     try:  # int() refuses a NUL inside a field: base-256 numbers and such go to the general rules
         modes = _octal_column("I", modes_b, 0o7777)
         uids = _octal_column("I", uids_b)
         gids = _octal_column("I", gids_b)
         mtimes = _octal_column("q", mtimes_b)
-        stored = map(int, chks_b, repeat(8))
-        # The checksum is the sum of the header's bytes with its own field
-        # read as 8 spaces (256): stored = sum - field + 256.  Adler-32's low
-        # half, started at 256, is 256 + sum (mod 65521), computed in C; the
-        # field's own bytes are its 6 digits, a NUL and byte 155.
-        expected = map(mod, map(add, map(add, stored, map(sum, chks_b)), hdrs[155::512]), repeat(65521))
-        if any(map(ne, expected, map(and_, map(adler32, blocks, repeat(256)), repeat(0xFFFF)))):
-            return None
+        if verdict < 0:
+            stored = map(int, chks_b, repeat(8))
+            # The checksum is the sum of the header's bytes with its own field
+            # read as 8 spaces (256): stored = sum - field + 256.  Adler-32's low
+            # half, started at 256, is 256 + sum (mod 65521), computed in C; the
+            # field's own bytes are its 6 digits, a NUL and byte 155.
+            expected = map(mod, map(add, map(add, stored, map(sum, chks_b)), hdrs[155::512]), repeat(65521))
+            if any(map(ne, expected, map(and_, map(adler32, blocks, repeat(256)), repeat(0xFFFF)))):
+                return None
     except (ValueError, OverflowError):  # not octal, or negative: the general rules
         return None
     # names: the bytes before the first NUL, decoded once for the batch

@@ -14,7 +14,6 @@ numbers, old signed checksums.  Both give the same entries.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import struct
 from array import array
@@ -270,13 +269,10 @@ class TarIndexer:
     def _run_columns(self, entries: LayerEntries) -> int:
         """Read batches of plain headers with tarcolumns, and each entry it
         does not take with the general walker; returns the bytes consumed."""
-        from functools import partial
-
         buf = self.buf
         end = len(buf)
         if self.pread_from is not None:
-            fd, origin = self.pread_from
-            read = partial(os.pread, fd)
+            read, origin = self.pread_from  # a file descriptor: chain reads with pread
         else:
             origin = 0
 

@@ -93,6 +93,23 @@ def test_big_stacks_take_the_columnar_pass(monkeypatch):
     assert dict(snapshot(s)["top_view"]) == dict(before["top_view"])
 
 
+def test_a_path_listed_by_several_layers_is_one_string(monkeypatch):
+    """The columnar pass leaves each path one string object in every layer
+    that lists it (the entries live as long as the analysis)."""
+    rows = [("usr", DIR), ("usr/lib", DIR), ("usr/lib/a.so", FILE)]
+    im = image_of(rows, [(p, t, 0o700) for p, t in rows], [("usr", DIR), ("usr/lib", DIR), ("usr/lib/b", FILE)])
+    for layer in im.layers:  # as indexing leaves them: a string of its own per listing
+        layer.entries.paths[:] = ["".join(list(p)) for p in layer.entries.paths]
+    first = im.layers[0].entries.paths
+    assert im.layers[1].entries.paths[0] is not first[0]
+    monkeypatch.setattr(stack_mod, "COLUMNS_MIN", 3)
+    s = Stack(im)
+    assert [p is first[k] for k, p in enumerate(im.layers[1].entries.paths)] == [True, True, True]
+    assert [p is first[k] for k, p in enumerate(im.layers[2].entries.paths[:2])] == [True, True]
+    assert im.layers[2].entries.paths == ["usr", "usr/lib", "usr/lib/b"]
+    assert s.top_view["usr/lib/b"] == (2, 2) and s.top_view["usr/lib/a.so"] == (1, 2)
+
+
 def test_small_images_do_not_import_numpy():
     code = (
         "import sys\n"

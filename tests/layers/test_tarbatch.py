@@ -28,6 +28,24 @@ PROPS = settings(max_examples=int(os.environ.get("LAYERSCOPE_FUZZ_EXAMPLES", "12
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+COMPILED = tarbatch._chain_fd is not None
+C_FD, C_BUF, C_OK = tarbatch._chain_fd, tarbatch._chain_buf, tarbatch._headers_ok  # kept from the tests' monkeypatching
+ONLY_COMPILED = pytest.mark.parametrize("chain_impl", ["compiled"], indirect=True)
+
+
+@pytest.fixture(autouse=True, params=["compiled", "python"])
+def chain_impl(request, monkeypatch):
+    """Every test here runs with the compiled chain (layers/_tarchain.c) and
+    with the Python one it stands in for."""
+    if request.param == "compiled" and not COMPILED:
+        pytest.skip("layers/_tarchain.c is not built here (pip install -e . builds it)")
+    if request.param == "python":
+        monkeypatch.setattr(tarbatch, "_chain_fd", None)
+        monkeypatch.setattr(tarbatch, "_chain_buf", None)
+        monkeypatch.setattr(tarbatch, "_headers_ok", None)
+    return request.param
+
+
 def _outcome(ix: TarIndexer):
     try:
         e = ix.run()
@@ -389,3 +407,119 @@ def test_bomb_limit_on_a_stream(limit):
     got = run(True)
     assert got == run(False)
     assert got[3] is True and any("decompression bomb" in w for w in got[1])
+
+
+# ---------------------------------------------------------------------------
+# the compiled chain against the Python one, header for header
+
+def chains(data: bytes, pos: int, end: int, limit: int, shift: int, tmp_path) -> tuple:
+    """(Python over bytes, compiled over bytes, compiled over a file at an origin)."""
+    from array import array
+
+    py = tarbatch.chain_py(data, 0, pos, end, limit, shift)
+    path = tmp_path / "chain.tar"
+    path.write_bytes(b"\xff" * 700 + data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        c_fd = tarbatch._columns(*C_FD(fd, 700, pos, end, limit, shift))
+    finally:
+        os.close(fd)
+    c_buf = tarbatch._columns(*C_BUF(data, pos, end, limit, shift))
+    for got in (c_fd, c_buf):
+        assert isinstance(got[1], array) and got[1].typecode == "q" and got[2].typecode == "q"
+    return py, c_buf, c_fd
+
+
+def check_chains(data: bytes, tmp_path, limits=(1, 3, tarbatch.BATCH)) -> None:
+    """The compiled chain takes what the Python one takes, except that it
+    stops at a size field that is not eleven octal digits, which int() reads
+    (the general walker then reads that entry)."""
+    for limit in limits:
+        for end in sorted({len(data), max(0, len(data) - 512), len(data) // 2}):
+            py, c_buf, c_fd = chains(data, 0, end, limit, 7, tmp_path)
+            assert c_buf == c_fd
+            k = len(c_buf[0])
+            assert c_buf[0] == py[0][:k] and list(c_buf[1]) == list(py[1][:k]) and list(c_buf[2]) == list(py[2][:k])
+            if k < len(py[0]):  # stopped early: only at a size field int() reads but the compiled chain does not
+                field = py[0][k][124:135]
+                assert not all(48 <= b <= 55 for b in field)
+                assert c_buf[3] == py[1][k] - 7 - 512
+            else:
+                assert c_buf[3] == py[3]
+
+
+@ONLY_COMPILED
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_compiled_chain_as_python(name, tmp_path):
+    check_chains(CASES[name](), tmp_path)
+
+
+@ONLY_COMPILED
+def test_compiled_chain_stops_at_a_size_it_does_not_read(tmp_path):
+    data = tar_of(plain(6))
+    spaced = patch_header(data, 3, 124, b" 0000000000")  # a directory's size, as int(" 0000000000", 8) reads it
+    py, c_buf, c_fd = chains(spaced, 0, len(spaced), 100, 0, tmp_path)
+    assert len(py[0]) == 12 and len(c_buf[0]) == 3 and c_fd == c_buf
+    check_chains(spaced, tmp_path)
+    assert columns(spaced) == general(spaced)
+
+
+@ONLY_COMPILED
+@PROPS
+@given(seed=st.sampled_from(range(len(SEEDS))), ops=st.lists(op, min_size=1, max_size=5))
+def test_compiled_chain_on_mutated_tars(seed, ops, tmp_path_factory):
+    check_chains(mutate(SEEDS[seed], ops), tmp_path_factory.mktemp("chain"), limits=(2, tarbatch.BATCH))
+
+
+def test_compiled_chain_is_built_in_ci():
+    """CI installs the project as a user does (pip builds setup.py's
+    extension): there, a missing compiled chain is a broken build."""
+    if os.environ.get("CI") != "true":
+        pytest.skip("only CI's install is known to have a compiler")
+    assert COMPILED
+
+
+def python_verdict(hdrs: bytes) -> bool:
+    """Whether decode's Python checks of terminators and checksums pass."""
+    blocks = [hdrs[k:k + 512] for k in range(0, len(hdrs), 512)]
+    for off in tarbatch._TERMINATORS:
+        if hdrs[off::512].count(0) != len(blocks):
+            return False
+    try:
+        return all((int(b[148:154], 8) + sum(b[148:154]) + b[155]) % 65521 ==
+                   (tarbatch.adler32(b, 256) & 0xFFFF) for b in blocks)
+    except ValueError:
+        return False
+
+
+def check_verdict(data: bytes) -> None:
+    blocks, _, _, _ = tarbatch.chain_py(data, 0, 0, len(data), 10_000)
+    for k in range(len(blocks)):  # every batch that starts at a header the chain took
+        hdrs = b"".join(blocks[k:k + 7])
+        got = C_OK(hdrs)
+        if got >= 0:
+            assert bool(got) == python_verdict(hdrs), k
+        else:  # a checksum field int() may read: decode checks in Python
+            assert any(not all(48 <= c <= 55 for c in hdrs[h + 148:h + 154]) for h in range(0, len(hdrs), 512))
+
+
+@ONLY_COMPILED
+def test_compiled_checks_as_decodes(tmp_path):
+    data = tar_of(plain(5))
+    check_verdict(data)
+    assert C_OK(b"".join(tarbatch.chain_py(data, 0, 0, len(data), 100)[0])) == 1
+    bad = patch_header(data, 2, 148, b"000001", fix=False)
+    assert C_OK(b"".join(tarbatch.chain_py(bad, 0, 0, len(bad), 100)[0])) == 0
+    spaced = patch_header(data, 2, 148, b" " + data[2 * 512 + 149:2 * 512 + 154], fix=False)
+    assert C_OK(b"".join(tarbatch.chain_py(spaced, 0, 0, len(spaced), 100)[0])) == -1
+    unended = patch_header(data, 1, 107, b"7")
+    assert C_OK(b"".join(tarbatch.chain_py(unended, 0, 0, len(unended), 100)[0])) == 0
+    for name in sorted(CASES):
+        check_verdict(CASES[name]())
+
+
+@ONLY_COMPILED
+@PROPS
+@given(seed=st.sampled_from(range(len(SEEDS))), ops=st.lists(op, min_size=1, max_size=5))
+def test_compiled_checks_on_mutated_tars(seed, ops):
+    check_verdict(mutate(SEEDS[seed], ops))
