@@ -22,9 +22,10 @@ from operator import itemgetter
 
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
-from .stack import IMPLIED
+from .stack import IMPLIED, VISIBLE
 
 _NM = "node_modules/"
+_ASK = object()  # a path `_at` has not looked at yet
 _IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
 
 
@@ -139,12 +140,13 @@ class PackageAnalysis:
         self._owners: dict[str, list[PackageRow]] | None = None
         self.shared_files = 0  # files two managers list, counted once
         self.shared_bytes = 0
-        self._idx: dict[str, list[tuple[int, int]]] = {}
+        self._wanted: set[str] = set()  # every path some package lists, resolved
+        self._hidden: dict[str, list[tuple[int, int]]] = {}  # such a path -> its hidden entries, bottom up
         self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
         self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
         self._system: set[str] | None = None
         self._views: dict[int, dict] = {}  # layer -> _view(layer)
-        self._stored: list[dict[str, int]] = []  # per layer {path: bytes of its regular file there}
+        self._stored: dict[int, dict[str, int]] = {}  # layer -> {path: bytes of its regular file there}
         self._indexed = False
         if self.n == 0:
             return
@@ -430,33 +432,47 @@ class PackageAnalysis:
         return r
 
     def _index(self) -> None:
-        """Every entry, in every layer, at a path some package lists: path ->
-        [(layer, index)] bottom up."""
+        """Every package's files resolved (each package object once: one unchanged between states is
+        one object), the set of them, and every entry at one of them that some layer hides: path ->
+        [(layer, index)] bottom up.  A visible entry is the top view's, so these two are every entry
+        at a listed path."""
         self._indexed = True
-        wanted = set()
+        top = self.stack.top_view
+        wanted: set[str] = set()
         done = set()
         for s in self.states.values():
             for p in s.values():
-                if id(p) not in done:  # a package unchanged between states is one object: resolved once
+                if id(p) not in done:
                     done.add(id(p))
-                    r = list(map(self.resolve, p.files))
-                    p.files = r if r == p.files else list(dict.fromkeys(r))  # two names of one file: once
-                    wanted.update(p.files)
-        idx: dict[str, list[tuple[int, int]]] = {}
+                    files = p.files
+                    if not all(map(top.__contains__, files)):  # (in C) most lists name only paths the view has
+                        r = list(map(self.resolve, files))
+                        p.files = files = r if r == files else list(dict.fromkeys(r))  # two names of one file: once
+                    wanted.update(files)
+        self._wanted = wanted
+        hidden: dict[str, list[tuple[int, int]]] = {}
         for L, layer in enumerate(self.stack.layers):
+            ha = self.stack.hidden_at[L]
             paths = layer.entries.paths
-            for i in compress(range(len(paths)), map(wanted.__contains__, paths)):
-                idx.setdefault(paths[i], []).append((L, i))
-        self._idx = idx
+            for i in compress(range(len(ha)), map(VISIBLE.__ne__, ha)):
+                p = paths[i]
+                if p in wanted:
+                    hidden.setdefault(p, []).append((L, i))
+        self._hidden = hidden
 
     def view_ref(self, N: int, path: str) -> tuple[int, int] | None:
-        """The entry at `path` in the view at layer N, among the indexed paths."""
+        """The entry at `path` in the view at layer N, among the packages' paths."""
         st = self.stack
+        ref = st.top_view.get(path)
         if N == self.n - 1:  # the top: the merge's own map
-            ref = st.top_view.get(path)
             return None if ref is None or ref[1] == IMPLIED else ref
-        for L, i in reversed(self._idx.get(path, ())):
-            if L <= N and st.hidden_at[L][i] > N and not is_marker(st.layers[L].entries.types[i]):
+        if path not in self._wanted:
+            return None
+        if ref is not None and ref[1] != IMPLIED and ref[0] <= N:
+            return ref  # visible at the top and already at N: above every copy it hides
+        hidden_at = st.hidden_at
+        for L, i in reversed(self._hidden.get(path, ())):
+            if L <= N and hidden_at[L][i] > N and not is_marker(st.layers[L].entries.types[i]):
                 return L, i
         return None
 
@@ -470,56 +486,64 @@ class PackageAnalysis:
             return ref, e.sizes[i]
         if t == HARDLINK:
             tgt = e.links.get(i)
-            r = self.view_ref(N, tgt) if tgt in self._idx else None
+            r = self.view_ref(N, tgt) if tgt in self._wanted else None
             if r is None or self.stack.layers[r[0]].entries.types[r[1]] != FILE:
                 r = self.a.hardlink_target(L, i)
             if r is not None:
                 return r, self.stack.layers[r[0]].entries.sizes[r[1]]
         return None
 
-    def _view(self, N: int, only: list[str] | None = None) -> dict[str, tuple]:
-        """Every indexed path at N: path -> (inode, bytes, hidden bytes, in the view).  The inode (a
-        regular file's entry; a hardlink's target) is None for a symlink or a device; a directory, or a
-        path no longer in the view, is there only for its hidden bytes: its copies in layers up to N
-        that the view at N does not show.  With `only`, just those paths (not kept)."""
+    def _view(self, N: int) -> dict[str, tuple | None]:
+        """The packages' paths at N as `_at` found them (filled as they are asked for)."""
         got = self._views.get(N)
-        if got is not None:
-            return got
+        if got is None:
+            got = self._views[N] = {}
+        return got
+
+    def _at(self, N: int, path: str, view: dict) -> tuple | None:
+        """A package's path at N: (inode, bytes, hidden bytes, in the view).  The inode (a regular
+        file's entry; a hardlink's target) is None for a symlink or a device; a directory, or a path
+        not in the view, is there only for its hidden bytes (None without any): its copies in layers
+        up to N that the view at N does not show.  Kept in `view` (_view(N))."""
+        if path in view:
+            return view[path]
         st = self.stack
-        types = [layer.entries.types for layer in st.layers]
-        sizes = [layer.entries.sizes for layer in st.layers]
-        hidden_at = st.hidden_at
-        top = st.top_view if N == self.n - 1 else None
-        out: dict[str, tuple] = {}
-        idx = self._idx
-        for path, refs in (idx.items() if only is None else ((p, idx.get(p, ())) for p in only)):
-            hidden = 0
-            ref = None
+        hidden = 0
+        ref = None
+        refs = self._hidden.get(path)
+        if refs is not None:
+            hidden_at = st.hidden_at
+            layers = st.layers
             for L, i in refs:  # bottom up: the last one still shown at N is the view's
                 if L > N:
                     break
-                t = types[L][i]
+                e = layers[L].entries
+                t = e.types[i]
                 if hidden_at[L][i] <= N:
                     if t == FILE:
-                        hidden += sizes[L][i]
+                        hidden += e.sizes[i]
                 elif t != WHITEOUT and t != OPAQUE:
                     ref = (L, i)
-            if top is not None:
-                r = top.get(path)
-                ref = None if r is None or r[1] == IMPLIED else r
-            if ref is None or types[ref[0]][ref[1]] == DIR:
-                if hidden:
-                    out[path] = (None, 0, hidden, False)
-                continue
-            t = types[ref[0]][ref[1]]
+        r = st.top_view.get(path)
+        if r is not None and r[1] != IMPLIED and r[0] <= N:
+            ref = r  # visible at the top, so at N: above every copy it hides
+        elif N == self.n - 1:
+            ref = None
+        got: tuple | None
+        if ref is None:
+            got = (None, 0, hidden, False) if hidden else None
+        else:
+            e = st.layers[ref[0]].entries
+            t = e.types[ref[1]]
             if t == FILE:
-                out[path] = (ref, sizes[ref[0]][ref[1]], hidden, True)
+                got = (ref, e.sizes[ref[1]], hidden, True)
+            elif t == DIR:
+                got = (None, 0, hidden, False) if hidden else None
             else:
                 ino = self._inode(N, ref) if t == HARDLINK else None
-                out[path] = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
-        if only is None:
-            self._views[N] = out
-        return out
+                got = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
+        view[path] = got
+        return got
 
     def _state_at(self, N: int) -> dict[tuple, Package]:
         best = -1
@@ -542,15 +566,11 @@ class PackageAnalysis:
         return self._system
 
     def _layer_bytes(self, L: int, p: Package, state: dict) -> int:
-        if not self._stored:  # {path: bytes} of the regular files each layer stores, in one pass
-            types = [layer.entries.types for layer in self.stack.layers]
-            sizes = [layer.entries.sizes for layer in self.stack.layers]
-            self._stored = [{} for _ in range(self.n)]
-            for path, refs in self._idx.items():
-                for l, i in refs:
-                    if types[l][i] == FILE:
-                        self._stored[l][path] = sizes[l][i]
-        stored = self._stored[L]
+        stored = self._stored.get(L)
+        if stored is None:  # {path: bytes} of the regular files layer L stores (the last copy of a path), in C
+            e = self.stack.layers[L].entries
+            files = e.types.translate(_IS_FILE)
+            stored = self._stored[L] = dict(zip(compress(e.paths, files), compress(e.sizes, files)))
         if p.manager in SYSTEM:
             return sum(map(stored.get, p.files, repeat(0)))
         skip = self._system_files(state)
@@ -562,9 +582,12 @@ class PackageAnalysis:
         seen = set()
         out = []
         skip = self._system_files(state) if p.manager not in SYSTEM else ()
-        view = self._views.get(N) or self._view(N, p.files)
+        view = self._view(N)
+        get, at = view.get, self._at
         for path in p.files:
-            v = view.get(path)
+            v = get(path, _ASK)
+            if v is _ASK:
+                v = at(N, path, view)
             if v is not None and v[0] is not None and v[0] not in seen and path not in skip:
                 seen.add(v[0])
                 out.append((path, v[1]))
@@ -639,6 +662,7 @@ class PackageAnalysis:
             self._index()
         state = self._state_at(N)
         view = self._view(N)
+        get, at = view.get, self._at
         rows = []
         claimed: dict[tuple[int, int], str] = {}  # inode -> the manager whose package counts it
         order = sorted(state.values(), key=lambda p: (MANAGERS.index(p.manager), p.name, p.arch, p.location))
@@ -655,7 +679,9 @@ class PackageAnalysis:
             paths = []
             system = p.manager in SYSTEM
             for path in p.files:
-                v = view.get(path)
+                v = get(path, _ASK)
+                if v is _ASK:
+                    v = at(N, path, view)
                 if v is None:
                     continue
                 ino, size, h, shown = v
