@@ -155,7 +155,7 @@ class ImageAnalysis:
             from . import findings as fm  # only what reports findings pays for it
 
             # cached with the merge's state, for the same images (a second open skips the search)
-            cacheable = self._cacheable and not self.kinds.hash_errors
+            cacheable = self._cacheable and not self.kinds.hash_errors and cache.cache_dir() is not None
             extra = fm.cache_extra(self) if cacheable else ""
             found = None
             state = cache.load_analysis(self.layers, lambda layers, v: None, "findings", extra) if cacheable else None
@@ -167,7 +167,10 @@ class ImageAnalysis:
             if found is not None:
                 self._findings = found
             else:
-                self._findings = fm.compute_findings(self)
+                from .nogc import paused
+
+                with paused():
+                    self._findings = fm.compute_findings(self)
                 if cacheable:
                     cache.store_analysis(self.layers, fm.to_state(self._findings), "findings", extra)
             # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others

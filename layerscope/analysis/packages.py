@@ -17,11 +17,12 @@ system package manager's package; the other's counts it as shared.
 from __future__ import annotations
 
 import posixpath
-from itertools import compress, repeat
+from itertools import compress, filterfalse, repeat
 from operator import itemgetter
 
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
+from .nogc import paused
 from .stack import IMPLIED, VISIBLE
 
 _NM = "node_modules/"
@@ -157,21 +158,23 @@ class PackageAnalysis:
         got = cache.load_packages(layers) if cacheable else None
         if got is not None:
             try:
-                self._load_state(got)
+                with paused():
+                    self._load_state(got)
                 return
             except (TypeError, ValueError, IndexError, KeyError, AttributeError):
                 self._reset()  # a state that does not fit: computed again below
-        dbs = self._find()
-        if dbs:
-            self._read_states(dbs)
-        if self.states:
-            self._expand_npm()
-            self._index()
-            self._history()
-        self._unowned()
-        if cacheable and self.states:
-            self.rows()
-            cache.store_packages(layers, self._to_state())
+        with paused():
+            dbs = self._find()
+            if dbs:
+                self._read_states(dbs)
+            if self.states:
+                self._expand_npm()
+                self._index()
+                self._history()
+            self._unowned()
+            if cacheable and self.states:
+                self.rows()
+                cache.store_packages(layers, self._to_state())
 
     def _reset(self) -> None:
         self.notes, self.states, self.removed, self._rows = [], {}, [], {}
@@ -446,8 +449,13 @@ class PackageAnalysis:
                     done.add(id(p))
                     files = p.files
                     if not all(map(top.__contains__, files)):  # (in C) most lists name only paths the view has
-                        r = list(map(self.resolve, files))
-                        p.files = files = r if r == files else list(dict.fromkeys(r))  # two names of one file: once
+                        moved = {}
+                        for f in filterfalse(top.__contains__, files):
+                            r = self.resolve(f)
+                            if r != f:
+                                moved[f] = r
+                        if moved:  # two names of one file: once
+                            p.files = files = list(dict.fromkeys(map(moved.get, files, files)))
                     wanted.update(files)
         self._wanted = wanted
         hidden: dict[str, list[tuple[int, int]]] = {}
