@@ -80,6 +80,10 @@ def _lines(data: bytes, md5sums: bool = False) -> list[str]:
     if not md5sums and not any(x in s for x in ("//", "/./", "/../", "/..\n", "/\n", "\r", "\0")) \
             and s.count("/.\n") == s.startswith("/.\n") and not s.endswith(("/", "/.", "/..")):
         # every line an absolute, normal path (what dpkg writes): no per-line normalising
+        body = s[3:] if s.startswith("/.\n") else s
+        body = body[:-1] if body.endswith("\n") else body
+        if body[:1] == "/" and body.count("\n") == body.count("\n/"):  # every line starts with '/': one split
+            return body[1:].split("\n/")
         return [line[1:] for line in s.split("\n") if line[:1] == "/" and line != "/." and line[-3:] != "/.."]
     out = []
     for line in s.split("\n"):
