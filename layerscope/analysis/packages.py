@@ -22,7 +22,6 @@ from operator import itemgetter
 
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
-from .nogc import paused
 from .stack import IMPLIED, VISIBLE
 
 _NM = "node_modules/"
@@ -158,22 +157,21 @@ class PackageAnalysis:
         got = cache.load_packages(layers) if cacheable else None
         if got is not None:
             try:
-                with paused():
-                    self._load_state(got)
+                self._load_state(got)
                 return
             except (TypeError, ValueError, IndexError, KeyError, AttributeError):
                 self._reset()  # a state that does not fit: computed again below
-        with paused():
-            dbs = self._find()
-            if dbs:
-                self._read_states(dbs)
-            if self.states:
-                self._expand_npm()
-                self._index()
-                self._history()
-            self._unowned()
-            if cacheable and self.states:
-                self.rows()
+        dbs = self._find()
+        if dbs:
+            self._read_states(dbs)
+        if self.states:
+            self._expand_npm()
+            self._index()
+            self._history()
+        self._unowned()
+        if self.states:
+            self.rows()
+            if cacheable and cache.cache_dir() is not None:
                 cache.store_packages(layers, self._to_state())
 
     def _reset(self) -> None:
