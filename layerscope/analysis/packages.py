@@ -25,7 +25,7 @@ from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Packa
 from .stack import IMPLIED, VISIBLE
 
 _NM = "node_modules/"
-_ASK = object()  # a path `_at` has not looked at yet
+_ASK = object()  # a path _view's `at` has not looked at yet
 _IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
 
 
@@ -145,7 +145,7 @@ class PackageAnalysis:
         self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
         self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
         self._system: set[str] | None = None
-        self._views: dict[int, dict] = {}  # layer -> _view(layer)
+        self._views: dict[int, object] = {}  # layer -> _view(layer)
         self._stored: dict[int, dict[str, int]] = {}  # layer -> {path: bytes of its regular file there}
         self._indexed = False
         if self.n == 0:
@@ -499,57 +499,64 @@ class PackageAnalysis:
                 return r, self.stack.layers[r[0]].entries.sizes[r[1]]
         return None
 
-    def _view(self, N: int) -> dict[str, tuple | None]:
-        """The packages' paths at N as `_at` found them (filled as they are asked for)."""
-        got = self._views.get(N)
-        if got is None:
-            got = self._views[N] = {}
-        return got
-
-    def _at(self, N: int, path: str, view: dict) -> tuple | None:
-        """A package's path at N: (inode, bytes, hidden bytes, in the view).  The inode (a regular
-        file's entry; a hardlink's target) is None for a symlink or a device; a directory, or a path
-        not in the view, is there only for its hidden bytes (None without any): its copies in layers
-        up to N that the view at N does not show.  Kept in `view` (_view(N))."""
-        if path in view:
-            return view[path]
+    def _view(self, N: int):
+        """A package's path at N: `at(path)` -> (inode, bytes, hidden bytes, in the view).  The inode
+        (a regular file's entry; a hardlink's target) is None for a symlink or a device; a directory,
+        or a path not in the view, is there only for its hidden bytes (None without any): its copies
+        in layers up to N that the view at N does not show.  Each path is looked up once per N."""
+        at = self._views.get(N)
+        if at is not None:
+            return at
         st = self.stack
-        hidden = 0
-        ref = None
-        refs = self._hidden.get(path)
-        if refs is not None:
-            hidden_at = st.hidden_at
-            layers = st.layers
-            for L, i in refs:  # bottom up: the last one still shown at N is the view's
-                if L > N:
-                    break
-                e = layers[L].entries
-                t = e.types[i]
-                if hidden_at[L][i] <= N:
-                    if t == FILE:
-                        hidden += e.sizes[i]
-                elif t != WHITEOUT and t != OPAQUE:
-                    ref = (L, i)
-        r = st.top_view.get(path)
-        if r is not None and r[1] != IMPLIED and r[0] <= N:
-            ref = r  # visible at the top, so at N: above every copy it hides
-        elif N == self.n - 1:
+        known: dict[str, tuple | None] = {}
+        known_get = known.get
+        hidden_get = self._hidden.get
+        top_get = st.top_view.get
+        hidden_at = st.hidden_at
+        entries = [layer.entries for layer in st.layers]
+        types = [e.types for e in entries]
+        sizes = [e.sizes for e in entries]
+        is_top = N == self.n - 1
+        inode = self._inode
+
+        def at(path: str, _ask=_ASK) -> tuple | None:
+            got = known_get(path, _ask)
+            if got is not _ask:
+                return got
+            hidden = 0
             ref = None
-        got: tuple | None
-        if ref is None:
-            got = (None, 0, hidden, False) if hidden else None
-        else:
-            e = st.layers[ref[0]].entries
-            t = e.types[ref[1]]
-            if t == FILE:
-                got = (ref, e.sizes[ref[1]], hidden, True)
-            elif t == DIR:
+            refs = hidden_get(path)
+            if refs is not None:
+                for L, i in refs:  # bottom up: the last one still shown at N is the view's
+                    if L > N:
+                        break
+                    t = types[L][i]
+                    if hidden_at[L][i] <= N:
+                        if t == FILE:
+                            hidden += sizes[L][i]
+                    elif t != WHITEOUT and t != OPAQUE:
+                        ref = (L, i)
+            r = top_get(path)
+            if r is not None and r[1] != IMPLIED and r[0] <= N:
+                ref = r  # visible at the top, so at N: above every copy it hides
+            elif is_top:
+                ref = None
+            if ref is None:
                 got = (None, 0, hidden, False) if hidden else None
             else:
-                ino = self._inode(N, ref) if t == HARDLINK else None
-                got = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
-        view[path] = got
-        return got
+                t = types[ref[0]][ref[1]]
+                if t == FILE:
+                    got = (ref, sizes[ref[0]][ref[1]], hidden, True)
+                elif t == DIR:
+                    got = (None, 0, hidden, False) if hidden else None
+                else:
+                    ino = inode(N, ref) if t == HARDLINK else None
+                    got = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
+            known[path] = got
+            return got
+
+        self._views[N] = at
+        return at
 
     def _state_at(self, N: int) -> dict[tuple, Package]:
         best = -1
@@ -588,12 +595,9 @@ class PackageAnalysis:
         seen = set()
         out = []
         skip = self._system_files(state) if p.manager not in SYSTEM else ()
-        view = self._view(N)
-        get, at = view.get, self._at
+        at = self._view(N)
         for path in p.files:
-            v = get(path, _ASK)
-            if v is _ASK:
-                v = at(N, path, view)
+            v = at(path)
             if v is not None and v[0] is not None and v[0] not in seen and path not in skip:
                 seen.add(v[0])
                 out.append((path, v[1]))
@@ -645,7 +649,7 @@ class PackageAnalysis:
         st = self.stack
         owned_at: dict[int, set[str]] = {}
         for N, s in self.states.items():
-            owned_at[N] = {f for p in s.values() for f in p.files}
+            owned_at[N] = set().union(*(p.files for p in s.values()))
         cur: set[str] = set()
         for L in range(self.n):
             if L in owned_at:
@@ -667,8 +671,7 @@ class PackageAnalysis:
         if not self._indexed:  # loaded from the cache: the index is made when a lower layer is asked for
             self._index()
         state = self._state_at(N)
-        view = self._view(N)
-        get, at = view.get, self._at
+        at = self._view(N)
         rows = []
         claimed: dict[tuple[int, int], str] = {}  # inode -> the manager whose package counts it
         order = sorted(state.values(), key=lambda p: (MANAGERS.index(p.manager), p.name, p.arch, p.location))
@@ -685,9 +688,7 @@ class PackageAnalysis:
             paths = []
             system = p.manager in SYSTEM
             for path in p.files:
-                v = get(path, _ASK)
-                if v is _ASK:
-                    v = at(N, path, view)
+                v = at(path)
                 if v is None:
                     continue
                 ino, size, h, shown = v
