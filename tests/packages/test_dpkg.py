@@ -83,3 +83,15 @@ def test_a_file_list_is_read_as_each_line_normalised(listing):
 def test_a_file_list_of_normal_paths_keeps_only_its_absolute_lines():
     # what the reader has always done with a line that is not absolute in a list of normal paths
     assert dpkg._lines(b"/.\nusr/relative\n/usr/bin\n") == ["usr/bin"]
+
+
+def test_status_paragraphs_read_once_are_the_same_read_again():
+    first = dpkg_status([{"Package": "a", "Version": "1"}, {"Package": "b", "Version": "2", "Architecture": "amd64"}])
+    second = dpkg_status([{"Package": "a", "Version": "1"}, {"Package": "b", "Version": "3", "Architecture": "amd64"},
+                          {"Package": "c", "Version": "1", "Conffiles": [("/etc/c.conf", "abc")]}])
+    memo: dict = {}
+    assert dpkg.stanzas(first, memo) == dpkg.stanzas(first)
+    again = dpkg.stanzas(second, memo)
+    assert again == dpkg.stanzas(second)
+    assert [r["Version"] for r in again] == ["1", "3", "1"]
+    assert again[0] is memo[next(k for k in memo if "Package: a" in k)]  # the paragraph both share: parsed once
