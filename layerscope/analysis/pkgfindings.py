@@ -9,7 +9,6 @@ count, so they are listed, not added to the others."""
 from __future__ import annotations
 
 import re
-from operator import itemgetter
 
 from .findings import Finding, _cap, _step
 
@@ -62,8 +61,7 @@ def package_findings(a) -> list[Finding]:
                 if p not in seen:
                     seen.add(p)
                     paths.append(("/" + p, n))
-        paths.sort()
-        paths.sort(key=itemgetter(1), reverse=True)
+        paths.sort(key=lambda t: (-t[1], t[0]))
         out.append(Finding(PACKAGE_REMOVED, L, H, sum(n for _, n in paths), paths, base, fix))
     groups: dict[int, list] = {}
     for row in pa.rows():
@@ -76,8 +74,7 @@ def package_findings(a) -> list[Finding]:
         rows.sort(key=lambda r: (-r.bytes, r.name))
         names = ", ".join(r.name for r in rows[:6]) + (f" and {len(rows) - 6:,} more" if len(rows) > 6 else "")
         base = L < base_layers
-        paths = sorted(("/" + p, n) for r in rows for p, n in r.paths)  # by path, then (stable, in C) biggest first
-        paths.sort(key=itemgetter(1), reverse=True)
+        paths = sorted((("/" + p, n) for r in rows for p, n in r.paths), key=lambda t: (-t[1], t[0]))
         if base:
             fix = (f"{_cap(_step(a, L))} of the base image leaves a build toolchain ({names}) in the image: a "
                    f"runtime base image (a -slim or distroless one) leaves it out.")
