@@ -24,14 +24,12 @@ uncompressed) to the bytes removed from it.
 
 from __future__ import annotations
 
-from itertools import compress, groupby, repeat
+from itertools import compress
 from operator import itemgetter
 
 from ..model import FILE, Record
 from .changes import METADATA
 from .stack import OVERWRITTEN, VISIBLE
-
-_PASSES_MAX = 8  # hidden_pairs sums a layer's copies in one pass per key up to this many keys
 
 COLUMNS = ("compressed", "uncompressed", "visible", "overwritten", "deleted", "metadata_only", "tar_overhead")
 
@@ -72,24 +70,16 @@ def hidden_pairs(a) -> dict[tuple[int, int, bool], int]:
         return a._pairs
     st = a.stack
     out: dict[tuple[int, int, bool], int] = {}
-    for L, refs in groupby(a.waste.hidden_files(), itemgetter(0)):  # in layer order
-        idx = list(map(itemgetter(1), refs))
-        e = st.layers[L].entries
-        sparse = e.sparse
-        if sparse:
-            sizes = [sparse[i][0] if i in sparse else e.sizes[i] for i in idx]
-        else:
-            sizes = list(map(e.sizes.__getitem__, idx))
-        keys = list(zip(repeat(L), map(st.hidden_at[L].__getitem__, idx),
-                        map(OVERWRITTEN.__eq__, map(st.how[L].__getitem__, idx))))
-        distinct = dict.fromkeys(keys)
-        if len(distinct) <= _PASSES_MAX:  # hidden by a few layers, a few ways: a sum in C per key
-            for k in distinct:
-                out[k] = sum(compress(sizes, map(k.__eq__, keys)))
-        else:
-            get = out.get
-            for k, n in zip(keys, sizes):
-                out[k] = get(k, 0) + n
+    get = out.get
+    last = -1
+    sizes = ha = how = sparse = None
+    for L, i in a.waste.hidden_files():  # in layer order
+        if L != last:
+            last = L
+            e = st.layers[L].entries
+            sizes, ha, how, sparse = e.sizes, st.hidden_at[L], st.how[L], e.sparse
+        k = (L, ha[i], how[i] == OVERWRITTEN)
+        out[k] = get(k, 0) + (sizes[i] if not sparse or i not in sparse else sparse[i][0])
     a._pairs = out
     return out
 

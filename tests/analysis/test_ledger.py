@@ -196,19 +196,3 @@ def test_compressed_estimate_against_a_real_recompression(tmp_path):
     assert fixes.uncompressed_saved == sum(f.bytes for f in a.findings() if not f.base)
     assert abs(fixes.compressed_saved_estimate - real) <= ESTIMATE_TOLERANCE * real, \
         (fixes.compressed_saved_estimate, real)
-
-
-def test_hidden_pairs_sum_alike_in_one_pass_per_key_and_copy_by_copy(tmp_path, monkeypatch):
-    from layerscope.analysis import ledger
-
-    # layer 0's files hidden by four later layers, each both overwriting and deleting: eight keys
-    layers = [LayerSpec([F("d", "dir")] + [F(f"d/f{k}", data=text(k, 1000 + k)) for k in range(16)])]
-    for H in range(1, 5):
-        layers.append(LayerSpec([F("d", "dir"), F(f"d/f{2 * H}", data=text(100 + H, 10)),
-                                 F(f"d/f{2 * H + 1}", "whiteout")]))
-    a = _open(tmp_path, layers)
-    want = {(0, H, over): 1000 + 2 * H + (0 if over else 1) for H in range(1, 5) for over in (True, False)}
-    assert ledger.hidden_pairs(a) == want
-    monkeypatch.setattr(ledger, "_PASSES_MAX", 0)  # copy by copy
-    a._pairs = None
-    assert ledger.hidden_pairs(a) == want
