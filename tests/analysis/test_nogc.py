@@ -10,14 +10,21 @@ import pytest
 from layerscope.analysis.nogc import paused
 
 
-def test_paused_turns_the_collector_off_and_back_on():
+def test_paused_turns_the_collector_off_and_back_on_with_what_it_made_frozen():
     assert gc.isenabled()
-    with paused():
-        assert not gc.isenabled()
+    gc.unfreeze()
+    try:
         with paused():
             assert not gc.isenabled()
-        assert not gc.isenabled()  # the inner one found it off
-    assert gc.isenabled()
+            with paused():
+                assert not gc.isenabled()
+            assert not gc.isenabled()  # the inner one found it off
+            made = [[n] for n in range(1000)]
+            assert gc.get_freeze_count() == 0
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= len(made)
+    finally:
+        gc.unfreeze()
 
 
 def test_paused_leaves_it_off_when_it_was_off_and_on_after_an_error():
