@@ -439,6 +439,7 @@ class PackageAnalysis:
         at a listed path."""
         self._indexed = True
         top = self.stack.top_view
+        resolved_get = self._resolved.get
         wanted: set[str] = set()
         done = set()
         for s in self.states.values():
@@ -448,10 +449,12 @@ class PackageAnalysis:
                     files = p.files
                     if not all(map(top.__contains__, files)):  # (in C) most lists name only paths the view has
                         moved = {}
-                        for f in filterfalse(top.__contains__, files):
-                            r = self.resolve(f)
-                            if r != f:
-                                moved[f] = r
+                        for f in filterfalse(top.__contains__, files):  # resolve(f), its calls inlined
+                            d, _, base = f.rpartition("/")
+                            if d:
+                                r = resolved_get(d) or self._dir(d)
+                                if r != d:
+                                    moved[f] = r + "/" + base
                         if moved:  # two names of one file: once
                             p.files = files = list(dict.fromkeys(map(moved.get, files, files)))
                     wanted.update(files)
