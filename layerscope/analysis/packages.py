@@ -17,8 +17,8 @@ system package manager's package; the other's counts it as shared.
 from __future__ import annotations
 
 import posixpath
-from itertools import compress, filterfalse, repeat
-from operator import itemgetter
+from itertools import compress, filterfalse, islice, repeat
+from operator import itemgetter, le
 
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
@@ -27,6 +27,16 @@ from .stack import IMPLIED, VISIBLE
 _NM = "node_modules/"
 _ASK = object()  # a path _view's `at` has not looked at yet
 _IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
+
+
+def _biggest_first(items: list[tuple[str, int]]) -> None:
+    """Sort (path, bytes) pairs by bytes, biggest first, then by path.  A package's files are
+    mostly listed in path order already: then one sort by bytes (stable) is that order, in C."""
+    paths = list(map(itemgetter(0), items))
+    if all(map(le, paths, islice(paths, 1, None))):
+        items.sort(key=itemgetter(1), reverse=True)  # a stable sort keeps the path order of equal sizes
+    else:
+        items.sort(key=lambda t: (-t[1], t[0]))
 
 
 class PackageRow(Record):
@@ -604,7 +614,7 @@ class PackageAnalysis:
             if v is not None and v[0] is not None and v[0] not in seen and path not in skip:
                 seen.add(v[0])
                 out.append((path, v[1]))
-        out.sort(key=lambda t: (-t[1], t[0]))
+        _biggest_first(out)
         return out
 
     def _events(self):
@@ -711,7 +721,7 @@ class PackageAnalysis:
                 # (two packages of one manager, or two system managers, may list one file: each counts it)
                 own += size
                 paths.append((path, size))
-            paths.sort(key=lambda t: (-t[1], t[0]))
+            _biggest_first(paths)
             rows.append(PackageRow(p.manager, p.name, p.version, p.arch, p.location, installed, changed, own,
                                    hidden, shared, nfiles, paths))
         rows.sort(key=lambda r: (-r.bytes, r.manager, r.name, r.arch, r.location))
