@@ -17,6 +17,7 @@ system package manager's package; the other's counts it as shared.
 from __future__ import annotations
 
 import posixpath
+from array import array
 from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter, le
 
@@ -115,22 +116,38 @@ def _names(*x) -> tuple[str, ...]:
     return x
 
 
-def _strs(x: list) -> list[str]:
-    """A cached list of paths, checked in C: a join raises TypeError on anything but strings."""
-    if type(x) is not list or "\0" in "".join(x):
-        raise TypeError("not paths")
-    return x
+# the cached state keeps a list of paths as one string (and sizes as one array's bytes): a few objects
+# for marshal to read instead of one per path and per pair
+def _pack_paths(paths: list[str]) -> tuple[str, int]:
+    return "\0".join(paths), len(paths)
 
 
-def _sized(x: list) -> list[tuple[str, int]]:
-    """Cached (path, bytes) pairs, checked in C."""
-    if type(x) is not list or not all(map(tuple.__instancecheck__, x)) or not set(map(len, x)) <= {2}:
-        raise TypeError("not pairs")
-    if "\0" in "".join(map(itemgetter(0), x)):
+def _unpack_paths(x: tuple) -> list[str]:
+    """The paths `_pack_paths` kept: a TypeError or ValueError for anything else."""
+    joined, count = x
+    if type(joined) is not str or type(count) is not int:
         raise TypeError("not paths")
-    if not all(map(int.__instancecheck__, map(itemgetter(1), x))):
-        raise TypeError("not sizes")
-    return x
+    paths = joined.split("\0") if count else []
+    if len(paths) != count or (not count and joined):
+        raise ValueError("not as many paths as kept")
+    return paths
+
+
+def _pack_sized(pairs: list[tuple[str, int]]) -> tuple[str, int, bytes]:
+    return (*_pack_paths(list(map(itemgetter(0), pairs))), array("q", map(itemgetter(1), pairs)).tobytes())
+
+
+def _unpack_sized(x: tuple, most: int) -> list[tuple[str, int]]:
+    """The (path, bytes) pairs `_pack_sized` kept, each size within 0..most."""
+    joined, count, sizes = x
+    paths = _unpack_paths((joined, count))
+    if type(sizes) is not bytes or len(sizes) != 8 * count:
+        raise ValueError("not a size per path")
+    ns = array("q")
+    ns.frombytes(sizes)
+    if ns and (min(ns) < 0 or max(ns) > most):
+        raise ValueError("not a size")
+    return list(zip(paths, ns.tolist()))
 
 
 class PackageAnalysis:
@@ -190,7 +207,7 @@ class PackageAnalysis:
         self._installed, self._changed, self._owners = {}, {}, None
 
     # -- a compact state for the cache: a second report reads nothing and computes nothing --------
-    _STATE = "packages-2"
+    _STATE = "packages-3"
 
     def _to_state(self) -> tuple:
         table: list[tuple] = []
@@ -202,7 +219,7 @@ class PackageAnalysis:
                 k = at.get(id(p))
                 if k is None:
                     k = at[id(p)] = len(table)
-                    table.append((p.manager, p.name, p.version, p.arch, p.location, list(p.files)))
+                    table.append((p.manager, p.name, p.version, p.arch, p.location, _pack_paths(p.files)))
                 ids.append(k)
             states.append((N, ids))
 
@@ -215,11 +232,11 @@ class PackageAnalysis:
         return (self._STATE, table, states,
                 [(lp.layer, lp.unowned_bytes, lp.owned_bytes, changes(lp.added), changes(lp.upgraded),
                   changes(lp.removed)) for lp in self.layers],
-                [(r.manager, r.name, r.version, r.arch, r.location, r.layer, r.removed_in, r.bytes, list(r.paths))
-                 for r in self.removed],
+                [(r.manager, r.name, r.version, r.arch, r.location, r.layer, r.removed_in, r.bytes,
+                  _pack_sized(r.paths)) for r in self.removed],
                 (list(self.notes), self.shared_files, self.shared_bytes),
                 [(r.manager, r.name, r.version, r.arch, r.location, r.layer, list(r.changed_in), r.bytes,
-                  r.hidden_bytes, r.shared_bytes, r.files, list(r.paths)) for r in top])
+                  r.hidden_bytes, r.shared_bytes, r.files, _pack_sized(r.paths)) for r in top])
 
     def _load_state(self, v: tuple) -> None:
         """The state `_to_state` made.  Anything of another shape or type, a count no image of these
@@ -242,12 +259,9 @@ class PackageAnalysis:
             return x
 
         def sized(x):
-            _sized(x)
-            if x and max(map(itemgetter(1), x)) > most:
-                raise ValueError("not a size")
-            return x
+            return _unpack_sized(x, most)
 
-        pkgs = [Package(*_names(m, nm, ver, a, loc), _strs(files)) for m, nm, ver, a, loc, files in table]
+        pkgs = [Package(*_names(m, nm, ver, a, loc), _unpack_paths(files)) for m, nm, ver, a, loc, files in table]
         for N, ids in states:
             if not all(map(int.__instancecheck__, ids)) or (ids and not 0 <= min(ids) <= max(ids) < len(pkgs)):
                 raise ValueError("not a package of the table")
