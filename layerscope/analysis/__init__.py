@@ -152,12 +152,10 @@ class ImageAnalysis:
         """What a build could save, biggest first (analysis.findings.Finding);
         computed on the first call."""
         if self._findings is None:
-            from .nogc import paused
             from .pkgfindings import package_findings
 
-            with paused():
-                # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
-                self._findings = sorted(self.image_findings() + package_findings(self), key=lambda f: -f.bytes)
+            # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
+            self._findings = sorted(self.image_findings() + package_findings(self), key=lambda f: -f.bytes)
         return self._findings
 
     def image_findings(self) -> list:
@@ -166,24 +164,21 @@ class ImageAnalysis:
         if self._image_findings is None:
             from ..layers import cache
             from . import findings as fm  # only what reports findings pays for it
-            from .nogc import paused
 
             # cached with the merge's state, for the same images (a second open skips the search)
             cacheable = self._cacheable and not self.kinds.hash_errors and cache.cache_dir() is not None
             extra = fm.cache_extra(self) if cacheable else ""
             found = None
-            with paused():
-                state = cache.load_analysis(self.layers, lambda layers, v: None, "findings", extra) \
-                    if cacheable else None
-                if state is not None:
-                    try:
-                        found = fm.from_state(self, state)
-                    except (ValueError, TypeError, IndexError, AttributeError):
-                        found = None  # a state that does not fit: found again
-                if found is None:
-                    found = fm.compute_findings(self)
-                    if cacheable:
-                        cache.store_analysis(self.layers, fm.to_state(found), "findings", extra)
+            state = cache.load_analysis(self.layers, lambda layers, v: None, "findings", extra) if cacheable else None
+            if state is not None:
+                try:
+                    found = fm.from_state(self, state)
+                except (ValueError, TypeError, IndexError, AttributeError):
+                    found = None  # a state that does not fit: found again
+            if found is None:
+                found = fm.compute_findings(self)
+                if cacheable:
+                    cache.store_analysis(self.layers, fm.to_state(found), "findings", extra)
             self._image_findings = found
         return self._image_findings
 
@@ -221,11 +216,9 @@ class ImageAnalysis:
         if self._packages is None:
             with self._packages_lock:  # the explorer's Packages and Findings workers may both ask
                 if self._packages is None:
-                    from .nogc import paused
                     from .packages import PackageAnalysis  # only what shows packages pays for it
 
-                    with paused():
-                        self._packages = PackageAnalysis(self)
+                    self._packages = PackageAnalysis(self)
         return self._packages
 
     # -- contents ----------------------------------------------------------
