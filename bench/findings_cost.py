@@ -18,15 +18,17 @@ In one process, with the cache off: open and index once, then per run a
 fresh analyse() and its findings(), each timed; prints the medians and
 the best runs.
 
-    python bench/findings_cost.py --report [--runs 5] ARCHIVE ...
+    python bench/findings_cost.py --report [--runs 5] [--code CHECKOUT] ARCHIVE ...
 
 What findings, the byte ledger and the what-ifs add to `report --json`,
-end to end in this process: per run, open, index, analyse, then findings,
-ledger and what-ifs (each timed), then the document and its JSON text (the
-text of those three keys timed apart).  Twice per archive: first open
+end to end in this process: per run, open, index, analyse and the package
+analysis (report --json lists the packages: bench/packages_cost.py times
+that), then findings, ledger and what-ifs (each timed), then the document
+and its JSON text (the text of those three keys timed apart).  Twice per archive: first open
 (cache off: every layer indexed) and second open (a warm cache in a
 temporary directory: the index and the merge come from it).  Prints the
-medians and the share the three add to the rest.
+medians and the share the three add to the rest.  --code: the checkout
+whose layerscope is timed (default: this one).
 """
 
 from __future__ import annotations
@@ -39,17 +41,18 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+CODE = [HERE.parent]  # the checkout timed (--code)
+PYCACHE = os.path.join(os.environ.get("TMPDIR", "/tmp"), "layerscope-bench-pycache")
 os.environ["LAYERSCOPE_CACHE"] = "off"
-
-from layerscope.testing.synth import F, ImageSpec, LayerSpec, write_archive  # noqa: E402
 
 
 def _data(k: int, j: int, version: int = 0) -> bytes:
     return b"%d:%d:%d\n" % (version, k, j) * (1 + (k * 1000 + j) % 12)
 
 
-def _rootfs(dirs: int) -> LayerSpec:
+def _rootfs(dirs: int):
+    from layerscope.testing.synth import F, LayerSpec
+
     ents = [F("usr", "dir"), F("usr/lib", "dir")]
     for k in range(dirs):
         ents.append(F(f"usr/lib/p{k}", "dir"))
@@ -57,7 +60,9 @@ def _rootfs(dirs: int) -> LayerSpec:
     return LayerSpec(ents, "ADD rootfs.tar /")
 
 
-def mix() -> ImageSpec:
+def mix():
+    from layerscope.testing.synth import F, ImageSpec, LayerSpec
+
     chmod = [F(f"usr/lib/p{k}/f{j}", data=_data(k, j), mode=0o664) for k in range(20) for j in range(1000)]
     upgrade = [F(f"usr/lib/p{k}/f{j}", data=_data(k, j, 1)) for k in range(20, 40) for j in range(1000)]
     cleanup = [F(f"usr/lib/p{k}", "whiteout") for k in range(40, 60)]
@@ -73,7 +78,9 @@ def mix() -> ImageSpec:
                       LayerSpec(build, "RUN build")], repo_tags=["findings:mix"])
 
 
-def tmp() -> ImageSpec:
+def tmp():
+    from layerscope.testing.synth import F, ImageSpec, LayerSpec
+
     return ImageSpec([_rootfs(100), LayerSpec([F(f"tmp/t{j}", data=_data(-4, j)) for j in range(100_000)], "RUN tmp")],
                      repo_tags=["findings:tmp"])
 
@@ -108,18 +115,21 @@ def report_run(archive: str, cache: bool) -> tuple[float, float]:
     from layerscope.formats.source import open_graph
     from layerscope.layers.indexing import index_layers
     from layerscope.views.jsondoc import dumps, report_doc
+    from layerscope.views.pkgdoc import summary_doc
 
     t0 = time.perf_counter()
     graph = open_graph([archive])
     image = graph.pick()
     index_layers(graph, layers=image.layers, use_cache=cache)
     a = analyse(graph, image)
+    a.packages()  # the report's "packages" needs it whether or not it has findings
     t1 = time.perf_counter()
     a.findings()
     a.ledger()
     a.what_ifs()
     t2 = time.perf_counter()
     doc = report_doc(graph, a, 100)
+    doc["packages"] = summary_doc(a, 10)
     text = dumps(doc)
     t4 = time.perf_counter()
     extra = {k: doc.pop(k) for k in ("findings", "ledger", "what_if")}
@@ -135,7 +145,10 @@ def process_time(archive: str, cache_dir: str) -> float:
     """Wall seconds of one `layerscope report --json` process (start-up and imports included)."""
     import subprocess
 
-    env = {**os.environ, "LAYERSCOPE_CACHE": cache_dir, "PYTHONPATH": str(HERE.parent)}
+    # compiled modules kept (PYTHONPYCACHEPREFIX), as an installed package has them: not a compile per run
+    env = {**os.environ, "LAYERSCOPE_CACHE": cache_dir, "PYTHONPATH": str(CODE[0]),
+           "PYTHONPYCACHEPREFIX": os.path.join(PYCACHE, CODE[0].name)}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-m", "layerscope", "report", "--json", archive], env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -171,7 +184,10 @@ def main() -> None:
     ap.add_argument("--out-dir", default=str(HERE / "images"))
     ap.add_argument("--report", action="store_true",
                     help="what findings, ledger and what-ifs add to report --json, end to end")
+    ap.add_argument("--code", type=Path, default=HERE.parent, help="the checkout whose layerscope is timed")
     args = ap.parse_args()
+    CODE[0] = args.code.resolve()
+    sys.path.insert(0, str(CODE[0]))
     if args.report:
         for a in args.archives:
             measure_report(a, args.runs)
@@ -183,6 +199,8 @@ def main() -> None:
         for name, spec in (("findings-mix", mix), ("findings-tmp", tmp)):
             p = out / f"{name}.docker.tar"
             if not p.exists():
+                from layerscope.testing.synth import write_archive
+
                 write_archive(str(p), [spec()], "docker-legacy")
             archives.append(str(p))
     for a in archives:

@@ -78,6 +78,7 @@ class ImageAnalysis:
         self._counts = [self._count(L) for L in range(self.stack.n)]
         self._os: dict | None | bool = False
         self._findings: list | None = None
+        self._image_findings: list | None = None
         self._ledger = None
         self._steps: list | None = None
         self._what_ifs: list | None = None
@@ -151,11 +152,21 @@ class ImageAnalysis:
         """What a build could save, biggest first (analysis.findings.Finding);
         computed on the first call."""
         if self._findings is None:
+            from .pkgfindings import package_findings
+
+            # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
+            self._findings = sorted(self.image_findings() + package_findings(self), key=lambda f: -f.bytes)
+        return self._findings
+
+    def image_findings(self) -> list:
+        """The findings of hidden copies and of the final view (analysis.findings), without
+        those of packages: what needs no package analysis; computed on the first call."""
+        if self._image_findings is None:
             from ..layers import cache
             from . import findings as fm  # only what reports findings pays for it
 
             # cached with the merge's state, for the same images (a second open skips the search)
-            cacheable = self._cacheable and not self.kinds.hash_errors
+            cacheable = self._cacheable and not self.kinds.hash_errors and cache.cache_dir() is not None
             extra = fm.cache_extra(self) if cacheable else ""
             found = None
             state = cache.load_analysis(self.layers, lambda layers, v: None, "findings", extra) if cacheable else None
@@ -164,17 +175,12 @@ class ImageAnalysis:
                     found = fm.from_state(self, state)
                 except (ValueError, TypeError, IndexError, AttributeError):
                     found = None  # a state that does not fit: found again
-            if found is not None:
-                self._findings = found
-            else:
-                self._findings = fm.compute_findings(self)
+            if found is None:
+                found = fm.compute_findings(self)
                 if cacheable:
-                    cache.store_analysis(self.layers, fm.to_state(self._findings), "findings", extra)
-            # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
-            from .pkgfindings import package_findings
-
-            self._findings = sorted(self._findings + package_findings(self), key=lambda f: -f.bytes)
-        return self._findings
+                    cache.store_analysis(self.layers, fm.to_state(found), "findings", extra)
+            self._image_findings = found
+        return self._image_findings
 
     def ledger(self):
         """Every byte of every layer by where it went (analysis.ledger.Ledger);

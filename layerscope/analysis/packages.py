@@ -17,15 +17,27 @@ system package manager's package; the other's counts it as shared.
 from __future__ import annotations
 
 import posixpath
-from itertools import compress, repeat
-from operator import itemgetter
+from array import array
+from itertools import compress, filterfalse, islice, repeat
+from operator import itemgetter, le
 
 from ..model import DIR, FILE, HARDLINK, OPAQUE, SYMLINK, WHITEOUT, Record, is_marker
 from ..packages import FILE_MAX, MANAGERS, NPM, SYSTEM, TOTAL_MAX, Budget, Package, db_files
-from .stack import IMPLIED
+from .stack import IMPLIED, VISIBLE
 
 _NM = "node_modules/"
+_ASK = object()  # a path _view's `at` has not looked at yet
 _IS_FILE = bytes(1 if t == FILE else 0 for t in range(256))  # bytes.translate over LayerEntries.types
+
+
+def _biggest_first(items: list[tuple[str, int]]) -> None:
+    """Sort (path, bytes) pairs by bytes, biggest first, then by path.  A package's files are
+    mostly listed in path order already: then one sort by bytes (stable) is that order, in C."""
+    paths = list(map(itemgetter(0), items))
+    if all(map(le, paths, islice(paths, 1, None))):
+        items.sort(key=itemgetter(1), reverse=True)  # a stable sort keeps the path order of equal sizes
+    else:
+        items.sort(key=lambda t: (-t[1], t[0]))
 
 
 class PackageRow(Record):
@@ -104,22 +116,38 @@ def _names(*x) -> tuple[str, ...]:
     return x
 
 
-def _strs(x: list) -> list[str]:
-    """A cached list of paths, checked in C: a join raises TypeError on anything but strings."""
-    if type(x) is not list or "\0" in "".join(x):
-        raise TypeError("not paths")
-    return x
+# the cached state keeps a list of paths as one string (and sizes as one array's bytes): a few objects
+# for marshal to read instead of one per path and per pair
+def _pack_paths(paths: list[str]) -> tuple[str, int]:
+    return "\0".join(paths), len(paths)
 
 
-def _sized(x: list) -> list[tuple[str, int]]:
-    """Cached (path, bytes) pairs, checked in C."""
-    if type(x) is not list or not all(map(tuple.__instancecheck__, x)) or not set(map(len, x)) <= {2}:
-        raise TypeError("not pairs")
-    if "\0" in "".join(map(itemgetter(0), x)):
+def _unpack_paths(x: tuple) -> list[str]:
+    """The paths `_pack_paths` kept: a TypeError or ValueError for anything else."""
+    joined, count = x
+    if type(joined) is not str or type(count) is not int:
         raise TypeError("not paths")
-    if not all(map(int.__instancecheck__, map(itemgetter(1), x))):
-        raise TypeError("not sizes")
-    return x
+    paths = joined.split("\0") if count else []
+    if len(paths) != count or (not count and joined):
+        raise ValueError("not as many paths as kept")
+    return paths
+
+
+def _pack_sized(pairs: list[tuple[str, int]]) -> tuple[str, int, bytes]:
+    return (*_pack_paths(list(map(itemgetter(0), pairs))), array("q", map(itemgetter(1), pairs)).tobytes())
+
+
+def _unpack_sized(x: tuple, most: int) -> list[tuple[str, int]]:
+    """The (path, bytes) pairs `_pack_sized` kept, each size within 0..most."""
+    joined, count, sizes = x
+    paths = _unpack_paths((joined, count))
+    if type(sizes) is not bytes or len(sizes) != 8 * count:
+        raise ValueError("not a size per path")
+    ns = array("q")
+    ns.frombytes(sizes)
+    if ns and (min(ns) < 0 or max(ns) > most):
+        raise ValueError("not a size")
+    return list(zip(paths, ns.tolist()))
 
 
 class PackageAnalysis:
@@ -139,12 +167,13 @@ class PackageAnalysis:
         self._owners: dict[str, list[PackageRow]] | None = None
         self.shared_files = 0  # files two managers list, counted once
         self.shared_bytes = 0
-        self._idx: dict[str, list[tuple[int, int]]] = {}
+        self._wanted: set[str] = set()  # every path some package lists, resolved
+        self._hidden: dict[str, list[tuple[int, int]]] = {}  # such a path -> its hidden entries, bottom up
         self._installed: dict[tuple, int] = {}  # key -> layer of the visible version
         self._changed: dict[tuple, list[int]] = {}  # key -> layers that changed its version
         self._system: set[str] | None = None
-        self._views: dict[int, dict] = {}  # layer -> _view(layer)
-        self._stored: list[dict[str, int]] = []  # per layer {path: bytes of its regular file there}
+        self._views: dict[int, object] = {}  # layer -> _view(layer)
+        self._stored: dict[int, dict[str, int]] = {}  # layer -> {path: bytes of its regular file there}
         self._indexed = False
         if self.n == 0:
             return
@@ -167,9 +196,10 @@ class PackageAnalysis:
             self._index()
             self._history()
         self._unowned()
-        if cacheable and self.states:
+        if self.states:
             self.rows()
-            cache.store_packages(layers, self._to_state())
+            if cacheable and cache.cache_dir() is not None:
+                cache.store_packages(layers, self._to_state())
 
     def _reset(self) -> None:
         self.notes, self.states, self.removed, self._rows = [], {}, [], {}
@@ -177,7 +207,7 @@ class PackageAnalysis:
         self._installed, self._changed, self._owners = {}, {}, None
 
     # -- a compact state for the cache: a second report reads nothing and computes nothing --------
-    _STATE = "packages-2"
+    _STATE = "packages-3"
 
     def _to_state(self) -> tuple:
         table: list[tuple] = []
@@ -189,7 +219,7 @@ class PackageAnalysis:
                 k = at.get(id(p))
                 if k is None:
                     k = at[id(p)] = len(table)
-                    table.append((p.manager, p.name, p.version, p.arch, p.location, list(p.files)))
+                    table.append((p.manager, p.name, p.version, p.arch, p.location, _pack_paths(p.files)))
                 ids.append(k)
             states.append((N, ids))
 
@@ -202,11 +232,11 @@ class PackageAnalysis:
         return (self._STATE, table, states,
                 [(lp.layer, lp.unowned_bytes, lp.owned_bytes, changes(lp.added), changes(lp.upgraded),
                   changes(lp.removed)) for lp in self.layers],
-                [(r.manager, r.name, r.version, r.arch, r.location, r.layer, r.removed_in, r.bytes, list(r.paths))
-                 for r in self.removed],
+                [(r.manager, r.name, r.version, r.arch, r.location, r.layer, r.removed_in, r.bytes,
+                  _pack_sized(r.paths)) for r in self.removed],
                 (list(self.notes), self.shared_files, self.shared_bytes),
                 [(r.manager, r.name, r.version, r.arch, r.location, r.layer, list(r.changed_in), r.bytes,
-                  r.hidden_bytes, r.shared_bytes, r.files, list(r.paths)) for r in top])
+                  r.hidden_bytes, r.shared_bytes, r.files, _pack_sized(r.paths)) for r in top])
 
     def _load_state(self, v: tuple) -> None:
         """The state `_to_state` made.  Anything of another shape or type, a count no image of these
@@ -229,12 +259,9 @@ class PackageAnalysis:
             return x
 
         def sized(x):
-            _sized(x)
-            if x and max(map(itemgetter(1), x)) > most:
-                raise ValueError("not a size")
-            return x
+            return _unpack_sized(x, most)
 
-        pkgs = [Package(*_names(m, nm, ver, a, loc), _strs(files)) for m, nm, ver, a, loc, files in table]
+        pkgs = [Package(*_names(m, nm, ver, a, loc), _unpack_paths(files)) for m, nm, ver, a, loc, files in table]
         for N, ids in states:
             if not all(map(int.__instancecheck__, ids)) or (ids and not 0 <= min(ids) <= max(ids) < len(pkgs)):
                 raise ValueError("not a package of the table")
@@ -430,33 +457,55 @@ class PackageAnalysis:
         return r
 
     def _index(self) -> None:
-        """Every entry, in every layer, at a path some package lists: path ->
-        [(layer, index)] bottom up."""
+        """Every package's files resolved (each package object once: one unchanged between states is
+        one object), the set of them, and every entry at one of them that some layer hides: path ->
+        [(layer, index)] bottom up.  A visible entry is the top view's, so these two are every entry
+        at a listed path."""
         self._indexed = True
-        wanted = set()
+        top = self.stack.top_view
+        resolved_get = self._resolved.get
+        wanted: set[str] = set()
         done = set()
         for s in self.states.values():
             for p in s.values():
-                if id(p) not in done:  # a package unchanged between states is one object: resolved once
+                if id(p) not in done:
                     done.add(id(p))
-                    r = list(map(self.resolve, p.files))
-                    p.files = r if r == p.files else list(dict.fromkeys(r))  # two names of one file: once
-                    wanted.update(p.files)
-        idx: dict[str, list[tuple[int, int]]] = {}
+                    files = p.files
+                    if not all(map(top.__contains__, files)):  # (in C) most lists name only paths the view has
+                        moved = {}
+                        for f in filterfalse(top.__contains__, files):  # resolve(f), its calls inlined
+                            d, _, base = f.rpartition("/")
+                            if d:
+                                r = resolved_get(d) or self._dir(d)
+                                if r != d:
+                                    moved[f] = r + "/" + base
+                        if moved:  # two names of one file: once
+                            p.files = files = list(dict.fromkeys(map(moved.get, files, files)))
+                    wanted.update(files)
+        self._wanted = wanted
+        hidden: dict[str, list[tuple[int, int]]] = {}
         for L, layer in enumerate(self.stack.layers):
+            ha = self.stack.hidden_at[L]
             paths = layer.entries.paths
-            for i in compress(range(len(paths)), map(wanted.__contains__, paths)):
-                idx.setdefault(paths[i], []).append((L, i))
-        self._idx = idx
+            for i in compress(range(len(ha)), map(VISIBLE.__ne__, ha)):
+                p = paths[i]
+                if p in wanted:
+                    hidden.setdefault(p, []).append((L, i))
+        self._hidden = hidden
 
     def view_ref(self, N: int, path: str) -> tuple[int, int] | None:
-        """The entry at `path` in the view at layer N, among the indexed paths."""
+        """The entry at `path` in the view at layer N, among the packages' paths."""
         st = self.stack
+        ref = st.top_view.get(path)
         if N == self.n - 1:  # the top: the merge's own map
-            ref = st.top_view.get(path)
             return None if ref is None or ref[1] == IMPLIED else ref
-        for L, i in reversed(self._idx.get(path, ())):
-            if L <= N and st.hidden_at[L][i] > N and not is_marker(st.layers[L].entries.types[i]):
+        if path not in self._wanted:
+            return None
+        if ref is not None and ref[1] != IMPLIED and ref[0] <= N:
+            return ref  # visible at the top and already at N: above every copy it hides
+        hidden_at = st.hidden_at
+        for L, i in reversed(self._hidden.get(path, ())):
+            if L <= N and hidden_at[L][i] > N and not is_marker(st.layers[L].entries.types[i]):
                 return L, i
         return None
 
@@ -470,56 +519,71 @@ class PackageAnalysis:
             return ref, e.sizes[i]
         if t == HARDLINK:
             tgt = e.links.get(i)
-            r = self.view_ref(N, tgt) if tgt in self._idx else None
+            r = self.view_ref(N, tgt) if tgt in self._wanted else None
             if r is None or self.stack.layers[r[0]].entries.types[r[1]] != FILE:
                 r = self.a.hardlink_target(L, i)
             if r is not None:
                 return r, self.stack.layers[r[0]].entries.sizes[r[1]]
         return None
 
-    def _view(self, N: int, only: list[str] | None = None) -> dict[str, tuple]:
-        """Every indexed path at N: path -> (inode, bytes, hidden bytes, in the view).  The inode (a
-        regular file's entry; a hardlink's target) is None for a symlink or a device; a directory, or a
-        path no longer in the view, is there only for its hidden bytes: its copies in layers up to N
-        that the view at N does not show.  With `only`, just those paths (not kept)."""
-        got = self._views.get(N)
-        if got is not None:
-            return got
+    def _view(self, N: int):
+        """A package's path at N: `at(path)` -> (inode, bytes, hidden bytes, in the view).  The inode
+        (a regular file's entry; a hardlink's target) is None for a symlink or a device; a directory,
+        or a path not in the view, is there only for its hidden bytes (None without any): its copies
+        in layers up to N that the view at N does not show.  Each path is looked up once per N."""
+        at = self._views.get(N)
+        if at is not None:
+            return at
         st = self.stack
-        types = [layer.entries.types for layer in st.layers]
-        sizes = [layer.entries.sizes for layer in st.layers]
+        known: dict[str, tuple | None] = {}
+        known_get = known.get
+        hidden_get = self._hidden.get
+        top_get = st.top_view.get
         hidden_at = st.hidden_at
-        top = st.top_view if N == self.n - 1 else None
-        out: dict[str, tuple] = {}
-        idx = self._idx
-        for path, refs in (idx.items() if only is None else ((p, idx.get(p, ())) for p in only)):
+        entries = [layer.entries for layer in st.layers]
+        types = [e.types for e in entries]
+        sizes = [e.sizes for e in entries]
+        is_top = N == self.n - 1
+        inode = self._inode
+
+        def at(path: str, _ask=_ASK) -> tuple | None:
+            got = known_get(path, _ask)
+            if got is not _ask:
+                return got
             hidden = 0
             ref = None
-            for L, i in refs:  # bottom up: the last one still shown at N is the view's
-                if L > N:
-                    break
-                t = types[L][i]
-                if hidden_at[L][i] <= N:
-                    if t == FILE:
-                        hidden += sizes[L][i]
-                elif t != WHITEOUT and t != OPAQUE:
-                    ref = (L, i)
-            if top is not None:
-                r = top.get(path)
-                ref = None if r is None or r[1] == IMPLIED else r
-            if ref is None or types[ref[0]][ref[1]] == DIR:
-                if hidden:
-                    out[path] = (None, 0, hidden, False)
-                continue
-            t = types[ref[0]][ref[1]]
-            if t == FILE:
-                out[path] = (ref, sizes[ref[0]][ref[1]], hidden, True)
+            refs = hidden_get(path)
+            if refs is not None:
+                for L, i in refs:  # bottom up: the last one still shown at N is the view's
+                    if L > N:
+                        break
+                    t = types[L][i]
+                    if hidden_at[L][i] <= N:
+                        if t == FILE:
+                            hidden += sizes[L][i]
+                    elif t != WHITEOUT and t != OPAQUE:
+                        ref = (L, i)
+            r = top_get(path)
+            if r is not None and r[1] != IMPLIED and r[0] <= N:
+                ref = r  # visible at the top, so at N: above every copy it hides
+            elif is_top:
+                ref = None
+            if ref is None:
+                got = (None, 0, hidden, False) if hidden else None
             else:
-                ino = self._inode(N, ref) if t == HARDLINK else None
-                out[path] = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
-        if only is None:
-            self._views[N] = out
-        return out
+                t = types[ref[0]][ref[1]]
+                if t == FILE:
+                    got = (ref, sizes[ref[0]][ref[1]], hidden, True)
+                elif t == DIR:
+                    got = (None, 0, hidden, False) if hidden else None
+                else:
+                    ino = inode(N, ref) if t == HARDLINK else None
+                    got = (ino[0], ino[1], hidden, True) if ino is not None else (None, 0, hidden, True)
+            known[path] = got
+            return got
+
+        self._views[N] = at
+        return at
 
     def _state_at(self, N: int) -> dict[tuple, Package]:
         best = -1
@@ -542,15 +606,11 @@ class PackageAnalysis:
         return self._system
 
     def _layer_bytes(self, L: int, p: Package, state: dict) -> int:
-        if not self._stored:  # {path: bytes} of the regular files each layer stores, in one pass
-            types = [layer.entries.types for layer in self.stack.layers]
-            sizes = [layer.entries.sizes for layer in self.stack.layers]
-            self._stored = [{} for _ in range(self.n)]
-            for path, refs in self._idx.items():
-                for l, i in refs:
-                    if types[l][i] == FILE:
-                        self._stored[l][path] = sizes[l][i]
-        stored = self._stored[L]
+        stored = self._stored.get(L)
+        if stored is None:  # {path: bytes} of the regular files layer L stores (the last copy of a path), in C
+            e = self.stack.layers[L].entries
+            files = e.types.translate(_IS_FILE)
+            stored = self._stored[L] = dict(zip(compress(e.paths, files), compress(e.sizes, files)))
         if p.manager in SYSTEM:
             return sum(map(stored.get, p.files, repeat(0)))
         skip = self._system_files(state)
@@ -562,13 +622,13 @@ class PackageAnalysis:
         seen = set()
         out = []
         skip = self._system_files(state) if p.manager not in SYSTEM else ()
-        view = self._views.get(N) or self._view(N, p.files)
+        at = self._view(N)
         for path in p.files:
-            v = view.get(path)
+            v = at(path)
             if v is not None and v[0] is not None and v[0] not in seen and path not in skip:
                 seen.add(v[0])
                 out.append((path, v[1]))
-        out.sort(key=lambda t: (-t[1], t[0]))
+        _biggest_first(out)
         return out
 
     def _events(self):
@@ -616,7 +676,7 @@ class PackageAnalysis:
         st = self.stack
         owned_at: dict[int, set[str]] = {}
         for N, s in self.states.items():
-            owned_at[N] = {f for p in s.values() for f in p.files}
+            owned_at[N] = set().union(*(p.files for p in s.values()))
         cur: set[str] = set()
         for L in range(self.n):
             if L in owned_at:
@@ -638,7 +698,7 @@ class PackageAnalysis:
         if not self._indexed:  # loaded from the cache: the index is made when a lower layer is asked for
             self._index()
         state = self._state_at(N)
-        view = self._view(N)
+        at = self._view(N)
         rows = []
         claimed: dict[tuple[int, int], str] = {}  # inode -> the manager whose package counts it
         order = sorted(state.values(), key=lambda p: (MANAGERS.index(p.manager), p.name, p.arch, p.location))
@@ -655,7 +715,7 @@ class PackageAnalysis:
             paths = []
             system = p.manager in SYSTEM
             for path in p.files:
-                v = view.get(path)
+                v = at(path)
                 if v is None:
                     continue
                 ino, size, h, shown = v
@@ -675,7 +735,7 @@ class PackageAnalysis:
                 # (two packages of one manager, or two system managers, may list one file: each counts it)
                 own += size
                 paths.append((path, size))
-            paths.sort(key=lambda t: (-t[1], t[0]))
+            _biggest_first(paths)
             rows.append(PackageRow(p.manager, p.name, p.version, p.arch, p.location, installed, changed, own,
                                    hidden, shared, nfiles, paths))
         rows.sort(key=lambda r: (-r.bytes, r.manager, r.name, r.arch, r.location))

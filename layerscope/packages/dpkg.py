@@ -21,16 +21,23 @@ ON_DISK = frozenset(("installed", "half-configured", "unpacked", "half-installed
 _FIELDS = re.compile(r"^(Package|Status|Version|Architecture):[ \t]*(.*?)[ \t\r]*$", re.M)
 
 
-def stanzas(data: bytes) -> list[dict[str, str]]:
+def stanzas(data: bytes, memo: dict | None = None) -> list[dict[str, str]]:
     """The paragraphs of a status file with the fields read here (Package,
     Status, Version, Architecture, Conffiles): found by a regex per
-    paragraph; only a paragraph with conffiles is read line by line."""
+    paragraph; only a paragraph with conffiles is read line by line.  `memo`
+    keeps parsed paragraphs (not to be changed) between calls: the status at
+    the next layer repeats most of them."""
     out: list[dict[str, str]] = []
     for para in re.split(r"\n[ \t\r]*\n", text(data)):
         if not para.strip():
             continue
         if "Conffiles:" in para:
             out += _stanzas_slow(para)
+        elif memo is not None:
+            got = memo.get(para)
+            if got is None:
+                got = memo[para] = dict(_FIELDS.findall(para))
+            out.append(got)
         else:
             out.append(dict(_FIELDS.findall(para)))
         if len(out) > PACKAGES_MAX:  # one more than is read: read() says the rest was left out
@@ -80,6 +87,10 @@ def _lines(data: bytes, md5sums: bool = False) -> list[str]:
     if not md5sums and not any(x in s for x in ("//", "/./", "/../", "/..\n", "/\n", "\r", "\0")) \
             and s.count("/.\n") == s.startswith("/.\n") and not s.endswith(("/", "/.", "/..")):
         # every line an absolute, normal path (what dpkg writes): no per-line normalising
+        body = s[3:] if s.startswith("/.\n") else s
+        body = body[:-1] if body.endswith("\n") else body
+        if body[:1] == "/" and body.count("\n") == body.count("\n/"):  # every line starts with '/': one split
+            return body[1:].split("\n/")
         return [line[1:] for line in s.split("\n") if line[:1] == "/" and line != "/." and line[-3:] != "/.."]
     out = []
     for line in s.split("\n"):
@@ -98,7 +109,7 @@ def read(files: dict[str, bytes], budget: Budget, memo: dict | None = None) -> t
     notes: list[str] = []
     records: list[dict[str, str]] = []
     if STATUS in files:
-        records += stanzas(files[STATUS])
+        records += stanzas(files[STATUS], memo)
     lists: dict[str, bytes] = {}
     md5: dict[str, bytes] = {}
     for p, data in sorted(files.items()):

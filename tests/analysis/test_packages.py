@@ -239,5 +239,5 @@ def test_a_second_open_loads_the_analysis_from_the_cache(tmp_path, monkeypatch):
     # a state that does not fit is computed again
     monkeypatch.undo()
     monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(cache, "load_packages", lambda layers: ("packages-2", [], [(99, [0])], [], [], ([], 0, 0), []))
+    monkeypatch.setattr(cache, "load_packages", lambda layers: ("packages-3", [], [(99, [0])], [], [], ([], 0, 0), []))
     assert _everything(run()) == first

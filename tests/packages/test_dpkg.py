@@ -1,6 +1,8 @@
 """dpkg reader (packages/dpkg.py): status stanzas, .list and multi-arch
 .list files, conffiles, the status word, distroless status.d."""
 
+import pytest
+
 from layerscope.packages import Budget, dpkg
 from layerscope.testing.pkgdb import dpkg_list, dpkg_status
 
@@ -61,3 +63,35 @@ def test_list_lines_that_normalise_to_nothing():
     pkgs, _ = _read({"var/lib/dpkg/status": dpkg_status([{"Package": "a", "Version": "1"}]),
                      "var/lib/dpkg/info/a.list": b"/.\n/usr/bin/a\n/"})
     assert pkgs["a"].files == ["usr/bin/a"]
+
+
+@pytest.mark.parametrize("listing", [
+    "/.\n/usr\n/usr/bin\n/usr/bin/x y\n",  # what dpkg writes
+    "/.\n/usr\n/usr/bin/x",  # no newline at the end
+    "/usr\n/usr/share/doc\n",  # no "/." line
+    "/.\n",  # nothing but the root
+    "/.\n/usr\n\n/usr/bin\n",  # an empty line
+    "/.\n/usr/./bin\n/usr//lib\n/usr/lib/\n/a/..\n",  # lines to normalise
+])
+def test_a_file_list_is_read_as_each_line_normalised(listing):
+    from layerscope.packages import image_path
+
+    want = [q for q in (image_path(line) for line in listing.split("\n")) if q]
+    assert dpkg._lines(listing.encode()) == want
+
+
+def test_a_file_list_of_normal_paths_keeps_only_its_absolute_lines():
+    # what the reader has always done with a line that is not absolute in a list of normal paths
+    assert dpkg._lines(b"/.\nusr/relative\n/usr/bin\n") == ["usr/bin"]
+
+
+def test_status_paragraphs_read_once_are_the_same_read_again():
+    first = dpkg_status([{"Package": "a", "Version": "1"}, {"Package": "b", "Version": "2", "Architecture": "amd64"}])
+    second = dpkg_status([{"Package": "a", "Version": "1"}, {"Package": "b", "Version": "3", "Architecture": "amd64"},
+                          {"Package": "c", "Version": "1", "Conffiles": [("/etc/c.conf", "abc")]}])
+    memo: dict = {}
+    assert dpkg.stanzas(first, memo) == dpkg.stanzas(first)
+    again = dpkg.stanzas(second, memo)
+    assert again == dpkg.stanzas(second)
+    assert [r["Version"] for r in again] == ["1", "3", "1"]
+    assert again[0] is memo[next(k for k in memo if "Package: a" in k)]  # the paragraph both share: parsed once
