@@ -248,6 +248,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         self._show_finding()
 
     @work(thread=True, group="findings", exit_on_error=False)
+    @gcfreeze.building
     def _find(self, a) -> None:
         try:
             a.findings()
@@ -305,6 +306,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         self._package_selected(event.index)
 
     @work(thread=True, group="rank", exit_on_error=False)
+    @gcfreeze.building
     def _rank(self, a) -> None:
         try:
             a.waste.ranked()
@@ -559,6 +561,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             self._prefetch(self.image, a, todo, self.mode)
 
     @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    @gcfreeze.building
     def _prefetch(self, image, a, Ls: list[int], mode: str) -> None:
         worker = get_current_worker()
         for L in Ls:
@@ -570,6 +573,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                 return  # (a Cancelled build, or one that the request will report)
 
     @work(thread=True, exclusive=True, group="tree", exit_on_error=False)
+    @gcfreeze.building
     def _build_tree(self, token, image, a, N, mode, sort, only_changed, pred, filtering, expanded_paths,
                     cursor_path, expanded_nodes=(None, frozenset())) -> None:
         worker = get_current_worker()
