@@ -49,3 +49,22 @@ def finding_text(f, limit: int = 12) -> Text:
     if len(f.paths) > limit:
         t.append(f"… and {len(f.paths) - limit:,} more paths\n", "dim")
     return t
+
+
+def what_if_text(what_ifs: list, picked=None) -> Text:
+    """The report's what-ifs, one a line (the squash the user asked for first):
+    bytes saved, and the compressed estimate (each layer's own ratio)."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append("what if", "bold")
+    t.append("  saved: stored bytes · ≈ compressed (by each layer's ratio) · S weighs a squash of your own", "dim")
+    rows = ([picked] if picked is not None else []) + [w for w in what_ifs
+                                                       if picked is None or w.change != picked.change]
+    for w in rows:
+        t.append("\n")
+        t.append(human(w.uncompressed_saved).rjust(SIZE_W), "bold green" if w.uncompressed_saved else "dim")
+        t.append(f"  ≈ {human(w.compressed_saved_estimate)} compressed".ljust(24), "green" if w.uncompressed_saved
+                 else "dim")
+        t.append(clean_text(w.change, 200), "bold" if w is picked else "")
+        if w is picked:
+            t.append("  (yours)", "cyan")
+    return t
