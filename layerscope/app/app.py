@@ -309,10 +309,15 @@ class LayerscopeApp(App):
         try:
             ix = StackIndex(a.stack)
         except Exception:
-            return  # merged views stay eager
+            # merged views stay eager; nothing waits for an index that will not come (the size map)
+            self.post_message(M.StackIndexed(a, None))
+            return
         self.post_message(M.StackIndexed(a, ix))
 
     def on_stack_indexed(self, m: M.StackIndexed) -> None:
+        if m.index is None:  # it failed
+            self.state.stack_index.pop(id(m.analysis), None)
+            return
         self.state.stack_index[id(m.analysis)] = m.index
         gcfreeze.settle()
 

@@ -153,3 +153,20 @@ async def test_the_size_map_answers_while_the_stack_index_is_built(app, eager_bu
         await until(pilot, lambda: map_ready(app), what="the size map, once the index is in")
         assert [b.item.name for b in app.screen.query_one(SizeMap).boxes] == ["usr", "opt", "etc"]
         assert eager_builds == []
+
+
+async def test_the_size_map_draws_from_the_eager_view_when_the_stack_index_fails(app, monkeypatch, eager_builds):
+    import layerscope.analysis.lazytree as lazytree
+
+    def broken(self, stack, cancelled=None):
+        raise RuntimeError("no index")
+
+    monkeypatch.setattr(lazytree.StackIndex, "__init__", broken)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.analysis is not None and id(app.analysis) not in app.state.stack_index,
+                    what="the index given up")
+        await pilot.press("M")
+        await until(pilot, lambda: map_ready(app), what="the size map, from the eager view")
+        assert [b.item.name for b in app.screen.query_one(SizeMap).boxes] == ["usr", "opt", "etc"]
+        assert eager_builds == [1]
