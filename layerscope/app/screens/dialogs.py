@@ -275,8 +275,8 @@ class SquashScreen(ModalScreen[tuple[int, int] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="squash-box"):
             yield Label(Text("What if these layers were one?", style="bold"), markup=False)
-            yield Label(Text(f"layers i..j of 0..{self.n_layers - 1}: the copies they store and hide among "
-                             "themselves would not be stored", style="dim"), markup=False)
+            yield Label(Text(f"layers i..j of 0..{self.n_layers - 1}, made one: the copies they store and "
+                             "hide among themselves are gone", style="dim"), markup=False)
             yield Input(value=f"{self.default[0]}..{self.default[1]}", id="squash-range")
             with Horizontal(id="squash-buttons"):
                 yield Button("Weigh it", variant="primary", id="squash-ok")
