@@ -87,8 +87,11 @@ class PathSearch:
         if len(scored) < limit:
             pat = "".join(ch for ch in q if not ch.isspace())
             rx = re.compile(".*?".join(re.escape(c) for c in pat))
+            # linear (possessive): a path that fails the lazy pattern can take it exponential time
+            # to say so (seconds for a long query on paths full of repeated digits)
+            has = re.compile("".join(f"[^{c}]*+{c}" for c in map(re.escape, pat))).match
             for i, p in enumerate(lower):
-                if i in seen:
+                if i in seen or has(p) is None:
                     continue
                 m = rx.search(p)
                 if m:
