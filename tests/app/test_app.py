@@ -568,6 +568,10 @@ async def test_jump_fuzzy_across_layers():
         # escape cancels
         await pilot.press("slash", "escape")
         assert not isinstance(app.screen, JumpScreen)
+        # a page of its own: no dimmed copy of the layer view drawn behind it (slow on a big image)
+        await pilot.press("slash")
+        assert isinstance(app.screen, JumpScreen) and app.screen.styles.background.a == 1.0
+        await pilot.press("escape")
 
 
 async def test_help_lists_every_key_and_palette_has_every_action():
