@@ -54,13 +54,20 @@ a second key, before the first one's work is done: Enter on a `/` result in anot
 then Enter (the preview must show the file jumped to), the first `m` of a layer then `→`
 (the merged view's directory must open), the filter's keystrokes, and `E` then `↓` (the
 expansion must survive); the "..._applied" rows say whether the second key acted on the new
-view.  The keys run one after another in one app, each after the app has settled, so
-background work a key starts (e.g. building the neighbours' trees) is finished
-before the next key, as when a user pauses between keys.
+view.  The big directory and the jump's target are taken from the image (usr/share/wide and
+wide/item-00001.txt on the big image; on others the bottom layer's fullest directory and the
+tail of a file three layers below the top, whose tree is not built yet).  Last, the size map:
+the first M of the top layer, moves, a directory in and out, escape, M again.  The keys run
+one after another in one app, each after the app has settled, so background work a key
+starts (e.g. building the neighbours' trees) is finished before the next key, as when a
+user pauses between keys.
 
 --why writes, for every key whose stall exceeds 40 ms, the event loop's stacks sampled every
 5 ms while the heartbeat was late, to bench/out/app_timing-why.txt.  (A stall with few
 samples is GIL held elsewhere: the sampling thread could not run either.)
+
+LSBENCH_TRACE=FILE appends each key's figures to FILE as it is measured (and the workers
+still running), to see where a run that times out got to.
 
 The same can be checked in a real terminal with tmux (tmux new-session -d -x 120 -y 40
 'layerscope IMAGE', send-keys, capture-pane); that adds tmux's own polling and is used to
@@ -347,6 +354,9 @@ async def _key(probe: Probe, key: str, results: dict, name: str | None = None, t
         r["gc"] = d * 1000
         r["gc_gen"] = g
     results.setdefault(name or key, []).append(r)
+    if os.environ.get("LSBENCH_TRACE"):  # where a run that never ends got to
+        with open(os.environ["LSBENCH_TRACE"], "a") as out:
+            out.write(f"{name or key} {json.dumps(r)} busy={[w.name for w in app.workers if not w.is_finished]}\n")
     if r["stall"] > WHY_MS:
         probe.report_samples(f"{name or key} (stall {r['stall']:.0f} ms)")
     elif getattr(probe, "samples", None):
@@ -442,7 +452,7 @@ async def _keys_seq(app, pilot, probe, lat: dict) -> None:
         await _key(probe, "pagedown", lat, "tree_pagedown")
     await _key(probe, "end", lat, "tree_end")
     await _key(probe, "home", lat, "tree_home")
-    if await _goto_row(probe, tree, ["usr", "share", "wide"]):
+    if await _goto_row(probe, tree, _widest_dir(app).split("/")):
         m = tree.model
         lat["expand_dir_entries"] = [{"entries": float(len(m.kids(m.rows[tree.cursor])))}]
         await _key(probe, "enter", lat, "expand_usr_share_wide")
@@ -470,6 +480,40 @@ async def _keys_seq(app, pilot, probe, lat: dict) -> None:
     await _issue_keys(app, pilot, probe, ll, tree, lat)
 
 
+def _widest_dir(app) -> str:
+    """The directory of the bottom layer with the most entries directly in it
+    (the big image's usr/share/wide, 50,000; on other images, their biggest)."""
+    from collections import Counter
+
+    paths = app.image.layers[0].entries.paths
+    if "usr/share/wide" in set(paths[:1]) or any(p.startswith("usr/share/wide/") for p in paths[:100000:97]):
+        return "usr/share/wide"
+    n = Counter(p.rsplit("/", 1)[0] for p in paths if "/" in p)
+    return n.most_common(1)[0][0] if n else "usr"
+
+
+def _jump_target(app) -> tuple[str, int]:
+    """A file of a lower layer (stored last there, its tree not built yet) and what
+    to type for it: "wide/item-00001.txt" on the big image, a path's tail elsewhere."""
+    im = app.image
+    top = len(im.layers) - 1
+    a = app.analysis
+    paths = im.layers[0].entries.paths
+    if "usr/share/wide/item-00001.txt" in paths[:60000]:
+        return "wide/item-00001.txt", 0
+    from layerscope.model import FILE
+
+    L = max(0, top - 3)
+    e = im.layers[L].entries
+    for i in range(len(e.paths) // 2, len(e.paths)):
+        p = e.paths[i]
+        got = a.stack.top_view.get(p)
+        if e.types[i] == FILE and got is not None and got[0] == L and p.count("/") >= 2:
+            tail = "/".join(p.rsplit("/", 2)[-2:])
+            return tail, L
+    return "os-release", 0
+
+
 def _tree_state(tree):
     """(mode, layer, cursor path, cursor expanded) of what the tree shows."""
     m = tree.model
@@ -489,16 +533,23 @@ async def _issue_keys(app, pilot, probe, ll, tree, lat: dict) -> None:
     ll.cursor = ll.row_of_layer(top)
     tree.focus()
     await _settle(probe)
+    query, _ = _jump_target(app)
     await _key(probe, "slash", lat, "jump_open")
-    for ch in "wide/item-00001.txt":
+    for ch in query:
         await _key(probe, ch, lat, "jump_type_char")
     await _settle(probe)
+    jump = app.screen
+    target = jump._paths[jump.query_one("#jump-results").highlighted or 0] if getattr(jump, "_paths", None) else ""
+    idx = app.state.path_search.get(id(app.image))
+    target_layer = idx.last_layer(target) if idx is not None and target else None
+    lat.setdefault("jump_target_layer", []).append({"layer": target_layer, "top": top,
+                                                    "built": float(scr._tree_is_cached(target_layer))})
     await _key(probe, "enter", lat, "jump_enter_other_layer", then="enter", settle=False)
     await _settle(probe)
     st = _tree_state(tree)
     lat.setdefault("jump_then_enter_applied", []).append(
-        {"applied": float(scr.query_one("#side").active == "preview-tab" and st is not None
-                          and st[2].endswith("item-00001.txt"))})
+        {"applied": float(scr.query_one("#side").active == "preview-tab" and st is not None and bool(target)
+                          and st[1] == target_layer and st[2] == "/" + target.lstrip("/"))})
     # the first m of a layer, then -> at once
     tree.action_first()
     tree.action_collapse_all()
@@ -530,6 +581,19 @@ async def _issue_keys(app, pilot, probe, ll, tree, lat: dict) -> None:
         {"applied": float(m is not None and len(m.rows) > 10000 and before in m.rows
                           and tree.cursor == m.rows.index(before) + 1)})
     await _key(probe, "C", lat, "collapse_all_2")
+    # the size map: the first M of a layer answers at once, then fills in; moves, a directory in and out
+    ll.cursor = ll.row_of_layer(top)
+    await _settle(probe)
+    await _key(probe, "M", lat, "sizemap_first_open")
+    for _ in range(3):
+        await _key(probe, "right", lat, "sizemap_right")
+    await _key(probe, "left", lat, "sizemap_left")
+    await _key(probe, "home", lat, "sizemap_home")
+    await _key(probe, "enter", lat, "sizemap_open_dir")
+    await _key(probe, "backspace", lat, "sizemap_up_dir")
+    await _key(probe, "escape", lat, "sizemap_close")
+    await _key(probe, "M", lat, "sizemap_second_open")
+    await _key(probe, "escape", lat, "sizemap_close")
 
 
 async def _child(archive: str, timeout: float, keys: bool, t_proc: float) -> dict:
@@ -616,7 +680,7 @@ def _key_summary(keys_res: dict | None) -> dict | None:
         return None
     out = {}
     for k, rs in keys_res.items():
-        if k == "expand_dir_entries":
+        if k in ("expand_dir_entries", "jump_target_layer"):
             out[k] = rs[0]
             continue
         if k.endswith("_applied"):
@@ -639,6 +703,10 @@ def _print_keys(summary: dict) -> None:
           f"{'response':>9} {'final':>7} {'gc':>5}")
     for k, v in summary.items():
         if k == "expand_dir_entries":
+            continue
+        if k == "jump_target_layer":
+            print(f"   (the jump went to layer {v['layer']} of 0..{v['top']}, its tree "
+                  f"{'already built' if v['built'] else 'not built yet'})")
             continue
         if k.endswith("_applied"):
             print(f"   {k:<28} {v['n']:>2} second key applied to the new view: {v['applied']:.0f} of {v['n']}")

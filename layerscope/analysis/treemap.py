@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..model import FILE, HARDLINK
-from .tree import S_DELETED
+from .tree import S_DELETED, Cancelled
 
 MAX_ITEMS = 80  # rectangles of one directory; the rest are one "smaller entries" rectangle
 CELL_ASPECT = 2.0  # a terminal cell is about twice as high as it is wide
@@ -122,15 +122,67 @@ def dominant_layer(tree, node: int, cache: dict | None = None) -> int:
     return got
 
 
-def items_of(tree, node: int, cache: dict | None = None, limit: int = MAX_ITEMS) -> list[Item]:
+class LayerBytes:
+    """Per directory of a stack index (analysis.lazytree.StackIndex), the bytes
+    each layer stored that the merged view at N shows anywhere below it: what
+    `dominant_layer` finds by walking a directory's subtree, for every
+    directory at once, from the index's per-directory groups (thousands of
+    them) instead of the view's entries (millions).  For a lazy merged tree,
+    whose unopened directories have no nodes to walk."""
+
+    def __init__(self, index, N: int, cancelled=None) -> None:
+        from array import array
+
+        from .lazytree import LOW, SHIFT
+
+        nd = len(index.dir_path)
+        self.index, self.N = index, N
+        self.by_layer: list = []  # per layer l <= N: array of bytes per directory id
+        for l in range(N + 1):
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            col = array("q", [0]) * nd
+            for key, v in index.groups[l].items():
+                if (key & LOW) > N and v[0]:
+                    col[key >> SHIFT] += v[0]
+            if any(col):
+                self.by_layer.append((l, col))
+        dpar = index.dir_parent
+        for _, col in self.by_layer:  # children have bigger ids than their parents
+            if cancelled is not None and cancelled():
+                raise Cancelled()
+            for d in range(nd - 1, 0, -1):
+                b = col[d]
+                if b:
+                    col[dpar[d]] += b
+
+    def dominant(self, path: str) -> int:
+        """The layer that stored most of the bytes shown below directory `path`
+        (the lowest such layer on a tie), -1 when none."""
+        d = self.index.dir_id.get(path)
+        if d is None:
+            return -1
+        best, got = 0, -1
+        for l, col in self.by_layer:
+            if col[d] > best:
+                best, got = col[d], l
+        return got
+
+
+def items_of(tree, node: int, cache: dict | None = None, limit: int = MAX_ITEMS,
+             layer_bytes: LayerBytes | None = None) -> list[Item]:
     """The entries of directory `node` as map items, biggest first; past
-    `limit`, the rest are one item (node -1) standing for all of them."""
+    `limit`, the rest are one item (node -1) standing for all of them.  With
+    `layer_bytes` (a lazy tree's), a directory's layer comes from it."""
     kids = [c for c in tree.children(node, "size") if tree.status[c] != S_DELETED]
     out = []
     for c in kids[:limit]:
         d = tree.is_dir(c)
-        out.append(Item(c, tree.name(c), tree.size(c), dominant_layer(tree, c, cache), d,
-                        tree.count(c) if d else 1))
+        if d and layer_bytes is not None:
+            layer = layer_bytes.dominant(tree.rel_path(c))
+        else:
+            layer = dominant_layer(tree, c, cache)
+        out.append(Item(c, tree.name(c), tree.size(c), layer, d, tree.count(c) if d else 1))
     rest = kids[limit:]
     if rest:
         out.append(Item(-1, f"{len(rest):,} smaller entries", sum(tree.size(c) for c in rest), -1, False,

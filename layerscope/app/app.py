@@ -166,6 +166,7 @@ class LayerscopeApp(App):
 
     # ----------------------------------------------------------------- loading
     @work(thread=True, group="load", exit_on_error=False)
+    @gcfreeze.building
     def _load(self) -> None:
         from ..formats.source import open_graph
         from ..layers.indexing import index_layers
@@ -269,6 +270,7 @@ class LayerscopeApp(App):
         self._analyse(image)
 
     @work(thread=True, group="analyse", exit_on_error=False)
+    @gcfreeze.building
     def _analyse(self, image) -> None:
         from ..analysis import analyse
 
@@ -298,6 +300,7 @@ class LayerscopeApp(App):
             self._build_stack_index(a)
 
     @work(thread=True, group="stackindex", exit_on_error=False)
+    @gcfreeze.building
     def _build_stack_index(self, a) -> None:
         """Once per analysed image, in the background: what makes every merged
         view a matter of milliseconds (analysis.lazytree)."""
@@ -306,10 +309,15 @@ class LayerscopeApp(App):
         try:
             ix = StackIndex(a.stack)
         except Exception:
-            return  # merged views stay eager
+            # merged views stay eager; nothing waits for an index that will not come (the size map)
+            self.post_message(M.StackIndexed(a, None))
+            return
         self.post_message(M.StackIndexed(a, ix))
 
     def on_stack_indexed(self, m: M.StackIndexed) -> None:
+        if m.index is None:  # it failed
+            self.state.stack_index.pop(id(m.analysis), None)
+            return
         self.state.stack_index[id(m.analysis)] = m.index
         gcfreeze.settle()
 
@@ -319,6 +327,7 @@ class LayerscopeApp(App):
             self._build_path_search(image)
 
     @work(thread=True, group="pathsearch", exit_on_error=False)
+    @gcfreeze.building
     def _build_path_search(self, image) -> None:
         from .pathsearch import PathSearch
 
@@ -454,6 +463,7 @@ class LayerscopeApp(App):
         self._diff_worker(a, b)
 
     @work(thread=True, group="diff", exit_on_error=False)
+    @gcfreeze.building
     def _diff_worker(self, a, b) -> None:
         from ..analysis.diff import diff_images
         from ..analysis.difftree import diff_tree

@@ -58,6 +58,8 @@ KEYS: list[Key] = [
     Key("w", "waste", "Waste", "layers", ("w", "waste view: paths that cost hidden bytes"), bar=True),
     Key("F", "findings", "Findings", "layers",
         ("F", "findings: what a change to the build could save, with the fix (enter: the biggest file)")),
+    Key("S", "squash", "Squash", "layers",
+        ("S", "what if layers i..j were squashed: the bytes it saves (and ≈ compressed), in the findings tab")),
     Key("D", "toggle_dockerfile", "Dockerfile", "layers",
         ("D", "layer list: a table of sizes and changes ⇄ the build as a Dockerfile, each step with the bytes "
               "it added and hid and its findings")),

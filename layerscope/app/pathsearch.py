@@ -4,6 +4,7 @@ a thread worker; searching runs in a thread worker too."""
 
 from __future__ import annotations
 
+import heapq
 import re
 
 from ..model import OPAQUE
@@ -64,19 +65,33 @@ class PathSearch:
         if cancelled():
             return []
         last = tokens[-1]
-        for i in hits:
+
+        def score(i: int) -> tuple:
             p = lower[i]
             base = p.rsplit("/", 1)[-1]
-            score = (0 if base == last else 1 if base.startswith(last) else 2 if last in base else 3,
-                     p.count("/"), len(p))
-            scored.append((score, i))
+            return (0 if base == last else 1 if base.startswith(last) else 2 if last in base else 3,
+                    p.count("/"), len(p))
+
+        if len(hits) >= limit:
+            # the best `limit` kept as they come: a million scores built, sorted and freed at once
+            # are C calls that hold the GIL for a second in all, freezing the UI
+            try:
+                best = heapq.nsmallest(limit, _checked(hits, cancelled), key=lambda i: (score(i), paths[i]))
+            except _Cancelled:
+                return []
+            return [paths[i] for i in best]
+        for i in hits:
+            scored.append((score(i), i))
             seen.add(i)
         # 2. subsequence (typo-tolerant jumps like "usbinpy")
         if len(scored) < limit:
             pat = "".join(ch for ch in q if not ch.isspace())
             rx = re.compile(".*?".join(re.escape(c) for c in pat))
+            # linear (possessive): a path that fails the lazy pattern can take it exponential time
+            # to say so (seconds for a long query on paths full of repeated digits)
+            has = re.compile("".join(f"[^{c}]*+{c}" for c in map(re.escape, pat))).match
             for i, p in enumerate(lower):
-                if i in seen:
+                if i in seen or has(p) is None:
                     continue
                 m = rx.search(p)
                 if m:
@@ -87,3 +102,15 @@ class PathSearch:
                     return []
         scored.sort(key=lambda s: (s[0], paths[s[1]]))
         return [paths[i] for _, i in scored[:limit]]
+
+
+class _Cancelled(Exception):
+    pass
+
+
+def _checked(items, cancelled):
+    """`items`, stopping with _Cancelled when `cancelled()` says so (checked now and then)."""
+    for k, x in enumerate(items):
+        if not k & 0xFFFF and cancelled():
+            raise _Cancelled()
+        yield x

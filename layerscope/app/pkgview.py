@@ -12,6 +12,7 @@ from textual import work
 from textual.message import Message
 from textual.widgets import Input, Static, TabbedContent
 
+from . import gcfreeze
 from .fmt import clean_text, human, note
 from .widgets.packagelist import PackageList, package_text
 
@@ -73,6 +74,7 @@ class PackagesTabMixin:
         self._show_package()
 
     @work(thread=True, group="packages", exit_on_error=False)
+    @gcfreeze.building
     def _read_packages(self, a) -> None:
         try:
             a.packages().rows()

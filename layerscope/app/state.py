@@ -37,6 +37,7 @@ class LoadedState:
         self.analysing: set[int] = set()
         self.ranking: set[int] = set()  # analyses whose wasted paths a worker is ranking
         self.finding: set[int] = set()  # analyses whose findings a worker is computing
+        self.squash_weighed: dict[int, object] = {}  # id(analysis) -> ((i, j), WhatIf) of the squash the user asked for
         self.reading_packages: set[int] = set()  # analyses whose package databases a worker is reading
         self.indexed_all = False
         self.fatal: str | None = None

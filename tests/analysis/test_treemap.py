@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layerscope.analysis import analyse
-from layerscope.analysis.tree import build_merged_tree
+from layerscope.analysis.tree import S_DELETED, build_merged_tree
 from layerscope.analysis.treemap import (
     CELL_ASPECT,
     Item,
@@ -77,3 +77,54 @@ def test_items_colours_and_hidden_bytes():
     assert hidden_under(hidden, "/") == (350, 2) and hidden_under(hidden, "/usr") == (300, 1)
     assert hidden_under(hidden, "us") == (0, 0)
     assert hidden_files(a.stack, 0) == []
+
+
+def _layered_stack():
+    """Four layers: adds, overwrites, a whiteout, an opaque directory, nested dirs."""
+    from layerscope.model import OPAQUE
+
+    l0 = [("usr", DIR, 0), ("usr/lib", DIR, 0), ("usr/lib/a", FILE, 100), ("usr/lib/b", FILE, 300),
+          ("usr/share", DIR, 0), ("usr/share/doc", DIR, 0), ("usr/share/doc/x", FILE, 70),
+          ("etc", DIR, 0), ("etc/x", FILE, 50), ("var", DIR, 0), ("var/c", DIR, 0), ("var/c/old", FILE, 900)]
+    l1 = [("usr", DIR, 0), ("usr/lib", DIR, 0), ("usr/lib/b", FILE, 301), ("usr/lib/big", FILE, 5000),
+          ("etc/x", WHITEOUT, 0), ("opt", DIR, 0), ("opt/deep", DIR, 0), ("opt/deep/er", DIR, 0),
+          ("opt/deep/er/f", FILE, 42)]
+    l2 = [("var/c", OPAQUE, 0), ("var/c/new", FILE, 11), ("usr/share/doc/y", FILE, 71)]
+    l3 = [("usr/share/doc/x", FILE, 72), ("usr/share/doc/z", FILE, 1)]
+    g = mem_graph([l0, l1, l2, l3])
+    return analyse(g, g.images[0])
+
+
+@pytest.mark.parametrize("N", [0, 1, 2, 3])
+def test_layer_bytes_give_every_directory_the_layer_its_subtree_walk_gives(N):
+    from layerscope.analysis.lazytree import StackIndex, lazy_merged_tree
+    from layerscope.analysis.treemap import LayerBytes
+
+    a = _layered_stack()
+    ix = StackIndex(a.stack)
+    eager = build_merged_tree(a.stack, a.kinds, N)
+    lazy = lazy_merged_tree(a.stack, a.kinds, N, ix)
+    assert lazy is not None and lazy.lazy
+    lb = LayerBytes(ix, N)
+    dirs = [n for n in range(len(eager.names)) if eager.is_dir(n) and eager.status[n] != S_DELETED]
+    assert len(dirs) > 5
+    for n in dirs:
+        assert lb.dominant(eager.path(n).strip("/")) == dominant_layer(eager, n), eager.path(n)
+    # the map's items read from the lazy view equal those of the eager tree, directory by directory
+    for path in ("/", "/usr", "/usr/share", "/opt/deep", "/var/c"):
+        en, ln = eager.find(path), lazy.find(path)
+        if en is None:
+            assert ln is None
+            continue
+        want = [(i.name, i.size, i.layer, i.is_dir, i.count) for i in items_of(eager, en)]
+        assert [(i.name, i.size, i.layer, i.is_dir, i.count) for i in items_of(lazy, ln, layer_bytes=lb)] == want
+
+
+def test_layer_bytes_stop_when_cancelled():
+    from layerscope.analysis.lazytree import StackIndex
+    from layerscope.analysis.tree import Cancelled
+    from layerscope.analysis.treemap import LayerBytes
+
+    a = _layered_stack()
+    with pytest.raises(Cancelled):
+        LayerBytes(StackIndex(a.stack), 3, cancelled=lambda: True)

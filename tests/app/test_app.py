@@ -568,6 +568,10 @@ async def test_jump_fuzzy_across_layers():
         # escape cancels
         await pilot.press("slash", "escape")
         assert not isinstance(app.screen, JumpScreen)
+        # a page of its own: no dimmed copy of the layer view drawn behind it (slow on a big image)
+        await pilot.press("slash")
+        assert isinstance(app.screen, JumpScreen) and app.screen.styles.background.a == 1.0
+        await pilot.press("escape")
 
 
 async def test_help_lists_every_key_and_palette_has_every_action():
@@ -1082,6 +1086,57 @@ async def test_findings_view_lists_fixes_and_enter_shows_the_file():
         await pilot.press("enter")
         await until(pilot, lambda: tree_ready(app) and tree(app).model.tree.layer == 1
                     and selected_path(app) == "/usr/bin/vim.tiny", what="the copy in the layer that stored it")
+
+
+async def test_the_findings_tab_shows_the_what_ifs_and_weighs_a_squash_of_your_own():
+    from layerscope.analysis.ledger import squash
+    from layerscope.app.fmt import human
+    from layerscope.app.screens.dialogs import SquashScreen
+
+    need(CLASSIC)
+    app = LayerscopeApp([CLASSIC])
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await pilot.press("F")
+        box = app.layer_view.query_one("#whatif-text")
+        await until(pilot, lambda: "apply all fixes" in str(box.render()), what="the what-ifs")
+        a = app.analysis
+        lines = str(box.render()).splitlines()[1:]
+        # the core's what-ifs, the fixes first, each with its bytes and compressed estimate
+        assert [w.change for w in a.what_ifs()] == ["squash 1..6", "apply all fixes", "apply all fixes, base image too"]
+        shown = [a.what_ifs()[k] for k in (1, 2, 0)]
+        assert [ln.split("compressed")[1].strip() for ln in lines] == [w.change for w in shown]
+        for ln, w in zip(lines, shown):
+            assert ln.split()[:2] == human(w.uncompressed_saved).split()
+            assert f"≈ {human(w.compressed_saved_estimate)} compressed" in ln
+        assert "201.4 kB" in lines[1]
+        await pilot.press("S")
+        await until(pilot, lambda: isinstance(app.screen, SquashScreen), what="the squash dialog")
+        inp = app.screen.query_one("#squash-range")
+        assert inp.value == "1..6"  # the run of layers that hide each other's bytes
+        inp.value = "4..4"
+        await pilot.press("enter")
+        assert isinstance(app.screen, SquashScreen)  # one layer is no squash: it asks again
+        inp.value = "2..5"
+        await pilot.press("enter")
+        await until(pilot, lambda: "(yours)" in str(box.render()), what="the squash weighed")
+        first = str(box.render()).splitlines()[1]
+        assert "squash 2..5" in first and first.split()[:2] == human(squash(a, 2, 5).uncompressed_saved).split()
+        assert squash(a, 2, 5).uncompressed_saved == 24000
+        assert app.layer_view.query_one("#side").active == "findings-tab"
+        await pilot.press("S")  # asks again from the range weighed last
+        await until(pilot, lambda: isinstance(app.screen, SquashScreen), what="the squash dialog again")
+        assert app.screen.query_one("#squash-range").value == "2..5"
+        await pilot.press("escape")
+
+
+def test_a_squash_range_is_two_layers_of_the_image():
+    from layerscope.app.screens.dialogs import parse_range
+
+    assert parse_range("2..5", 7) == (2, 5) and parse_range(" 5 - 2 ", 7) == (2, 5) and parse_range("0 6", 7) == (0, 6)
+    for bad, why in (("3..3", "two layers or more"), ("2..7", "layers 0..6"), ("x", "two layers"), ("-1..3", "two")):
+        with pytest.raises(ValueError, match=why):
+            parse_range(bad, 7)
 
 
 async def test_the_kernel_note_is_said_once():

@@ -180,3 +180,41 @@ async def test_escape_cancels_a_slow_expand_all(graph, monkeypatch):
         ev.set()
         await pilot.pause(0.2)
         assert tree_paths(app) == before and selected_path(app) == "/c"  # nothing opened, the down dropped
+
+
+async def test_a_jump_into_a_layer_whose_tree_is_not_built_answers_at_once_and_fills_in(graph, gate, monkeypatch):
+    """Issue 18: the jump shows where it goes at once (the layer picked, the tree
+    pane saying it is building), and the tree fills in when built."""
+    from layerscope.app.screens.dialogs import JumpScreen
+    from layerscope.app.screens.layers import LayersScreen
+
+    monkeypatch.setattr(LayersScreen, "_prefetch_neighbours", lambda self, N: None)  # a layer far from the cursor
+
+    app = LayerscopeApp(["<memory>"])
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        lv = app.layer_view
+        lv.mode = "merged"
+        lv._request_tree(now=True)
+        await until(pilot, lambda: tree(app).model.tree.mode == "merged" and tree(app).model.tree.layer == 1,
+                    what="the merged view at the top layer")
+        assert not app.state.has_tree(app.state.tree_key(app.image, app.analysis, 0, "merged", False))
+        gate.clear()
+        await pilot.press("slash")
+        await until(pilot, lambda: isinstance(app.screen, JumpScreen) and id(app.image) in app.state.path_search,
+                    what="the jump index")
+        await pilot.press(*"b/y")
+        await until(pilot, lambda: getattr(app.screen, "_paths", None) == ["b/y"], what="the match")
+        await pilot.press("enter")
+        await pilot.pause(0.15)
+        # answered: the dialog gone, the layer picked, the pane saying what is coming
+        assert not isinstance(app.screen, JumpScreen)
+        ll = app.query_one("#layers")
+        assert ll.cursor == ll.row_of_layer(0)
+        text = screen_text(app)
+        assert "Files: merged view at layer 0" in text and "building the tree" in text
+        assert tree(app).busy
+        gate.set()
+        await until(pilot, lambda: not tree(app).busy and tree(app).model.tree.layer == 0
+                    and selected_path(app) == "/b/y", what="the tree at layer 0 on /b/y")
+        assert app.focused is tree(app) and "working" not in screen_text(app)

@@ -81,3 +81,92 @@ async def test_escape_at_the_top_closes_the_map(app):
         await until(pilot, lambda: map_ready(app), what="the size map")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, SizeMapScreen), what="the layer view")
+
+
+async def _indexed(pilot, app):
+    await until(pilot, lambda: app.analysis is not None and app.state.stack_index.get(id(app.analysis)) is not None,
+                what="the stack's index")
+
+
+@pytest.fixture
+def eager_builds(monkeypatch):
+    """The merged trees built eagerly (every entry of the view), by layer."""
+    import layerscope.app.state as state
+
+    built = []
+    orig = state.build_merged_tree
+
+    def counting(stack, kinds, N, cancelled=None):
+        built.append(N)
+        return orig(stack, kinds, N, cancelled)
+
+    monkeypatch.setattr(state, "build_merged_tree", counting)
+    return built
+
+
+async def test_the_size_map_shows_its_boxes_before_the_hidden_copies_are_counted(app, monkeypatch, eager_builds):
+    import threading
+
+    import layerscope.analysis.treemap as treemap
+
+    gate = threading.Event()
+    orig = treemap.hidden_files
+
+    def slow(stack, N):
+        gate.wait(10)
+        return orig(stack, N)
+
+    monkeypatch.setattr(treemap, "hidden_files", slow)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await _indexed(pilot, app)
+        await pilot.press("M")
+        m = app.screen.query_one(SizeMap)
+        await until(pilot, lambda: bool(m.boxes), what="the boxes, with the hidden copies still being counted")
+        assert [b.item.name for b in m.boxes] == ["usr", "opt", "etc"]
+        assert [b.item.layer for b in m.boxes] == [0, 1, 0]
+        assert "counting the hidden copies" in screen_text(app)
+        await pilot.press("right")  # the keys work meanwhile
+        assert m.cursor != 0
+        gate.set()
+        await until(pilot, lambda: "hidden below it: 1.0 kB in 1 copy" in screen_text(app), what="the hidden strip")
+        assert m.box is not None and m.box.item.name != "usr"  # the cursor stayed where it was moved
+        assert eager_builds == []  # the map read the lazy merged view
+
+
+async def test_the_size_map_answers_while_the_stack_index_is_built(app, eager_builds):
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await _indexed(pilot, app)
+        a = app.analysis
+        index = app.state.stack_index[id(a)]
+        app.state.stack_index[id(a)] = None  # as while it is being built
+        await pilot.press("M")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, SizeMapScreen) and not app.screen.query_one(SizeMap).boxes
+        assert "size map: indexing the image's directories" in screen_text(app)
+        await pilot.press("escape")  # leaves at once, the map's worker cancelled
+        await until(pilot, lambda: not isinstance(app.screen, SizeMapScreen), what="the layer view")
+        await pilot.press("M")
+        await pilot.pause(0.1)
+        app.state.stack_index[id(a)] = index
+        await until(pilot, lambda: map_ready(app), what="the size map, once the index is in")
+        assert [b.item.name for b in app.screen.query_one(SizeMap).boxes] == ["usr", "opt", "etc"]
+        assert eager_builds == []
+
+
+async def test_the_size_map_draws_from_the_eager_view_when_the_stack_index_fails(app, monkeypatch, eager_builds):
+    import layerscope.analysis.lazytree as lazytree
+
+    def broken(self, stack, cancelled=None):
+        raise RuntimeError("no index")
+
+    monkeypatch.setattr(lazytree.StackIndex, "__init__", broken)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await until(pilot, lambda: app.analysis is not None and id(app.analysis) not in app.state.stack_index,
+                    what="the index given up")
+        await pilot.press("M")
+        await until(pilot, lambda: map_ready(app), what="the size map, from the eager view")
+        assert [b.item.name for b in app.screen.query_one(SizeMap).boxes] == ["usr", "opt", "etc"]
+        assert eager_builds == [1]

@@ -1,8 +1,9 @@
-"""Modal screens: keys help, fuzzy jump, extraction, saving a view."""
+"""Modal screens: keys help, fuzzy jump, extraction, saving a view, a squash to weigh."""
 
 from __future__ import annotations
 
 import os
+import re
 
 from rich.text import Text
 from textual import on, work
@@ -242,6 +243,59 @@ class SaveScreen(ModalScreen[str | None]):
         self.dismiss(path)
 
     @on(Button.Pressed, "#save-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def parse_range(text: str, layers: int) -> tuple[int, int]:
+    """Layers "i..j" (or "i-j", "i j") of a stack of `layers`; ValueError says what is wrong."""
+    got = re.fullmatch(r"\s*(\d+)\s*(?:\.\.|-|\s)\s*(\d+)\s*", text)
+    if got is None:
+        raise ValueError("give two layers, as in 2..5")
+    i, j = int(got[1]), int(got[2])
+    if i > j:
+        i, j = j, i
+    if j >= layers:
+        raise ValueError(f"the image has layers 0..{layers - 1}")
+    if i == j:
+        raise ValueError("a squash takes two layers or more")
+    return i, j
+
+
+class SquashScreen(ModalScreen[tuple[int, int] | None]):
+    """Ask which layers to weigh squashing; returns (first, last)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, layers: int, default: tuple[int, int]) -> None:
+        super().__init__()
+        self.n_layers = layers
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="squash-box"):
+            yield Label(Text("What if these layers were one?", style="bold"), markup=False)
+            yield Label(Text(f"layers i..j of 0..{self.n_layers - 1}, made one: the copies they store and "
+                             "hide among themselves are gone", style="dim"), markup=False)
+            yield Input(value=f"{self.default[0]}..{self.default[1]}", id="squash-range")
+            with Horizontal(id="squash-buttons"):
+                yield Button("Weigh it", variant="primary", id="squash-ok")
+                yield Button("Cancel", id="squash-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#squash-range", Input).focus()
+
+    @on(Input.Submitted, "#squash-range")
+    @on(Button.Pressed, "#squash-ok")
+    def _ok(self) -> None:
+        try:
+            got = parse_range(self.query_one("#squash-range", Input).value, self.n_layers)
+        except ValueError as e:
+            self.notify(str(e), severity="warning")
+            return
+        self.dismiss(got)
+
+    @on(Button.Pressed, "#squash-cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
 

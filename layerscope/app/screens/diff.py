@@ -597,6 +597,7 @@ class DiffScreen(FilterBoxMixin, Screen):
                     set(self.expanded_paths), self.cursor_path)
 
     @work(thread=True, exclusive=True, group="difftree", exit_on_error=False)
+    @gcfreeze.building
     def _build(self, token, t, sort, only_changed, pred, filtering, expanded_paths, cursor_path) -> None:
         worker = get_current_worker()
         try:

@@ -32,8 +32,9 @@ from ..pkgview import PackagesTabMixin
 from ..treemodel import TreeRows, compile_filter, shown_mask
 from ..widgets import FileTreeView, FindingList, KeyBar, LayerList, Pane, PreviewView, WasteList
 from ..widgets.cursorlist import CursorList
+from ..widgets.findinglist import what_if_text
 from ..widgets.packagelist import PackageList
-from .dialogs import ExtractScreen, JumpScreen
+from .dialogs import ExtractScreen, JumpScreen, SquashScreen
 
 AUTO_EXPAND_MAX = 400  # trees (or filtered trees) this small open fully
 TREE_DEBOUNCE = 0.05  # s the layer cursor rests before a tree that is not cached is built
@@ -150,6 +151,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                     yield WasteList(id="waste")
                 with TabPane("Findings", id="findings-tab"):
                     yield Static(Text("", style="dim"), id="findings-title", markup=False)
+                    yield Static(Text("", style="dim"), id="whatif-text", markup=False)
                     yield FindingList(id="findings")
                     with VerticalScroll(id="finding-scroll"):
                         yield Static(Text("", style="dim"), id="finding-text", markup=False)
@@ -228,7 +230,9 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             lst.placeholder = "the findings fill in once every layer is indexed"
             title.update(Text("waiting for the analysis…", style="dim"))
             return
-        if a._findings is None or a._steps is None or a._ledger is None:
+        whatif = self.query_one("#whatif-text", Static)
+        if a._findings is None or a._steps is None or a._ledger is None or a._what_ifs is None:
+            whatif.update(Text(""))
             lst.set_items([])
             lst.placeholder = "looking for what the build could save…"
             if id(a) not in self.state.finding:
@@ -245,14 +249,18 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         t.append(f"{len(items):,} findings: {human(mine)} a change to the build could save", "bold")
         t.append("  (base image apart; enter shows the biggest file in the tree)", "dim")
         title.update(t)
+        weighed = self.state.squash_weighed.get(id(a))
+        whatif.update(what_if_text(a.what_ifs(), weighed[1] if weighed else None))
         self._show_finding()
 
     @work(thread=True, group="findings", exit_on_error=False)
+    @gcfreeze.building
     def _find(self, a) -> None:
         try:
             a.findings()
             a.dockerfile_steps()  # the layer list's Dockerfile view: its bytes and findings per step
             a.ledger()  # the layer details' tar line
+            a.what_ifs()  # the findings tab's what-if lines
         except Exception as e:  # a bug: say so in the view rather than stop silently
             self.post_message(M.FindingsMade(a, f"finding what the build could save failed: {type(e).__name__}: {e}"))
             return
@@ -265,6 +273,36 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             self.app.notify(note(m.error), severity="error", timeout=10)
         elif self.analysis is m.analysis:
             self._fill_findings(m.analysis)
+
+    def action_squash(self) -> None:
+        """Weigh squashing layers i..j (the core computes it, from the hidden copies it keeps)."""
+        from ...analysis.ledger import squash, squash_runs
+
+        a = self.analysis
+        if a is None or a._what_ifs is None:
+            self.app.notify("what-ifs are weighed once the findings are in", timeout=3)
+            return
+        n = a.stack.n
+        if n < 2:
+            self.app.notify("one layer: nothing to squash", timeout=3)
+            return
+        picked = self.state.squash_weighed.get(id(a))
+        runs = squash_runs(a)
+        if picked is not None:
+            default = picked[0]
+        elif runs:
+            default = runs[0]
+        else:
+            default = (max(0, min(a.waste.base_layers, n - 2)), n - 1)
+
+        def chosen(got) -> None:
+            if got is None or self.analysis is not a:
+                return
+            self.state.squash_weighed[id(a)] = (got, squash(a, *got))
+            self.action_findings()
+            self._fill_findings(a)
+
+        self.app.push_screen(SquashScreen(n, default), chosen)
 
     def _show_finding(self) -> None:
         from ..widgets.findinglist import finding_text
@@ -305,6 +343,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
         self._package_selected(event.index)
 
     @work(thread=True, group="rank", exit_on_error=False)
+    @gcfreeze.building
     def _rank(self, a) -> None:
         try:
             a.waste.ranked()
@@ -559,6 +598,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             self._prefetch(self.image, a, todo, self.mode)
 
     @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    @gcfreeze.building
     def _prefetch(self, image, a, Ls: list[int], mode: str) -> None:
         worker = get_current_worker()
         for L in Ls:
@@ -570,6 +610,7 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
                 return  # (a Cancelled build, or one that the request will report)
 
     @work(thread=True, exclusive=True, group="tree", exit_on_error=False)
+    @gcfreeze.building
     def _build_tree(self, token, image, a, N, mode, sort, only_changed, pred, filtering, expanded_paths,
                     cursor_path, expanded_nodes=(None, frozenset())) -> None:
         worker = get_current_worker()
@@ -1337,6 +1378,8 @@ class LayersScreen(PackagesTabMixin, FilterBoxMixin, Screen):
             ("Waste view", "Paths that cost hidden bytes, biggest first (w)", self.action_waste),
             ("Packages", "Packages of the view at the selected layer, biggest first (K)", self.action_packages),
             ("Size map", "Boxes sized by bytes, coloured by the layer that stored them (M)", self.action_size_map),
+            ("Weigh a squash", "What squashing layers i..j would save, beside the other what-ifs (S)",
+             self.action_squash),
             ("Image config and picker", "Env, Cmd, labels; pick another image (i)", self.action_image),
             ("Extract", "Copy the selected file or directory to a folder (x)", self.action_extract),
             ("Save view", "Save the file tree, waste list or findings as CSV or JSON lines (e)", self.action_save_view),

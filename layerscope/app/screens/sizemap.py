@@ -15,6 +15,7 @@ from textual.worker import get_current_worker
 
 from ...analysis.treemap import hidden_under, items_of
 from ...units import plural
+from .. import gcfreeze
 from ..fmt import clean_text, human, middle_cut, pct
 from ..widgets.keybar import KeyBar
 from ..widgets.sizemap import PALETTE, SizeMap, layer_style
@@ -35,14 +36,16 @@ class SizeMapScreen(Screen):
         super().__init__()
         self.image, self.a, self.N = image, a, N
         self.map_tree = None
-        self.hidden: list | None = None
+        self.layer_bytes = None  # LayerBytes of a lazy map_tree
+        self.hidden: list | None = None  # None until the hidden copies are counted
         self.node = 0  # the directory shown
         self.trail: list[tuple[int, int]] = []  # (directory, cursor) of the levels above
         self._layers_cache: dict = {}
         self._token = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("size map: building the merged view…", style="dim"), id="map-head", markup=False)
+        yield Static(Text("size map: building the merged view… (escape goes back)", style="dim"), id="map-head",
+                     markup=False)
         yield SizeMap(id="map")
         yield Static(Text(""), id="map-info", markup=False)
         yield Static(Text(""), id="map-legend", markup=False)
@@ -53,28 +56,58 @@ class SizeMapScreen(Screen):
         self._load(self.image, self.a, self.N)
 
     @work(thread=True, exclusive=True, group="sizemap", exit_on_error=False)
+    @gcfreeze.building
     def _load(self, image, a, N: int) -> None:
-        from ...analysis.treemap import hidden_files
+        """The merged view at N (lazy once the stack's index is there: only the
+        directories shown are built), the bytes each layer stored under every
+        directory, then the hidden copies (the strip fills in after the boxes)."""
+        import time
+
+        from ...analysis.tree import Cancelled
+        from ...analysis.treemap import LayerBytes, hidden_files
 
         worker = get_current_worker()
+        state = self.app.state
+        cancelled = lambda: worker.is_cancelled  # noqa: E731
         try:
-            # the eager tree (a filter's): the map reads every node's layer
-            t, _, _ = self.app.state.tree(image, a, N, "merged", True, lambda: worker.is_cancelled)
+            # the index is built right after the analysis: waiting for it beats an eager tree
+            if state.stack_index.get(id(a), False) is None:
+                self.app.call_from_thread(self._progress, "indexing the image's directories (once per image)…")
+            while state.stack_index.get(id(a), False) is None and not worker.is_cancelled:
+                time.sleep(0.02)
+            lazy = state.stack_index.get(id(a)) is not None
+            if not lazy:
+                self.app.call_from_thread(self._progress, "building the merged view (every entry)…")
+            t, _, _ = state.tree(image, a, N, "merged", not lazy, cancelled)
+            lb = LayerBytes(t.index, N, cancelled) if getattr(t, "lazy", False) else None
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self._loaded, t, lb)
             hidden = hidden_files(a.stack, N)
+        except Cancelled:
+            return
         except Exception as e:
             if not worker.is_cancelled:
                 self.app.call_from_thread(self._failed, f"{type(e).__name__}: {e}")
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, t, hidden)
+            self.app.call_from_thread(self._hidden_found, hidden)
+
+    def _progress(self, what: str) -> None:
+        self.query_one("#map-head", Static).update(Text(f"size map: {what} (escape goes back)", style="dim"))
 
     def _failed(self, msg: str) -> None:
         self.query_one("#map-head", Static).update(Text(f"cannot draw the size map: {clean_text(msg, 300)}",
                                                         style="red"))
 
-    def _loaded(self, t, hidden) -> None:
-        self.map_tree, self.hidden = t, hidden
+    def _loaded(self, t, layer_bytes) -> None:
+        self.map_tree, self.layer_bytes = t, layer_bytes
         self._show(0)
+
+    def _hidden_found(self, hidden) -> None:
+        self.hidden = hidden
+        if self.map_tree is not None:
+            self._show(self.node, self.query_one("#map", SizeMap).cursor)
 
     def _show(self, node: int, cursor: int = 0) -> None:
         """Lay out directory `node` (its items in a worker: a big subtree takes a while)."""
@@ -86,10 +119,11 @@ class SizeMapScreen(Screen):
         self._items(self._token, node, cursor)
 
     @work(thread=True, exclusive=True, group="sizemap-items", exit_on_error=False)
+    @gcfreeze.building
     def _items(self, token: int, node: int, cursor: int) -> None:
         worker = get_current_worker()
-        items = items_of(self.map_tree, node, self._layers_cache)
-        hid = hidden_under(self.hidden, self.map_tree.path(node))
+        items = items_of(self.map_tree, node, self._layers_cache, layer_bytes=self.layer_bytes)
+        hid = hidden_under(self.hidden, self.map_tree.path(node)) if self.hidden is not None else None
         if not worker.is_cancelled:
             self.app.call_from_thread(self._items_done, token, items, hid, cursor)
 
@@ -98,7 +132,7 @@ class SizeMapScreen(Screen):
             return
         m = self.query_one("#map", SizeMap)
         m.placeholder = "an empty directory"
-        m.show(items, hid, cursor)
+        m.show(items, hid if hid is not None else (0, 0), cursor)
         self._head()
         self._legend(items)
 
@@ -118,7 +152,9 @@ class SizeMapScreen(Screen):
             small = sum(1 for it in m.items if it.size) - len(m.boxes)
             if m.boxes and small > 0:
                 head.append(f"  · {plural(small, 'entry', 'entries')} too small to draw", "dim")
-            if m.hidden[0]:
+            if self.hidden is None:
+                head.append("  · counting the hidden copies…", "dim")
+            elif m.hidden[0]:
                 head.append(f"  · hidden below it: {human(m.hidden[0])} in {plural(m.hidden[1], 'copy', 'copies')} "
                             "(lower layers' bytes this view does not show; the ░ strip)", "yellow")
         self.query_one("#map-head", Static).update(head)

@@ -11,6 +11,7 @@ from textual.message import Message
 
 from ...analysis.tree import S_DELETED, S_IMPLIED, S_UNCHANGED, Cancelled
 from ...model import HARDLINK, SYMLINK
+from .. import gcfreeze
 from ..fmt import CONTAINS_CHANGES, NAME_STYLE, OPAQUE_MARK, SIZE_W, STATUS, TBAR_W, bar, clean_text, human
 from ..treemodel import TreeRows
 from .cursorlist import CursorList
@@ -153,6 +154,7 @@ class FileTreeView(CursorList):
             self.post_message(self.Working())
 
     @work(thread=True, exclusive=True, group="rows", exit_on_error=False)
+    @gcfreeze.building
     def _rows_worker(self, token: int, model: TreeRows, op) -> None:
         from textual.worker import get_current_worker
 

@@ -49,3 +49,25 @@ def finding_text(f, limit: int = 12) -> Text:
     if len(f.paths) > limit:
         t.append(f"… and {len(f.paths) - limit:,} more paths\n", "dim")
     return t
+
+
+def what_if_text(what_ifs: list, picked=None) -> Text:
+    """The report's what-ifs, one a line (the squash the user asked for, then the fixes, then the squashes):
+    bytes saved, and the compressed estimate (each layer's own ratio)."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    t.append("what if", "bold")
+    t.append(" (bytes saved; ≈ compressed by each layer's ratio) · S: squash layers i..j", "dim")
+    rest = [w for w in what_ifs if picked is None or w.change != picked.change]
+    # the fixes first: where the pane is short, the squashes are what is cut
+    rest.sort(key=lambda w: not w.change.startswith("apply"))
+    rows = ([picked] if picked is not None else []) + rest
+    for w in rows:
+        t.append("\n")
+        t.append(human(w.uncompressed_saved).rjust(SIZE_W), "bold green" if w.uncompressed_saved else "dim")
+        t.append(f"  ≈ {human(w.compressed_saved_estimate)} compressed".ljust(24), "green" if w.uncompressed_saved
+                 else "dim")
+        t.append(" ")
+        t.append(clean_text(w.change, 200), "bold" if w is picked else "")
+        if w is picked:
+            t.append("  (yours)", "cyan")
+    return t
