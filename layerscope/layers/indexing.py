@@ -1,6 +1,8 @@
 """Index layers: walk each layer's tar headers into LayerEntries.
 
-Layers already indexed before (same blob) come from the cache.  Compressed
+Layers already indexed before (same blob) come from the cache; the blobs of
+a big first open are hashed for their keys on a thread beside the walks,
+each layer looked up just before its walk would start.  Compressed
 layers are indexed in two threads (decoding and hashing release the GIL);
 uncompressed ones in this process first, and what is left after 0.25 s in
 worker processes (their walk is Python work, held by the GIL), the CLI's
