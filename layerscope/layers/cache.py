@@ -27,7 +27,8 @@ from __future__ import annotations
 import marshal
 import os
 import stat
-from _thread import get_ident  # threading's own, without importing threading
+from _thread import allocate_lock, get_ident  # threading's own, without importing threading
+from collections.abc import Callable
 
 from .. import __version__
 from ..model import DIGEST_SIZE, FILE, TYPE_NAMES, BlobRef, Layer, LayerEntries
@@ -110,14 +111,20 @@ def _hash_blob(path: str, fd: int, offset: int, size: int, file_size: int) -> by
     if offset == 0 and size == file_size and size:
         h.update_mmap(path)  # a whole file (an OCI layout's blob): mapped by blake3 itself
         return h.digest()
-    buf = bytearray(min(size, CHUNK))
-    mv = memoryview(buf)
-    pos = 0
-    while pos < size:
-        n = os.preadv(fd, [mv[:min(CHUNK, size - pos)]], offset + pos)
-        if n <= 0:
-            raise OSError("the blob ended early")
-        h.update(mv[:n])
+    import mmap
+
+    # windows of the file mapped in turn rather than read: a read copies every byte (half the pass's
+    # time), and a window at a time keeps the mapped pages few
+    pos = offset
+    end = offset + size
+    while pos < end:
+        start = pos - pos % mmap.ALLOCATIONGRANULARITY
+        n = min(CHUNK, end - pos)
+        if os.fstat(fd).st_size < pos + n:
+            raise OSError("the blob ended early")  # checked first: touching a page past the end is SIGBUS
+        with mmap.mmap(fd, pos + n - start, offset=start, access=mmap.ACCESS_READ) as m, \
+                memoryview(m) as whole, whole[pos - start:] as v:
+            h.update(v)
         pos += n
     return h.digest()
 
@@ -153,19 +160,109 @@ def _known_hashes(fkey: str) -> dict[tuple[int, int], bytes]:
     return known
 
 
+_remember_lock = allocate_lock()  # the hash-ahead thread and a look-up may both add to one hashes file
+
+
 def _remembered_hash(b: BlobRef, st: os.stat_result) -> bytes:
     """A blob's hash as an earlier process of this file's state kept it, else hashed (and kept)."""
     fkey = _file_key(b.file, st)
-    known = _known_hashes(fkey)
-    h = known.get((b.offset, b.size))
+    with _remember_lock:
+        h = _known_hashes(fkey).get((b.offset, b.size))
     if h is None:
         h = _hash_blob(b.file, fd_of(b.file), b.offset, b.size, st.st_size)
         import time
 
         if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > RECENT_NS and _same_file(os.stat(b.file), st):
-            known[(b.offset, b.size)] = h
-            _store(fkey, "hashes", [(o, n, x) for (o, n), x in sorted(known.items())])
+            with _remember_lock:
+                known = _known_hashes(fkey)
+                known[(b.offset, b.size)] = h
+                _store(fkey, "hashes", [(o, n, x) for (o, n), x in sorted(known.items())])
     return h
+
+
+# -- hashing ahead: a first open of a big archive hashes its blobs on a thread
+# while the layers are walked, instead of all of them before the first walk
+AHEAD_MIN_BYTES = 64 << 20  # below this, hashing in turn costs less than a thread
+
+
+class _Ahead:
+    """One blob queued for the hash-ahead thread: `started` once the thread
+    took it (a look-up then waits for `done`), else a look-up hashes it itself."""
+
+    __slots__ = ("started", "done")
+
+    def __init__(self, done) -> None:
+        self.started = False
+        self.done = done
+
+
+_ahead_lock = allocate_lock()
+_ahead: dict[tuple, _Ahead] = {}  # memo of _blob_hash -> its place in the queue
+
+
+def _memo(b, st: os.stat_result) -> tuple:
+    return (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size)
+
+
+def queue_hashes(layers) -> tuple[list[Layer], Callable[[], object]]:
+    """Queue the blobs of `layers` (in the order they will be looked up)
+    whose hash is neither known in this process nor remembered for their
+    file, when they are big enough together to be worth a thread.  Returns
+    those layers and a function that starts the thread and returns it (the
+    caller picks when: not before it forks).  Their look-ups wait for the thread's hash,
+    or hash themselves what it has not taken yet; the keys are the same."""
+    if not cache_dir():
+        return [], lambda: None
+    queued: list[tuple[tuple, BlobRef, os.stat_result]] = []
+    out = []
+    for layer in layers:
+        b = layer.blob
+        if b is None or _in_blob_store(layer):
+            continue
+        try:
+            st = os.stat(b.file)
+        except OSError:
+            continue
+        memo = _memo(b, st)
+        if memo in _blob_hashes or not (0 <= b.offset and 0 <= b.size and b.offset + b.size <= st.st_size):
+            continue
+        with _remember_lock:
+            if (b.offset, b.size) in _known_hashes(_file_key(b.file, st)):
+                continue
+        queued.append((memo, b, st))
+        out.append(layer)
+    if sum(b.size for _, b, _ in queued) < AHEAD_MIN_BYTES:
+        return [], lambda: None
+    import threading
+
+    for memo, _, _ in queued:
+        _ahead[memo] = _Ahead(threading.Event())
+
+    def run() -> None:
+        for memo, b, st in queued:
+            with _ahead_lock:
+                job = _ahead.get(memo)
+                if job is None:
+                    continue  # a look-up took it first
+                job.started = True
+            try:
+                _blob_hashes[memo] = _remembered_hash(b, st)
+            except Exception:
+                pass  # the look-up hashes it again, and decides
+            finally:
+                with _ahead_lock:
+                    _ahead.pop(memo, None)
+                job.done.set()
+
+    started: list[threading.Thread] = []
+
+    def start() -> threading.Thread | None:
+        if not started:
+            started.append(threading.Thread(target=run, name="layerscope-hash-ahead", daemon=True))
+            started[0].start()
+        return started[0]
+
+    return out, start
 
 
 def _key(layer: Layer) -> str | None:
@@ -198,8 +295,18 @@ def _blob_hash(b) -> bytes | None:
     is the same file, unchanged; None when it cannot be read whole."""
     try:
         st = os.stat(b.file)
-        memo = (b.file, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size, b.offset, b.size)
+        memo = _memo(b, st)
         blob_hash = _blob_hashes.get(memo)
+        if blob_hash is None and _ahead:
+            with _ahead_lock:
+                job = _ahead.get(memo)
+                if job is not None and not job.started:
+                    del _ahead[memo]  # not taken yet: hashed here, now
+                    job.done.set()
+                    job = None
+            if job is not None:
+                job.done.wait()
+                blob_hash = _blob_hashes.get(memo)
         if blob_hash is None:
             if b.offset < 0 or b.size < 0 or b.offset + b.size > st.st_size:
                 return None  # a truncated blob: nothing to cache

@@ -1,6 +1,8 @@
 """Index layers: walk each layer's tar headers into LayerEntries.
 
-Layers already indexed before (same blob) come from the cache.  Compressed
+Layers already indexed before (same blob) come from the cache; the blobs of
+a big first open are hashed for their keys on a thread beside the walks,
+each layer looked up just before its walk would start.  Compressed
 layers are indexed in two threads (decoding and hashing release the GIL);
 uncompressed ones in this process first, and what is left after 0.25 s in
 worker processes (their walk is Python work, held by the GIL), the CLI's
@@ -333,26 +335,54 @@ def index_layers(graph: LayerGraph, progress: Progress | None = None, workers: i
             else:
                 tick(layer)
         todo = [l for l in todo if not l.indexed]
-    rest = []
-    for layer in todo:
-        if use_cache and cache.load(layer):
-            if implied_too_costly(layer.entries):  # stored by a version that did not refuse it
-                _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
-            done += 1
-            if progress:
-                progress(done, total, layer)
-        else:
-            rest.append(layer)
-    if not rest:
+
+    def from_cache(layer: Layer) -> bool:
+        if not (use_cache and cache.load(layer)):
+            return False
+        if implied_too_costly(layer.entries):  # stored by a version that did not refuse it
+            _apply(layer, ("error", f"{place_of(layer)}: {DEEP}"))
+        return True
+
+    def counted(layer: Layer) -> None:
+        nonlocal done
+        done += 1
+        if progress:
+            progress(done, total, layer)
+
+    def loaded(layer: Layer) -> bool:
+        if not from_cache(layer):
+            return False
+        counted(layer)
+        return True
+
+    # the blobs whose hash is not known are hashed on a thread while layers are
+    # walked, each looked up in the cache just before its walk would start
+    packed = [l for l in todo if _compressed(l)]
+    packed_ids = {id(l) for l in packed}
+    flat = [l for l in todo if id(l) not in packed_ids]
+    packed.sort(key=lambda l: -l.compressed_size)  # the order _index_in_threads starts them
+    flat.sort(key=lambda l: l.compressed_size)  # this process walks the smallest first
+    # two queues: the compressed layers' thread is done before the uncompressed ones' pool forks
+    packed_queued, start_packed = cache.queue_hashes(packed) if use_cache else ([], lambda: None)
+    flat_queued, start_flat = cache.queue_hashes(flat) if use_cache else ([], lambda: None)
+    later = {id(l) for l in packed_queued + flat_queued}
+    packed = [l for l in packed if id(l) in later or not loaded(l)]
+    flat = [l for l in flat if id(l) in later or not loaded(l)]
+    if not packed and not flat:
         return
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-    packed = [l for l in rest if _compressed(l)]
+
+    def walk_here(layer: Layer) -> bool:
+        """Whether the layer is still to be walked (False: its index came from the cache, counted)."""
+        return id(layer) not in later or not loaded(layer)
+
     if packed:
-        _index_in_threads(packed, workers, tick)
-        done_ids = {id(l) for l in packed}
-        rest = [l for l in rest if id(l) not in done_ids]
-    if rest:
-        _index_uncompressed(rest, workers, tick)
+        hashing = start_packed()
+        _index_in_threads(packed, workers, tick, lambda l: id(l) not in later or not from_cache(l), counted)
+        if hashing is not None:
+            hashing.join()  # its last hash was a tick's key: it is ending, and a fork below wants one thread
+    if flat:
+        _index_uncompressed(flat, workers, tick, walk_here, start_flat)
     if use_cache:
         cache.trim()  # once, after the last store: trimming after every layer made deep images quadratic
 
@@ -468,36 +498,51 @@ def _fetch_indexing(layer: Layer, fetched) -> None:
         index_one(layer)
 
 
-def _index_in_threads(layers: list[Layer], workers: int, tick) -> None:
+def _index_in_threads(layers: list[Layer], workers: int, tick, walk_here, counted) -> None:
     """Compressed layers: decoding (ISA-L, zstd) and hashing (BLAKE3) run in
     C with the GIL released, so threads use both cores as well as processes
-    do, without a second interpreter's memory."""
+    do, without a second interpreter's memory.  `walk_here(layer)` is False
+    for a layer whose index came from the cache instead (then `counted`)."""
     if workers < 2 or len(layers) < 2:
         for layer in layers:
-            index_one(layer)
-            tick(layer)
+            if walk_here(layer):
+                index_one(layer)
+                tick(layer)
+            else:
+                counted(layer)
         return
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    def job(layer: Layer) -> Layer:
+    def job(layer: Layer) -> tuple[Layer, bool]:
+        if not walk_here(layer):
+            return layer, False
         try:
             index_one(layer)
         except MemoryError:
             _apply(layer, ("error", f"{place_of(layer)}: out of memory while indexing"))
-        return layer
+        return layer, True
 
     # biggest first, so that the last one to finish is a small one
     order = sorted(layers, key=lambda l: -l.compressed_size)
     with ThreadPoolExecutor(max_workers=min(workers, len(layers))) as pool:
         for fut in as_completed([pool.submit(job, l) for l in order]):
-            tick(fut.result())  # in the caller's thread, as finished layers come
+            layer, walked = fut.result()
+            (tick if walked else counted)(layer)  # in the caller's thread, as finished layers come
 
 
-def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
+def _index_uncompressed(rest: list[Layer], workers: int, tick, walk_here, start_hashing) -> None:
     """Uncompressed layers: walking headers is Python work (the GIL), so
     what is left after a first stretch in this process goes to worker
-    processes."""
+    processes.  `walk_here(layer)` is False for a layer whose index came from
+    the cache instead; `start_hashing()` starts the hash-ahead thread, once
+    this process has forked whatever it forks (fork is only safe while it has
+    one thread)."""
     import time
+
+    def walk(layer: Layer) -> None:
+        if walk_here(layer):
+            index_one(layer)
+            tick(layer)
 
     if workers > 1 and len(rest) > 1:
         # smallest first here (a layer's bytes bound its entries: at least
@@ -507,13 +552,11 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
         rest.sort(key=lambda l: l.compressed_size, reverse=True)
         t0 = time.perf_counter()
         while len(rest) > 1 and time.perf_counter() - t0 < SEQUENTIAL_FIRST_S:
-            layer = rest.pop()
-            index_one(layer)
-            tick(layer)
+            walk(rest.pop())
         if len(rest) < 2:
+            start_hashing()
             for layer in rest:
-                index_one(layer)
-                tick(layer)
+                walk(layer)
             return
     nbytes = sum(l.compressed_size for l in rest)
     if workers > 1 and len(rest) > 1 and nbytes >= PARALLEL_MIN_BYTES:
@@ -536,10 +579,11 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
         except Exception:
             # e.g. under a TUI that replaced stderr, or without /dev/shm:
             # index in this process instead
+            start_hashing()
             for layer in rest:
-                index_one(layer)
-                tick(layer)
+                walk(layer)
             return
+        start_hashing()  # the pool's processes are forked by now
         with pool:
             futs = []
             for layer in rest:  # biggest first
@@ -561,8 +605,7 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
                         continue
                     if not fut.cancel():
                         break  # the pool takes them in order: it has started every layer left
-                    index_one(rest[k])
-                    tick(rest[k])
+                    walk(rest[k])
                     here.add(k)
             for k, (layer, fut) in enumerate(zip(rest, futs)):
                 if k in here:
@@ -576,9 +619,9 @@ def _index_uncompressed(rest: list[Layer], workers: int, tick) -> None:
                         _apply(layer, ("error", f"{place_of(layer)}: indexing failed ({type(e).__name__})"))
                 tick(layer)
     else:
+        start_hashing()
         for layer in rest:
-            index_one(layer)
-            tick(layer)
+            walk(layer)
 
 
 def layer_errors(graph: LayerGraph) -> list[str]:

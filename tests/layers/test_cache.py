@@ -183,3 +183,134 @@ def test_blob_hashes_are_remembered_across_processes_while_the_file_is_unchanged
     assert again[1] != first[1] and len(hashed) == len(first)
     os.utime(p, ns=(os.stat(p).st_atime_ns, os.stat(p).st_mtime_ns))  # the same mtime: only the ctime moves on
     assert new_process() == again and len(hashed) == len(first)
+
+
+def _fresh_process(p, cache, blobs) -> None:
+    cache._blob_hashes.clear()
+    cache._file_hashes.clear()
+    cache._ahead.clear()
+    blobs.forget(str(p))
+
+
+def test_blobs_hashed_ahead_give_the_keys_hashed_in_turn(tmp_path, monkeypatch):
+    """A first open of big blobs hashes them on the hash-ahead thread while
+    the layers are walked; the cache's files are named by the same keys as
+    when every blob is hashed before its look-up, and a second open walks
+    nothing, for uncompressed and compressed layers alike."""
+    import threading
+
+    from layerscope.layers import blobs, cache
+
+    real_index_blob = index_mod.index_blob
+    for layout, compression in (("docker-legacy", "none"), ("oci", "gzip")):
+        p = tmp_path / f"{layout}.tar"
+        write_archive(str(p), [classic_image(compression)], layout=layout)
+        names = {}
+        for min_bytes in (1 << 62, 0):  # never ahead, always ahead
+            monkeypatch.setattr(cache, "AHEAD_MIN_BYTES", min_bytes)
+            d = tmp_path / f"cache-{layout}-{min_bytes}"
+            monkeypatch.setenv("LAYERSCOPE_CACHE", str(d))
+            hashed_on = []
+            real = cache._hash_blob
+            monkeypatch.setattr(cache, "_hash_blob",
+                                lambda *a, real=real, hashed_on=hashed_on: (
+                                    hashed_on.append(threading.current_thread().name), real(*a))[1])
+            _fresh_process(p, cache, blobs)
+            g = open_graph([str(p)])
+            index_layers(g, workers=1)
+            assert all(l.error is None and l.entries is not None for l in g.images[0].layers)
+            names[min_bytes] = sorted(n for n in os.listdir(d / cache.SUBDIR) if n.endswith(".index"))
+            assert len(hashed_on) == len(g.images[0].layers)
+            if min_bytes == 0:
+                assert "layerscope-hash-ahead" in hashed_on
+            else:
+                assert set(hashed_on) == {threading.main_thread().name}
+            _fresh_process(p, cache, blobs)
+            walked = []
+            monkeypatch.setattr(index_mod, "index_blob", lambda *a, **k: walked.append(a) or (_ for _ in ()).throw(
+                AssertionError("should come from the cache")))
+            g2 = open_graph([str(p)])
+            index_layers(g2, workers=1)
+            assert walked == []
+            assert [l.entries.to_state() for l in g2.images[0].layers] == \
+                [l.entries.to_state() for l in g.images[0].layers]
+            monkeypatch.setattr(index_mod, "index_blob", real_index_blob)
+        assert names[0] == names[1 << 62] and len(names[0]) == len(g.images[0].layers)
+
+
+def test_a_look_up_hashes_a_queued_blob_the_thread_has_not_taken(tmp_path, monkeypatch):
+    """A blob queued for the hash-ahead thread but not taken by it yet is
+    hashed by its look-up, once: the thread then leaves it."""
+    from layerscope.layers import blobs, cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "AHEAD_MIN_BYTES", 0)
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image()], layout="docker-legacy")
+    layers = open_graph([str(p)]).images[0].layers
+    _fresh_process(p, cache, blobs)
+    in_turn = [cache._key(l) for l in layers]
+    _fresh_process(p, cache, blobs)
+    hashed = []
+    real = cache._hash_blob
+    monkeypatch.setattr(cache, "_hash_blob", lambda *a: (hashed.append(a[2]), real(*a))[1])
+    queued, start = cache.queue_hashes(layers)
+    assert queued == list(layers)
+    first = cache._key(layers[0])  # before the thread starts
+    assert first == in_turn[0] and len(hashed) == 1
+    start().join()
+    assert [cache._key(l) for l in layers] == in_turn
+    assert sorted(hashed) == sorted(l.blob.offset for l in layers)  # each blob once
+    assert cache._ahead == {}
+
+
+def test_a_cached_layer_whose_hash_was_not_remembered_is_loaded_not_walked(tmp_path, monkeypatch):
+    """Layers hashed ahead are looked up in the cache before their walk: an
+    archive touched since (its remembered hashes no longer apply) is hashed
+    again and every layer comes from the cache."""
+    from layerscope.layers import blobs, cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "AHEAD_MIN_BYTES", 0)
+    monkeypatch.setattr(cache, "RECENT_NS", -1)
+    p = tmp_path / "c.tar"
+    write_archive(str(p), [classic_image()], layout="docker-legacy")
+    g = open_graph([str(p)])
+    index_layers(g, workers=1)
+    time.sleep(0.01)
+    os.utime(p)  # a new mtime: the remembered hashes are another file state's
+    _fresh_process(p, cache, blobs)
+    monkeypatch.setattr(index_mod, "index_blob", lambda *a, **k: (_ for _ in ()).throw(
+        AssertionError("should come from the cache")))
+    g2 = open_graph([str(p)])
+    assert len(cache.queue_hashes(g2.images[0].layers)[0]) == len(g2.images[0].layers)
+    cache._ahead.clear()
+    progress = []
+    index_layers(g2, workers=1, progress=lambda done, total, layer: progress.append((done, total)))
+    assert [l.entries.to_state() for l in g2.images[0].layers] == [l.entries.to_state() for l in g.images[0].layers]
+    n = len(g2.images[0].layers)
+    assert progress == [(k + 1, n) for k in range(n)]
+
+
+def test_a_blob_hash_is_blake3_of_its_range_across_mapped_windows(tmp_path, monkeypatch):
+    """_hash_blob maps the file a window at a time: ranges that start off a
+    page, span windows or end inside one hash as BLAKE3 of those bytes; a
+    range past the file's end is an OSError, not a touched page past it."""
+    import pytest
+    from blake3 import blake3
+
+    from layerscope.layers import cache
+
+    monkeypatch.setattr(cache, "CHUNK", 20000)  # several windows on a small file
+    data = bytes(range(256)) * 400 + b"tail"
+    p = tmp_path / "blob"
+    p.write_bytes(data)
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        for off, n in [(0, len(data)), (1, 10), (512, 20000), (4095, 40007), (70000, len(data) - 70000),
+                       (len(data), 0), (100, 0), (len(data) - 1, 1)]:
+            assert cache._hash_blob(str(p), fd, off, n, len(data)) == blake3(data[off:off + n]).digest(), (off, n)
+        with pytest.raises(OSError):
+            cache._hash_blob(str(p), fd, 10, len(data), len(data))
+    finally:
+        os.close(fd)
