@@ -152,11 +152,29 @@ class ImageAnalysis:
         """What a build could save, biggest first (analysis.findings.Finding);
         computed on the first call."""
         if self._findings is None:
-            from .pkgfindings import package_findings
-
             # packages: a family of their own (analysis.pkgfindings), listed by bytes among the others
-            self._findings = sorted(self.image_findings() + package_findings(self), key=lambda f: -f.bytes)
+            self._findings = sorted(self.image_findings() + self._package_findings(), key=lambda f: -f.bytes)
         return self._findings
+
+    def _package_findings(self) -> list:
+        """analysis.pkgfindings' findings, cached beside the others (a second open reads the package
+        analysis' findings instead of making them again)."""
+        from ..layers import cache
+        from . import findings as fm
+        from . import pkgfindings as pf
+
+        cacheable = self._cacheable and not self.kinds.hash_errors and cache.cache_dir() is not None
+        extra = f"{pf.FORMAT}\0{pf.MIN_BYTES}\0{fm.cache_extra(self)}" if cacheable else ""
+        state = cache.load_analysis(self.layers, lambda layers, v: None, "pkgfindings", extra) if cacheable else None
+        if state is not None:
+            try:
+                return pf.from_state(self, state)
+            except (ValueError, TypeError):
+                pass  # a state that does not fit: made again
+        found = pf.package_findings(self)
+        if cacheable:
+            cache.store_analysis(self.layers, pf.to_state(found), "pkgfindings", extra)
+        return found
 
     def image_findings(self) -> list:
         """The findings of hidden copies and of the final view (analysis.findings), without

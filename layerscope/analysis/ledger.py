@@ -68,7 +68,19 @@ def hidden_pairs(a) -> dict[tuple[int, int, bool], int]:
     squash what-ifs and the Dockerfile view (made once per analysis)."""
     if a._pairs is not None:
         return a._pairs
+    from ..layers import cache
+
     st = a.stack
+    # cached beside the findings; never for sparse files, whose stored bytes the check below cannot see
+    cacheable = a._cacheable and cache.cache_dir() is not None and not any(l.entries.sparse for l in st.layers)
+    if cacheable:
+        state = cache.load_analysis(st.layers, lambda layers, v: None, "pairs")
+        if state is not None:
+            try:
+                a._pairs = _pairs_from_state(a, state)
+                return a._pairs
+            except (ValueError, TypeError):
+                pass  # a state that does not fit: made again
     out: dict[tuple[int, int, bool], int] = {}
     get = out.get
     last = -1
@@ -80,7 +92,27 @@ def hidden_pairs(a) -> dict[tuple[int, int, bool], int]:
             sizes, ha, how, sparse = e.sizes, st.hidden_at[L], st.how[L], e.sparse
         k = (L, ha[i], how[i] == OVERWRITTEN)
         out[k] = get(k, 0) + (sizes[i] if not sparse or i not in sparse else sparse[i][0])
+    if cacheable:
+        cache.store_analysis(st.layers, [(L, H, over, n) for (L, H, over), n in out.items()], "pairs")
     a._pairs = out
+    return out
+
+
+def _pairs_from_state(a, state) -> dict[tuple[int, int, bool], int]:
+    """hidden_pairs from its cached list; a ValueError (or TypeError) unless each pair is of this
+    image's layers and they add up, with the paths stored twice, to its waste."""
+    if not isinstance(state, list):
+        raise ValueError("not hidden pairs")
+    n = a.stack.n
+    out = {}
+    for L, H, over, b in state:
+        if not (type(L) is int and type(H) is int and 0 <= L <= H < n and type(over) is bool and type(b) is int
+                and b >= 0 and (L, H, over) not in out):
+            raise ValueError("not a hidden pair")
+        out[L, H, over] = b
+    dropped = sum(n for layer in a.stack.layers for _, n in layer.entries.dropped)
+    if sum(out.values()) + dropped != a.waste.wasted_bytes:
+        raise ValueError("hidden pairs that do not add up to the waste")
     return out
 
 

@@ -9,6 +9,7 @@ count, so they are listed, not added to the others."""
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 from .findings import Finding, _cap, _step
 
@@ -83,4 +84,46 @@ def package_findings(a) -> list[Finding]:
                    f"separate stage and copy only the results, or remove it in the same RUN "
                    f"(apt-get purge --auto-remove, apk del, dnf remove).")
         out.append(Finding(BUILD_TOOLCHAIN, L, None, total, paths, base, fix))
+    return out
+
+
+# -- a compact state for the cache (a second open skips the package findings) ---
+FORMAT = 1
+
+
+def to_state(found: list[Finding]) -> list[tuple]:
+    """What a cache keeps of the package findings: their words too (they name packages, which only
+    the package analysis knows), each list of paths as one string and its sizes as one array's bytes."""
+    from array import array
+
+    # each column taken in C (itemgetter), not by a generator per path
+    return [(f.kind, f.layer, f.fixed_by, f.bytes, "\0".join(map(itemgetter(0), f.paths)),
+             array("q", map(itemgetter(1), f.paths)).tobytes(), f.fix) for f in found]
+
+
+def from_state(a, state) -> list[Finding]:
+    """Package findings of analysis `a` from to_state(); a ValueError (or TypeError) unless each is
+    whole: a kind of this module, layers of this image, sizes that add up to its bytes, absolute
+    paths, biggest first.  The cache's key holds the layers, the base and the build steps: the
+    package analysis, a function of them, is not made again to compare."""
+    from array import array
+
+    if not isinstance(state, list):
+        raise ValueError("not package findings")
+    n = a.stack.n
+    base_layers = a.waste.base_layers
+    out = []
+    for item in state:
+        kind, L, H, total, paths, sizes, fix = item
+        if not (kind in KINDS and type(L) is int and 0 <= L < n and type(total) is int
+                and (H is None) == (kind == BUILD_TOOLCHAIN) and (H is None or (type(H) is int and L < H < n))
+                and isinstance(paths, str) and isinstance(sizes, bytes) and isinstance(fix, str) and fix):
+            raise ValueError("not a package finding")
+        ns = array("q")
+        ns.frombytes(sizes)
+        ps = paths.split("\0") if paths else []
+        if not ps or len(ps) != len(ns) or sum(ns) != total or min(ns) < 0 or not all(p[:1] == "/" for p in ps) \
+                or ns.tolist() != sorted(ns, reverse=True):
+            raise ValueError("a package finding that does not add up")
+        out.append(Finding(kind, L, H, total, list(zip(ps, ns)), L < base_layers, fix))
     return out

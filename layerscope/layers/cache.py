@@ -41,7 +41,7 @@ SUBDIR = f"layerscope-cache-v{FORMAT}"
 MAX_BYTES = 1 << 30
 MAGIC = b"layerscope-cache\0" + bytes([FORMAT])
 KINDS = {"index": b"i", "digests": b"d", "stack": b"s", "seek": b"g", "findings": b"n", "files": b"f",
-         "packages": b"p",
+         "packages": b"p", "pkgfindings": b"k", "pairs": b"a",
          "hashes": b"h", "report": b"r"}
 HEADER = len(MAGIC) + 1 + 32  # magic, kind, BLAKE2b-256 of the payload
 CHUNK = 16 << 20  # reads this large let BLAKE3 hash on several threads

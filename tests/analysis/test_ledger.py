@@ -159,6 +159,28 @@ def test_squash_runs_and_exact_savings(tmp_path):
     assert [x.change for x in a.what_ifs([(2, 3)])][0] == "squash 2..3"
 
 
+def test_hidden_pairs_are_cached_and_checked_against_the_waste(tmp_path, monkeypatch):
+    from layerscope.analysis import ledger
+    from layerscope.layers import cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "ANALYSIS_MIN_ENTRIES", 0)
+    first = ledger.hidden_pairs(_open(tmp_path, _layers()))
+    assert first == {(0, 2, False): 30_000, (1, 2, True): 70_000, (1, 2, False): 40_000}
+    a = _open(tmp_path, _layers())
+    assert cache.load_analysis(a.layers, lambda layers, v: None, "pairs") == [(L, H, o, n) for (L, H, o), n in
+                                                                             first.items()]
+    assert ledger.hidden_pairs(a) == first
+    # a cached list that does not add up to the waste, or names no layer of the image, is not believed
+    for bad in ([(0, 2, False, 30_001), (1, 2, True, 70_000), (1, 2, False, 40_000)],
+                [(0, 9, False, 30_000), (1, 2, True, 70_000), (1, 2, False, 40_000)], "x"):
+        a = _open(tmp_path, _layers())
+        cache.store_analysis(a.layers, bad, "pairs")
+        assert ledger.hidden_pairs(a) == first
+        assert cache.load_analysis(a.layers, lambda layers, v: None, "pairs") == [(L, H, o, n) for (L, H, o), n in
+                                                                                 first.items()]
+
+
 def _drop(entries: list[F], paths: set[str], first_only: bool = False) -> list[F]:
     """Layer entries without the regular files at `paths` (only their first copy with `first_only`)."""
     out, seen = [], set()

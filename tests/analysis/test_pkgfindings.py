@@ -60,3 +60,36 @@ def test_removed_and_toolchain_findings(tmp_path):
 def test_toolchain_names(name, yes):
     assert is_toolchain("dpkg", name) is yes
     assert not is_toolchain("python", name)
+
+
+def test_package_findings_are_cached_and_checked_when_read(tmp_path, monkeypatch):
+    from layerscope.analysis import pkgfindings
+    from layerscope.layers import cache
+
+    monkeypatch.setenv("LAYERSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cache, "ANALYSIS_MIN_ENTRIES", 0)
+    first = [f for f in _image(tmp_path).findings() if f.kind in pkgfindings.KINDS]
+    assert len(first) == 2
+    calls = []
+    real = pkgfindings.package_findings
+    monkeypatch.setattr(pkgfindings, "package_findings", lambda a: calls.append(1) or real(a))
+    again = [f for f in _image(tmp_path).findings() if f.kind in pkgfindings.KINDS]
+    assert calls == [] and [_vars(f) for f in again] == [_vars(f) for f in first]
+    # a stored state that does not add up (or names no layer of the image) is not believed: made again
+    good = pkgfindings.to_state(first)
+    for n, (field, value) in enumerate([(3, good[0][3] + 1), (1, 7), (4, good[0][4] + "\0/x")]):
+        a = _image(tmp_path)
+        bad = [good[0][:field] + (value,) + good[0][field + 1:]] + good[1:]
+        cache.store_analysis(a.layers, bad, "pkgfindings", _extra(a))
+        assert [_vars(f) for f in a.findings() if f.kind in pkgfindings.KINDS] == [_vars(f) for f in first]
+        assert len(calls) == n + 1
+
+
+def _extra(a):
+    from layerscope.analysis import findings, pkgfindings
+
+    return f"{pkgfindings.FORMAT}\0{pkgfindings.MIN_BYTES}\0{findings.cache_extra(a)}"
+
+
+def _vars(f):
+    return {k: getattr(f, k) for k in f.__slots__}
