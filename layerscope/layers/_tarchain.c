@@ -178,7 +178,7 @@ static PyObject *chain_buf(PyObject *self, PyObject *args) {
  * field not ended by a NUL, or a checksum that does not match), 1 when all pass, -1 when a checksum
  * field is not six octal digits (int() may still read it: decode then checks in Python).  The
  * checksum rule is decode's: stored + the field's own bytes == 256 + the sum of the header's
- * bytes, modulo 65521 (Adler-32's low half, which decode computes). */
+ * bytes, exactly. */
 static PyObject *headers_ok(PyObject *self, PyObject *args) {
     static const int terminators[] = {107, 115, 123, 135, 147, 154};
     Py_buffer buf;
@@ -209,7 +209,7 @@ static PyObject *headers_ok(PyObject *self, PyObject *args) {
             break;
         for (int k = 0; k < HDR; k++)
             sum += h[k];
-        if ((stored + own) % 65521 != (256 + sum) % 65521)
+        if (stored + own != 256 + sum)
             verdict = 0;
     }
     Py_END_ALLOW_THREADS

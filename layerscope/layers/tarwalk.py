@@ -20,13 +20,11 @@ from array import array
 from collections.abc import Callable
 from itertools import compress, repeat
 
-from isal.isal_zlib import adler32  # ISA-L's is faster than zlib's for 512-byte blocks
-
 from ..errors import LayerError
 from ..model import DIGEST_SIZE, DIR, FILE, HARDLINK, NO_DIGEST, OPAQUE, SYMLINK, WHITEOUT, LayerEntries
 from ..packages import db_files, is_db, might_be_db
 from . import sparse as sparse_map
-from .tarbatch import BATCH, TAR_TYPES, chain, decode
+from .tarbatch import BATCH, TAR_TYPES, chain, decode, header_sum
 
 BLOCKSIZE = 512
 # name, mode uid gid size mtime (each: its digits, then the byte that ends
@@ -600,7 +598,7 @@ class TarIndexer:
         release = self.release if read is None else None
         release_every = self.RELEASE_EVERY
         released = start
-        adler = adler32
+        hsum = header_sum
         try:
             while not stop:
                 if self.cut:  # the limit was hit inside the last entry's contents
@@ -619,18 +617,16 @@ class TarIndexer:
                         break  # end of archive (a second zero block is optional)
                     raise LayerError(f"corrupt tar header at byte {hstart} (no checksum)", self.place)
                 # The header checksum: the sum of its bytes with the checksum
-                # field read as spaces.  Adler-32's first half is that sum
-                # mod 65521, computed in C; a mismatch falls back to the exact
-                # sum (and to the signed-char variant some old writers used).
+                # field read as spaces (summed in C); a mismatch is tried with
+                # the signed-char variant some old writers used.
                 try:  # "%06o\0 " as tar writes it, else any NUL-terminated octal
                     stored = int(chk_b[:6], 8) if chk_b[6] == 0 else int(chk_b.split(b"\0", 1)[0], 8)
                 except ValueError:
                     stored = -1
-                a = adler(buf[pos:pos + BLOCKSIZE]) & 0xFFFF
-                if (stored + sum(chk_b) - 256 + 1) % 65521 != a:
+                chk = hsum(buf[pos:pos + BLOCKSIZE]) - sum(chk_b) + 256
+                if stored != chk:
                     hdr = bytes(buf[pos:pos + BLOCKSIZE])
-                    chk = sum(hdr) - sum(chk_b) + 256
-                    if stored != chk and stored != chk - 256 * sum(1 for b in hdr if b > 127):
+                    if stored != chk - 256 * sum(1 for b in hdr if b > 127):
                         raise LayerError(f"corrupt tar header at byte {hstart} (bad checksum)", self.place)
                 pos += BLOCKSIZE
                 try:  # the usual NUL-ended octal; anything else (base-256, spaces, empty) the general way
