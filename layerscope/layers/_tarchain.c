@@ -39,6 +39,16 @@ static int64_t header_size(const unsigned char *h) {
     return size;
 }
 
+/* The header h at pos: its entry's size and where the next header starts; 0 when chain stops
+ * here (a header left to the general walker, or an entry running past end). */
+static int next_header(const unsigned char *h, long long pos, long long end, int64_t *size, long long *nxt) {
+    *size = header_size(h);
+    if (*size < 0)
+        return 0;
+    *nxt = pos + HDR + ((*size + 511) & ~(int64_t)511);
+    return *nxt <= end;
+}
+
 /* The headers found, as (list of 512-byte bytes, offsets as int64 bytes, sizes as int64 bytes, pos). */
 static PyObject *result(const unsigned char *hdrs, const int64_t *offsets, const int64_t *sizes, Py_ssize_t n,
                         long long pos) {
@@ -96,11 +106,9 @@ static PyObject *chain_fd(PyObject *self, PyObject *args) {
                 break;
         }
         const unsigned char *h = window + off;
-        int64_t size = header_size(h);
-        if (size < 0)
-            break;
-        long long nxt = pos + HDR + ((size + 511) & ~(int64_t)511);
-        if (nxt > end)
+        int64_t size;
+        long long nxt;
+        if (!next_header(h, pos, end, &size, &nxt))
             break;
         memcpy(hdrs + n * HDR, h, HDR);
         offsets[n] = shift + pos + HDR;
@@ -140,12 +148,9 @@ static PyObject *chain_buf(PyObject *self, PyObject *args) {
     }
     Py_ssize_t n = 0;
     while (n < limit && end - pos >= HDR && pos >= 0 && pos + HDR <= len) {
-        const unsigned char *h = data + pos;
-        int64_t size = header_size(h);
-        if (size < 0)
-            break;
-        long long nxt = pos + HDR + ((size + 511) & ~(int64_t)511);
-        if (nxt > end)
+        int64_t size;
+        long long nxt;
+        if (!next_header(data + pos, pos, end, &size, &nxt))
             break;
         at[n] = pos;
         offsets[n] = shift + pos + HDR;
