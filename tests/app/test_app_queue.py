@@ -121,39 +121,9 @@ async def test_a_key_after_a_jump_to_another_layer_is_not_lost(graph, gate, then
         assert selected_path(app) == "/b/y" and tree(app).model.tree.layer == 0
 
 
-async def test_expand_all_survives_the_keys_that_follow(graph, monkeypatch):
-    import layerscope.app.widgets.filetree as ft
-    from layerscope.app.treemodel import TreeRows
-
-    monkeypatch.setattr(ft, "BIG_TREE", 0)  # expand-all in a worker, even for this small tree
-    ev = threading.Event()
-    orig = TreeRows.expand_all
-
-    def slow(self, under=None):
-        ev.wait(5)
-        return orig(self, under)
-
-    monkeypatch.setattr(TreeRows, "expand_all", slow)
-    app = LayerscopeApp(["<memory>"])
-    async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await pilot.press("m")
-        t = tree(app)
-        await until(pilot, lambda: t.model.tree.mode == "merged" and not t.busy, what="the merged view")
-        t.focus()
-        assert selected_path(app) == "/c" and tree_paths(app) == ["/a", "/b", "/c", "/c/w"]
-        await pilot.press("E", "down", "s")  # expand all; down and a new sort wait for it
-        await pilot.pause(0.15)
-        assert t.busy and "opening directories" in screen_text(app)
-        ev.set()
-        await until(pilot, lambda: not t.busy and app.layer_view.sort == "size" and t.model.sort == "size"
-                    and not app.layer_view.tree_pending, what="expanded, then sorted")
-        # every directory still open after the sort, the cursor one row down from where E was pressed
-        assert tree_paths(app) == ["/b", "/b/z", "/b/y", "/c", "/c/w", "/a", "/a/x"]
-        assert selected_path(app) == "/c/w"
-
-
-async def test_escape_cancels_a_slow_expand_all(graph, monkeypatch):
+@pytest.fixture
+def held_expand_all(monkeypatch):
+    """Expand-all runs in a worker (even for these small trees) and waits for the event it returns."""
     import layerscope.app.widgets.filetree as ft
     from layerscope.app.treemodel import TreeRows
 
@@ -166,13 +136,41 @@ async def test_escape_cancels_a_slow_expand_all(graph, monkeypatch):
         return orig(self, under)
 
     monkeypatch.setattr(TreeRows, "expand_all", slow)
+    return ev
+
+
+async def merged_tree(pilot, app):
+    """The merged view, built and focused."""
+    await ready(pilot)
+    await pilot.press("m")
+    t = tree(app)
+    await until(pilot, lambda: t.model.tree.mode == "merged" and not t.busy, what="the merged view")
+    t.focus()
+    return t
+
+
+async def test_expand_all_survives_the_keys_that_follow(graph, held_expand_all):
+    ev = held_expand_all
     app = LayerscopeApp(["<memory>"])
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)
-        await pilot.press("m")
-        t = tree(app)
-        await until(pilot, lambda: t.model.tree.mode == "merged" and not t.busy, what="the merged view")
-        t.focus()
+        t = await merged_tree(pilot, app)
+        assert selected_path(app) == "/c" and tree_paths(app) == ["/a", "/b", "/c", "/c/w"]
+        await pilot.press("E", "down", "s")  # expand all; down and a new sort wait for it
+        await pilot.pause(0.15)
+        assert t.busy and "opening directories" in screen_text(app)
+        ev.set()
+        await until(pilot, lambda: not t.busy and app.layer_view.sort == "size" and t.model.sort == "size"
+                    and not app.layer_view.tree_pending, what="expanded, then sorted")
+        # every directory still open after the sort, the cursor one row down from where E was pressed
+        assert tree_paths(app) == ["/b", "/b/z", "/b/y", "/c", "/c/w", "/a", "/a/x"]
+        assert selected_path(app) == "/c/w"
+
+
+async def test_escape_cancels_a_slow_expand_all(graph, held_expand_all):
+    ev = held_expand_all
+    app = LayerscopeApp(["<memory>"])
+    async with app.run_test(size=SIZE) as pilot:
+        t = await merged_tree(pilot, app)
         before = tree_paths(app)
         await pilot.press("E", "down")
         await pilot.press("escape")
